@@ -1,0 +1,69 @@
+// Live readings and availability onto the local broker, on the contract topics:
+//   community/<gatewayId>/<facility>/<deviceId>/<point>       {ts, value, unit, quality}
+//   community/<gatewayId>/<facility>/<deviceId>/availability  retained online|offline
+//   community/<gatewayId>/bridge/state                        retained online|offline
+// Identifier points (card numbers) are never published: they leave io only for privacy.
+import type { EventBus } from '../events.js';
+import type { Facility, Reading } from '../types.js';
+import type { LocalBroker } from './local-broker.js';
+
+export function readingTopic(gatewayId: string, facility: Facility, device: string, point: string): string {
+  return `community/${gatewayId}/${facility}/${device}/${point}`;
+}
+
+export function bridgeTopic(gatewayId: string): string {
+  return `community/${gatewayId}/bridge/state`;
+}
+
+export function readingPayload(r: Reading): string {
+  return r.detail === undefined
+    ? JSON.stringify({ ts: r.ts, value: r.value, unit: r.unit, quality: r.quality })
+    : JSON.stringify({ ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, detail: r.detail });
+}
+
+export class LivePublisher {
+  private unsubscribe: (() => void)[] = [];
+  private readonly known = new Map<string, Facility>();
+  published = 0;
+  withheld = 0;
+
+  constructor(
+    private readonly gatewayId: string,
+    private readonly broker: LocalBroker,
+    private readonly events: EventBus,
+  ) {}
+
+  start(): void {
+    this.broker.publish(bridgeTopic(this.gatewayId), 'online', { retain: true, qos: 1 });
+    this.unsubscribe.push(
+      this.events.on('reading', (r) => this.onReading(r)),
+      this.events.on('deviceStatus', (s) => {
+        this.known.set(s.device, s.facility);
+        this.broker.publish(this.availabilityTopic(s.facility, s.device), s.online ? 'online' : 'offline', { retain: true, qos: 1 });
+      }),
+    );
+  }
+
+  /** Marks every device and the bridge offline; call before the broker closes. */
+  stop(): void {
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+    for (const [device, facility] of this.known) {
+      this.broker.publish(this.availabilityTopic(facility, device), 'offline', { retain: true, qos: 1 });
+    }
+    this.broker.publish(bridgeTopic(this.gatewayId), 'offline', { retain: true, qos: 1 });
+  }
+
+  private availabilityTopic(facility: Facility, device: string): string {
+    return `community/${this.gatewayId}/${facility}/${device}/availability`;
+  }
+
+  private onReading(r: Reading): void {
+    if (r.privacy === 'identifier') {
+      this.withheld++;
+      return;
+    }
+    this.published++;
+    this.broker.publish(readingTopic(this.gatewayId, r.facility, r.device, r.point), readingPayload(r));
+  }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// community-gateway CLI: run the daemon, or check a config file without starting anything.
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG, DRIVERS_DIR, packageVersion } from './config/paths.js';
+import { loadProfiles } from './config/profiles.js';
+import { ConfigError, loadSiteConfig } from './config/site-config.js';
+import { createLogger } from './log.js';
+import { Gateway } from './main.js';
+
+const HELP = `community-gateway ${packageVersion()}
+
+Usage:
+  community-gateway run [--config FILE]     run the gateway (default: the embedded demo config,
+                                            simulated devices, no hardware needed)
+  community-gateway check-config FILE       validate FILE against the schema and drivers/;
+                                            exit 0 with a summary, or 1 listing every error
+  community-gateway --help | --version
+
+Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level.
+`;
+
+/** Longest a clean stop may take before the process exits anyway (issue: within 5 s). */
+const STOP_DEADLINE_MS = 4500;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+  });
+  const [cmd, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (values.help || !cmd) {
+    process.stdout.write(HELP);
+    return values.help ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'check-config':
+      return checkConfig(rest[0] ?? values.config);
+    case 'run':
+      return run(values.config ?? rest[0] ?? DEFAULT_CONFIG);
+    default:
+      process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+function checkConfig(file: string | undefined): number {
+  if (!file) {
+    process.stderr.write('check-config needs a FILE\n');
+    return 2;
+  }
+  try {
+    const profiles = loadProfiles(DRIVERS_DIR);
+    const c = loadSiteConfig(file, profiles);
+    const sim = c.simulator.enabled ? ', simulator on' : '';
+    process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${sim}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);
+    return 1;
+  }
+}
+
+async function run(file: string): Promise<number> {
+  let gateway: Gateway;
+  let log = createLogger();
+  try {
+    const profiles = loadProfiles(DRIVERS_DIR);
+    const config = loadSiteConfig(file, profiles);
+    log = createLogger(config.log?.level);
+    log.info({ config: file, version: packageVersion() }, 'starting');
+    gateway = new Gateway(config, profiles, log);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'start-up failed');
+    process.stderr.write(`start-up failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      const deadline = setTimeout(() => {
+        log.error('clean stop took too long, exiting');
+        resolve(1);
+      }, STOP_DEADLINE_MS);
+      gateway.stop().then(
+        () => {
+          clearTimeout(deadline);
+          resolve(0);
+        },
+        (err: Error) => {
+          clearTimeout(deadline);
+          log.error({ err: err.message }, 'stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Flush stdout (logs) and leave; lingering handles must not hold a stopped daemon.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: Error) => {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,68 @@
+// Turns zod issues into one line each, "path: problem", with the YAML line where known,
+// e.g. "devices[2].unitId: must be 1..247 (line 14)".
+import type { z } from 'zod';
+import { isMap, isSeq, LineCounter, type Document } from 'yaml';
+
+export type Path = readonly PropertyKey[];
+
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const k of path) {
+    if (typeof k === 'number') out += `[${k}]`;
+    else out += out ? `.${String(k)}` : String(k);
+  }
+  return out || '(top level)';
+}
+
+export function issueMessage(issue: z.core.$ZodIssue): { path: Path; message: string } {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { path: issue.path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
+    case 'invalid_type':
+      if (issue.input === undefined) return { path: issue.path, message: 'is required' };
+      return { path: issue.path, message: `must be ${issue.expected}, got ${describe(issue.input)}` };
+    case 'invalid_value':
+      return { path: issue.path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
+    default:
+      return { path: issue.path, message: issue.message };
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Line number (1-based) of the YAML node at `path`, or of its nearest existing parent. */
+export function lineOf(doc: Document | undefined, lc: LineCounter | undefined, path: Path): number | undefined {
+  if (!doc || !lc) return undefined;
+  let node: unknown = doc.contents;
+  let best: number | undefined;
+  const at = (n: unknown) => {
+    const r = (n as { range?: [number, number, number] } | null)?.range;
+    return r ? lc.linePos(r[0]).line : undefined;
+  };
+  best = at(node);
+  for (const k of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === k);
+      if (!pair) break;
+      best = at(pair.key) ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof k === 'number') {
+      node = node.items[k];
+      best = at(node) ?? best;
+    } else break;
+  }
+  return best;
+}
+
+export function formatIssues(error: z.ZodError, doc?: Document, lc?: LineCounter): string[] {
+  return error.issues.map((iss) => {
+    const { path, message } = issueMessage(iss);
+    const line = lineOf(doc, lc, path);
+    return `${formatPath(path)}: ${message}${line ? ` (line ${line})` : ''}`;
+  });
+}

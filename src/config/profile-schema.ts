@@ -1,0 +1,123 @@
+// Device profile schema: one YAML file per real device model in drivers/.
+// A profile is pure data; adding a model must need no code (DESIGN.md, "devices as data").
+import { z } from 'zod';
+
+export const RegisterKind = z.enum(['holding', 'input', 'coil', 'discrete']);
+export type RegisterKind = z.infer<typeof RegisterKind>;
+
+export const DataType = z.enum(['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64', 'bool', 'bit']);
+export type DataType = z.infer<typeof DataType>;
+
+/** Byte order of a multi-byte value, written as the bytes A (most significant) .. D as they
+ * appear on the wire: ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian. */
+export const ByteOrder = z.enum(['ABCD', 'CDAB', 'BADC', 'DCBA']);
+export type ByteOrder = z.infer<typeof ByteOrder>;
+
+export const PrivacyClass = z.enum(['public', 'personal', 'identifier']);
+export type PrivacyClass = z.infer<typeof PrivacyClass>;
+
+/** gauge: a level (temperature); counter: only goes up, may wrap (meal count, kWh);
+ * state: a discrete on/off or status (door contact, alarm). */
+export const PointKind = z.enum(['gauge', 'counter', 'state']);
+export type PointKind = z.infer<typeof PointKind>;
+
+const Label = z.strictObject({ zh: z.string().min(1), en: z.string().min(1) });
+
+/** How the built-in simulator moves a point. Optional: sensible motion is derived from
+ * the point's kind and range when absent. */
+export const SimSpec = z.strictObject({
+  /** walk: bounded random walk; sine: daily-ish wave; counter: increments; toggle: flips rarely;
+   * event: changes only when the device's event counter advances (health kiosk measurements);
+   * fixed: constant value. */
+  model: z.enum(['walk', 'sine', 'counter', 'toggle', 'event', 'fixed']),
+  /** Engineering-unit values (after scale/offset). */
+  min: z.number().optional(),
+  max: z.number().optional(),
+  value: z.number().optional(),
+  /** Mean change per second for walk/counter; probability per second for toggle. */
+  rate: z.number().nonnegative().optional(),
+  periodS: z.number().positive().optional(),
+});
+export type SimSpec = z.infer<typeof SimSpec>;
+
+export const PointSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be lower_snake_case (it becomes an MQTT topic level)'),
+    name: Label,
+    register: RegisterKind,
+    /** Zero-based protocol address (the "PDU address"; register 40001 is address 0). */
+    address: z.number().int().min(0).max(65535),
+    type: DataType,
+    /** Bit number 0..15 inside the register, for type "bit". */
+    bit: z.number().int().min(0).max(15).optional(),
+    order: ByteOrder.default('ABCD'),
+    scale: z.number().refine((n) => n !== 0, 'must not be 0').default(1),
+    offset: z.number().default(0),
+    unit: z.string().default(''),
+    privacy: PrivacyClass,
+    kind: PointKind.default('gauge'),
+    /** Sane physical range in engineering units; readings outside are flagged out_of_range. */
+    range: z.strictObject({ min: z.number(), max: z.number() }).optional(),
+    writable: z.boolean().default(false),
+    simulate: SimSpec.optional(),
+    description: z.string().optional(),
+  })
+  .superRefine((p, ctx) => {
+    const bitKinds = p.register === 'coil' || p.register === 'discrete';
+    if (bitKinds && p.type !== 'bool') {
+      ctx.addIssue({ code: 'custom', path: ['type'], message: `a ${p.register} point must have type bool` });
+    }
+    if (!bitKinds && p.type === 'bool' && p.bit !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bit'], message: 'use type "bit" for one bit of a register' });
+    }
+    if (p.type === 'bit' && p.bit === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bit'], message: 'type "bit" needs bit: 0..15' });
+    }
+    if (p.type !== 'bit' && p.bit !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['bit'], message: 'bit is only for type "bit"' });
+    }
+    if (p.range && p.range.min >= p.range.max) {
+      ctx.addIssue({ code: 'custom', path: ['range'], message: 'min must be below max' });
+    }
+    if (p.address + registerWidth(p.type) - 1 > 65535) {
+      ctx.addIssue({ code: 'custom', path: ['address'], message: 'value runs past address 65535' });
+    }
+  });
+export type Point = z.infer<typeof PointSchema>;
+
+/** Address ranges the device refuses or that must not be read (inclusive). */
+export const HoleSchema = z
+  .strictObject({ register: RegisterKind, from: z.number().int().min(0).max(65535), to: z.number().int().min(0).max(65535) })
+  .refine((h) => h.from <= h.to, { message: 'from must not exceed to', path: ['to'] });
+export type Hole = z.infer<typeof HoleSchema>;
+
+export const ProfileSchema = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes'),
+  manufacturer: z.string().min(1),
+  model: z.string().min(1),
+  name: Label,
+  /** Where the register map comes from: a document title and address, or "own" for ours. */
+  source: z.string().min(1),
+  /** Which facilities the model is meant for (documentation and inventory only). */
+  facilities: z.array(z.enum(['health', 'canteen', 'security'])).min(1),
+  transports: z.array(z.enum(['modbus-tcp', 'modbus-rtu'])).min(1),
+  /** Largest registers (or bits) in one read the device accepts; Modbus allows 125 / 2000. */
+  maxRegistersPerRead: z.number().int().min(1).max(125).default(125),
+  holes: z.array(HoleSchema).default([]),
+  points: z.array(PointSchema).min(1),
+});
+export type Profile = z.infer<typeof ProfileSchema>;
+
+/** Registers a value of this type occupies (coils and discretes: one bit each). */
+export function registerWidth(type: DataType): number {
+  switch (type) {
+    case 'int32':
+    case 'uint32':
+    case 'float32':
+      return 2;
+    case 'float64':
+      return 4;
+    default:
+      return 1;
+  }
+}

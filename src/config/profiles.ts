@@ -1,0 +1,75 @@
+// Loads and checks every device profile in drivers/. Schema first, then the invariants a
+// schema cannot express per field: unique point ids, no overlapping points, no point in a hole.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { ProfileSchema, type Profile } from './profile-schema.js';
+import { formatIssues } from './issues.js';
+import { pointSpan } from '../io/modbus/read-plan.js';
+
+export class ProfileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+export function parseProfile(text: string, file: string): Profile {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
+  if (doc.errors.length) throw new ProfileError(file, doc.errors.map((e) => e.message));
+  const parsed = ProfileSchema.safeParse(doc.toJS());
+  if (!parsed.success) throw new ProfileError(file, formatIssues(parsed.error, doc, lc));
+  const problems = profileInvariants(parsed.data);
+  const base = path.basename(file).replace(/\.ya?ml$/, '');
+  if (file.endsWith('.yaml') && base !== parsed.data.id) problems.push(`id: "${parsed.data.id}" must equal the file name "${base}"`);
+  if (problems.length) throw new ProfileError(file, problems);
+  return parsed.data;
+}
+
+export function profileInvariants(p: Profile): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  p.points.forEach((pt, i) => {
+    if (seen.has(pt.id)) problems.push(`points[${i}].id: "${pt.id}" is used twice`);
+    seen.add(pt.id);
+  });
+  for (let i = 0; i < p.points.length; i++) {
+    const a = p.points[i]!;
+    const sa = pointSpan(a);
+    for (let j = i + 1; j < p.points.length; j++) {
+      const b = p.points[j]!;
+      if (a.register !== b.register) continue;
+      const sb = pointSpan(b);
+      if (sa.from > sb.to || sb.from > sa.to) continue;
+      const sharedBits = a.type === 'bit' && b.type === 'bit' && sa.from === sb.from && a.bit !== b.bit;
+      if (!sharedBits) problems.push(`points[${j}] "${b.id}" overlaps points[${i}] "${a.id}" (${a.register} ${sb.from}..${sb.to})`);
+    }
+    p.holes.forEach((h, k) => {
+      if (h.register === a.register && h.from <= sa.to && h.to >= sa.from) problems.push(`points[${i}] "${a.id}" lies in holes[${k}]`);
+    });
+    if (a.writable && (a.register === 'input' || a.register === 'discrete')) {
+      problems.push(`points[${i}].writable: ${a.register} registers are read-only in Modbus`);
+    }
+  }
+  return problems;
+}
+
+/** Loads every *.yaml in `dir`. Throws one error listing every bad file. */
+export function loadProfiles(dir: string): Map<string, Profile> {
+  const out = new Map<string, Profile>();
+  const errors: string[] = [];
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()) {
+    const file = path.join(dir, f);
+    try {
+      const p = parseProfile(fs.readFileSync(file, 'utf8'), file);
+      out.set(p.id, p);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (errors.length) throw new Error(`invalid device profiles:\n${errors.join('\n')}`);
+  return out;
+}

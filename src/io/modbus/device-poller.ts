@@ -1,0 +1,210 @@
+// Polls one Modbus device on its bus at a fixed rate. A device that stops answering is
+// marked offline and probed with exponential backoff (without retries), so a dead device
+// costs the shared bus little and the live ones keep their rate.
+import type { Logger } from '../../log.js';
+import type { Hole, Point, Profile } from '../../config/profile-schema.js';
+import type { Facility, Quality } from '../../types.js';
+import type { ModbusBus } from './bus.js';
+import { ModbusError, ModbusExceptionError, ModbusLinkError } from './errors.js';
+import { planReads, pointSpan, unusedRanges, type ReadBlock } from './read-plan.js';
+
+export interface PolledDevice {
+  id: string;
+  facility: Facility;
+  unitId: number;
+  pollMs: number;
+  maxGap: number;
+  profile: Profile;
+}
+
+/** Where poll results go: the pipeline decodes, scales and checks them. */
+export interface PollSink {
+  block(device: PolledDevice, block: ReadBlock, values: number[], ts: number): void;
+  failed(device: PolledDevice, points: readonly Point[], quality: Quality, detail: string, ts: number): void;
+  availability(device: PolledDevice, online: boolean, reason?: string): void;
+}
+
+export interface PollerOptions {
+  offlineBackoffMaxMs: number;
+}
+
+export interface DeviceStats {
+  polls: number;
+  failedPolls: number;
+  requests: number;
+  lastSuccess: number | null;
+  lastError: string;
+  online: boolean | null;
+  learnedHoles: Hole[];
+  unsupportedPoints: string[];
+}
+
+const ILLEGAL_DATA_ADDRESS = 2;
+
+export class DevicePoller {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private polling: Promise<void> | null = null;
+  private failures = 0;
+  private plan: ReadBlock[];
+  private readonly learned: Hole[] = [];
+  private readonly unsupported = new Set<Point>();
+  readonly stats: DeviceStats;
+
+  constructor(
+    readonly device: PolledDevice,
+    private readonly bus: ModbusBus,
+    private readonly sink: PollSink,
+    private readonly opts: PollerOptions,
+    private readonly log: Logger,
+  ) {
+    this.plan = this.replan();
+    this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [] };
+    bus.onUp(() => {
+      // A fresh link: probe now rather than waiting out an offline backoff.
+      if (this.running && this.stats.online !== true) this.schedule(0);
+    });
+  }
+
+  /** The current read plan (for the web page, the bench and the tests). */
+  get readPlan(): readonly ReadBlock[] {
+    return this.plan;
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.polling;
+  }
+
+  private schedule(delay: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const started = Date.now();
+      this.polling = this.pollOnce().finally(() => {
+        this.polling = null;
+        if (!this.running) return;
+        // Fixed rate while online; exponential backoff while offline.
+        const period =
+          this.stats.online === false
+            ? Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16))
+            : this.device.pollMs;
+        this.schedule(Math.max(0, started + period - Date.now()));
+      });
+    }, delay);
+  }
+
+  /** One scan of every block. Exported for the bench and tests. */
+  async pollOnce(): Promise<void> {
+    this.stats.polls++;
+    const offline = this.stats.online === false;
+    let answered = false;
+    let lastErr: ModbusError | null = null;
+    for (const block of [...this.plan]) {
+      try {
+        const values = await this.read(block, offline);
+        this.sink.block(this.device, block, values, Date.now());
+        answered = true;
+      } catch (err) {
+        if (!(err instanceof ModbusError)) throw err;
+        if (err instanceof ModbusExceptionError && !err.deviceSilent) {
+          answered = true;
+          if (err.code === ILLEGAL_DATA_ADDRESS) {
+            await this.splitRefusedBlock(block, offline);
+          } else {
+            this.sink.failed(this.device, block.points, 'exception', err.message, Date.now());
+          }
+          continue;
+        }
+        // Silent device, broken link or garbage: stop this scan; the bus is better spent on others.
+        lastErr = err;
+        if (err instanceof ModbusLinkError || !answered) break;
+        this.sink.failed(this.device, block.points, err.quality, err.message, Date.now());
+      }
+    }
+    if (answered) {
+      this.failures = 0;
+      this.stats.lastSuccess = Date.now();
+      this.setOnline(true);
+    } else if (lastErr) {
+      this.failures++;
+      this.stats.failedPolls++;
+      this.stats.lastError = lastErr.message;
+      if (this.stats.online !== false) {
+        this.sink.failed(this.device, this.device.profile.points.filter((p) => !this.unsupported.has(p)), lastErr.quality, lastErr.message, Date.now());
+        this.setOnline(false, lastErr.message);
+      }
+    }
+  }
+
+  private read(block: ReadBlock, offline: boolean): Promise<number[]> {
+    this.stats.requests++;
+    return this.bus.read(
+      { unitId: this.device.unitId, register: block.register, start: block.start, count: block.count },
+      offline ? { retries: 0 } : undefined,
+    );
+  }
+
+  /** A merged read was refused with ILLEGAL DATA ADDRESS: this firmware lacks something in
+   * the block. Read each point alone, remember the unused addresses and the refused points as
+   * holes, and plan again so later scans never ask for them. */
+  private async splitRefusedBlock(block: ReadBlock, offline: boolean): Promise<void> {
+    if (block.points.length > 1) {
+      for (const r of unusedRanges(block)) this.learned.push({ register: block.register, from: r.from, to: r.to });
+    }
+    for (const p of block.points) {
+      try {
+        // A single-point block was refused as it stands: no need to ask again.
+        if (block.points.length === 1) throw new ModbusExceptionError(ILLEGAL_DATA_ADDRESS);
+        const single: ReadBlock = { register: block.register, ...spanBlock(p), points: [p] };
+        this.sink.block(this.device, single, await this.read(single, offline), Date.now());
+      } catch (err) {
+        if (err instanceof ModbusExceptionError && err.code === ILLEGAL_DATA_ADDRESS) {
+          this.unsupported.add(p);
+          this.stats.unsupportedPoints.push(p.id);
+          const s = pointSpan(p);
+          this.learned.push({ register: p.register, from: s.from, to: s.to });
+          this.sink.failed(this.device, [p], 'exception', `${err.message}: point not supported by this device`, Date.now());
+        } else if (err instanceof ModbusError) {
+          this.sink.failed(this.device, [p], err.quality, err.message, Date.now());
+        } else {
+          throw err;
+        }
+      }
+    }
+    this.log.warn(
+      { device: this.device.id, block: `${block.register}@${block.start}+${block.count}`, unsupported: this.stats.unsupportedPoints },
+      'device refused a merged read; split it and learned its holes',
+    );
+    this.plan = this.replan();
+  }
+
+  private replan(): ReadBlock[] {
+    const pts = this.device.profile.points.filter((p) => !this.unsupported.has(p));
+    return planReads(pts, [...this.device.profile.holes, ...this.learned], {
+      maxGap: this.device.maxGap,
+      maxRegisters: this.device.profile.maxRegistersPerRead,
+    });
+  }
+
+  private setOnline(online: boolean, reason?: string): void {
+    if (this.stats.online === online) return;
+    this.stats.online = online;
+    if (online) this.log.info({ device: this.device.id }, 'device online');
+    else this.log.warn({ device: this.device.id, reason }, 'device offline, polling with backoff');
+    this.sink.availability(this.device, online, reason);
+  }
+}
+
+function spanBlock(p: Point): { start: number; count: number } {
+  const s = pointSpan(p);
+  return { start: s.from, count: s.to - s.from + 1 };
+}

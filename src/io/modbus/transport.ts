@@ -1,0 +1,36 @@
+// What a bus needs from a link: open it, run one read at a time, learn when it drops.
+// Modbus TCP (here) and Modbus RTU (issue 5) implement it; the bus owns the queue.
+import type { RegisterKind } from '../../config/profile-schema.js';
+
+export interface ReadRequest {
+  unitId: number;
+  register: RegisterKind;
+  start: number;
+  count: number;
+}
+
+export interface LinkStats {
+  requests: number;
+  responses: number;
+  timeouts: number;
+  exceptions: number;
+  badFrames: number;
+  staleFrames: number;
+}
+
+export interface ModbusTransport {
+  /** Connects; rejects with a ModbusLinkError naming the endpoint. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  readonly isOpen: boolean;
+  /** One read. Resolves with register words, or with 0/1 per bit for coils and discretes. */
+  read(req: ReadRequest, timeoutMs: number): Promise<number[]>;
+  /** Called once each time an open link drops. */
+  onDrop(cb: (reason: string) => void): void;
+  readonly stats: LinkStats;
+  readonly endpoint: string;
+}
+
+export function emptyStats(): LinkStats {
+  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0 };
+}

@@ -1,0 +1,115 @@
+// Composition root: builds every part from a validated config and starts and stops them in
+// order (zigbee2mqtt's controller pattern). Constructors do no I/O; start() and stop() do.
+// Data flows one way: io -> pipeline -> event bus -> local broker / live state.
+import type { SiteConfig } from './config/site-schema.js';
+import type { Profile } from './config/profile-schema.js';
+import type { Logger } from './log.js';
+import { EventBus } from './events.js';
+import { ModbusBus } from './io/modbus/bus.js';
+import { ModbusTcpTransport } from './io/modbus/tcp-transport.js';
+import { DevicePoller } from './io/modbus/device-poller.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { LocalBroker } from './broker/local-broker.js';
+import { LivePublisher } from './broker/live-publisher.js';
+import { LiveState } from './state/live-state.js';
+import { StatusServer, publicReading } from './web/status-server.js';
+import { buildSimulator } from './sim/simulator.js';
+import type { SimServer } from './sim/sim-server.js';
+import { packageVersion } from './config/paths.js';
+
+export class Gateway {
+  readonly events: EventBus;
+  readonly pipeline: Pipeline;
+  readonly broker: LocalBroker;
+  readonly publisher: LivePublisher;
+  readonly state: LiveState;
+  readonly web: StatusServer;
+  readonly simulator: SimServer | null;
+  readonly buses = new Map<string, ModbusBus>();
+  readonly pollers: DevicePoller[] = [];
+  private started = false;
+
+  constructor(
+    readonly config: SiteConfig,
+    profiles: ReadonlyMap<string, Profile>,
+    private readonly log: Logger,
+  ) {
+    this.events = new EventBus(log);
+    this.pipeline = new Pipeline(this.events);
+    this.broker = new LocalBroker(config.localBroker, log);
+    this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
+    this.state = new LiveState(this.events);
+    this.web = new StatusServer(config.web, { snapshot: () => this.snapshot() }, log);
+    this.simulator = buildSimulator(config, profiles, log);
+    for (const b of config.buses) {
+      const transport = new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
+      this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, transport, log));
+    }
+    for (const d of config.devices) {
+      const bus = this.buses.get(d.bus)!;
+      const busCfg = config.buses.find((b) => b.id === d.bus)!;
+      this.pollers.push(
+        new DevicePoller(
+          { id: d.id, facility: d.facility, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: profiles.get(d.profile)! },
+          bus,
+          this.pipeline,
+          { offlineBackoffMaxMs: busCfg.offlineBackoffMaxMs },
+          log,
+        ),
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    // Consumers first, producers last, so no reading is emitted into a part not yet running.
+    try {
+      await this.simulator?.start();
+      await this.broker.start();
+      this.state.start();
+      this.publisher.start();
+      await this.web.start();
+      await Promise.all([...this.buses.values()].map((b) => b.start()));
+      for (const p of this.pollers) p.start();
+      this.started = true;
+      this.log.info({ gatewayId: this.config.site.gatewayId, devices: this.pollers.length, buses: this.buses.size }, 'gateway started');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Producers first, then the broker after it has said bridge/state offline. */
+  async stop(): Promise<void> {
+    await Promise.all(this.pollers.map((p) => p.stop()));
+    await Promise.all([...this.buses.values()].map((b) => b.stop()));
+    if (this.started) this.publisher.stop();
+    this.state.stop();
+    await this.web.stop();
+    await this.broker.stop();
+    await this.simulator?.stop();
+    if (this.started) this.log.info('gateway stopped');
+    this.started = false;
+  }
+
+  snapshot(): unknown {
+    return {
+      version: packageVersion(),
+      site: this.config.site,
+      localBroker: { port: this.broker.port, clients: this.broker.clients },
+      buses: [...this.buses.values()].map((b) => ({ id: b.opts.id, endpoint: b.transport.endpoint, state: b.status, lastError: b.lastError, ...b.transport.stats })),
+      devices: this.pollers.map((p) => ({
+        id: p.device.id,
+        facility: p.device.facility,
+        profile: p.device.profile.id,
+        online: p.stats.online,
+        polls: p.stats.polls,
+        failedPolls: p.stats.failedPolls,
+        lastSuccess: p.stats.lastSuccess,
+        lastError: p.stats.lastError,
+        requestsPerScan: p.readPlan.length,
+        unsupportedPoints: p.stats.unsupportedPoints,
+        points: Object.fromEntries([...(this.state.last.get(p.device.id)?.values() ?? [])].map((r) => [r.point, publicReading(r)])),
+      })),
+    };
+  }
+}

@@ -1,0 +1,48 @@
+// pipeline: decode -> scale -> range/quality check. Turns poll results into Readings and
+// hands them on through the event bus (local broker now; raw store and aggregation later).
+import type { Point } from '../config/profile-schema.js';
+import type { EventBus } from '../events.js';
+import type { PolledDevice, PollSink } from '../io/modbus/device-poller.js';
+import type { ReadBlock } from '../io/modbus/read-plan.js';
+import { decodeRegisters } from '../io/modbus/codec.js';
+import type { Quality, Reading } from '../types.js';
+import { checkRange, scaleValue } from './scale.js';
+
+export class Pipeline implements PollSink {
+  readings = 0;
+
+  constructor(private readonly events: EventBus) {}
+
+  block(device: PolledDevice, block: ReadBlock, values: number[], ts: number): void {
+    for (const p of block.points) {
+      const raw = decodeRegisters(values, p.address - block.start, p.type, p.order, p.bit);
+      const value = scaleValue(p, raw);
+      this.emit(device, p, ts, value, checkRange(p, value));
+    }
+  }
+
+  failed(device: PolledDevice, points: readonly Point[], quality: Quality, detail: string, ts: number): void {
+    for (const p of points) this.emit(device, p, ts, null, quality, detail);
+  }
+
+  availability(device: PolledDevice, online: boolean, reason?: string): void {
+    this.events.emit('deviceStatus', { device: device.id, facility: device.facility, online, ...(reason ? { reason } : {}) });
+  }
+
+  private emit(device: PolledDevice, p: Point, ts: number, value: number | boolean | null, quality: Quality, detail?: string): void {
+    this.readings++;
+    const r: Reading = {
+      device: device.id,
+      facility: device.facility,
+      point: p.id,
+      ts,
+      value,
+      quality,
+      unit: p.unit,
+      privacy: p.privacy,
+      kind: p.kind,
+    };
+    if (detail) r.detail = detail;
+    this.events.emit('reading', r);
+  }
+}

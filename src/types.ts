@@ -1,0 +1,30 @@
+// Shared data shapes that flow between the parts (io -> pipeline -> broker / aggregate).
+import type { PrivacyClass, PointKind } from './config/profile-schema.js';
+
+export type Facility = 'health' | 'canteen' | 'security';
+
+/** good: decoded and inside the profile's range. out_of_range: decoded but outside the sane
+ * range. exception: the device answered with a Modbus exception. timeout: no answer in time.
+ * comm_error: the link is down or the frame was malformed. */
+export type Quality = 'good' | 'out_of_range' | 'exception' | 'timeout' | 'comm_error';
+
+export interface Reading {
+  device: string;
+  facility: Facility;
+  point: string;
+  ts: number;
+  value: number | boolean | null;
+  quality: Quality;
+  unit: string;
+  privacy: PrivacyClass;
+  kind: PointKind;
+  /** Why the quality is not good (exception code and name, timeout), for diagnosis. */
+  detail?: string;
+}
+
+export interface DeviceStatus {
+  device: string;
+  facility: Facility;
+  online: boolean;
+  reason?: string;
+}
