@@ -1,0 +1,181 @@
+// Modbus TCP against a real pymodbus server (test/peers/modbus_server.py): decoding of every
+// type and order, requests per scan, exceptions, silent devices, learned holes, reconnects.
+import { afterEach, describe, expect, it } from 'vitest';
+import { PymodbusServer, sleep, waitFor } from '../../helpers/peers.js';
+import { baseConfig, makeGateway } from '../../helpers/gateway.js';
+import { fixtureProfile } from '../../helpers/fixtures.js';
+import type { Gateway } from '../../../src/main.js';
+import type { Reading, DeviceStatus } from '../../../src/types.js';
+
+let servers: PymodbusServer[] = [];
+let gateways: Gateway[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await Promise.all(servers.map((s) => s.stop()));
+  gateways = [];
+  servers = [];
+});
+
+function bus(port: number, over: Record<string, unknown> = {}) {
+  return { id: 'plc', type: 'modbus-tcp', host: '127.0.0.1', port, timeoutMs: 150, retries: 1, reconnectMinMs: 100, reconnectMaxMs: 400, offlineBackoffMaxMs: 1000, ...over };
+}
+
+async function run(port: number, devices: Record<string, unknown>[], busOver: Record<string, unknown> = {}) {
+  const g = makeGateway(baseConfig({ buses: [bus(port, busOver)], devices }), [
+    fixtureProfile('test-all-types'),
+    fixtureProfile('test-gaps'),
+    fixtureProfile('test-firmware-hole'),
+  ]);
+  const readings: Reading[] = [];
+  const status: DeviceStatus[] = [];
+  g.events.on('reading', (r) => readings.push(r));
+  g.events.on('deviceStatus', (s) => status.push(s));
+  gateways.push(g);
+  await g.start();
+  return { g, readings, status };
+}
+
+const latest = (rs: Reading[], device: string, point: string) => rs.filter((r) => r.device === device && r.point === point).at(-1);
+
+describe('Modbus TCP against pymodbus', () => {
+  it('decodes every data type and byte/word order to the value pymodbus packed', async () => {
+    const typed = [
+      { kind: 'hr', address: 0, type: 'int16', value: -1234 },
+      { kind: 'hr', address: 1, type: 'int16', order: 'BADC', value: -300 },
+      { kind: 'hr', address: 2, type: 'uint16', value: 60000 },
+      { kind: 'hr', address: 3, type: 'int32', order: 'ABCD', value: -123456789 },
+      { kind: 'hr', address: 5, type: 'int32', order: 'CDAB', value: -987654321 },
+      { kind: 'hr', address: 7, type: 'int32', order: 'BADC', value: 19088743 },
+      { kind: 'hr', address: 9, type: 'int32', order: 'DCBA', value: -2 },
+      { kind: 'hr', address: 11, type: 'uint32', order: 'CDAB', value: 4000000000 },
+      { kind: 'hr', address: 13, type: 'float32', order: 'ABCD', value: 123.456 },
+      { kind: 'hr', address: 15, type: 'float32', order: 'CDAB', value: -0.5 },
+      { kind: 'hr', address: 17, type: 'float32', order: 'BADC', value: 325000 },
+      { kind: 'hr', address: 19, type: 'float32', order: 'DCBA', value: 1.25 },
+      { kind: 'hr', address: 21, type: 'float64', order: 'ABCD', value: 12345.6789 },
+      { kind: 'hr', address: 25, type: 'float64', order: 'CDAB', value: -9.87654321e-5 },
+      { kind: 'hr', address: 29, type: 'float64', order: 'BADC', value: 6.02214076e23 },
+      { kind: 'hr', address: 33, type: 'float64', order: 'DCBA', value: Math.PI },
+      { kind: 'ir', address: 0, type: 'int16', value: 42 },
+      { kind: 'ir', address: 1, type: 'uint32', value: 12345678 },
+    ];
+    const s = await PymodbusServer.start({
+      units: { '1': { hr: { '37': 8, '38': 2345, '39': 2000 }, co: { '0': 1, '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 }, di: { '2': 1 }, typed: typed as never } },
+    });
+    servers.push(s);
+    const { readings } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-all-types', bus: 'plc', unitId: 1, pollMs: 60000 }]);
+    await waitFor(() => latest(readings, 'dev', 'di2'), 5000, 'first scan');
+    const v = (p: string) => latest(readings, 'dev', p)!.value;
+    expect(v('i16_abcd')).toBe(-1234);
+    expect(v('i16_badc')).toBe(-300);
+    expect(v('u16')).toBe(60000);
+    expect(v('i32_abcd')).toBe(-123456789);
+    expect(v('i32_cdab')).toBe(-987654321);
+    expect(v('i32_badc')).toBe(19088743);
+    expect(v('i32_dcba')).toBe(-2);
+    expect(v('u32_cdab')).toBe(4000000000);
+    expect(v('f32_abcd')).toBe(123.456);
+    expect(v('f32_cdab')).toBe(-0.5);
+    expect(v('f32_badc')).toBe(325000);
+    expect(v('f32_dcba')).toBe(1.25);
+    expect(v('f64_abcd')).toBe(12345.6789);
+    expect(v('f64_cdab')).toBe(-9.87654321e-5);
+    expect(v('f64_badc')).toBe(6.02214076e23);
+    expect(v('f64_dcba')).toBe(Math.PI);
+    expect(v('bit3')).toBe(true);
+    expect(v('bit4')).toBe(false);
+    expect(v('scaled')).toBe(194.5); // 2345 * 0.1 - 40
+    expect(latest(readings, 'dev', 'scaled')!.quality).toBe('good');
+    expect(latest(readings, 'dev', 'out_of_range')).toMatchObject({ value: 200, quality: 'out_of_range' });
+    expect(v('input_i16')).toBe(42);
+    expect(v('card')).toBe(12345678);
+    expect(v('coil0')).toBe(true);
+    expect(v('coil5')).toBe(true);
+    expect(v('di2')).toBe(true);
+    // One request per register kind is the minimum for this map, and that is what the server saw.
+    expect(s.requests.map((r) => `${r.fc}:${r.address}+${r.count}`).sort()).toEqual(['1:0+6', '2:2+1', '3:0+40', '4:0+3']);
+  });
+
+  it('reads each scan with the minimum number of requests (gaps, holes, 125-register limit)', async () => {
+    const hr: Record<string, number> = {};
+    for (const a of [0, 1, 20, 100, 101, 150, 160]) hr[a] = a;
+    for (let a = 400; a <= 525; a++) hr[a] = a;
+    const s = await PymodbusServer.start({ units: { '7': { hr } } });
+    servers.push(s);
+    const { g, readings } = await run(s.port, [{ id: 'gaps', facility: 'canteen', profile: 'test-gaps', bus: 'plc', unitId: 7, pollMs: 300 }], { maxGap: 10 });
+    await waitFor(() => readings.filter((r) => r.point === 'a525').length >= 3, 5000, 'three scans');
+    await g.stop();
+    const scans = readings.filter((r) => r.point === 'a525').length;
+    expect(g.pollers[0]!.readPlan.map((b) => `${b.start}+${b.count}`)).toEqual(['0+2', '20+1', '100+2', '150+1', '160+1', '400+125', '525+1']);
+    // Counted at the server: 7 requests per scan, no refused or repeated request.
+    expect(s.requests.length).toBe(7 * scans);
+    expect(latest(readings, 'gaps', 'a524')!.value).toBe(524);
+  });
+
+  it('maps an exception reply and a silent device to quality and availability while a live device keeps its rate', async () => {
+    const s = await PymodbusServer.start({ units: { '1': { hr: { '0': 5 } }, '2': { failing: true, hr: { '0': 1 } } } });
+    servers.push(s);
+    const profile = 'fc-health-kiosk-v1'; // any shipped profile; units 2 and 3 never answer with data
+    const { readings, status, g } = await run(s.port, [
+      { id: 'live', facility: 'canteen', profile: 'test-gaps', bus: 'plc', unitId: 1, pollMs: 200 },
+      { id: 'broken', facility: 'canteen', profile, bus: 'plc', unitId: 2, pollMs: 200 },
+      { id: 'silent', facility: 'canteen', profile, bus: 'plc', unitId: 3, pollMs: 200 },
+    ], { maxGap: 0 });
+    await waitFor(() => status.find((x) => x.device === 'silent' && !x.online), 5000, 'silent device offline');
+    const before = s.countFor(1);
+    const t0 = Date.now();
+    await sleep(3000);
+    const polls = (s.countFor(1) - before) / g.pollers[0]!.readPlan.length;
+    const expected = (Date.now() - t0) / 200;
+    // The silent device backs off (2^n x pollMs, at most 1 s between 150 ms probes), so the live one keeps >= 75 % of its rate.
+    expect(polls).toBeGreaterThanOrEqual(expected * 0.75);
+
+    const broken = latest(readings, 'broken', 'systolic_bp')!;
+    expect(broken.quality).toBe('exception');
+    expect(broken.detail).toMatch(/exception 4 SERVER DEVICE FAILURE/);
+    expect(status.filter((x) => x.device === 'broken').at(-1)!.online).toBe(true); // it answers: online, but bad data
+
+    const silent = latest(readings, 'silent', 'systolic_bp')!;
+    expect(silent).toMatchObject({ value: null, quality: 'timeout' });
+    expect(status.filter((x) => x.device === 'silent').map((x) => x.online)).toEqual([false]);
+    expect(g.pollers[2]!.stats.online).toBe(false);
+    // Probes of the silent device are spaced out by the backoff, not every 200 ms.
+    expect(g.pollers[2]!.stats.polls).toBeLessThan(10);
+    expect(latest(readings, 'live', 'a0')).toMatchObject({ value: 5, quality: 'good' });
+  });
+
+  it('splits a refused merged read, learns the holes, and reads with the smaller plan from then on', async () => {
+    const s = await PymodbusServer.start({ units: { '3': { ir: { '0': 11, '4': 44, '7': 77 } } } });
+    servers.push(s);
+    const { readings, g } = await run(s.port, [{ id: 'fw', facility: 'canteen', profile: 'test-firmware-hole', bus: 'plc', unitId: 3, pollMs: 250 }]);
+    await waitFor(() => readings.filter((r) => r.point === 'd' && r.quality === 'good').length >= 4, 5000, 'four scans');
+    await g.stop();
+    expect(latest(readings, 'fw', 'a')).toMatchObject({ value: 11, quality: 'good' });
+    expect(latest(readings, 'fw', 'b')).toMatchObject({ value: 44, quality: 'good' });
+    expect(latest(readings, 'fw', 'd')).toMatchObject({ value: 77, quality: 'good' });
+    expect(latest(readings, 'fw', 'c')).toMatchObject({ value: null, quality: 'exception' });
+    expect(latest(readings, 'fw', 'c')!.detail).toMatch(/not supported/);
+    expect(g.pollers[0]!.stats.unsupportedPoints).toEqual(['c']);
+    expect(g.pollers[0]!.readPlan.map((b) => `${b.start}+${b.count}`)).toEqual(['0+1', '4+1', '7+1']);
+    // First scan: the refused 8-register read, then 4 single reads. Every later scan: 3.
+    const reqs = s.requests.map((r) => `${r.address}+${r.count}`);
+    expect(reqs.slice(0, 5)).toEqual(['0+8', '0+1', '4+1', '6+1', '7+1']);
+    expect(reqs.slice(5).every((x) => ['0+1', '4+1', '7+1'].includes(x))).toBe(true);
+    expect((reqs.length - 5) % 3).toBe(0);
+  });
+
+  it('marks devices offline when the server goes away and reconnects when it is back', async () => {
+    const s = await PymodbusServer.start({ units: { '1': { hr: { '0': 5, '1': 6 } } } });
+    servers.push(s);
+    const { readings, status, g } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-gaps', bus: 'plc', unitId: 1, pollMs: 200 }], { maxGap: 0 });
+    await waitFor(() => status.find((x) => x.online), 5000, 'online');
+    await s.stop();
+    await waitFor(() => status.filter((x) => !x.online).length > 0, 5000, 'offline after server stop');
+    expect(g.buses.get('plc')!.status).not.toBe('up');
+    const n = readings.length;
+    await s.start();
+    await waitFor(() => status.at(-1)!.online, 8000, 'online again');
+    await waitFor(() => readings.slice(n).some((r) => r.point === 'a0' && r.quality === 'good'), 5000, 'fresh readings');
+    expect(status.map((x) => x.online)).toEqual([true, false, true]);
+  });
+});

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""pymodbus test peer: serves a register map described by a JSON file.
+
+Run with Debian's interpreter (/usr/bin/python3, package python3-pymodbus 3.0):
+    /usr/bin/python3 test/peers/modbus_server.py MAP.json
+
+MAP.json:
+  {"port": 15020,                      # TCP port on 127.0.0.1
+   "serial": "/dev/pts/N", "baudrate": 9600,   # instead of port: RTU on a pty
+   "ignoreMissingUnits": true,         # unknown unit ids stay silent (a dead device)
+   "units": {"1": {
+       "failing": false,               # every read answers exception 4 SLAVE DEVICE FAILURE
+       "hr": {"0": 17, ...}, "ir": {...}, "co": {"0": 1}, "di": {...},   # raw words / bits
+       "typed": [{"kind": "hr", "address": 10, "type": "float32", "order": "CDAB", "value": 1.5}]}}}
+
+Typed values are packed here with Python's struct module, independently of the gateway's
+encoder, so a decode test compares two separate implementations. Only the listed addresses
+exist: reading any other address answers exception 2 ILLEGAL DATA ADDRESS.
+
+Every request is printed on stdout as "REQ <unit> <fc> <address> <count>" (flushed), and
+"READY" once the server listens, so tests count requests at the server.
+"""
+import asyncio
+import json
+import struct
+import sys
+
+from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
+from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
+from pymodbus.transaction import ModbusRtuFramer
+
+FMT = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f", "float64": ">d"}
+
+
+def words_of(value, typ, order):
+    raw = struct.pack(FMT[typ], int(value) if "int" in typ else float(value))
+    words = [raw[i:i + 2] for i in range(0, len(raw), 2)]
+    if order in ("BADC", "DCBA"):
+        words = [w[::-1] for w in words]
+    if order in ("CDAB", "DCBA"):
+        words = words[::-1]
+    return [int.from_bytes(w, "big") for w in words]
+
+
+class CountingContext(ModbusSlaveContext):
+    def __init__(self, unit, failing, **kw):
+        super().__init__(zero_mode=True, **kw)
+        self.unit = unit
+        self.failing = failing
+
+    def validate(self, fc_as_hex, address, count=1):
+        print(f"REQ {self.unit} {fc_as_hex} {address} {count}", flush=True)
+        if self.failing:
+            # Raised inside request.execute: pymodbus answers exception 4 SLAVE DEVICE FAILURE.
+            raise RuntimeError("simulated device failure")
+        return super().validate(fc_as_hex, address, count)
+
+
+def build(spec):
+    slaves = {}
+    for unit, u in spec["units"].items():
+        blocks = {k: {int(a): v for a, v in u.get(k, {}).items()} for k in ("hr", "ir", "co", "di")}
+        for t in u.get("typed", []):
+            for i, w in enumerate(words_of(t["value"], t["type"], t.get("order", "ABCD"))):
+                blocks[t["kind"]][t["address"] + i] = w
+        # An empty sparse block would reject the constructor; park a value far away.
+        kw = {k: ModbusSparseDataBlock(v or {65000: 0}) for k, v in blocks.items()}
+        slaves[int(unit)] = CountingContext(int(unit), u.get("failing", False), **kw)
+    return ModbusServerContext(slaves=slaves, single=False)
+
+
+async def main():
+    spec = json.load(open(sys.argv[1]))
+    context = build(spec)
+    ignore = spec.get("ignoreMissingUnits", True)
+    print("READY", flush=True)
+    if "serial" in spec:
+        await StartAsyncSerialServer(context, framer=ModbusRtuFramer, port=spec["serial"],
+                                     baudrate=spec.get("baudrate", 9600), ignore_missing_slaves=ignore)
+    else:
+        await StartAsyncTcpServer(context, address=("127.0.0.1", spec["port"]), ignore_missing_slaves=ignore,
+                                  allow_reuse_address=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Peer tests bind ports and spawn servers; two workers suit this 2-core machine.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
