@@ -82,7 +82,7 @@ export class Gateway {
   async stop(): Promise<void> {
     await Promise.all(this.pollers.map((p) => p.stop()));
     await Promise.all([...this.buses.values()].map((b) => b.stop()));
-    if (this.started) this.publisher.stop();
+    if (this.started) await this.publisher.stop();
     this.state.stop();
     await this.web.stop();
     await this.broker.stop();

@@ -44,14 +44,15 @@ export class LivePublisher {
     );
   }
 
-  /** Marks every device and the bridge offline; call before the broker closes. */
-  stop(): void {
+  /** Marks every device and the bridge offline; resolves when the broker has sent them. */
+  async stop(): Promise<void> {
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
-    for (const [device, facility] of this.known) {
-      this.broker.publish(this.availabilityTopic(facility, device), 'offline', { retain: true, qos: 1 });
-    }
-    this.broker.publish(bridgeTopic(this.gatewayId), 'offline', { retain: true, qos: 1 });
+    const sent = [...this.known].map(([device, facility]) =>
+      this.broker.publishAsync(this.availabilityTopic(facility, device), 'offline', { retain: true, qos: 1 }),
+    );
+    sent.push(this.broker.publishAsync(bridgeTopic(this.gatewayId), 'offline', { retain: true, qos: 1 }));
+    await Promise.all(sent);
   }
 
   private availabilityTopic(facility: Facility, device: string): string {

@@ -12,6 +12,8 @@ export class LocalBroker {
   private aedes: Aedes | null = null;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  /** Publishes handed to aedes and not yet delivered to every subscriber. */
+  pending = 0;
 
   constructor(
     private readonly opts: LocalBrokerOptions,
@@ -55,10 +57,16 @@ export class LocalBroker {
     this.log.info({ host: this.opts.host, port: this.port }, 'local MQTT broker listening');
   }
 
-  /** Publish from the gateway itself (QoS 0 for live values, QoS 1 for retained state). */
-  publish(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): void {
+  /** Publish from the gateway itself (QoS 0 for live values, QoS 1 for retained state).
+   * `done` runs once aedes has handed the message to every subscriber. No promise here:
+   * this is the per-reading hot path. */
+  publish(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}, done?: () => void): void {
     const a = this.aedes;
-    if (!a || a.closed) return;
+    if (!a || a.closed) {
+      done?.();
+      return;
+    }
+    this.pending++;
     a.publish(
       {
         cmd: 'publish',
@@ -69,26 +77,30 @@ export class LocalBroker {
         dup: false,
       },
       (err) => {
+        this.pending--;
         if (err) this.log.warn({ topic, err: err.message }, 'local publish failed');
+        done?.();
       },
     );
   }
 
-  /** Waits until queued publishes are handed to clients, then closes every connection. */
+  publishAsync(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
+    return new Promise((resolve) => this.publish(topic, payload, opts, resolve));
+  }
+
+  /** Lets written bytes reach the clients (bounded), then closes every connection. */
   async stop(): Promise<void> {
     const a = this.aedes;
     const s = this.server;
     this.aedes = null;
     this.server = null;
-    if (s) {
-      await new Promise<void>((resolve) => {
-        s.close(() => resolve());
-        // close() waits for open connections; aedes.close() below ends them.
-        if (a) a.close();
-        for (const sock of this.sockets) sock.destroy();
-      });
-    } else if (a) {
-      await new Promise<void>((resolve) => a.close(() => resolve()));
+    // Bounded wait for publishes still inside aedes, then for bytes still in socket buffers.
+    const until = Date.now() + 1000;
+    while (Date.now() < until && (this.pending > 0 || [...this.sockets].some((k) => k.writableLength > 0))) {
+      await new Promise((r) => setTimeout(r, 10));
     }
+    if (a) await new Promise<void>((resolve) => a.close(() => resolve()));
+    for (const sock of this.sockets) sock.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }

@@ -14,17 +14,20 @@ export function formatPath(path: Path): string {
   return out || '(top level)';
 }
 
-export function issueMessage(issue: z.core.$ZodIssue): { path: Path; message: string } {
+/** One issue may name several problems (unknown keys): one message each, at the key itself. */
+export function issueMessages(issue: z.core.$ZodIssue): { path: Path; message: string }[] {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return { path: issue.path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
+      return issue.keys.map((k) => ({ path: [...issue.path, k], message: 'unknown key' }));
     case 'invalid_type':
-      if (issue.input === undefined) return { path: issue.path, message: 'is required' };
-      return { path: issue.path, message: `must be ${issue.expected}, got ${describe(issue.input)}` };
+      if (issue.input === undefined) return [{ path: issue.path, message: 'is required' }];
+      // Our own messages ("must be a whole number 1..247") say more than zod's default.
+      if (issue.expected === 'int') return [{ path: issue.path, message: issue.message }];
+      return [{ path: issue.path, message: `must be ${issue.expected}, got ${describe(issue.input)}` }];
     case 'invalid_value':
-      return { path: issue.path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` };
+      return [{ path: issue.path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` }];
     default:
-      return { path: issue.path, message: issue.message };
+      return [{ path: issue.path, message: issue.message }];
   }
 }
 
@@ -60,9 +63,15 @@ export function lineOf(doc: Document | undefined, lc: LineCounter | undefined, p
 }
 
 export function formatIssues(error: z.ZodError, doc?: Document, lc?: LineCounter): string[] {
-  return error.issues.map((iss) => {
-    const { path, message } = issueMessage(iss);
-    const line = lineOf(doc, lc, path);
-    return `${formatPath(path)}: ${message}${line ? ` (line ${line})` : ''}`;
-  });
+  return error.issues.flatMap((iss) => issueMessages(iss).map(({ path, message }) => formatProblem(path, message, doc, lc)));
+}
+
+export function formatProblem(path: Path, message: string, doc?: Document, lc?: LineCounter): string {
+  const line = lineOf(doc, lc, path);
+  return `${formatPath(path)}: ${message}${line ? ` (line ${line})` : ''}`;
+}
+
+/** yaml's own messages already carry "at line L, column C"; keep the first line only. */
+export function yamlErrors(doc: Document): string[] {
+  return doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
 }

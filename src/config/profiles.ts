@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ProfileSchema, type Profile } from './profile-schema.js';
-import { formatIssues } from './issues.js';
+import { formatIssues, yamlErrors } from './issues.js';
 import { pointSpan } from '../io/modbus/read-plan.js';
 
 export class ProfileError extends Error {
@@ -19,8 +19,8 @@ export class ProfileError extends Error {
 export function parseProfile(text: string, file: string): Profile {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
-  if (doc.errors.length) throw new ProfileError(file, doc.errors.map((e) => e.message));
-  const parsed = ProfileSchema.safeParse(doc.toJS());
+  if (doc.errors.length) throw new ProfileError(file, yamlErrors(doc));
+  const parsed = ProfileSchema.safeParse(doc.toJS(), { reportInput: true });
   if (!parsed.success) throw new ProfileError(file, formatIssues(parsed.error, doc, lc));
   const problems = profileInvariants(parsed.data);
   const base = path.basename(file).replace(/\.ya?ml$/, '');

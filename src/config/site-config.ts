@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { SiteConfigSchema, type SiteConfig } from './site-schema.js';
-import { formatIssues, formatPath, lineOf } from './issues.js';
+import { formatIssues, formatProblem, yamlErrors } from './issues.js';
 import type { Profile } from './profile-schema.js';
 
 export type ConfigResult = { ok: true; config: SiteConfig } | { ok: false; errors: string[] };
@@ -21,17 +21,20 @@ export class ConfigError extends Error {
 export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Profile>): ConfigResult {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    return { ok: false, errors: doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}${e.linePos ? ` (line ${e.linePos[0].line})` : ''}`) };
-  }
-  const raw = doc.toJS() ?? {};
-  const parsed = SiteConfigSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, errors: formatIssues(parsed.error, doc, lc) };
-  const errors = crossCheck(parsed.data, profiles).map(({ path, message }) => {
-    const line = lineOf(doc, lc, path);
-    return `${formatPath(path)}: ${message}${line ? ` (line ${line})` : ''}`;
-  });
-  return errors.length ? { ok: false, errors } : { ok: true, config: parsed.data };
+  if (doc.errors.length) return { ok: false, errors: yamlErrors(doc) };
+  const raw: unknown = doc.toJS() ?? {};
+  // reportInput lets a wrong-type message say what was given ("got number 5").
+  const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
+  // Cross-references are checked even when the schema fails, so one pass lists everything.
+  const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const refs = profileRefs(raw, profiles).map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs];
+  if (errors.length || !parsed.success) return { ok: false, errors: dedupe(errors) };
+  return { ok: true, config: parsed.data };
+}
+
+function dedupe(errors: string[]): string[] {
+  return [...new Set(errors)];
 }
 
 export function loadSiteConfig(file: string, profiles: ReadonlyMap<string, Profile>): SiteConfig {
@@ -51,44 +54,75 @@ interface Problem {
   message: string;
 }
 
-function crossCheck(c: SiteConfig, profiles: ReadonlyMap<string, Profile>): Problem[] {
+type Loose = Record<string, unknown>;
+const obj = (v: unknown): Loose | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Loose) : undefined);
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/** Checks across entries. Runs on the raw document (wrong-typed fields are skipped here,
+ * the schema reports them), so these errors appear together with the schema's. */
+function crossCheck(rawDoc: unknown): Problem[] {
   const out: Problem[] = [];
+  const c = obj(rawDoc) ?? {};
   const busIds = new Map<string, number>();
-  c.buses.forEach((b, i) => {
-    if (busIds.has(b.id)) out.push({ path: ['buses', i, 'id'], message: `"${b.id}" is already used by buses[${busIds.get(b.id)}]` });
-    else busIds.set(b.id, i);
-    if (b.reconnectMinMs > b.reconnectMaxMs) out.push({ path: ['buses', i, 'reconnectMinMs'], message: 'must not exceed reconnectMaxMs' });
+  list(c.buses).forEach((rb, i) => {
+    const b = obj(rb);
+    const id = str(b?.id);
+    if (id === undefined) return;
+    if (busIds.has(id)) out.push({ path: ['buses', i, 'id'], message: `"${id}" is already used by buses[${busIds.get(id)}]` });
+    else busIds.set(id, i);
+    const lo = num(b?.reconnectMinMs);
+    const hi = num(b?.reconnectMaxMs) ?? 30000;
+    if (lo !== undefined && lo > hi) out.push({ path: ['buses', i, 'reconnectMinMs'], message: 'must not exceed reconnectMaxMs' });
   });
   const devIds = new Map<string, number>();
   const units = new Map<string, number>();
-  c.devices.forEach((d, i) => {
-    if (devIds.has(d.id)) out.push({ path: ['devices', i, 'id'], message: `"${d.id}" is already used by devices[${devIds.get(d.id)}]` });
-    else devIds.set(d.id, i);
-    const bi = busIds.get(d.bus);
-    if (bi === undefined) {
-      out.push({ path: ['devices', i, 'bus'], message: `no bus "${d.bus}" (buses: ${[...busIds.keys()].join(', ') || 'none'})` });
-    } else {
-      const key = `${d.bus}/${d.unitId}`;
-      if (units.has(key)) out.push({ path: ['devices', i, 'unitId'], message: `unit ${d.unitId} on bus "${d.bus}" is already devices[${units.get(key)}]` });
-      else units.set(key, i);
+  list(c.devices).forEach((rd, i) => {
+    const d = obj(rd);
+    const id = str(d?.id);
+    if (id !== undefined) {
+      if (devIds.has(id)) out.push({ path: ['devices', i, 'id'], message: `"${id}" is already used by devices[${devIds.get(id)}]` });
+      else devIds.set(id, i);
     }
-    // A profile's `transports` is documentation: RTU devices are often reached through a
-    // Modbus TCP-to-RTU gateway, so a TCP bus may carry any profile.
-    if (!profiles.has(d.profile)) {
-      out.push({ path: ['devices', i, 'profile'], message: `no profile "${d.profile}" in drivers/ (${[...profiles.keys()].sort().join(', ')})` });
+    const bus = str(d?.bus);
+    if (bus === undefined) return;
+    if (!busIds.has(bus)) {
+      out.push({ path: ['devices', i, 'bus'], message: `no bus "${bus}" (buses: ${[...busIds.keys()].join(', ') || 'none'})` });
+      return;
     }
+    const unit = num(d?.unitId);
+    if (unit === undefined) return;
+    const key = `${bus}/${unit}`;
+    if (units.has(key)) out.push({ path: ['devices', i, 'unitId'], message: `unit ${unit} on bus "${bus}" is already devices[${units.get(key)}]` });
+    else units.set(key, i);
   });
-  const listeners: [string, string, number][] = [
-    ['localBroker.port', c.localBroker.host, c.localBroker.port],
-    ['web.port', c.web.host, c.web.port],
+  const port = (section: string, dflt: number) => num(obj(c[section])?.port) ?? (c[section] === undefined || obj(c[section]) ? dflt : undefined);
+  const listeners: [string, number | undefined][] = [
+    ['localBroker.port', port('localBroker', 1883)],
+    ['web.port', port('web', 8080)],
   ];
-  if (c.simulator.enabled) listeners.push(['simulator.port', c.simulator.host, c.simulator.port]);
+  if (obj(c.simulator)?.enabled === true) listeners.push(['simulator.port', port('simulator', 5020)]);
   for (let i = 0; i < listeners.length; i++) {
     for (let j = 0; j < i; j++) {
-      const [pa, , a] = listeners[i]!;
-      const [pb, , b] = listeners[j]!;
-      if (a !== 0 && a === b) out.push({ path: pa.split('.'), message: `port ${a} is also ${pb}` });
+      const [pa, a] = listeners[i]!;
+      const [pb, b] = listeners[j]!;
+      if (a !== undefined && a !== 0 && a === b) out.push({ path: pa.split('.'), message: `port ${a} is also ${pb}` });
     }
   }
+  return out;
+}
+
+/** A device's profile must exist in drivers/. A profile's `transports` is documentation:
+ * RTU devices are often reached through a Modbus TCP-to-RTU gateway, so a TCP bus may carry
+ * any profile. */
+function profileRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Problem[] {
+  const out: Problem[] = [];
+  list(obj(rawDoc)?.devices).forEach((rd, i) => {
+    const p = str(obj(rd)?.profile);
+    if (p !== undefined && p !== '' && !profiles.has(p)) {
+      out.push({ path: ['devices', i, 'profile'], message: `no profile "${p}" in drivers/ (${[...profiles.keys()].sort().join(', ')})` });
+    }
+  });
   return out;
 }

@@ -9,6 +9,17 @@ const ident = z
 const host = z.string().min(1, 'must not be empty');
 const port = range(0, 65535);
 
+function isBrokerUrl(s: string): boolean {
+  if (!/^mqtts?:\/\/[^\s]+$/.test(s)) return false;
+  try {
+    const u = new URL(s);
+    // WHATWG URL parsing rejects ports above 65535 and non-numeric ports by throwing.
+    return u.hostname !== '' && (u.pathname === '' || u.pathname === '/') && !u.search && !u.hash && u.port !== '0';
+  } catch {
+    return false;
+  }
+}
+
 export const SiteSchema = z.strictObject({
   communityCode: z.string().regex(/^\d{12}$/, 'must be the 12-digit statistical division code of the community, e.g. "330106001001"'),
   gatewayId: ident,
@@ -30,7 +41,7 @@ export const StorageSchema = z.strictObject({
 });
 
 export const UplinkSchema = z.strictObject({
-  url: z.string().regex(/^mqtts?:\/\/[^\s/]+(:\d+)?\/?$/, 'must be mqtt://host:port or mqtts://host:port'),
+  url: z.string().refine(isBrokerUrl, 'must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)'),
   windowSeconds: range(5, 86400).default(60),
 });
 

@@ -1,0 +1,251 @@
+// "Devices as data": every file in drivers/ is a complete, self-describing device profile.
+// The first block checks each shipped profile; the second proves the checker can fail.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { DRIVERS_DIR } from '../../src/config/paths.js';
+import { loadProfiles, parseProfile, profileInvariants, ProfileError } from '../../src/config/profiles.js';
+import type { Point, Profile } from '../../src/config/profile-schema.js';
+
+const FILES = fs.readdirSync(DRIVERS_DIR).sort();
+const CJK = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/;
+
+function load(file: string): { text: string; profile: Profile } {
+  const full = path.join(DRIVERS_DIR, file);
+  const text = fs.readFileSync(full, 'utf8');
+  return { text, profile: parseProfile(text, full) };
+}
+
+/** The comment lines at the top of a YAML file, before the first key. */
+function leadingComment(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (/^\s*#/.test(line)) out.push(line.replace(/^\s*#\s?/, ''));
+    else if (line.trim() === '' && out.length) out.push('');
+    else break;
+  }
+  return out.join('\n');
+}
+
+/** Engineering-unit span the raw type can express (after scale/offset); undefined for floats. */
+function typeRange(p: Point): { min: number; max: number } | undefined {
+  const raw: Partial<Record<Point['type'], [number, number]>> = {
+    int16: [-32768, 32767],
+    uint16: [0, 65535],
+    int32: [-2147483648, 2147483647],
+    uint32: [0, 4294967295],
+    bool: [0, 1],
+    bit: [0, 1],
+  };
+  const r = raw[p.type];
+  if (!r) return undefined;
+  const a = r[0] * p.scale + p.offset;
+  const b = r[1] * p.scale + p.offset;
+  return { min: Math.min(a, b), max: Math.max(a, b) };
+}
+
+const isBinary = (p: Point) => p.type === 'bool' || p.type === 'bit' || p.register === 'coil' || p.register === 'discrete';
+
+describe('drivers/: every shipped profile', () => {
+  it('there are at least 6 profiles, every file is *.yaml and loadProfiles loads them all', () => {
+    expect(FILES.length).toBeGreaterThanOrEqual(6);
+    // loadProfiles only reads *.yaml: a .yml or stray file would silently not be a driver.
+    expect(FILES.filter((f) => !f.endsWith('.yaml'))).toEqual([]);
+    const all = loadProfiles(DRIVERS_DIR);
+    expect([...all.keys()].sort()).toEqual(FILES.map((f) => f.replace(/\.yaml$/, '')));
+  });
+
+  it.each(FILES)('%s', (file) => {
+    const { text, profile: p } = load(file);
+
+    // Identity: the id is the file name.
+    expect(p.id).toBe(file.replace(/\.yaml$/, ''));
+
+    // The register map cites where it comes from, in the field and in the leading comment.
+    expect(p.source.trim().length).toBeGreaterThan(0);
+    const comment = leadingComment(text);
+    expect(comment.length, 'file starts with a comment block').toBeGreaterThan(0);
+    expect(comment).toMatch(/source/i);
+    const tokens = p.source
+      .toLowerCase()
+      .split(/[\s,;()"]+/)
+      .map((t) => t.replace(/[.:]+$/, ''))
+      .filter((t) => t.length >= 5 && !['source', 'cross-checked', 'with', 'per'].includes(t));
+    const lc = comment.toLowerCase();
+    // At least half of the source's words (5+ letters: titles, URLs, document ids) appear in
+    // the comment, and an "own" map says so there too.
+    expect(tokens.length).toBeGreaterThan(0);
+    const found = tokens.filter((t) => lc.includes(t));
+    expect(found.length * 2, `leading comment mentions the source "${p.source}" (found: ${found.join(' ')})`).toBeGreaterThanOrEqual(tokens.length);
+    if (/^own\b/i.test(p.source)) expect(lc).toMatch(/\bown\b/);
+
+    // Names in both languages, the Chinese one in Chinese.
+    expect(p.name.zh).toMatch(CJK);
+    expect(p.name.en.trim()).not.toBe('');
+
+    expect(p.points.length).toBeGreaterThanOrEqual(1);
+    for (const pt of p.points) {
+      const where = `${p.id}.${pt.id}`;
+      expect(pt.name.zh.trim(), `${where} zh name`).not.toBe('');
+      expect(pt.name.en.trim(), `${where} en name`).not.toBe('');
+      expect(pt.name.zh, `${where} zh name has a CJK character`).toMatch(CJK);
+
+      if (!isBinary(pt) && pt.privacy === 'public' && (pt.kind === 'gauge' || pt.kind === 'counter')) {
+        expect(pt.range, `${where} numeric public ${pt.kind} needs a range`).toBeDefined();
+      }
+      if (pt.privacy === 'identifier') expect(pt.writable, `${where} identifier is never writable`).toBe(false);
+
+      const span = pt.range ?? typeRange(pt);
+      const sim = pt.simulate;
+      if (sim) {
+        if (sim.min !== undefined && sim.max !== undefined) expect(sim.min, `${where} simulate.min <= max`).toBeLessThanOrEqual(sim.max);
+        for (const [k, v] of [
+          ['min', sim.min],
+          ['max', sim.max],
+          ['value', sim.value],
+        ] as const) {
+          if (v === undefined || !span) continue;
+          expect(v, `${where} simulate.${k} >= range.min`).toBeGreaterThanOrEqual(span.min);
+          expect(v, `${where} simulate.${k} <= range.max`).toBeLessThanOrEqual(span.max);
+        }
+      }
+    }
+
+    expect(profileInvariants(p)).toEqual([]);
+  });
+
+  it('fc-health-kiosk-v1 exists with personal, identifier and counter points', () => {
+    expect(FILES).toContain('fc-health-kiosk-v1.yaml');
+    const { profile: k } = load('fc-health-kiosk-v1.yaml');
+    expect(k.points.filter((p) => p.privacy === 'personal').length).toBeGreaterThanOrEqual(1);
+    expect(k.points.filter((p) => p.privacy === 'identifier').length).toBeGreaterThanOrEqual(1);
+    expect(k.points.filter((p) => p.kind === 'counter').length).toBeGreaterThanOrEqual(1);
+    expect(k.points.find((p) => p.id === 'resident_card_uid')?.privacy).toBe('identifier');
+    expect(k.points.find((p) => p.id === 'measurement_count')?.kind).toBe('counter');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The checker itself must be able to fail.
+
+type RawPoint = Record<string, unknown>;
+
+function pt(id: string, over: RawPoint = {}): RawPoint {
+  return { id, name: { zh: '测试点', en: `Point ${id}` }, register: 'holding', address: 0, type: 'uint16', privacy: 'public', ...over };
+}
+
+function rawProfile(points: RawPoint[], over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 'neg-test',
+    manufacturer: 'test',
+    model: 'negative',
+    name: { zh: '反例', en: 'Negative example' },
+    source: 'own, test',
+    facilities: ['canteen'],
+    transports: ['modbus-tcp'],
+    points,
+    ...over,
+  };
+}
+
+/** The problems parseProfile reports for this profile text (empty when it parses). */
+function problemsOf(text: string, file = '/drivers/neg-test.yaml'): string[] {
+  try {
+    parseProfile(text, file);
+    return [];
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProfileError);
+    return (err as ProfileError).problems;
+  }
+}
+
+const problems = (points: RawPoint[], over: Record<string, unknown> = {}) => problemsOf(stringify(rawProfile(points, over)));
+
+describe('profile checker: negative cases', () => {
+  it('a well-formed test profile passes (control)', () => {
+    expect(problems([pt('a', { type: 'int32' }), pt('b', { address: 2 }), pt('c', { register: 'input', address: 0 })])).toEqual([]);
+  });
+
+  it('reports two overlapping points, naming both', () => {
+    const errs = problems([pt('wide', { type: 'int32', address: 0 }), pt('narrow', { type: 'uint16', address: 1 })]);
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toBe('points[1] "narrow" overlaps points[0] "wide" (holding 1..1)');
+    // The same through profileInvariants on an already parsed profile.
+    const parsed = parseProfile(stringify(rawProfile([pt('wide', { type: 'int32' }), pt('other', { address: 2 })])), '/drivers/neg-test.yaml');
+    parsed.points[1]!.address = 1;
+    expect(profileInvariants(parsed)).toEqual(['points[1] "other" overlaps points[0] "wide" (holding 1..1)']);
+  });
+
+  it('overlap is per register kind, and distinct bits of one register do not overlap', () => {
+    expect(problems([pt('a', { type: 'int32' }), pt('b', { register: 'input', address: 1 })])).toEqual([]);
+    expect(problems([pt('b0', { type: 'bit', bit: 0, address: 8 }), pt('b1', { type: 'bit', bit: 1, address: 8 })])).toEqual([]);
+    const same = problems([pt('b0', { type: 'bit', bit: 3, address: 8 }), pt('again', { type: 'bit', bit: 3, address: 8 })]);
+    expect(same).toHaveLength(1);
+    expect(same[0]).toMatch(/^points\[1\] "again" overlaps points\[0\] "b0"/);
+  });
+
+  it('reports a duplicated point id', () => {
+    expect(problems([pt('temp', { address: 0 }), pt('temp', { address: 1 })])).toEqual(['points[1].id: "temp" is used twice']);
+  });
+
+  it('reports a point inside a declared hole', () => {
+    const errs = problems([pt('ok', { address: 0 }), pt('in_hole', { type: 'uint32', address: 4 })], { holes: [{ register: 'holding', from: 5, to: 6 }] });
+    expect(errs).toEqual(['points[1] "in_hole" lies in holes[0]']);
+    // A hole of another register kind at the same addresses is no problem.
+    expect(problems([pt('x', { type: 'uint32', address: 4 })], { holes: [{ register: 'input', from: 5, to: 6 }] })).toEqual([]);
+  });
+
+  it('reports type bit without a bit number', () => {
+    const errs = problems([pt('flag', { type: 'bit' })]);
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatch(/^points\[0\]\.bit: type "bit" needs bit: 0\.\.15 \(line \d+\)$/);
+  });
+
+  it('reports a coil with a register type', () => {
+    const errs = problems([pt('relay', { register: 'coil', type: 'int16' })]);
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatch(/^points\[0\]\.type: a coil point must have type bool/);
+  });
+
+  it('reports writable input registers and discrete inputs, not writable holding registers', () => {
+    expect(problems([pt('setpoint', { register: 'input', writable: true })])).toEqual(['points[0].writable: input registers are read-only in Modbus']);
+    expect(problems([pt('door', { register: 'discrete', type: 'bool', writable: true })])).toEqual(['points[0].writable: discrete registers are read-only in Modbus']);
+    expect(problems([pt('setpoint', { register: 'holding', writable: true })])).toEqual([]);
+  });
+
+  it('reports an unknown key in a point with its path and line', () => {
+    const text = [
+      'id: neg-test', // 1
+      'manufacturer: test', // 2
+      'model: negative', // 3
+      'name: { zh: 反例, en: Negative example }', // 4
+      'source: own, test', // 5
+      'facilities: [canteen]', // 6
+      'transports: [modbus-tcp]', // 7
+      'points:', // 8
+      '  - id: lamp', // 9
+      '    name: { zh: 灯, en: Lamp }', // 10
+      '    register: holding', // 11
+      '    address: 0', // 12
+      '    type: uint16', // 13
+      '    privacy: public', // 14
+      '    colour: red', // 15
+      '',
+    ].join('\n');
+    const errs = problemsOf(text);
+    expect(errs).toHaveLength(1);
+    // Named at the key itself, with the key's own line.
+    expect(errs[0]).toBe('points[0].colour: unknown key (line 15)');
+  });
+
+  it('reports an id that differs from the file name', () => {
+    expect(problems([pt('a')], { id: 'neg-test' })).toEqual([]);
+    const errs = problemsOf(stringify(rawProfile([pt('a')])), '/somewhere/drivers/other-name.yaml');
+    expect(errs).toEqual(['id: "neg-test" must equal the file name "other-name"']);
+  });
+
+  it('a ProfileError names the file', () => {
+    expect(() => parseProfile(stringify(rawProfile([pt('a'), pt('a', { address: 1 })])), '/x/neg-test.yaml')).toThrow(/^\/x\/neg-test\.yaml:\n {2}points\[1\]\.id/);
+  });
+});

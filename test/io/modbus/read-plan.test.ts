@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { planReads, unusedRanges } from '../../../src/io/modbus/read-plan.js';
+import { PointSchema, type Point } from '../../../src/config/profile-schema.js';
+
+const pt = (address: number, type = 'uint16', register = 'holding'): Point =>
+  PointSchema.parse({ id: `p${register[0]}${address}`, name: { zh: '点', en: 'p' }, register, address, type: register === 'coil' || register === 'discrete' ? 'bool' : type, privacy: 'public' });
+const fmt = (b: { register: string; start: number; count: number }[]) => b.map((x) => `${x.register[0]}${x.start}+${x.count}`);
+
+describe('read planning', () => {
+  it('merges adjacent and nearby registers within maxGap', () => {
+    expect(fmt(planReads([pt(0), pt(1), pt(5, 'float32'), pt(20)], [], { maxGap: 3, maxRegisters: 125 }))).toEqual(['h0+7', 'h20+1']);
+    expect(fmt(planReads([pt(0), pt(1), pt(5, 'float32'), pt(20)], [], { maxGap: 13, maxRegisters: 125 }))).toEqual(['h0+21']);
+    expect(fmt(planReads([pt(0), pt(2)], [], { maxGap: 0, maxRegisters: 125 }))).toEqual(['h0+1', 'h2+1']);
+  });
+
+  it('never reads across a hole', () => {
+    expect(fmt(planReads([pt(0), pt(4)], [{ register: 'holding', from: 2, to: 2 }], { maxGap: 10, maxRegisters: 125 }))).toEqual(['h0+1', 'h4+1']);
+    // A hole of another register kind does not matter.
+    expect(fmt(planReads([pt(0), pt(4)], [{ register: 'input', from: 2, to: 2 }], { maxGap: 10, maxRegisters: 125 }))).toEqual(['h0+5']);
+  });
+
+  it('respects the 125-register limit and a lower device limit, and never splits a value', () => {
+    expect(fmt(planReads([pt(0), pt(124)], [], { maxGap: 124, maxRegisters: 125 }))).toEqual(['h0+125']);
+    expect(fmt(planReads([pt(0), pt(124, 'float32')], [], { maxGap: 124, maxRegisters: 125 }))).toEqual(['h0+1', 'h124+2']);
+    expect(fmt(planReads([pt(0), pt(10), pt(20)], [], { maxGap: 124, maxRegisters: 16 }))).toEqual(['h0+11', 'h20+1']);
+  });
+
+  it('plans each register kind separately and allows 16 bits per register of gap for coils', () => {
+    const b = planReads([pt(3, 'bool', 'coil'), pt(100, 'bool', 'coil'), pt(0, 'uint16', 'input'), pt(0, 'bool', 'discrete')], [], { maxGap: 10, maxRegisters: 125 });
+    expect(fmt(b)).toEqual(['c3+98', 'd0+1', 'i0+1']);
+  });
+
+  it('keeps bit points of one register in one read', () => {
+    const a = PointSchema.parse({ id: 'a', name: { zh: 'a', en: 'a' }, register: 'holding', address: 9, type: 'bit', bit: 0, privacy: 'public' });
+    const b = PointSchema.parse({ id: 'b', name: { zh: 'b', en: 'b' }, register: 'holding', address: 9, type: 'bit', bit: 5, privacy: 'public' });
+    const blocks = planReads([a, b], [], { maxGap: 0, maxRegisters: 125 });
+    expect(fmt(blocks)).toEqual(['h9+1']);
+    expect(blocks[0]!.points.map((p) => p.id)).toEqual(['a', 'b']);
+  });
+
+  it('lists the unused addresses of a merged block', () => {
+    const [block] = planReads([pt(0), pt(4), pt(6, 'float32'), pt(9)], [], { maxGap: 10, maxRegisters: 125 });
+    expect(unusedRanges(block!)).toEqual([{ from: 1, to: 3 }, { from: 5, to: 5 }, { from: 8, to: 8 }]);
+  });
+});
