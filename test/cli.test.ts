@@ -107,7 +107,7 @@ describe('cli: check-config, help, unknown commands', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('OK');
     expect(lines[0]).toContain('gw-demo-01');
-    expect(lines[0]).toContain('6 device(s)');
+    expect(lines[0]).toContain('7 device(s)');
     expect(r.stderr).toBe('');
   });
 

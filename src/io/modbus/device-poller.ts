@@ -89,16 +89,22 @@ export class DevicePoller {
     this.timer = setTimeout(() => {
       this.timer = null;
       const started = Date.now();
-      this.polling = this.pollOnce().finally(() => {
-        this.polling = null;
-        if (!this.running) return;
-        // Fixed rate while online; exponential backoff while offline.
-        const period =
-          this.stats.online === false
-            ? Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16))
-            : this.device.pollMs;
-        this.schedule(Math.max(0, started + period - Date.now()));
-      });
+      this.polling = this.pollOnce()
+        .catch((err: Error) => {
+          // A bug in one device's handling must not stop the daemon or the other devices.
+          this.stats.lastError = err.message;
+          this.log.error({ device: this.device.id, err }, 'poll failed unexpectedly');
+        })
+        .finally(() => {
+          this.polling = null;
+          if (!this.running) return;
+          // Fixed rate while online; exponential backoff while offline.
+          const period =
+            this.stats.online === false
+              ? Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16))
+              : this.device.pollMs;
+          this.schedule(Math.max(0, started + period - Date.now()));
+        });
     }, delay);
   }
 

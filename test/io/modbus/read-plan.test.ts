@@ -43,3 +43,33 @@ describe('read planning', () => {
     expect(unusedRanges(block!)).toEqual([{ from: 1, to: 3 }, { from: 5, to: 5 }, { from: 8, to: 8 }]);
   });
 });
+
+describe('read planning is optimal', () => {
+  it('uses exactly the minimum number of requests found by exhaustive search, on 400 random maps', async () => {
+    const { minimumRequests } = await import('../../../bench/minimum-requests.js');
+    const { seededRandom } = await import('../../../src/sim/random.js');
+    const rnd = seededRandom(42);
+    const types = ['uint16', 'int32', 'float32', 'float64'];
+    for (let n = 0; n < 400; n++) {
+      const points: Point[] = [];
+      const used = new Set<number>();
+      const count = 1 + Math.floor(rnd() * 12);
+      for (let i = 0; i < count; i++) {
+        const type = types[Math.floor(rnd() * types.length)]!;
+        const address = Math.floor(rnd() * 300);
+        const w = type === 'uint16' ? 1 : type === 'float64' ? 4 : 2;
+        if ([...Array(w).keys()].some((k) => used.has(address + k))) continue;
+        for (let k = 0; k < w; k++) used.add(address + k);
+        points.push(pt(address, type));
+      }
+      const holeAt = Math.floor(rnd() * 300);
+      const holes = used.has(holeAt) ? [] : [{ register: 'holding' as const, from: holeAt, to: holeAt }];
+      const maxGap = Math.floor(rnd() * 20);
+      const maxRegisters = 8 + Math.floor(rnd() * 118);
+      const planned = planReads(points, holes, { maxGap, maxRegisters });
+      expect(planned.length, JSON.stringify({ n, maxGap, maxRegisters })).toBe(minimumRequests({ points, holes, maxRegistersPerRead: maxRegisters }, maxGap));
+      // And every point is covered exactly once.
+      expect(planned.flatMap((b) => b.points).length).toBe(points.length);
+    }
+  });
+});

@@ -1,0 +1,111 @@
+// The Modbus TCP link against a scripted server that misbehaves on purpose: late replies,
+// wrong byte counts, a broken MBAP header, exceptions. Each reply is checked at the edge.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ModbusTcpTransport } from '../../../src/io/modbus/tcp-transport.js';
+import { ModbusExceptionError, ModbusFrameError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
+
+type Script = (req: { tid: number; unit: number; fc: number; start: number; count: number }, sock: net.Socket) => void;
+
+let server: net.Server | null = null;
+let transport: ModbusTcpTransport | null = null;
+afterEach(async () => {
+  await transport?.close();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = null;
+  transport = null;
+});
+
+async function scripted(script: Script): Promise<ModbusTcpTransport> {
+  server = net.createServer((sock) => {
+    sock.on('data', (d) => {
+      for (let o = 0; o + 12 <= d.length; o += 12) {
+        script({ tid: d.readUInt16BE(o), unit: d[o + 6]!, fc: d[o + 7]!, start: d.readUInt16BE(o + 8), count: d.readUInt16BE(o + 10) }, sock);
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  transport = new ModbusTcpTransport({ host: '127.0.0.1', port, connectTimeoutMs: 1000 });
+  await transport.open();
+  return transport;
+}
+
+/** A well-formed read-registers reply carrying `words`, with an optional wrong byte count. */
+function reply(tid: number, unit: number, fc: number, words: number[], byteCount = words.length * 2): Buffer {
+  const b = Buffer.alloc(9 + words.length * 2);
+  b.writeUInt16BE(tid, 0);
+  b.writeUInt16BE(0, 2);
+  b.writeUInt16BE(3 + words.length * 2, 4);
+  b[6] = unit;
+  b[7] = fc;
+  b[8] = byteCount;
+  words.forEach((w, i) => b.writeUInt16BE(w, 9 + 2 * i));
+  return b;
+}
+
+const hr = (start: number, count: number) => ({ unitId: 1, register: 'holding' as const, start, count });
+
+describe('Modbus TCP transport', () => {
+  it('reads registers and answers exceptions as ModbusExceptionError', async () => {
+    const t = await scripted((q, s) => {
+      if (q.start === 99) s.write(Buffer.from([q.tid >> 8, q.tid & 255, 0, 0, 0, 3, q.unit, q.fc | 0x80, 2]));
+      else s.write(reply(q.tid, q.unit, q.fc, Array.from({ length: q.count }, (_, i) => q.start + i)));
+    });
+    expect(await t.read(hr(10, 3), 500)).toEqual([10, 11, 12]);
+    const err = await t.read(hr(99, 1), 500).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusExceptionError);
+    expect((err as ModbusExceptionError).code).toBe(2);
+    expect((err as Error).message).toBe('modbus exception 2 ILLEGAL DATA ADDRESS');
+  });
+
+  it('drops a late reply to a timed-out request instead of taking it for the next answer', async () => {
+    let first = true;
+    const t = await scripted((q, s) => {
+      const words = [q.start === 1 ? 111 : 222];
+      if (first) {
+        first = false;
+        setTimeout(() => s.write(reply(q.tid, q.unit, q.fc, words)), 150); // arrives after the timeout
+      } else setTimeout(() => s.write(reply(q.tid, q.unit, q.fc, words)), 100);
+    });
+    await expect(t.read(hr(1, 1), 80)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    // The stale reply (111) lands while this request waits; only 222 answers it.
+    expect(await t.read(hr(2, 1), 500)).toEqual([222]);
+    expect(t.stats.staleFrames).toBe(1);
+    expect(t.stats.timeouts).toBe(1);
+  });
+
+  it('refuses a reply whose byte count does not match the request, and keeps the link', async () => {
+    let n = 0;
+    const t = await scripted((q, s) => {
+      n++;
+      s.write(n === 1 ? reply(q.tid, q.unit, q.fc, [1, 2], 4) : reply(q.tid, q.unit, q.fc, [7, 8, 9]));
+    });
+    const err = await t.read(hr(0, 3), 500).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusFrameError);
+    expect((err as Error).message).toMatch(/reply carries 4 bytes, 3 holding values asked/);
+    expect(t.isOpen).toBe(true);
+    expect(await t.read(hr(0, 3), 500)).toEqual([7, 8, 9]);
+  });
+
+  it('refuses a reply with another function code', async () => {
+    const t = await scripted((q, s) => s.write(reply(q.tid, q.unit, 4, [5])));
+    await expect(t.read(hr(0, 1), 500)).rejects.toThrow(/reply function 4 does not answer function 3/);
+  });
+
+  it('drops the link on a corrupt MBAP header: no later byte can be trusted', async () => {
+    const t = await scripted((q, s) => s.write(Buffer.from([q.tid >> 8, q.tid & 255, 0, 0, 0xff, 0xff, 1, 3, 0])));
+    const dropped = new Promise<string>((r) => t.onDrop(r));
+    await expect(t.read(hr(0, 1), 500)).rejects.toBeInstanceOf(ModbusFrameError);
+    expect(await dropped).toMatch(/closed/);
+    expect(t.isOpen).toBe(false);
+    expect(t.stats.badFrames).toBe(1);
+  });
+
+  it('ignores a reply from another unit id', async () => {
+    const t = await scripted((q, s) => s.write(reply(q.tid, q.unit + 1, q.fc, [5])));
+    await expect(t.read(hr(0, 1), 150)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(t.stats.staleFrames).toBe(1);
+  });
+});
