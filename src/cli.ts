@@ -6,6 +6,8 @@ import { loadProfiles } from './config/profiles.js';
 import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { createLogger } from './log.js';
 import { Gateway } from './main.js';
+import { uplinkJsonSchema } from './uplink/contract.js';
+import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 
 const HELP = `community-gateway ${packageVersion()}
 
@@ -14,6 +16,12 @@ Usage:
                                             simulated devices, no hardware needed)
   community-gateway check-config FILE       validate FILE against the schema and drivers/;
                                             exit 0 with a summary, or 1 listing every error
+  community-gateway platform --url URL --db FILE [--group G] [--client-id ID]
+                          [--ca FILE --cert FILE --key FILE] [--username U --password P]
+                                            the reference platform consumer: subscribes to
+                                            $share/<group>/fc/v1/#, validates, de-duplicates on
+                                            (gatewayId, seq) and stores items in SQLite
+  community-gateway schema                  print the uplink contract as JSON Schema
   community-gateway --help | --version
 
 Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level.
@@ -26,7 +34,20 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      url: { type: 'string' },
+      db: { type: 'string' },
+      group: { type: 'string' },
+      'client-id': { type: 'string' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+    },
   });
   const [cmd, ...rest] = positionals;
   if (values.version) {
@@ -42,6 +63,25 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(rest[0] ?? values.config);
     case 'run':
       return run(values.config ?? rest[0] ?? DEFAULT_CONFIG);
+    case 'schema':
+      process.stdout.write(`${JSON.stringify(uplinkJsonSchema(), null, 2)}\n`);
+      return 0;
+    case 'platform':
+      if (!values.url || !values.db) {
+        process.stderr.write('platform needs --url mqtt://host:port and --db FILE\n');
+        return 2;
+      }
+      return platform({
+        url: values.url,
+        db: values.db,
+        group: values.group,
+        clientId: values['client-id'],
+        caFile: values.ca,
+        certFile: values.cert,
+        keyFile: values.key,
+        username: values.username,
+        password: values.password,
+      });
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;
@@ -109,6 +149,27 @@ async function run(file: string): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function platform(opts: ConsumerOptions): Promise<number> {
+  const log = createLogger();
+  const consumer = new PlatformConsumer(opts, log);
+  try {
+    await consumer.start();
+  } catch (err) {
+    process.stderr.write(`platform consumer failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const timer = setInterval(() => log.info(consumer.stats, 'platform consumer'), 60_000);
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      clearInterval(timer);
+      log.info(consumer.stats, 'platform consumer stopping');
+      void consumer.stop().then(() => resolve(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
 }
 

@@ -16,6 +16,14 @@ import { StatusServer, publicReading } from './web/status-server.js';
 import { buildSimulator } from './sim/simulator.js';
 import type { SimServer } from './sim/sim-server.js';
 import { packageVersion } from './config/paths.js';
+import { openDatabase, type Db } from './store/database.js';
+import { Outbox } from './store/outbox.js';
+import { RawStore } from './store/raw-store.js';
+import { WindowAggregator } from './aggregate/window-aggregator.js';
+import { AlarmMonitor } from './aggregate/alarm-monitor.js';
+import { Uplink } from './uplink/uplink.js';
+import { inventoryItem } from './uplink/inventory.js';
+import { uplinked } from './privacy/policy.js';
 
 export class Gateway {
   readonly events: EventBus;
@@ -27,11 +35,19 @@ export class Gateway {
   readonly simulator: SimServer | null;
   readonly buses = new Map<string, ModbusBus>();
   readonly pollers: DevicePoller[] = [];
+  /** Built in start(): opening the database is I/O. */
+  db: Db | null = null;
+  outbox: Outbox | null = null;
+  raw: RawStore | null = null;
+  aggregator: WindowAggregator | null = null;
+  alarms: AlarmMonitor | null = null;
+  uplink: Uplink | null = null;
+  private off: (() => void)[] = [];
   private started = false;
 
   constructor(
     readonly config: SiteConfig,
-    profiles: ReadonlyMap<string, Profile>,
+    private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
   ) {
     this.events = new EventBus(log);
@@ -63,11 +79,13 @@ export class Gateway {
   async start(): Promise<void> {
     // Consumers first, producers last, so no reading is emitted into a part not yet running.
     try {
+      this.startStore();
       await this.simulator?.start();
       await this.broker.start();
       this.state.start();
       this.publisher.start();
       await this.web.start();
+      this.uplink!.start();
       await Promise.all([...this.buses.values()].map((b) => b.start()));
       for (const p of this.pollers) p.start();
       this.started = true;
@@ -78,10 +96,58 @@ export class Gateway {
     }
   }
 
-  /** Producers first, then the broker after it has said bridge/state offline. */
+  /** Database, outbox, raw store, aggregation, alarms and the uplink, wired to the event bus. */
+  private startStore(): void {
+    const c = this.config;
+    try {
+      this.db = openDatabase(c.storage.path);
+    } catch (err) {
+      throw new Error(`storage.path ${c.storage.path}: ${(err as Error).message}`);
+    }
+    const outbox = new Outbox(this.db, c.storage.outbox, this.log);
+    outbox.start();
+    this.outbox = outbox;
+    this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
+    const devices = c.devices.map((d) => ({ id: d.id, facility: d.facility, profile: this.profiles.get(d.profile)! }));
+    const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);
+    this.aggregator = new WindowAggregator(
+      { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100) },
+      devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point }))),
+      devices,
+      sink,
+      this.log,
+    );
+    this.alarms = new AlarmMonitor(c.alarms, devices, sink);
+    this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log);
+    const raw = this.raw;
+    const agg = this.aggregator;
+    const alarms = this.alarms;
+    this.off.push(
+      this.events.on('reading', (r) => {
+        raw.add(r);
+        agg.onReading(r);
+        alarms.onReading(r);
+      }),
+      this.events.on('deviceStatus', (s) => agg.onStatus(s)),
+    );
+    raw.start();
+    agg.start();
+    outbox.append([inventoryItem(devices)]);
+  }
+
+  /** Producers first; then the uplink says offline, the store is flushed and closed; then
+   * the local broker after it has said bridge/state offline. */
   async stop(): Promise<void> {
     await Promise.all(this.pollers.map((p) => p.stop()));
     await Promise.all([...this.buses.values()].map((b) => b.stop()));
+    for (const f of this.off) f();
+    this.off = [];
+    this.aggregator?.stop();
+    this.raw?.stop();
+    await this.uplink?.stop();
+    this.outbox?.stop();
+    this.db?.close();
+    this.db = null;
     if (this.started) await this.publisher.stop();
     this.state.stop();
     await this.web.stop();
@@ -96,6 +162,10 @@ export class Gateway {
       version: packageVersion(),
       site: this.config.site,
       localBroker: { port: this.broker.port, clients: this.broker.clients },
+      uplink: this.uplink && { state: this.uplink.state, url: this.config.uplink.url, lastError: this.uplink.lastError, connectedSince: this.uplink.connectedSince, ...this.uplink.stats },
+      outbox: this.outbox?.stats() ?? null,
+      rawStore: this.raw && { written: this.raw.written, dropped: this.raw.dropped, pruned: this.raw.pruned },
+      alarms: this.alarms?.active() ?? [],
       buses: [...this.buses.values()].map((b) => ({ id: b.opts.id, endpoint: b.transport.endpoint, state: b.status, lastError: b.lastError, ...b.transport.stats })),
       devices: this.pollers.map((p) => ({
         id: p.device.id,

@@ -40,7 +40,7 @@ function siteConfig(over: Record<string, unknown> = {}): Record<string, unknown>
     site: { communityCode: '330106001001', gatewayId: 'gw-cli-test' },
     localBroker: { host: '127.0.0.1', port: 1883 },
     web: { host: '127.0.0.1', port: 8080 },
-    storage: { path: './data/cli-test.db' },
+    storage: { path: path.join(tmpDir('cgw-cli-db-'), 'gateway.db') },
     uplink: { url: 'mqtt://127.0.0.1:1884', windowSeconds: 60 },
     buses: [],
     devices: [],

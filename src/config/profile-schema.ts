@@ -59,6 +59,9 @@ export const PointSchema = z
     /** Sane physical range in engineering units; readings outside are flagged out_of_range. */
     range: z.strictObject({ min: z.number(), max: z.number() }).optional(),
     writable: z.boolean().default(false),
+    /** An alarm input (smoke, gas, emergency button): raised while the value equals `when`.
+     * Alarms go to the platform at once, ahead of any backlog. */
+    alarm: z.strictObject({ when: z.boolean(), severity: z.enum(['warning', 'critical']).default('critical') }).optional(),
     simulate: SimSpec.optional(),
     description: z.string().optional(),
   })
@@ -75,6 +78,9 @@ export const PointSchema = z
     }
     if (p.type !== 'bit' && p.bit !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['bit'], message: 'bit is only for type "bit"' });
+    }
+    if (p.alarm && p.type !== 'bool' && p.type !== 'bit') {
+      ctx.addIssue({ code: 'custom', path: ['alarm'], message: 'alarm inputs are bool or bit points; use a site alarm rule for thresholds' });
     }
     if (p.range && p.range.min >= p.range.max) {
       ctx.addIssue({ code: 'custom', path: ['range'], message: 'min must be below max' });

@@ -27,7 +27,7 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
   // Cross-references are checked even when the schema fails, so one pass lists everything.
   const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
-  const refs = profileRefs(raw, profiles).map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...uplinkFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
   const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs];
   if (errors.length || !parsed.success) return { ok: false, errors: dedupe(errors) };
   return { ok: true, config: parsed.data };
@@ -124,5 +124,62 @@ function profileRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): P
       out.push({ path: ['devices', i, 'profile'], message: `no profile "${p}" in drivers/ (${[...profiles.keys()].sort().join(', ')})` });
     }
   });
+  return out;
+}
+
+/** Alarm rules must name a configured device and a point of its profile, of the right type. */
+function alarmRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Problem[] {
+  const out: Problem[] = [];
+  const c = obj(rawDoc) ?? {};
+  const devices = new Map<string, string | undefined>();
+  for (const d of list(c.devices)) {
+    const id = str(obj(d)?.id);
+    if (id) devices.set(id, str(obj(d)?.profile));
+  }
+  const ids = new Set<string>();
+  list(c.alarms).forEach((ra, i) => {
+    const a = obj(ra);
+    const id = str(a?.id);
+    if (id !== undefined) {
+      if (ids.has(id)) out.push({ path: ['alarms', i, 'id'], message: `"${id}" is used twice` });
+      ids.add(id);
+    }
+    const device = str(a?.device);
+    const point = str(a?.point);
+    if (device === undefined) return;
+    if (!devices.has(device)) {
+      out.push({ path: ['alarms', i, 'device'], message: `no device "${device}"` });
+      return;
+    }
+    const profile = profiles.get(devices.get(device) ?? '');
+    if (!profile || point === undefined) return;
+    const p = profile.points.find((x) => x.id === point);
+    if (!p) {
+      out.push({ path: ['alarms', i, 'point'], message: `profile "${profile.id}" has no point "${point}" (${profile.points.map((x) => x.id).join(', ')})` });
+      return;
+    }
+    const boolean = p.type === 'bool' || p.type === 'bit';
+    if (boolean && a?.equals === undefined) out.push({ path: ['alarms', i], message: `"${point}" is on/off: use equals: true|false` });
+    if (!boolean && a?.equals !== undefined) out.push({ path: ['alarms', i, 'equals'], message: `"${point}" is numeric: use above or below` });
+    if (p.privacy !== 'public') out.push({ path: ['alarms', i, 'point'], message: `"${point}" is ${p.privacy} data: alarms on it would reveal a person` });
+  });
+  return out;
+}
+
+/** TLS files must exist (relative paths are from the working directory) and come in pairs. */
+function uplinkFiles(rawDoc: unknown): Problem[] {
+  const out: Problem[] = [];
+  const u = obj(obj(rawDoc)?.uplink);
+  if (!u) return out;
+  const tls = str(u.url)?.startsWith('mqtts://') ?? false;
+  for (const key of ['caFile', 'certFile', 'keyFile']) {
+    const f = str(u[key]);
+    if (f === undefined) continue;
+    if (!tls) out.push({ path: ['uplink', key], message: 'only used with an mqtts:// url' });
+    else if (!fs.existsSync(f)) out.push({ path: ['uplink', key], message: `file not found: ${f}` });
+  }
+  if ((u.certFile === undefined) !== (u.keyFile === undefined)) {
+    out.push({ path: ['uplink', u.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (mutual TLS)' });
+  }
   return out;
 }

@@ -37,12 +37,43 @@ export const WebSchema = z.strictObject({
 });
 
 export const StorageSchema = z.strictObject({
+  /** One SQLite file holds the outbox and the raw store. Relative paths are from the working directory. */
   path: z.string().min(1, 'must not be empty'),
+  /** Hours of raw readings kept for local charts and diagnosis (never uplinked); 0 keeps none. */
+  rawRetentionHours: range(0, 720).default(24),
+  /** Outbox cap: past either limit the oldest non-alarm rows are shed (and counted). */
+  outbox: z
+    .strictObject({
+      maxRows: range(10, 100_000_000).default(2_000_000),
+      maxBytes: range(65_536, 64 * 1024 ** 3).default(1024 ** 3),
+    })
+    .default({ maxRows: 2_000_000, maxBytes: 1024 ** 3 }),
 });
+
+const optionalFile = z.string().min(1, 'must not be empty').optional();
 
 export const UplinkSchema = z.strictObject({
   url: z.string().refine(isBrokerUrl, 'must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)'),
+  /** Aggregation window, aligned to the wall clock. */
   windowSeconds: range(5, 86400).default(60),
+  /** MQTT protocol: 4 is MQTT 3.1.1, 5 is MQTT 5. */
+  protocolVersion: z.union([z.literal(4), z.literal(5)], { error: 'must be 4 (MQTT 3.1.1) or 5 (MQTT 5)' }).default(4),
+  clientId: z.string().min(1).max(64).optional(),
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** PEM files for mqtts://: the platform's CA, and this gateway's certificate and key for mutual TLS. */
+  caFile: optionalFile,
+  certFile: optionalFile,
+  keyFile: optionalFile,
+  keepaliveSeconds: range(5, 3600).default(60),
+  connectTimeoutMs: range(1000, 120_000).default(15_000),
+  reconnectMinMs: range(100, 600_000).default(1000),
+  reconnectMaxMs: range(1000, 3_600_000).default(120_000),
+  /** Unacknowledged messages allowed at once. */
+  inflight: range(1, 1000).default(16),
+  /** Largest uplink message; aggregates are batched up to this size. */
+  maxMessageBytes: range(1024, 16 * 1024 * 1024).default(64 * 1024),
+  statusIntervalSeconds: range(5, 86400).default(60),
 });
 
 export const ModbusTcpBusSchema = z.strictObject({
@@ -87,6 +118,24 @@ export const SimulatorSchema = z.strictObject({
   seed: z.number().int().optional(),
 });
 
+/** A threshold alarm: raised when the condition has held for forSeconds, cleared when it no
+ * longer holds. Sent to the platform at once, ahead of any backlog. */
+export const AlarmRuleSchema = z
+  .strictObject({
+    id: ident,
+    device: z.string().min(1),
+    point: z.string().min(1),
+    above: z.number().optional(),
+    below: z.number().optional(),
+    /** For boolean points: raised while the value equals this. */
+    equals: z.boolean().optional(),
+    forSeconds: range(0, 86400).default(0),
+    severity: z.enum(['warning', 'critical']).default('warning'),
+  })
+  .refine((r) => [r.above, r.below, r.equals].filter((x) => x !== undefined).length === 1, {
+    message: 'needs exactly one of above, below, equals',
+  });
+
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
   localBroker: LocalBrokerSchema.default({ host: '0.0.0.0', port: 1883 }),
@@ -96,9 +145,12 @@ export const SiteConfigSchema = z.strictObject({
   buses: z.array(BusSchema).default([]),
   devices: z.array(DeviceSchema).default([]),
   simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
+  alarms: z.array(AlarmRuleSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).optional(),
 });
 
 export type SiteConfig = z.infer<typeof SiteConfigSchema>;
 export type BusConfig = z.infer<typeof BusSchema>;
 export type DeviceConfig = z.infer<typeof DeviceSchema>;
+export type UplinkConfig = z.infer<typeof UplinkSchema>;
+export type AlarmRule = z.infer<typeof AlarmRuleSchema>;

@@ -64,7 +64,8 @@ describe('Modbus TCP against pymodbus', () => {
     });
     servers.push(s);
     const { readings } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-all-types', bus: 'plc', unitId: 1, pollMs: 60000 }]);
-    await waitFor(() => latest(readings, 'dev', 'di2'), 5000, 'first scan');
+    const all = fixtureProfile('test-all-types').points.map((p) => p.id);
+    await waitFor(() => all.every((p) => latest(readings, 'dev', p)), 5000, 'a reading of every point');
     const v = (p: string) => latest(readings, 'dev', p)!.value;
     expect(v('i16_abcd')).toBe(-1234);
     expect(v('i16_badc')).toBe(-300);

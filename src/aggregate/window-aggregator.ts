@@ -1,0 +1,243 @@
+// Per point, wall-clock aligned windows of windowSeconds: count, mean, min, max, sum, last;
+// for counters the increase (across wraps and resets); for on/off points the share of "on"
+// and the number of changes. Each window closes on time, also for a silent device (count 0),
+// and carries, per facility, the time-weighted share of devices online.
+import type { Point } from '../config/profile-schema.js';
+import type { Logger } from '../log.js';
+import type { OutboxItem } from '../store/outbox.js';
+import type { DeviceStatus, Facility, Reading } from '../types.js';
+
+export interface AggregatedPoint {
+  device: string;
+  facility: Facility;
+  point: Point;
+}
+
+interface Acc {
+  count: number;
+  bad: number;
+  sum: number;
+  min: number;
+  max: number;
+  last: number | null;
+  increase: number;
+  trues: number;
+  changes: number;
+}
+
+interface DeviceTime {
+  facility: Facility;
+  online: boolean;
+  since: number;
+  /** Online milliseconds accumulated in the open window. */
+  onlineMs: number;
+}
+
+export interface WindowAggregatorOptions {
+  windowSeconds: number;
+  /** Wait after the boundary before closing, so a reading taken just before it still counts. */
+  closeDelayMs: number;
+}
+
+const key = (device: string, point: string) => `${device}\u0000${point}`;
+
+export class WindowAggregator {
+  private readonly points = new Map<string, AggregatedPoint>();
+  private readonly windows = new Map<number, Map<string, Acc>>();
+  /** Last good counter value per point, carried across windows for the increase. */
+  private readonly lastCounter = new Map<string, number>();
+  private readonly lastState = new Map<string, number>();
+  private readonly devices = new Map<string, DeviceTime>();
+  private timer: NodeJS.Timeout | null = null;
+  private observedFrom = 0;
+  private openWindow = 0;
+  late = 0;
+  windowsClosed = 0;
+
+  constructor(
+    private readonly opts: WindowAggregatorOptions,
+    points: AggregatedPoint[],
+    devices: { id: string; facility: Facility }[],
+    private readonly sink: (items: OutboxItem[]) => void,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const p of points) this.points.set(key(p.device, p.point.id), p);
+    for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, since: 0, onlineMs: 0 });
+  }
+
+  private get windowMs(): number {
+    return this.opts.windowSeconds * 1000;
+  }
+
+  start(): void {
+    const t = this.now();
+    this.observedFrom = t;
+    this.openWindow = Math.floor(t / this.windowMs) * this.windowMs;
+    for (const d of this.devices.values()) d.since = t;
+    this.schedule();
+  }
+
+  /** The window open at stop is not sent: a partial window would collide with the one the
+   * next start sends for the same period. Its readings stay in the raw store. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  onReading(r: Reading): void {
+    const k = key(r.device, r.point);
+    const p = this.points.get(k);
+    if (!p) return;
+    const ws = Math.floor(r.ts / this.windowMs) * this.windowMs;
+    if (ws < this.openWindow) {
+      this.late++;
+      return;
+    }
+    let w = this.windows.get(ws);
+    if (!w) this.windows.set(ws, (w = new Map()));
+    let a = w.get(k);
+    if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: null, increase: 0, trues: 0, changes: 0 }));
+    if (r.quality !== 'good' || r.value === null) {
+      a.bad++;
+      return;
+    }
+    const v = typeof r.value === 'boolean' ? (r.value ? 1 : 0) : r.value;
+    a.count++;
+    a.sum += v;
+    if (v < a.min) a.min = v;
+    if (v > a.max) a.max = v;
+    a.last = v;
+    if (typeof r.value === 'boolean') {
+      if (v) a.trues++;
+      const prev = this.lastState.get(k);
+      if (prev !== undefined && prev !== v) a.changes++;
+      this.lastState.set(k, v);
+    }
+    if (p.point.kind === 'counter') {
+      const prev = this.lastCounter.get(k);
+      if (prev !== undefined) a.increase += counterDelta(p.point, prev, v);
+      this.lastCounter.set(k, v);
+    }
+  }
+
+  onStatus(s: DeviceStatus): void {
+    const d = this.devices.get(s.device);
+    if (!d || d.online === s.online) return;
+    const t = this.now();
+    if (d.online) d.onlineMs += t - Math.max(d.since, this.openWindow);
+    d.online = s.online;
+    d.since = t;
+  }
+
+  private schedule(): void {
+    const next = this.openWindow + this.windowMs;
+    this.timer = setTimeout(() => this.close(), Math.max(0, next + this.opts.closeDelayMs - this.now()));
+  }
+
+  /** Closes every window that has ended (more than one after a stalled event loop). */
+  private close(): void {
+    const t = this.now();
+    while (this.openWindow + this.windowMs + this.opts.closeDelayMs <= t) {
+      try {
+        this.sink(this.items(this.openWindow));
+      } catch (err) {
+        this.log.error({ err, windowStart: this.openWindow }, 'aggregate window could not be written');
+      }
+      this.windows.delete(this.openWindow);
+      this.openWindow += this.windowMs;
+      this.windowsClosed++;
+    }
+    this.schedule();
+  }
+
+  private items(ws: number): OutboxItem[] {
+    const we = ws + this.windowMs;
+    const accs = this.windows.get(ws) ?? new Map<string, Acc>();
+    const out: OutboxItem[] = [];
+    const ts = we;
+    for (const [k, p] of this.points) {
+      const a = accs.get(k);
+      const n = a?.count ?? 0;
+      const boolean = p.point.type === 'bool' || p.point.type === 'bit';
+      const item: Record<string, unknown> = {
+        type: 'point',
+        windowStart: ws,
+        windowSeconds: this.opts.windowSeconds,
+        facility: p.facility,
+        device: p.device,
+        point: p.point.id,
+        unit: p.point.unit,
+        kind: p.point.kind,
+        count: n,
+        bad: a?.bad ?? 0,
+        mean: n ? round(a!.sum / n) : null,
+        min: n ? a!.min : null,
+        max: n ? a!.max : null,
+        sum: n ? round(a!.sum) : null,
+        last: n ? a!.last : null,
+      };
+      if (p.point.kind === 'counter') item.increase = n ? round(a!.increase) : null;
+      if (boolean) {
+        item.trueShare = n ? round(a!.trues / n) : null;
+        item.changes = a?.changes ?? 0;
+      }
+      out.push({ kind: 'agg', ts, body: JSON.stringify(item) });
+    }
+    // Facility availability over the part of the window the gateway observed.
+    const from = Math.max(ws, this.observedFrom);
+    const observed = Math.max(0, we - from);
+    const byFacility = new Map<Facility, { devices: number; onlineMs: number }>();
+    for (const d of this.devices.values()) {
+      const onlineMs = d.onlineMs + (d.online ? we - Math.max(d.since, from) : 0);
+      const f = byFacility.get(d.facility) ?? { devices: 0, onlineMs: 0 };
+      f.devices++;
+      f.onlineMs += Math.max(0, Math.min(observed, onlineMs));
+      byFacility.set(d.facility, f);
+      // Start the next window's tally.
+      d.onlineMs = 0;
+      if (d.online) d.since = we;
+    }
+    for (const [facility, f] of byFacility) {
+      out.push({
+        kind: 'agg',
+        ts,
+        body: JSON.stringify({
+          type: 'facility',
+          windowStart: ws,
+          windowSeconds: this.opts.windowSeconds,
+          facility,
+          devices: f.devices,
+          availability: observed > 0 && f.devices > 0 ? round(f.onlineMs / (observed * f.devices)) : null,
+          observedSeconds: observed / 1000,
+        }),
+      });
+    }
+    return out;
+  }
+}
+
+/** The counter's increase from prev to cur. A drop is a wrap when prev was in the top half of
+ * the register's range and cur in the bottom half (a uint16 meal counter passing 65535),
+ * otherwise a reset to zero (a meter replaced, a device restarted): then the increase is cur. */
+export function counterDelta(p: Point, prev: number, cur: number): number {
+  if (cur >= prev) return cur - prev;
+  const span = wrapSpan(p);
+  if (span !== null && prev >= p.offset + span / 2 && cur < p.offset + span / 2) return span - (prev - p.offset) + (cur - p.offset);
+  return cur - p.offset;
+}
+
+function wrapSpan(p: Point): number | null {
+  switch (p.type) {
+    case 'uint16':
+      return 65536 * p.scale;
+    case 'uint32':
+      return 4294967296 * p.scale;
+    default:
+      return null; // signed or floating counters reset, they do not wrap
+  }
+}
+
+function round(x: number): number {
+  return Number(x.toPrecision(12));
+}

@@ -1,0 +1,175 @@
+// The reference platform consumer: the integrators' working example and the tests' witness.
+// Subscribes with an MQTT 5 shared subscription ($share/<group>/fc/v1/#) so several run side
+// by side, validates every message against the contract, de-duplicates items on
+// (gatewayId, seq) and stores them in SQLite. A message is acknowledged (PUBACK) only after
+// its rows are committed, so a consumer crash loses nothing the broker still holds.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../log.js';
+import { UplinkMessage } from '../uplink/contract.js';
+import { formatIssues } from '../config/issues.js';
+
+export interface ConsumerOptions {
+  url: string;
+  db: string;
+  group?: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface ConsumerStats {
+  messages: number;
+  items: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  statuses: number;
+}
+
+export class PlatformConsumer {
+  private client: MqttClient | null = null;
+  private db: Database.Database | null = null;
+  readonly stats: ConsumerStats = { messages: 0, items: 0, duplicates: 0, conflicts: 0, rejected: 0, statuses: 0 };
+  private st!: {
+    insert: Database.Statement;
+    existing: Database.Statement;
+    status: Database.Statement;
+    reject: Database.Statement;
+  };
+
+  constructor(
+    private readonly opts: ConsumerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.opts.db !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(this.opts.db)), { recursive: true });
+    const db = new Database(this.opts.db);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS items (
+        gateway_id TEXT NOT NULL, seq INTEGER NOT NULL, community_code TEXT NOT NULL,
+        kind TEXT NOT NULL, body TEXT NOT NULL, received_at INTEGER NOT NULL,
+        PRIMARY KEY (gateway_id, seq)
+      );
+      CREATE TABLE IF NOT EXISTS status (gateway_id TEXT PRIMARY KEY, body TEXT NOT NULL, received_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL);
+    `);
+    this.db = db;
+    this.st = {
+      insert: db.prepare('INSERT OR IGNORE INTO items (gateway_id, seq, community_code, kind, body, received_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      existing: db.prepare('SELECT body FROM items WHERE gateway_id = ? AND seq = ?'),
+      status: db.prepare('INSERT INTO status (gateway_id, body, received_at) VALUES (?, ?, ?) ON CONFLICT(gateway_id) DO UPDATE SET body = excluded.body, received_at = excluded.received_at'),
+      reject: db.prepare('INSERT INTO rejected (topic, reason, payload, received_at) VALUES (?, ?, ?, ?)'),
+    };
+    const read = (f?: string) => (f ? fs.readFileSync(f) : undefined);
+    const options: IClientOptions = {
+      protocolVersion: 5,
+      clientId: this.opts.clientId ?? `platform-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+      clean: false,
+      properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+      reconnectPeriod: 1000,
+      username: this.opts.username,
+      password: this.opts.password,
+      ca: read(this.opts.caFile),
+      cert: read(this.opts.certFile),
+      key: read(this.opts.keyFile),
+    };
+    const client = mqtt.connect(this.opts.url, options);
+    this.client = client;
+    // Store first, acknowledge after: mqtt.js sends the PUBACK when this callback runs.
+    client.handleMessage = (packet, done) => {
+      try {
+        if (packet.cmd === 'publish') this.onMessage(packet.topic, packet.payload as Buffer);
+        done();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'platform consumer: message not stored, not acknowledged');
+      }
+    };
+    const filter = `$share/${this.opts.group ?? 'ingest'}/fc/v1/#`;
+    // Subscribe on every connect: Mosquitto 2.0 does not restore a shared subscription of a
+    // persistent session after a broker restart, although it reports the session present.
+    client.on('connect', () => {
+      client.subscribe(filter, { qos: 1 }, (err) => {
+        if (err) this.log.error({ err: err.message, filter }, 'platform consumer: subscribe failed');
+        else this.log.info({ url: this.opts.url, filter }, 'platform consumer subscribed');
+      });
+    });
+    client.on('error', (err) => this.log.warn({ err: err.message }, 'platform consumer: connection error'));
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  }
+
+  async stop(): Promise<void> {
+    const c = this.client;
+    this.client = null;
+    if (c) await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
+    this.db?.close();
+    this.db = null;
+  }
+
+  /** Validates and stores one message. Exported for tests of the validation rules. */
+  onMessage(topic: string, payload: Buffer): void {
+    const now = Date.now();
+    this.stats.messages++;
+    const reject = (reason: string) => {
+      this.stats.rejected++;
+      this.st.reject.run(topic, reason, payload.toString('utf8').slice(0, 65536), now);
+      this.log.warn({ topic, reason }, 'platform consumer: message rejected');
+    };
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return reject(`not JSON: ${(err as Error).message}`);
+    }
+    const parsed = UplinkMessage.safeParse(json);
+    if (!parsed.success) return reject(formatIssues(parsed.error).join('; '));
+    const m = parsed.data;
+    const parts = topic.split('/');
+    if (parts.length !== 5 || parts[0] !== 'fc' || parts[1] !== 'v1' || parts[2] !== m.communityCode || parts[3] !== m.gatewayId || parts[4] !== m.kind) {
+      return reject(`topic does not match the payload (communityCode ${m.communityCode}, gatewayId ${m.gatewayId}, kind ${m.kind})`);
+    }
+    if (m.kind === 'status') {
+      this.stats.statuses++;
+      this.st.status.run(m.gatewayId, JSON.stringify(m), now);
+      return;
+    }
+    this.db!.transaction(() => {
+      for (const item of m.items) {
+        const body = JSON.stringify(item);
+        if (this.st.insert.run(m.gatewayId, item.seq, m.communityCode, m.kind, body, now).changes === 1) {
+          this.stats.items++;
+        } else if ((this.st.existing.get(m.gatewayId, item.seq) as { body: string }).body === body) {
+          this.stats.duplicates++;
+        } else {
+          this.stats.conflicts++;
+          this.log.error({ gatewayId: m.gatewayId, seq: item.seq }, 'platform consumer: same seq, different content');
+        }
+      }
+    })();
+  }
+
+  /** Every stored seq of a gateway, ascending (tests and integrity checks). */
+  seqs(gatewayId: string): number[] {
+    return (this.db!.prepare('SELECT seq FROM items WHERE gateway_id = ? ORDER BY seq').all(gatewayId) as { seq: number }[]).map((r) => r.seq);
+  }
+
+  items(gatewayId: string, kind?: string): { seq: number; kind: string; body: Record<string, unknown> }[] {
+    const rows = (kind
+      ? this.db!.prepare('SELECT seq, kind, body FROM items WHERE gateway_id = ? AND kind = ? ORDER BY seq').all(gatewayId, kind)
+      : this.db!.prepare('SELECT seq, kind, body FROM items WHERE gateway_id = ? ORDER BY seq').all(gatewayId)) as { seq: number; kind: string; body: string }[];
+    return rows.map((r) => ({ seq: r.seq, kind: r.kind, body: JSON.parse(r.body) as Record<string, unknown> }));
+  }
+
+  lastStatus(gatewayId: string): Record<string, unknown> | null {
+    const r = this.db!.prepare('SELECT body FROM status WHERE gateway_id = ?').get(gatewayId) as { body: string } | undefined;
+    return r ? (JSON.parse(r.body) as Record<string, unknown>) : null;
+  }
+}

@@ -1,0 +1,58 @@
+// The gateway's one SQLite file (better-sqlite3 12): the outbox and the raw store.
+// WAL lets the raw-store pruner and the uplink read while readings are written;
+// synchronous=FULL makes a committed outbox row survive a power cut.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+const SCHEMA_VERSION = 1;
+
+export function openDatabase(file: string): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  // A busy reader (the platform CLI, a technician's sqlite3) must not fail our writes at once.
+  db.pragma('busy_timeout = 2000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`database schema ${version} is newer than this gateway (${SCHEMA_VERSION}); refusing to touch it`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec(`
+    -- seq: AUTOINCREMENT never reuses a value, even after every row is deleted, so the
+    -- per-gateway sequence survives restarts and acknowledged (deleted) rows.
+    CREATE TABLE IF NOT EXISTS outbox (
+      seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind     TEXT    NOT NULL,
+      priority INTEGER NOT NULL,
+      ts       INTEGER NOT NULL,
+      body     TEXT    NOT NULL,
+      bytes    INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS outbox_priority ON outbox (priority, seq);
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS raw (
+      device  TEXT    NOT NULL,
+      point   TEXT    NOT NULL,
+      ts      INTEGER NOT NULL,
+      value   REAL,
+      quality TEXT    NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS raw_point_ts ON raw (device, point, ts);
+    CREATE INDEX IF NOT EXISTS raw_ts ON raw (ts);
+  `);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
+
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || code === 'SQLITE_IOERR';
+}

@@ -1,0 +1,240 @@
+// The durable outbox: every uplink item is written here first, with a per-gateway monotonic
+// seq, and deleted only when the platform broker has acknowledged it. SQLite is the single
+// source of truth; the uplink keeps nothing but the seqs it has in flight.
+// Cap: past maxRows or maxBytes the oldest non-alarm rows are shed (then the oldest alarms,
+// only if nothing else is left), and every shed row is counted. A full disk drops the new
+// rows (counted) instead of throwing into the polling path.
+import type { Logger } from '../log.js';
+import { isDiskFull, type Db } from './database.js';
+
+export type OutboxKind = 'alarm' | 'inventory' | 'agg';
+
+/** Send order: alarms first, then inventory, then aggregates; oldest first within each. */
+export const PRIORITY: Record<OutboxKind, number> = { alarm: 0, inventory: 1, agg: 2 };
+const KINDS_BY_PRIORITY: OutboxKind[] = ['alarm', 'inventory', 'agg'];
+
+export interface OutboxItem {
+  kind: OutboxKind;
+  ts: number;
+  /** The item as a JSON object without its seq; the seq is spliced in when sent. */
+  body: string;
+}
+
+export interface OutboxRow {
+  seq: number;
+  kind: OutboxKind;
+  body: string;
+  bytes: number;
+}
+
+export interface OutboxStats {
+  rows: number;
+  bytes: number;
+  oldestTs: number | null;
+  lastSeq: number;
+  shedRows: number;
+  shedBytes: number;
+  /** Rows that could not be written at all (disk full). */
+  droppedRows: number;
+}
+
+export interface OutboxCap {
+  maxRows: number;
+  maxBytes: number;
+}
+
+type Cursor = Record<OutboxKind, number>;
+
+export function newCursor(): Cursor {
+  return { alarm: 0, inventory: 0, agg: 0 };
+}
+
+export class Outbox {
+  private rows = 0;
+  private bytes = 0;
+  private lastSeqValue = 0;
+  private counters = { shed_rows: 0, shed_bytes: 0, dropped_rows: 0 };
+  private readonly listeners: (() => void)[] = [];
+  private pendingAcks: number[] = [];
+  private ackScheduled = false;
+  private lastFullLog = 0;
+  private readonly st;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cap: OutboxCap,
+    private readonly log: Logger,
+  ) {
+    this.st = {
+      insert: db.prepare('INSERT INTO outbox (kind, priority, ts, body, bytes) VALUES (?, ?, ?, ?, ?)'),
+      next: db.prepare('SELECT seq, kind, body, bytes FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      del: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes'),
+      oldestShed: db.prepare('SELECT seq, bytes FROM outbox WHERE priority > 0 ORDER BY seq LIMIT ?'),
+      oldestAny: db.prepare('SELECT seq, bytes FROM outbox ORDER BY seq LIMIT ?'),
+      delUpTo: db.prepare('DELETE FROM outbox WHERE seq <= ? AND priority >= ?'),
+      counter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      oldestTs: db.prepare('SELECT ts FROM outbox ORDER BY seq LIMIT 1'),
+    };
+  }
+
+  /** Reads the totals; the backlog itself stays on disk. */
+  start(): void {
+    const t = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
+    this.rows = t.n;
+    this.bytes = t.b;
+    const s = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
+    this.lastSeqValue = s?.seq ?? 0;
+    for (const r of this.db.prepare('SELECT name, value FROM counters').all() as { name: string; value: number }[]) {
+      if (r.name in this.counters) this.counters[r.name as keyof typeof this.counters] = r.value;
+    }
+  }
+
+  stop(): void {
+    this.flushAcks();
+  }
+
+  /** Called after rows are appended (the uplink wakes up). */
+  onAppend(cb: () => void): void {
+    this.listeners.push(cb);
+  }
+
+  /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written. */
+  append(items: OutboxItem[]): number[] {
+    if (items.length === 0) return [];
+    let seqs: number[] = [];
+    const before = { ...this.counters };
+    try {
+      seqs = this.db.transaction(() => {
+        const out: number[] = [];
+        for (const it of items) {
+          const bytes = Buffer.byteLength(it.body);
+          const r = this.st.insert.run(it.kind, PRIORITY[it.kind], it.ts, it.body, bytes);
+          out.push(Number(r.lastInsertRowid));
+          this.rows++;
+          this.bytes += bytes;
+        }
+        this.enforceCap();
+        return out;
+      })();
+    } catch (err) {
+      // The transaction rolled back: recount rather than guess what was applied.
+      this.counters = before;
+      this.resync();
+      if (!isDiskFull(err)) throw err;
+      this.counters.dropped_rows += items.length;
+      const now = Date.now();
+      if (now - this.lastFullLog > 60_000) {
+        this.lastFullLog = now;
+        this.log.error({ err: (err as Error).message, dropped: this.counters.dropped_rows }, 'disk full: outbox rows dropped; lower storage.outbox.maxBytes below the free space');
+      }
+      this.tryPersistCounters();
+      return [];
+    }
+    this.lastSeqValue = Math.max(this.lastSeqValue, ...seqs);
+    for (const cb of this.listeners) cb();
+    return seqs;
+  }
+
+  /** The next rows to send after `cursor`: the first kind (by priority) that has any, oldest
+   * first, one kind per batch, at most maxItems and maxBytes (but always at least one row). */
+  next(cursor: Cursor, maxItems: number, maxBytes: number): OutboxRow[] {
+    for (const kind of KINDS_BY_PRIORITY) {
+      const rows = this.st.next.all(PRIORITY[kind], cursor[kind], maxItems) as OutboxRow[];
+      if (rows.length === 0) continue;
+      const out: OutboxRow[] = [];
+      let size = 0;
+      for (const r of rows) {
+        if (out.length > 0 && size + r.bytes + 24 > maxBytes) break;
+        out.push(r);
+        size += r.bytes + 24; // room for "seq" and separators
+      }
+      return out;
+    }
+    return [];
+  }
+
+  /** Acknowledged by the broker: delete. Deletes are grouped into one transaction per tick;
+   * a crash before it commits only means a duplicate the platform drops by seq. */
+  ack(seqs: number[]): void {
+    for (const s of seqs) this.pendingAcks.push(s);
+    if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.ackScheduled = false;
+    if (this.pendingAcks.length === 0) return;
+    const seqs = this.pendingAcks;
+    this.pendingAcks = [];
+    try {
+      const deleted = this.db.transaction(() => this.st.del.all(JSON.stringify(seqs)) as { bytes: number }[])();
+      this.rows -= deleted.length;
+      for (const d of deleted) this.bytes -= d.bytes;
+    } catch (err) {
+      // Not deleted now: those rows are sent again later and dropped by seq at the platform.
+      this.log.warn({ err: (err as Error).message, rows: seqs.length }, 'outbox: could not delete acknowledged rows');
+    }
+  }
+
+  stats(): OutboxStats {
+    const oldest = this.rows > 0 ? ((this.st.oldestTs.get() as { ts: number } | undefined)?.ts ?? null) : null;
+    return {
+      rows: this.rows,
+      bytes: this.bytes,
+      oldestTs: oldest,
+      lastSeq: this.lastSeqValue,
+      shedRows: this.counters.shed_rows,
+      shedBytes: this.counters.shed_bytes,
+      droppedRows: this.counters.dropped_rows,
+    };
+  }
+
+  /** Inside the append transaction: shed oldest non-alarm rows until within the cap. */
+  private enforceCap(): void {
+    for (const minPriority of [1, 0]) {
+      while (this.rows > this.cap.maxRows || this.bytes > this.cap.maxBytes) {
+        const byRows = Math.max(0, this.rows - this.cap.maxRows);
+        // Shed in chunks; when over on bytes, a few hundred rows at a time.
+        const want = Math.max(byRows, this.bytes > this.cap.maxBytes ? 256 : 0, 1);
+        const victims = (minPriority > 0 ? this.st.oldestShed : this.st.oldestAny).all(want) as { seq: number; bytes: number }[];
+        if (victims.length === 0) break;
+        let take = victims.length;
+        if (byRows === 0) {
+          // Over on bytes only: shed just enough bytes.
+          let excess = this.bytes - this.cap.maxBytes;
+          take = 0;
+          while (take < victims.length && excess > 0) excess -= victims[take++]!.bytes;
+        }
+        const cut = victims.slice(0, Math.max(1, take));
+        const freed = cut.reduce((n, v) => n + v.bytes, 0);
+        this.st.delUpTo.run(cut[cut.length - 1]!.seq, minPriority);
+        this.rows -= cut.length;
+        this.bytes -= freed;
+        this.counters.shed_rows += cut.length;
+        this.counters.shed_bytes += freed;
+      }
+    }
+    this.st.counter.run('shed_rows', this.counters.shed_rows);
+    this.st.counter.run('shed_bytes', this.counters.shed_bytes);
+  }
+
+  private resync(): void {
+    try {
+      const t = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
+      this.rows = t.n;
+      this.bytes = t.b;
+    } catch {
+      /* keep the last known totals */
+    }
+  }
+
+  private tryPersistCounters(): void {
+    try {
+      this.st.counter.run('dropped_rows', this.counters.dropped_rows);
+    } catch {
+      /* the disk is full; the count lives in memory until it is not */
+    }
+  }
+}

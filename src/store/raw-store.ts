@@ -1,0 +1,101 @@
+// Raw readings kept for a few hours for the local charts and for diagnosis. Never uplinked.
+// Written in one transaction per second, pruned in the background in small chunks so the
+// pruner never holds the database for long. Identifier points are never stored in clear.
+import type { Logger } from '../log.js';
+import type { Reading } from '../types.js';
+import type { Db } from './database.js';
+
+const FLUSH_MS = 1000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+const PRUNE_CHUNK = 5000;
+/** Readings held in memory between flushes at most; past it the oldest are dropped (counted). */
+const MAX_BUFFER = 50_000;
+
+export class RawStore {
+  private buffer: Reading[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private pruning = false;
+  written = 0;
+  dropped = 0;
+  pruned = 0;
+  private readonly st;
+
+  constructor(
+    private readonly db: Db,
+    private readonly retentionHours: number,
+    private readonly log: Logger,
+  ) {
+    this.st = {
+      insert: db.prepare('INSERT INTO raw (device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?)'),
+      prune: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw WHERE ts < ? LIMIT ?)'),
+      series: db.prepare('SELECT ts, value, quality FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts'),
+    };
+  }
+
+  start(): void {
+    if (this.retentionHours === 0) return;
+    this.flushTimer = setInterval(() => this.flush(), FLUSH_MS);
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    void this.prune();
+  }
+
+  stop(): void {
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.flushTimer = this.pruneTimer = null;
+    this.flush();
+  }
+
+  add(r: Reading): void {
+    if (this.retentionHours === 0 || r.privacy === 'identifier') return;
+    if (this.buffer.length >= MAX_BUFFER) {
+      this.buffer.shift();
+      this.dropped++;
+    }
+    this.buffer.push(r);
+  }
+
+  flush(): void {
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    try {
+      this.db.transaction(() => {
+        for (const r of batch) {
+          const v = r.value === null ? null : typeof r.value === 'boolean' ? (r.value ? 1 : 0) : r.value;
+          this.st.insert.run(r.device, r.point, r.ts, v, r.quality);
+        }
+      })();
+      this.written += batch.length;
+    } catch (err) {
+      // Raw readings are best effort (disk full, locked): drop and count, never stop polling.
+      this.dropped += batch.length;
+      this.log.warn({ err: (err as Error).message, dropped: batch.length }, 'raw store: readings dropped');
+    }
+  }
+
+  /** Deletes readings older than the retention, a chunk per tick. */
+  async prune(now = Date.now()): Promise<void> {
+    if (this.pruning) return;
+    this.pruning = true;
+    try {
+      const cutoff = now - this.retentionHours * 3600_000;
+      for (;;) {
+        const n = this.st.prune.run(cutoff, PRUNE_CHUNK).changes;
+        this.pruned += n;
+        if (n < PRUNE_CHUNK) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'raw store: prune failed, will retry');
+    } finally {
+      this.pruning = false;
+    }
+  }
+
+  series(device: string, point: string, from: number, to: number): { ts: number; value: number | null; quality: string }[] {
+    this.flush();
+    return this.st.series.all(device, point, from, to) as { ts: number; value: number | null; quality: string }[];
+  }
+}

@@ -1,0 +1,127 @@
+// The uplink contract with the provincial platform, written once here and exported as JSON
+// Schema (docs/uplink.schema.json, `community-gateway schema`). docs/UPLINK.md explains it.
+// Topics: fc/v1/<communityCode>/<gatewayId>/<kind>, kind one of agg, alarm, status, inventory.
+// De-duplication: every agg, alarm and inventory item carries (gatewayId, seq); seq is unique
+// and increasing per gateway across restarts. A status message carries the highest seq the
+// gateway had committed when it was written (a watermark, not an item key).
+import { z } from 'zod';
+
+export const CONTRACT_VERSION = 1;
+export const KINDS = ['agg', 'alarm', 'status', 'inventory'] as const;
+export type UplinkKind = (typeof KINDS)[number];
+
+export function uplinkTopic(communityCode: string, gatewayId: string, kind: UplinkKind): string {
+  return `fc/v1/${communityCode}/${gatewayId}/${kind}`;
+}
+
+const seq = z.number().int().positive().describe('per-gateway monotonic sequence number; (gatewayId, seq) is the de-duplication key');
+const ms = z.number().int().nonnegative().describe('milliseconds since the Unix epoch (UTC)');
+const facility = z.enum(['health', 'canteen', 'security']);
+const ident = z.string().min(1).max(63);
+const num = z.number().nullable();
+
+export const PointAggregate = z.strictObject({
+  seq,
+  type: z.literal('point'),
+  windowStart: ms.describe('start of the wall-clock aligned window'),
+  windowSeconds: z.number().int().min(5).max(86400),
+  facility,
+  device: ident,
+  point: ident,
+  unit: z.string(),
+  kind: z.enum(['gauge', 'counter', 'state']),
+  count: z.number().int().nonnegative().describe('good readings in the window; 0 when the device was silent'),
+  bad: z.number().int().nonnegative().describe('readings that failed (timeout, exception, out of range)'),
+  mean: num,
+  min: num,
+  max: num,
+  sum: num,
+  last: num.describe('last good value in the window (booleans as 0/1)'),
+  increase: num.optional().describe('counters: increase over the window, across wraps and resets'),
+  trueShare: num.optional().describe('on/off points: share of good readings that were on (1)'),
+  changes: z.number().int().nonnegative().optional().describe('on/off points: number of changes seen'),
+});
+
+export const FacilityAvailability = z.strictObject({
+  seq,
+  type: z.literal('facility'),
+  windowStart: ms,
+  windowSeconds: z.number().int().min(5).max(86400),
+  facility,
+  devices: z.number().int().nonnegative(),
+  availability: z.number().min(0).max(1).nullable().describe('time-weighted share of the facility\'s devices online over the observed part of the window'),
+  observedSeconds: z.number().nonnegative().describe('part of the window the gateway was running'),
+});
+
+export const AggItem = z.discriminatedUnion('type', [PointAggregate, FacilityAvailability]);
+
+export const AlarmItem = z.strictObject({
+  seq,
+  ts: ms,
+  alarm: ident.describe('alarm rule id, or "<point>" for an alarm input'),
+  state: z.enum(['raised', 'cleared']),
+  severity: z.enum(['warning', 'critical']),
+  facility,
+  device: ident,
+  point: ident,
+  value: z.union([z.number(), z.boolean()]).nullable(),
+  condition: z.string().describe('human-readable condition, e.g. "> 8 for 600 s"'),
+});
+
+export const InventoryItem = z.strictObject({
+  seq,
+  ts: ms,
+  devices: z.array(
+    z.strictObject({
+      id: ident,
+      facility,
+      profile: z.string(),
+      manufacturer: z.string(),
+      model: z.string(),
+      points: z.array(
+        z.strictObject({
+          id: ident,
+          unit: z.string(),
+          kind: z.enum(['gauge', 'counter', 'state']),
+          privacy: z.enum(['public', 'personal', 'identifier']),
+          uplinked: z.boolean().describe('whether this point leaves the site (in aggregates)'),
+        }),
+      ),
+    }),
+  ),
+});
+
+const envelope = {
+  v: z.literal(CONTRACT_VERSION),
+  gatewayId: ident,
+  communityCode: z.string().regex(/^\d{12}$/),
+};
+
+export const AggMessage = z.strictObject({ ...envelope, kind: z.literal('agg'), items: z.array(AggItem).min(1) });
+export const AlarmMessage = z.strictObject({ ...envelope, kind: z.literal('alarm'), items: z.array(AlarmItem).min(1) });
+export const InventoryMessage = z.strictObject({ ...envelope, kind: z.literal('inventory'), items: z.array(InventoryItem).min(1) });
+export const StatusMessage = z.strictObject({
+  ...envelope,
+  kind: z.literal('status'),
+  state: z.enum(['online', 'offline']),
+  seq: z.number().int().nonnegative().describe('watermark: the highest seq committed when this was written'),
+  ts: ms,
+  version: z.string().optional(),
+  reason: z.enum(['connected', 'periodic', 'shutdown', 'will']).optional(),
+  backlog: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), oldestTs: ms.nullable() }).optional(),
+  shed: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() }).optional(),
+});
+
+export const UplinkMessage = z.discriminatedUnion('kind', [AggMessage, AlarmMessage, InventoryMessage, StatusMessage]);
+export type UplinkMessage = z.infer<typeof UplinkMessage>;
+export type StatusMessage = z.infer<typeof StatusMessage>;
+
+export function uplinkJsonSchema(): object {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'urn:community-gateway:uplink:v1',
+    title: 'community-gateway uplink message, contract v1',
+    description: 'Payload of every message on fc/v1/<communityCode>/<gatewayId>/<kind>. See docs/UPLINK.md.',
+    ...(z.toJSONSchema(UplinkMessage, { target: 'draft-2020-12' }) as object),
+  };
+}

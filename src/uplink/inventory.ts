@@ -1,0 +1,24 @@
+// The inventory item: the device list and their profiles, no personal data. Sent on every
+// start (and, with config reload, on change) so the platform knows what a site reports.
+import type { Profile } from '../config/profile-schema.js';
+import type { OutboxItem } from '../store/outbox.js';
+import type { Facility } from '../types.js';
+import { uplinked } from '../privacy/policy.js';
+
+export function inventoryItem(devices: { id: string; facility: Facility; profile: Profile }[], ts = Date.now()): OutboxItem {
+  return {
+    kind: 'inventory',
+    ts,
+    body: JSON.stringify({
+      ts,
+      devices: devices.map((d) => ({
+        id: d.id,
+        facility: d.facility,
+        profile: d.profile.id,
+        manufacturer: d.profile.manufacturer,
+        model: d.profile.model,
+        points: d.profile.points.map((p) => ({ id: p.id, unit: p.unit, kind: p.kind, privacy: p.privacy, uplinked: uplinked(p) })),
+      })),
+    }),
+  };
+}

@@ -1,0 +1,255 @@
+// The uplink to the provincial platform broker (mqtt.js; MQTT 3.1.1 or 5; mqtt:// or mqtts://
+// with mutual TLS). QoS 1 with a bounded in-flight window, rows read from the outbox in
+// priority and seq order and deleted on PUBACK. SQLite stays the single source of truth: each
+// connection is a fresh mqtt.js client with reconnectPeriod 0, so mqtt.js never holds a second
+// copy to resend; after a drop the unacknowledged rows are simply read again from the outbox,
+// in seq order. Reconnects use capped exponential backoff with jitter.
+import fs from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { UplinkConfig } from '../config/site-schema.js';
+import type { Logger } from '../log.js';
+import { newCursor, type Outbox, type OutboxRow } from '../store/outbox.js';
+import { CONTRACT_VERSION, uplinkTopic, type StatusMessage } from './contract.js';
+
+export interface UplinkIdentity {
+  communityCode: string;
+  gatewayId: string;
+  version: string;
+}
+
+export type UplinkState = 'stopped' | 'connecting' | 'connected' | 'waiting';
+
+/** Items per message at most, besides the byte limit. */
+const MAX_ITEMS = 2000;
+
+export class Uplink {
+  private client: MqttClient | null = null;
+  private generation = 0;
+  private inflight = 0;
+  private cursor = newCursor();
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
+  private idleWaiters: (() => void)[] = [];
+  state: UplinkState = 'stopped';
+  lastError = '';
+  connectedSince: number | null = null;
+  readonly stats = { connects: 0, failedConnects: 0, messages: 0, items: 0, acked: 0 };
+
+  constructor(
+    private readonly cfg: UplinkConfig,
+    private readonly id: UplinkIdentity,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the TLS files (a missing file is a start-up error naming it) and starts connecting. */
+  start(): void {
+    const read = (field: 'caFile' | 'certFile' | 'keyFile') => {
+      const f = this.cfg[field];
+      if (!f) return undefined;
+      try {
+        return fs.readFileSync(f);
+      } catch (err) {
+        throw new Error(`uplink.${field}: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    this.tls = { ca: read('caFile'), cert: read('certFile'), key: read('keyFile') };
+    this.outbox.onAppend(() => this.pump());
+    this.connect();
+  }
+
+  /** Says offline (retained) on a clean stop, waits briefly for in-flight acks, disconnects
+   * cleanly so the broker does not publish the will. */
+  async stop(): Promise<void> {
+    const wasConnected = this.state === 'connected';
+    this.state = 'stopped';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.reconnectTimer = this.statusTimer = null;
+    const c = this.client;
+    if (!c) return;
+    if (wasConnected) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1500);
+        c.publish(this.statusTopic, JSON.stringify(this.status('offline', 'shutdown')), { qos: 1, retain: true }, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      await this.waitIdle(1500);
+    }
+    this.generation++;
+    this.client = null;
+    await new Promise<void>((resolve) => c.end(!wasConnected, {}, () => resolve()));
+  }
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  private get statusTopic(): string {
+    return uplinkTopic(this.id.communityCode, this.id.gatewayId, 'status');
+  }
+
+  private status(state: 'online' | 'offline', reason: NonNullable<StatusMessage['reason']>): StatusMessage {
+    const s = this.outbox.stats();
+    return {
+      v: CONTRACT_VERSION,
+      gatewayId: this.id.gatewayId,
+      communityCode: this.id.communityCode,
+      kind: 'status',
+      state,
+      seq: s.lastSeq,
+      ts: Date.now(),
+      version: this.id.version,
+      reason,
+      backlog: { rows: s.rows, bytes: s.bytes, oldestTs: s.oldestTs },
+      shed: { rows: s.shedRows, bytes: s.shedBytes, dropped: s.droppedRows },
+    };
+  }
+
+  private connect(): void {
+    const gen = ++this.generation;
+    this.state = 'connecting';
+    const will = this.status('offline', 'will');
+    delete will.backlog; // a will is composed now and published later: no stale figures
+    delete will.shed;
+    const opts: IClientOptions = {
+      clientId: this.cfg.clientId ?? `cgw-${this.id.gatewayId}`,
+      protocolVersion: this.cfg.protocolVersion,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: this.cfg.connectTimeoutMs,
+      keepalive: this.cfg.keepaliveSeconds,
+      queueQoSZero: false,
+      resubscribe: false,
+      username: this.cfg.username,
+      password: this.cfg.password,
+      will: { topic: this.statusTopic, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+      ...this.tls,
+      rejectUnauthorized: true,
+    };
+    const client = mqtt.connect(this.cfg.url, opts);
+    this.client = client;
+    client.on('connect', () => {
+      if (gen !== this.generation) return;
+      this.state = 'connected';
+      this.connectedSince = Date.now();
+      this.attempt = 0;
+      this.lastError = '';
+      this.stats.connects++;
+      this.cursor = newCursor();
+      this.log.info({ url: this.cfg.url, backlog: this.outbox.stats().rows }, 'uplink connected');
+      // Status goes ahead of the backlog (alarms, then aggregates, follow in pump()).
+      client.publish(this.statusTopic, JSON.stringify(this.status('online', 'connected')), { qos: 1, retain: true });
+      this.statusTimer = setInterval(() => {
+        if (this.state === 'connected') client.publish(this.statusTopic, JSON.stringify(this.status('online', 'periodic')), { qos: 1, retain: true });
+      }, this.cfg.statusIntervalSeconds * 1000);
+      this.pump();
+    });
+    client.on('error', (err) => {
+      if (gen !== this.generation) return;
+      this.lastError = describe(err);
+    });
+    client.on('close', () => {
+      if (gen !== this.generation) return;
+      this.dropped();
+    });
+  }
+
+  private dropped(): void {
+    const wasConnected = this.state === 'connected';
+    this.generation++; // callbacks of the old client are ignored from here on
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    this.statusTimer = null;
+    const c = this.client;
+    this.client = null;
+    c?.end(true);
+    this.inflight = 0;
+    this.connectedSince = null;
+    this.resolveIdle();
+    if (this.state === 'stopped') return;
+    if (wasConnected) {
+      this.log.warn({ url: this.cfg.url, err: this.lastError || 'connection closed', backlog: this.outbox.stats().rows }, 'uplink lost; data stays in the outbox');
+    } else {
+      this.stats.failedConnects++;
+      if (this.attempt === 0 || this.attempt % 10 === 0) {
+        this.log.warn({ url: this.cfg.url, err: this.lastError || 'connection refused', attempt: this.attempt + 1 }, 'uplink cannot connect; data stays in the outbox');
+      }
+    }
+    this.state = 'waiting';
+    const base = Math.min(this.cfg.reconnectMaxMs, this.cfg.reconnectMinMs * 2 ** Math.min(this.attempt, 20));
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.state === 'waiting') this.connect();
+    }, delay);
+  }
+
+  /** Fills the in-flight window from the outbox. */
+  private pump(): void {
+    const c = this.client;
+    if (!c || this.state !== 'connected') return;
+    const gen = this.generation;
+    while (this.inflight < this.cfg.inflight) {
+      const rows = this.outbox.next(this.cursor, MAX_ITEMS, this.cfg.maxMessageBytes - 160);
+      if (rows.length === 0) break;
+      const kind = rows[0]!.kind;
+      this.cursor[kind] = rows[rows.length - 1]!.seq;
+      const seqs = rows.map((r) => r.seq);
+      this.inflight++;
+      this.stats.messages++;
+      this.stats.items += rows.length;
+      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, kind), this.message(kind, rows), { qos: 1 }, (err) => {
+        if (gen !== this.generation) return;
+        this.inflight--;
+        if (!err) {
+          this.stats.acked += seqs.length;
+          this.outbox.ack(seqs);
+        }
+        if (this.inflight === 0) this.resolveIdle();
+        this.pump();
+      });
+    }
+  }
+
+  private message(kind: string, rows: OutboxRow[]): string {
+    const head = `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${kind}","items":[`;
+    return head + rows.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`).join(',') + ']}';
+  }
+
+  private waitIdle(ms: number): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private resolveIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** One line a technician can act on. */
+function describe(err: Error & { code?: string | number }): string {
+  const m = err.message || String(err.code);
+  const alert = /alert (unknown ca|bad certificate|certificate unknown|certificate required|handshake failure|certificate expired|certificate revoked)/i.exec(m);
+  if (alert) {
+    return `TLS handshake refused by the broker (alert: ${alert[1]!.toLowerCase()}): the platform does not accept this gateway's client certificate (uplink.certFile / uplink.keyFile)`;
+  }
+  if (/self[- ]signed|unable to verify|UNABLE_TO_VERIFY|CERT_|Hostname\/IP does not match/i.test(m) || /CERT|SELF_SIGNED/.test(String(err.code))) {
+    return `TLS: the broker's certificate is not trusted (${m}); check uplink.caFile and the host name`;
+  }
+  if (err.code === 'ECONNREFUSED') return `connection refused (${m})`;
+  if (/Not authorized|Bad username or password/i.test(m)) return `the broker refused the credentials (${m})`;
+  return m;
+}

@@ -1,0 +1,160 @@
+// Store-and-forward against a real Mosquitto as the platform broker, with the reference
+// platform consumer as the witness: steady state, a 30 s outage, the outbox cap, mutual TLS.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
+import { makeCerts } from '../helpers/certs.js';
+import { freePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
+import { baseConfig, capturingLogger, makeGateway } from '../helpers/gateway.js';
+import { PlatformConsumer } from '../../src/platform/consumer.js';
+import { silentLogger } from '../../src/log.js';
+import type { Gateway } from '../../src/main.js';
+
+let gateways: Gateway[] = [];
+let consumers: PlatformConsumer[] = [];
+afterEach(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await Promise.all(consumers.map((c) => c.stop()));
+  gateways = [];
+  consumers = [];
+});
+afterAll(() => stopAll('SIGKILL'));
+
+async function consumer(url: string): Promise<PlatformConsumer> {
+  const c = new PlatformConsumer({ url, db: path.join(tmpDir('cgw-platform-'), 'platform.db') }, silentLogger());
+  await c.start();
+  consumers.push(c);
+  await sleep(200); // let the subscription settle
+  return c;
+}
+
+/** A simulated site: a fridge collector, a kitchen sensor and an I/O module. */
+async function site(uplink: Record<string, unknown>, over: Record<string, unknown> = {}, log?: ReturnType<typeof capturingLogger>['log']) {
+  const simPort = await freePort();
+  const g = makeGateway(
+    baseConfig({
+      site: { communityCode: '330106001001', gatewayId: (over.gatewayId as string) ?? 'gw-up' },
+      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
+      devices: [
+        { id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 1, pollMs: 500 },
+        { id: 'kitchen-th', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 2, pollMs: 500 },
+        { id: 'io-1', facility: 'security', profile: 'advantech-adam-6050', bus: 'lan', unitId: 3, pollMs: 500 },
+      ],
+      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 11 },
+      uplink: { windowSeconds: 5, statusIntervalSeconds: 5, reconnectMinMs: 500, reconnectMaxMs: 2000, ...uplink },
+      ...(over.storage ? { storage: over.storage } : {}),
+      ...(over.alarms ? { alarms: over.alarms } : {}),
+    }),
+    [],
+    log,
+  );
+  gateways.push(g);
+  await g.start();
+  return g;
+}
+
+const POINTS_PER_WINDOW = 4 + 2 + 6 + 2; // public points of the three profiles + two facilities
+
+function expectDense(seqs: number[], upTo: number): void {
+  expect(seqs[0]).toBe(1);
+  expect(seqs.length).toBe(upTo);
+  expect(seqs.at(-1)).toBe(upTo);
+}
+
+describe('uplink to Mosquitto', () => {
+  it('steady state: inventory, then aggregates with consecutive seq, valid against the schema', async () => {
+    const broker = await Mosquitto.start();
+    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
+    const g = await site({ url: `mqtt://127.0.0.1:${broker.port}` });
+    await waitFor(() => platform.items('gw-up', 'agg').length >= 2 * POINTS_PER_WINDOW, 20000, 'two windows of aggregates');
+    expect(platform.stats.rejected).toBe(0);
+    expect(platform.stats.conflicts).toBe(0);
+    const seqs = platform.seqs('gw-up');
+    expectDense(seqs, seqs.length);
+    const inv = platform.items('gw-up', 'inventory');
+    expect(inv[0]!.seq).toBe(1);
+    expect((inv[0]!.body.devices as { id: string }[]).map((d) => d.id)).toEqual(['fridge-1', 'kitchen-th', 'io-1']);
+    const agg = platform.items('gw-up', 'agg').map((i) => i.body);
+    const fridge = agg.find((a) => a.device === 'fridge-1' && a.point === 'fridge_1_temperature')!;
+    expect(fridge).toMatchObject({ type: 'point', windowSeconds: 5, unit: '°C', kind: 'gauge' });
+    expect(fridge.count as number).toBeGreaterThan(0);
+    expect(fridge.min as number).toBeLessThanOrEqual(fridge.mean as number);
+    expect((fridge.windowStart as number) % 5000).toBe(0);
+    const canteen = agg.find((a) => a.type === 'facility' && a.facility === 'canteen')!;
+    expect(canteen.devices).toBe(2);
+    expect(canteen.availability as number).toBeGreaterThan(0.5);
+    const status = await waitFor(() => platform.lastStatus('gw-up'), 5000, 'status');
+    expect(status).toMatchObject({ kind: 'status', state: 'online', gatewayId: 'gw-up' });
+    expect(g.outbox!.stats().lastSeq).toBeGreaterThanOrEqual(seqs.at(-1)!);
+  });
+
+  it('outage: Mosquitto down for 30 s, then every seq arrives, duplicates only identical', async () => {
+    const broker = await Mosquitto.start();
+    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
+    // Reconnect no sooner than 1.5 s after the broker is back: the consumer (1 s reconnect)
+    // must have renewed its shared subscription first (Mosquitto 2.0 does not restore it).
+    const g = await site({ url: `mqtt://127.0.0.1:${broker.port}`, reconnectMinMs: 3000, reconnectMaxMs: 5000 });
+    await waitFor(() => platform.items('gw-up', 'agg').length >= POINTS_PER_WINDOW, 15000, 'first window');
+    await broker.stop('SIGTERM');
+    const before = g.outbox!.stats().lastSeq;
+    await sleep(30_000);
+    const during = g.outbox!.stats();
+    expect(during.lastSeq).toBeGreaterThan(before + 4 * POINTS_PER_WINDOW); // windows kept closing
+    expect(during.rows).toBeGreaterThan(4 * POINTS_PER_WINDOW); // and stayed in the outbox
+    await broker.restart();
+    await waitFor(() => g.outbox!.stats().rows === 0 && g.uplink!.inFlight === 0, 30000, 'backlog drained');
+    const last = g.outbox!.stats().lastSeq;
+    await waitFor(() => platform.seqs('gw-up').length >= last, 10000, 'every seq at the platform');
+    expectDense(platform.seqs('gw-up'), last);
+    expect(platform.stats.conflicts).toBe(0);
+    expect(platform.stats.rejected).toBe(0);
+    expect(g.uplink!.stats.connects).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('cap: a small cap under a long outage sheds oldest aggregates, keeps every alarm, reports the shed count', async () => {
+    const port = await freePort(); // nothing listens here yet: the outage
+    const g = await site(
+      { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 2000, reconnectMaxMs: 3000 },
+      {
+        storage: { path: path.join(tmpDir('cgw-cap-'), 'gw.db'), outbox: { maxRows: 20, maxBytes: 1024 * 1024 } },
+        // Always-true rules, so each raises exactly one alarm early in the run.
+        alarms: [
+          { id: 'probe-a', device: 'fridge-1', point: 'fridge_1_temperature', above: -1000 },
+          { id: 'probe-b', device: 'fridge-1', point: 'fridge_2_temperature', above: -1000 },
+          { id: 'probe-c', device: 'kitchen-th', point: 'temperature', above: -1000, severity: 'critical' },
+        ],
+      },
+    );
+    await waitFor(() => g.outbox!.stats().shedRows > 2 * POINTS_PER_WINDOW, 30000, 'rows shed');
+    const s = g.outbox!.stats();
+    expect(s.rows).toBeLessThanOrEqual(20);
+    const broker = await Mosquitto.start({ port });
+    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
+    await waitFor(() => platform.items('gw-up', 'alarm').length === 3 && (platform.lastStatus('gw-up')?.shed as { rows: number } | undefined)?.rows, 20000, 'alarms and status');
+    const alarms = platform.items('gw-up', 'alarm').map((a) => a.body);
+    expect(alarms.map((a) => a.alarm).sort()).toEqual(['probe-a', 'probe-b', 'probe-c']);
+    expect(alarms.every((a) => a.state === 'raised')).toBe(true);
+    // The alarms were raised before most aggregates and still came first.
+    const status = platform.lastStatus('gw-up')!;
+    expect((status.shed as { rows: number }).rows).toBeGreaterThanOrEqual(s.shedRows);
+    expect(platform.items('gw-up', 'agg').length).toBeLessThanOrEqual(20);
+  }, 90_000);
+
+  it('mutual TLS: the right client certificate connects; a wrong one is refused with a clear log line and data stays buffered', async () => {
+    const certs = makeCerts();
+    const broker = await Mosquitto.start({ tls: { caFile: certs.caCert, certFile: certs.serverCert, keyFile: certs.serverKey } });
+    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
+    const url = `mqtts://127.0.0.1:${broker.tlsPort}`;
+    const good = await site({ url, caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey }, { gatewayId: 'gw-tls' });
+    const captured = capturingLogger();
+    const bad = await site({ url, caFile: certs.caCert, certFile: certs.rogueClientCert, keyFile: certs.rogueClientKey }, { gatewayId: 'gw-rogue' }, captured.log);
+    await waitFor(() => platform.items('gw-tls', 'agg').length >= POINTS_PER_WINDOW, 20000, 'aggregates over TLS');
+    expect(good.uplink!.state).toBe('connected');
+    expect(bad.uplink!.state).not.toBe('connected');
+    expect(platform.seqs('gw-rogue')).toEqual([]);
+    expect(bad.outbox!.stats().rows).toBeGreaterThan(POINTS_PER_WINDOW); // inventory and aggregates kept
+    const refused = captured.lines().find((l) => l.msg === 'uplink cannot connect; data stays in the outbox');
+    expect(refused, JSON.stringify(captured.lines().slice(-5))).toBeDefined();
+    expect(String(refused!.err)).toMatch(/TLS handshake refused by the broker \(alert: unknown ca\): the platform does not accept this gateway.s client certificate/);
+  }, 60_000);
+});
