@@ -76,6 +76,10 @@ export class PlatformConsumer {
       clean: false,
       properties: { sessionExpiryInterval: 7 * 24 * 3600 },
       reconnectPeriod: 1000,
+      // We subscribe ourselves on every connect (below). With mqtt.js' own resubscribe on, a
+      // repeated subscribe() of a known topic is skipped, and mqtt.js does not resubscribe
+      // when the broker reports the session present: the shared subscription would be lost.
+      resubscribe: false,
       username: this.opts.username,
       password: this.opts.password,
       ca: read(this.opts.caFile),
@@ -96,6 +100,7 @@ export class PlatformConsumer {
     const filter = `$share/${this.opts.group ?? 'ingest'}/fc/v1/#`;
     // Subscribe on every connect: Mosquitto 2.0 does not restore a shared subscription of a
     // persistent session after a broker restart, although it reports the session present.
+    // Messages published before this SUBSCRIBE reaches a restarted broker are dropped by it.
     client.on('connect', () => {
       client.subscribe(filter, { qos: 1 }, (err) => {
         if (err) this.log.error({ err: err.message, filter }, 'platform consumer: subscribe failed');

@@ -104,7 +104,11 @@ describe('uplink to Mosquitto', () => {
     await broker.restart();
     await waitFor(() => g.outbox!.stats().rows === 0 && g.uplink!.inFlight === 0, 30000, 'backlog drained');
     const last = g.outbox!.stats().lastSeq;
-    await waitFor(() => platform.seqs('gw-up').length >= last, 10000, 'every seq at the platform');
+    await waitFor(() => platform.seqs('gw-up').length >= last, 10000, 'every seq at the platform').catch((e: Error) => {
+      const got = new Set(platform.seqs('gw-up'));
+      const missing = Array.from({ length: last }, (_, i) => i + 1).filter((x) => !got.has(x));
+      throw new Error(`${e.message}: missing seq ${missing.join(',')}; broker log:\n${broker.log().slice(-3000)}`);
+    });
     expectDense(platform.seqs('gw-up'), last);
     expect(platform.stats.conflicts).toBe(0);
     expect(platform.stats.rejected).toBe(0);
