@@ -161,6 +161,7 @@ export class Gateway {
     return {
       version: packageVersion(),
       site: this.config.site,
+      process: process.memoryUsage(),
       localBroker: { port: this.broker.port, clients: this.broker.clients },
       uplink: this.uplink && { state: this.uplink.state, url: this.config.uplink.url, lastError: this.uplink.lastError, connectedSince: this.uplink.connectedSince, ...this.uplink.stats },
       outbox: this.outbox?.stats() ?? null,

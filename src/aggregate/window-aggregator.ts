@@ -27,10 +27,10 @@ interface Acc {
 
 interface DeviceTime {
   facility: Facility;
+  /** State at the start of the open window. */
   online: boolean;
-  since: number;
-  /** Online milliseconds accumulated in the open window. */
-  onlineMs: number;
+  /** Changes since then, in time order; those after the window's end belong to the next one. */
+  changes: { t: number; online: boolean }[];
 }
 
 export interface WindowAggregatorOptions {
@@ -63,7 +63,7 @@ export class WindowAggregator {
     private readonly now: () => number = Date.now,
   ) {
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
-    for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, since: 0, onlineMs: 0 });
+    for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
   }
 
   private get windowMs(): number {
@@ -74,7 +74,6 @@ export class WindowAggregator {
     const t = this.now();
     this.observedFrom = t;
     this.openWindow = Math.floor(t / this.windowMs) * this.windowMs;
-    for (const d of this.devices.values()) d.since = t;
     this.schedule();
   }
 
@@ -123,11 +122,9 @@ export class WindowAggregator {
 
   onStatus(s: DeviceStatus): void {
     const d = this.devices.get(s.device);
-    if (!d || d.online === s.online) return;
-    const t = this.now();
-    if (d.online) d.onlineMs += t - Math.max(d.since, this.openWindow);
-    d.online = s.online;
-    d.since = t;
+    if (!d) return;
+    const current = d.changes.length ? d.changes[d.changes.length - 1]!.online : d.online;
+    if (current !== s.online) d.changes.push({ t: this.now(), online: s.online });
   }
 
   private schedule(): void {
@@ -189,14 +186,26 @@ export class WindowAggregator {
     const observed = Math.max(0, we - from);
     const byFacility = new Map<Facility, { devices: number; onlineMs: number }>();
     for (const d of this.devices.values()) {
-      const onlineMs = d.onlineMs + (d.online ? we - Math.max(d.since, from) : 0);
+      let state = d.online;
+      let cursor = from;
+      let onlineMs = 0;
+      let used = 0;
+      for (const c of d.changes) {
+        if (c.t >= we) break;
+        const at = Math.max(c.t, from);
+        if (state) onlineMs += at - cursor;
+        cursor = at;
+        state = c.online;
+        used++;
+      }
+      if (state) onlineMs += we - cursor;
+      // The next window starts from the state at this window's end.
+      d.online = state;
+      d.changes = d.changes.slice(used);
       const f = byFacility.get(d.facility) ?? { devices: 0, onlineMs: 0 };
       f.devices++;
-      f.onlineMs += Math.max(0, Math.min(observed, onlineMs));
+      f.onlineMs += onlineMs;
       byFacility.set(d.facility, f);
-      // Start the next window's tally.
-      d.onlineMs = 0;
-      if (d.online) d.since = we;
     }
     for (const [facility, f] of byFacility) {
       out.push({
@@ -218,23 +227,30 @@ export class WindowAggregator {
 }
 
 /** The counter's increase from prev to cur. A drop is a wrap when prev was in the top half of
- * the register's range and cur in the bottom half (a uint16 meal counter passing 65535),
- * otherwise a reset to zero (a meter replaced, a device restarted): then the increase is cur. */
+ * the register's range and cur in the bottom half (a uint16 meal counter passing 65535; a
+ * signed counter passing from its maximum to its minimum), otherwise a reset (a meter
+ * replaced, a device restarted): then the increase is what was counted since, never negative. */
 export function counterDelta(p: Point, prev: number, cur: number): number {
   if (cur >= prev) return cur - prev;
   const span = wrapSpan(p);
-  if (span !== null && prev >= p.offset + span / 2 && cur < p.offset + span / 2) return span - (prev - p.offset) + (cur - p.offset);
-  return cur - p.offset;
+  if (span !== null) {
+    const signed = p.type === 'int16' || p.type === 'int32';
+    const mid = p.offset + (signed ? 0 : span / 2);
+    if (prev >= mid && cur < mid) return span - (prev - p.offset) + (cur - p.offset);
+  }
+  return Math.max(0, cur - p.offset);
 }
 
 function wrapSpan(p: Point): number | null {
   switch (p.type) {
     case 'uint16':
+    case 'int16':
       return 65536 * p.scale;
     case 'uint32':
+    case 'int32':
       return 4294967296 * p.scale;
     default:
-      return null; // signed or floating counters reset, they do not wrap
+      return null; // floating-point counters reset, they do not wrap
   }
 }
 

@@ -139,16 +139,15 @@ export class Outbox {
    * first, one kind per batch, at most maxItems and maxBytes (but always at least one row). */
   next(cursor: Cursor, maxItems: number, maxBytes: number): OutboxRow[] {
     for (const kind of KINDS_BY_PRIORITY) {
-      const rows = this.st.next.all(PRIORITY[kind], cursor[kind], maxItems) as OutboxRow[];
-      if (rows.length === 0) continue;
       const out: OutboxRow[] = [];
       let size = 0;
-      for (const r of rows) {
+      // iterate() stops reading at the size limit: a batch never loads rows it will not send.
+      for (const r of this.st.next.iterate(PRIORITY[kind], cursor[kind], maxItems) as IterableIterator<OutboxRow>) {
         if (out.length > 0 && size + r.bytes + 24 > maxBytes) break;
         out.push(r);
         size += r.bytes + 24; // room for "seq" and separators
       }
-      return out;
+      if (out.length > 0) return out;
     }
     return [];
   }
@@ -191,28 +190,22 @@ export class Outbox {
     };
   }
 
-  /** Inside the append transaction: shed oldest non-alarm rows until within the cap. */
+  /** Inside the append transaction: shed the oldest non-alarm rows, just enough to be within
+   * both limits; only if nothing else is left, the oldest alarms. */
   private enforceCap(): void {
     for (const minPriority of [1, 0]) {
       while (this.rows > this.cap.maxRows || this.bytes > this.cap.maxBytes) {
-        const byRows = Math.max(0, this.rows - this.cap.maxRows);
-        // Shed in chunks; when over on bytes, a few hundred rows at a time.
-        const want = Math.max(byRows, this.bytes > this.cap.maxBytes ? 256 : 0, 1);
+        const overRows = Math.max(0, this.rows - this.cap.maxRows);
+        const want = Math.max(overRows, 256);
         const victims = (minPriority > 0 ? this.st.oldestShed : this.st.oldestAny).all(want) as { seq: number; bytes: number }[];
         if (victims.length === 0) break;
-        let take = victims.length;
-        if (byRows === 0) {
-          // Over on bytes only: shed just enough bytes.
-          let excess = this.bytes - this.cap.maxBytes;
-          take = 0;
-          while (take < victims.length && excess > 0) excess -= victims[take++]!.bytes;
-        }
-        const cut = victims.slice(0, Math.max(1, take));
-        const freed = cut.reduce((n, v) => n + v.bytes, 0);
-        this.st.delUpTo.run(cut[cut.length - 1]!.seq, minPriority);
-        this.rows -= cut.length;
+        let take = 0;
+        let freed = 0;
+        while (take < victims.length && (take < overRows || this.bytes - freed > this.cap.maxBytes)) freed += victims[take++]!.bytes;
+        this.st.delUpTo.run(victims[take - 1]!.seq, minPriority);
+        this.rows -= take;
         this.bytes -= freed;
-        this.counters.shed_rows += cut.length;
+        this.counters.shed_rows += take;
         this.counters.shed_bytes += freed;
       }
     }

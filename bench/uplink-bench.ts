@@ -1,0 +1,145 @@
+// Outbox and uplink figures: durable append rate, drain rate of a 1,000,000-row backlog into
+// Mosquitto on loopback (with one QoS 1 subscriber), and the daemon's RSS while it holds and
+// drains that backlog. Runs the real CLI daemon for the last two.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { stringify } from 'yaml';
+import { openDatabase } from '../src/store/database.js';
+import { Outbox, type OutboxItem } from '../src/store/outbox.js';
+import { silentLogger } from '../src/log.js';
+import { PACKAGE_ROOT } from '../src/config/paths.js';
+
+const log = silentLogger();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function aggItem(i: number): OutboxItem {
+  const ws = 1795719600000 + Math.floor(i / 20) * 60000;
+  return {
+    kind: 'agg',
+    ts: ws + 60000,
+    body: JSON.stringify({ type: 'point', windowStart: ws, windowSeconds: 60, facility: 'canteen', device: `fridge-${i % 20}`, point: 'fridge_1_temperature', unit: '°C', kind: 'gauge', count: 12, bad: 0, mean: 4.1234, min: 3.9, max: 4.4, sum: 49.4808, last: 4.2 }),
+  };
+}
+
+export function appendRates(): { single: number; batched: number; bodyBytes: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-bench-outbox-'));
+  const db = openDatabase(path.join(dir, 'o.db'));
+  const ob = new Outbox(db, { maxRows: 10_000_000, maxBytes: 8 * 1024 ** 3 }, log);
+  ob.start();
+  let t = performance.now();
+  const n1 = 2000;
+  for (let i = 0; i < n1; i++) ob.append([aggItem(i)]);
+  const single = n1 / ((performance.now() - t) / 1000);
+  t = performance.now();
+  const n2 = 200_000;
+  for (let i = 0; i < n2; i += 100) ob.append(Array.from({ length: 100 }, (_, k) => aggItem(i + k)));
+  const batched = n2 / ((performance.now() - t) / 1000);
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { single, batched, bodyBytes: Buffer.byteLength(aggItem(0).body) };
+}
+
+function makeBacklog(file: string, n: number): void {
+  const db = openDatabase(file);
+  const ob = new Outbox(db, { maxRows: 10_000_000, maxBytes: 8 * 1024 ** 3 }, log);
+  ob.start();
+  for (let i = 0; i < n; i += 5000) ob.append(Array.from({ length: Math.min(5000, n - i) }, (_, k) => aggItem(i + k)));
+  db.close();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.createConnection({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function rows(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+export async function drainBench(n: number): Promise<{ n: number; build: number; idleRss: number; peakRss: number; seconds: number; rate: number; received: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-bench-drain-'));
+  const dbFile = path.join(dir, 'gateway.db');
+  let t = performance.now();
+  makeBacklog(dbFile, n);
+  const build = (performance.now() - t) / 1000;
+  const port = await freePort();
+  const cfg = {
+    site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
+    localBroker: { host: '127.0.0.1', port: await freePort() },
+    web: { host: '127.0.0.1', port: await freePort() },
+    storage: { path: dbFile },
+    uplink: { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 200, reconnectMaxMs: 1000 },
+  };
+  fs.writeFileSync(path.join(dir, 'site.yaml'), stringify(cfg));
+  // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag.
+  const daemon = spawn(process.execPath, ['--max-semi-space-size=1', path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
+    stdio: 'ignore',
+    env: { ...process.env, LOG_LEVEL: 'error' },
+  });
+  const procs: ChildProcess[] = [daemon];
+  try {
+    await sleep(5000); // holding the backlog, platform unreachable
+    const idleRss = rssMiB(daemon.pid!);
+    fs.writeFileSync(
+      path.join(dir, 'mosquitto.conf'),
+      `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n${process.getuid?.() === 0 ? 'user root\n' : ''}`,
+    );
+    const broker = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    procs.push(broker);
+    await waitPort(port);
+    let received = 0;
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'fc/#', '-F', '%t'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    procs.push(sub);
+    sub.stdout!.on('data', (d: Buffer) => {
+      for (const b of d) if (b === 10) received++;
+    });
+    let peakRss = idleRss;
+    t = performance.now();
+    let left = n;
+    let firstDrop = 0;
+    while (left > 0 && performance.now() - t < 300_000) {
+      await sleep(200);
+      peakRss = Math.max(peakRss, rssMiB(daemon.pid!));
+      left = rows(dbFile);
+      if (!firstDrop && left < n) firstDrop = performance.now();
+    }
+    const seconds = (performance.now() - (firstDrop || t)) / 1000;
+    return { n, build, idleRss, peakRss, seconds, rate: n / seconds, received };
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
