@@ -105,7 +105,8 @@ export async function drainBench(n: number): Promise<{ n: number; build: number;
   };
   fs.writeFileSync(path.join(dir, 'site.yaml'), stringify(cfg));
   // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag.
-  const daemon = spawn(process.execPath, ['--max-semi-space-size=1', path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+  const daemon = spawn(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
     stdio: 'ignore',
     env: { ...process.env, LOG_LEVEL: 'error' },
   });

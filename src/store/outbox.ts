@@ -20,11 +20,13 @@ export interface OutboxItem {
   body: string;
 }
 
-export interface OutboxRow {
-  seq: number;
+/** Rows of one kind to send in one message. `items` is the JSON of the items, with their
+ * seq, joined by commas: built by SQLite, so a batch costs one string, not one per row. */
+export interface OutboxBatch {
   kind: OutboxKind;
-  body: string;
+  seqs: number[];
   bytes: number;
+  items: string;
 }
 
 export interface OutboxStats {
@@ -67,7 +69,10 @@ export class Outbox {
   ) {
     this.st = {
       insert: db.prepare('INSERT INTO outbox (kind, priority, ts, body, bytes) VALUES (?, ?, ?, ?, ?)'),
-      next: db.prepare('SELECT seq, kind, body, bytes FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      next: db.prepare('SELECT seq, bytes FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
+      items: db
+        .prepare(`SELECT group_concat('{"seq":' || seq || ',' || substr(body, 2), ',' ORDER BY seq) FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?`)
+        .pluck(),
       del: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes'),
       oldestShed: db.prepare('SELECT seq, bytes FROM outbox WHERE priority > 0 ORDER BY seq LIMIT ?'),
       oldestAny: db.prepare('SELECT seq, bytes FROM outbox ORDER BY seq LIMIT ?'),
@@ -78,15 +83,31 @@ export class Outbox {
   }
 
   /** Reads the totals; the backlog itself stays on disk. */
+  /** The totals live in the counters table, updated in the same transactions as the rows, so
+   * a start with a million-row backlog reads two numbers instead of scanning the table. */
   start(): void {
-    const t = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
-    this.rows = t.n;
-    this.bytes = t.b;
     const s = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined;
     this.lastSeqValue = s?.seq ?? 0;
-    for (const r of this.db.prepare('SELECT name, value FROM counters').all() as { name: string; value: number }[]) {
-      if (r.name in this.counters) this.counters[r.name as keyof typeof this.counters] = r.value;
+    this.loadCounters();
+  }
+
+  private loadCounters(): void {
+    const stored = new Map((this.db.prepare('SELECT name, value FROM counters').all() as { name: string; value: number }[]).map((r) => [r.name, r.value]));
+    for (const k of Object.keys(this.counters) as (keyof typeof this.counters)[]) this.counters[k] = stored.get(k) ?? 0;
+    if (stored.has('rows') && stored.has('bytes')) {
+      this.rows = stored.get('rows')!;
+      this.bytes = stored.get('bytes')!;
+    } else {
+      const t = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
+      this.rows = t.n;
+      this.bytes = t.b;
+      this.persistTotals();
     }
+  }
+
+  private persistTotals(): void {
+    this.st.counter.run('rows', this.rows);
+    this.st.counter.run('bytes', this.bytes);
   }
 
   stop(): void {
@@ -102,7 +123,6 @@ export class Outbox {
   append(items: OutboxItem[]): number[] {
     if (items.length === 0) return [];
     let seqs: number[] = [];
-    const before = { ...this.counters };
     try {
       seqs = this.db.transaction(() => {
         const out: number[] = [];
@@ -114,11 +134,11 @@ export class Outbox {
           this.bytes += bytes;
         }
         this.enforceCap();
+        this.persistTotals();
         return out;
       })();
     } catch (err) {
-      // The transaction rolled back: recount rather than guess what was applied.
-      this.counters = before;
+      // The transaction rolled back: reload the totals rather than guess what was applied.
       this.resync();
       if (!isDiskFull(err)) throw err;
       this.counters.dropped_rows += items.length;
@@ -137,19 +157,22 @@ export class Outbox {
 
   /** The next rows to send after `cursor`: the first kind (by priority) that has any, oldest
    * first, one kind per batch, at most maxItems and maxBytes (but always at least one row). */
-  next(cursor: Cursor, maxItems: number, maxBytes: number): OutboxRow[] {
+  next(cursor: Cursor, maxItems: number, maxBytes: number): OutboxBatch | null {
     for (const kind of KINDS_BY_PRIORITY) {
-      const out: OutboxRow[] = [];
+      const priority = PRIORITY[kind];
+      const seqs: number[] = [];
       let size = 0;
       // iterate() stops reading at the size limit: a batch never loads rows it will not send.
-      for (const r of this.st.next.iterate(PRIORITY[kind], cursor[kind], maxItems) as IterableIterator<OutboxRow>) {
-        if (out.length > 0 && size + r.bytes + 24 > maxBytes) break;
-        out.push(r);
-        size += r.bytes + 24; // room for "seq" and separators
+      for (const [seq, bytes] of this.st.next.iterate(priority, cursor[kind], maxItems) as IterableIterator<[number, number]>) {
+        if (seqs.length > 0 && size + bytes + 24 > maxBytes) break;
+        seqs.push(seq);
+        size += bytes + 24; // room for "seq" and separators
       }
-      if (out.length > 0) return out;
+      if (seqs.length === 0) continue;
+      const items = this.st.items.get(priority, cursor[kind], seqs[seqs.length - 1]) as string;
+      return { kind, seqs, bytes: Buffer.byteLength(items), items };
     }
-    return [];
+    return null;
   }
 
   /** Acknowledged by the broker: delete. Deletes are grouped into one transaction per tick;
@@ -168,11 +191,15 @@ export class Outbox {
     const seqs = this.pendingAcks;
     this.pendingAcks = [];
     try {
-      const deleted = this.db.transaction(() => this.st.del.all(JSON.stringify(seqs)) as { bytes: number }[])();
-      this.rows -= deleted.length;
-      for (const d of deleted) this.bytes -= d.bytes;
+      this.db.transaction(() => {
+        const deleted = this.st.del.all(JSON.stringify(seqs)) as { bytes: number }[];
+        this.rows -= deleted.length;
+        for (const d of deleted) this.bytes -= d.bytes;
+        this.persistTotals();
+      })();
     } catch (err) {
       // Not deleted now: those rows are sent again later and dropped by seq at the platform.
+      this.resync();
       this.log.warn({ err: (err as Error).message, rows: seqs.length }, 'outbox: could not delete acknowledged rows');
     }
   }
@@ -213,14 +240,15 @@ export class Outbox {
     this.st.counter.run('shed_bytes', this.counters.shed_bytes);
   }
 
+  /** After a rolled-back transaction: the stored totals are as consistent as the rows. */
   private resync(): void {
+    const dropped = this.counters.dropped_rows;
     try {
-      const t = this.db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM outbox').get() as { n: number; b: number };
-      this.rows = t.n;
-      this.bytes = t.b;
+      this.loadCounters();
     } catch {
       /* keep the last known totals */
     }
+    this.counters.dropped_rows = Math.max(dropped, this.counters.dropped_rows);
   }
 
   private tryPersistCounters(): void {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { UplinkConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
-import { newCursor, type Outbox, type OutboxRow } from '../store/outbox.js';
+import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
 import { CONTRACT_VERSION, uplinkTopic, type StatusMessage } from './contract.js';
 
 export interface UplinkIdentity {
@@ -195,15 +195,14 @@ export class Uplink {
     if (!c || this.state !== 'connected') return;
     const gen = this.generation;
     while (this.inflight < this.cfg.inflight) {
-      const rows = this.outbox.next(this.cursor, MAX_ITEMS, this.cfg.maxMessageBytes - 160);
-      if (rows.length === 0) break;
-      const kind = rows[0]!.kind;
-      this.cursor[kind] = rows[rows.length - 1]!.seq;
-      const seqs = rows.map((r) => r.seq);
+      const batch = this.outbox.next(this.cursor, MAX_ITEMS, this.cfg.maxMessageBytes - 160);
+      if (!batch) break;
+      const seqs = batch.seqs;
+      this.cursor[batch.kind] = seqs[seqs.length - 1]!;
       this.inflight++;
       this.stats.messages++;
-      this.stats.items += rows.length;
-      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, kind), this.message(kind, rows), { qos: 1 }, (err) => {
+      this.stats.items += seqs.length;
+      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, batch.kind), this.message(batch), { qos: 1 }, (err) => {
         if (gen !== this.generation) return;
         this.inflight--;
         if (!err) {
@@ -216,9 +215,9 @@ export class Uplink {
     }
   }
 
-  private message(kind: string, rows: OutboxRow[]): string {
-    const head = `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${kind}","items":[`;
-    return head + rows.map((r) => `{"seq":${r.seq},${r.body.slice(1)}`).join(',') + ']}';
+  private message(batch: OutboxBatch): Buffer {
+    const head = `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${batch.kind}","items":[`;
+    return Buffer.from(`${head}${batch.items}]}`);
   }
 
   private waitIdle(ms: number): Promise<void> {

@@ -91,49 +91,51 @@ describe('Outbox next()', () => {
     // Interleaved on purpose: seq order is not priority order.
     ob.append([item('agg', 1), item('inventory', 2), item('alarm', 3), item('agg', 4), item('alarm', 5), item('inventory', 6)]);
     const cur = newCursor();
-    const b1 = ob.next(cur, 100, 1_000_000);
-    expect(b1.map((r) => [r.seq, r.kind])).toEqual([[3, 'alarm'], [5, 'alarm']]);
-    expect(JSON.parse(b1[0]!.body)).toEqual({ kind: 'alarm', ts: 3 });
-    expect(b1[0]!.bytes).toBe(Buffer.byteLength(b1[0]!.body));
+    const b1 = ob.next(cur, 100, 1_000_000)!;
+    expect([b1.kind, b1.seqs]).toEqual(['alarm', [3, 5]]);
+    // The items as sent: each body with its seq spliced in first, in seq order.
+    expect(JSON.parse(`[${b1.items}]`)).toEqual([{ seq: 3, kind: 'alarm', ts: 3 }, { seq: 5, kind: 'alarm', ts: 5 }]);
+    expect(b1.bytes).toBe(Buffer.byteLength(b1.items));
     cur.alarm = 5;
-    const b2 = ob.next(cur, 100, 1_000_000);
-    expect(b2.map((r) => [r.seq, r.kind])).toEqual([[2, 'inventory'], [6, 'inventory']]);
+    const b2 = ob.next(cur, 100, 1_000_000)!;
+    expect([b2.kind, b2.seqs]).toEqual(['inventory', [2, 6]]);
     cur.inventory = 6;
-    const b3 = ob.next(cur, 100, 1_000_000);
-    expect(b3.map((r) => [r.seq, r.kind])).toEqual([[1, 'agg'], [4, 'agg']]);
+    const b3 = ob.next(cur, 100, 1_000_000)!;
+    expect([b3.kind, b3.seqs]).toEqual(['agg', [1, 4]]);
+    expect(JSON.parse(`[${b3.items}]`).map((i: { seq: number }) => i.seq)).toEqual([1, 4]);
     cur.agg = 4;
-    expect(ob.next(cur, 100, 1_000_000)).toEqual([]);
+    expect(ob.next(cur, 100, 1_000_000)).toBeNull();
   });
 
   it('skips rows at or below the cursor of their kind', () => {
     const { ob } = mk(dbFile());
     ob.append([item('agg', 1), item('agg', 2), item('agg', 3), item('alarm', 4)]);
     const cur = { alarm: 4, inventory: 0, agg: 2 };
-    expect(ob.next(cur, 100, 1_000_000).map((r) => r.seq)).toEqual([3]);
+    expect(ob.next(cur, 100, 1_000_000)!.seqs).toEqual([3]);
     // A new alarm past the cursor overtakes the agg backlog again.
     ob.append([item('alarm', 5)]);
-    expect(ob.next(cur, 100, 1_000_000).map((r) => r.seq)).toEqual([5]);
+    expect(ob.next(cur, 100, 1_000_000)!.seqs).toEqual([5]);
   });
 
   it('respects maxItems', () => {
     const { ob } = mk(dbFile());
     ob.append(Array.from({ length: 10 }, (_, i) => item('agg', i)));
-    expect(ob.next(newCursor(), 3, 1_000_000).map((r) => r.seq)).toEqual([1, 2, 3]);
-    expect(ob.next({ alarm: 0, inventory: 0, agg: 3 }, 4, 1_000_000).map((r) => r.seq)).toEqual([4, 5, 6, 7]);
+    expect(ob.next(newCursor(), 3, 1_000_000)!.seqs).toEqual([1, 2, 3]);
+    expect(ob.next({ alarm: 0, inventory: 0, agg: 3 }, 4, 1_000_000)!.seqs).toEqual([4, 5, 6, 7]);
   });
 
   it('respects maxBytes (24 bytes of framing per row) but returns at least one row', () => {
     const { ob } = mk(dbFile());
     ob.append([sized('agg', 1, 100), sized('agg', 2, 100), sized('agg', 3, 100), sized('agg', 4, 100)]);
     // 124 + 124 = 248 <= 300 < 372
-    expect(ob.next(newCursor(), 100, 300).map((r) => r.seq)).toEqual([1, 2]);
-    expect(ob.next(newCursor(), 100, 372).map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(ob.next(newCursor(), 100, 300)!.seqs).toEqual([1, 2]);
+    expect(ob.next(newCursor(), 100, 372)!.seqs).toEqual([1, 2, 3]);
     // A single row bigger than maxBytes still goes out alone.
-    expect(ob.next(newCursor(), 100, 10).map((r) => r.seq)).toEqual([1]);
+    expect(ob.next(newCursor(), 100, 10)!.seqs).toEqual([1]);
     const big = ob.append([sized('alarm', 5, 5000)]);
-    const rows = ob.next(newCursor(), 100, 1000);
-    expect(rows.map((r) => r.seq)).toEqual(big);
-    expect(rows[0]!.bytes).toBe(5000);
+    const batch = ob.next(newCursor(), 100, 1000)!;
+    expect(batch.seqs).toEqual(big);
+    expect(batch.bytes).toBe(5000 + `"seq":${big[0]},`.length);
   });
 });
 

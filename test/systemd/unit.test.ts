@@ -24,6 +24,6 @@ describe('systemd unit', () => {
   it('restarts on failure and runs the CLI with an explicit config', () => {
     const unit = fs.readFileSync(UNIT, 'utf8');
     expect(unit).toMatch(/^Restart=always$/m);
-    expect(unit).toMatch(/^ExecStart=.*cli\.js run --config \/etc\/community-gateway\/config\.yaml$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --max-semi-space-size=1 .*cli\.js run --config \/etc\/community-gateway\/config\.yaml$/m);
   });
 });
