@@ -65,6 +65,11 @@ describe('power cut', () => {
       await new Promise((r) => p.once('exit', r));
       const after = readDb(dbFile);
       expect(after.integrity).toBe('ok');
+      if (i === 0) {
+        // The broker publishes the gateway's last will: the platform sees it offline.
+        await waitFor(() => platform.lastStatus('gw-cut')?.reason === 'will', 5000, 'last will');
+        expect(platform.lastStatus('gw-cut')).toMatchObject({ state: 'offline', reason: 'will', kind: 'status' });
+      }
     }
     const committed = readDb(dbFile).lastSeq;
     expect(committed).toBeGreaterThan(cuts * 10); // windows did close and commit between cuts

@@ -149,7 +149,8 @@ describe('uplink to Mosquitto', () => {
     const broker = await Mosquitto.start({ tls: { caFile: certs.caCert, certFile: certs.serverCert, keyFile: certs.serverKey } });
     const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
     const url = `mqtts://127.0.0.1:${broker.tlsPort}`;
-    const good = await site({ url, caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey }, { gatewayId: 'gw-tls' });
+    // This one speaks MQTT 5; the others MQTT 3.1.1 (the default).
+    const good = await site({ url, protocolVersion: 5, caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey }, { gatewayId: 'gw-tls' });
     const captured = capturingLogger();
     const bad = await site({ url, caFile: certs.caCert, certFile: certs.rogueClientCert, keyFile: certs.rogueClientKey }, { gatewayId: 'gw-rogue' }, captured.log);
     await waitFor(() => platform.items('gw-tls', 'agg').length >= POINTS_PER_WINDOW, 20000, 'aggregates over TLS');
