@@ -118,6 +118,14 @@ async function run(file: string): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;
   }
+  // Signals are taken from the first moment: a SIGTERM during start-up stops cleanly once the
+  // start has finished (or failed), instead of killing a half-started daemon.
+  let signalled: string | null = null;
+  let onSignal: (signal: string) => void = (signal) => {
+    signalled = signal;
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   try {
     await gateway.start();
   } catch (err) {
@@ -147,8 +155,8 @@ async function run(file: string): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    onSignal = stop;
+    if (signalled) stop(signalled);
   });
 }
 
