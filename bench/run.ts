@@ -56,7 +56,7 @@ type Subscriber = 'none' | 'mqtt.js in-process' | 'mosquitto_sub';
 async function decodePublish(subscriber: Subscriber): Promise<{ perSec: number; perCpuSec: number; readings: number; cpuS: number; received: number }> {
   const withSubscriber = subscriber !== 'none';
   const events = new EventBus(log);
-  const pipeline = new Pipeline(events);
+  const pipeline = new Pipeline(events, (v) => `p${v}`);
   const broker = new LocalBroker({ host: '127.0.0.1', port: 0 }, log);
   await broker.start();
   const publisher = new LivePublisher('gw-bench', broker, events);

@@ -1,11 +1,12 @@
 // Typed in-process event bus. A failing listener is logged and never breaks the emitter
 // or the other listeners (the zigbee2mqtt eventBus rule): one bad consumer must not stop polling.
 import type { Logger } from './log.js';
-import type { Reading, DeviceStatus } from './types.js';
+import type { Reading, DeviceStatus, ScanDone } from './types.js';
 
 export interface GatewayEvents {
   reading: Reading;
   deviceStatus: DeviceStatus;
+  scan: ScanDone;
 }
 
 type Listener<T> = (payload: T) => void;

@@ -23,7 +23,10 @@ import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
 import { Uplink } from './uplink/uplink.js';
 import { inventoryItem } from './uplink/inventory.js';
-import { uplinked } from './privacy/policy.js';
+import { effectiveProfile, uplinked } from './privacy/policy.js';
+import { PersonalAggregator } from './privacy/personal-aggregator.js';
+import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
+import path from 'node:path';
 
 export class Gateway {
   readonly events: EventBus;
@@ -41,9 +44,13 @@ export class Gateway {
   raw: RawStore | null = null;
   aggregator: WindowAggregator | null = null;
   alarms: AlarmMonitor | null = null;
+  personal: PersonalAggregator | null = null;
   uplink: Uplink | null = null;
   private off: (() => void)[] = [];
   private started = false;
+  private pseudonymise: ((v: number) => string) | null = null;
+  /** Each device's profile with the site's privacy overrides applied. */
+  private readonly deviceProfiles = new Map<string, Profile>();
 
   constructor(
     readonly config: SiteConfig,
@@ -51,12 +58,17 @@ export class Gateway {
     private readonly log: Logger,
   ) {
     this.events = new EventBus(log);
-    this.pipeline = new Pipeline(this.events);
+    // The site secret is read in start(); until then no identifier can be decoded anyway.
+    this.pipeline = new Pipeline(this.events, (v) => {
+      if (!this.pseudonymise) throw new Error('pseudonymiser used before start');
+      return this.pseudonymise(v);
+    });
     this.broker = new LocalBroker(config.localBroker, log);
     this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
     this.state = new LiveState(this.events);
     this.web = new StatusServer(config.web, { snapshot: () => this.snapshot() }, log);
     this.simulator = buildSimulator(config, profiles, log);
+    for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
     for (const b of config.buses) {
       const transport = new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
       this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, transport, log));
@@ -66,7 +78,7 @@ export class Gateway {
       const busCfg = config.buses.find((b) => b.id === d.bus)!;
       this.pollers.push(
         new DevicePoller(
-          { id: d.id, facility: d.facility, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: profiles.get(d.profile)! },
+          { id: d.id, facility: d.facility, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: this.deviceProfiles.get(d.id)! },
           bus,
           this.pipeline,
           { offlineBackoffMaxMs: busCfg.offlineBackoffMaxMs },
@@ -108,14 +120,20 @@ export class Gateway {
     outbox.start();
     this.outbox = outbox;
     this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
-    const devices = c.devices.map((d) => ({ id: d.id, facility: d.facility, profile: this.profiles.get(d.profile)! }));
+    const secretFile = c.privacy.secretFile ?? path.join(path.dirname(path.resolve(c.storage.path)), 'site-secret');
+    this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
+    const devices = c.devices.map((d) => ({ id: d.id, facility: d.facility, profile: this.deviceProfiles.get(d.id)! }));
     const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);
+    const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, c.uplink.windowSeconds * 1000);
+    this.personal = personal;
     this.aggregator = new WindowAggregator(
       { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100) },
       devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point }))),
       devices,
       sink,
       this.log,
+      Date.now,
+      [personal],
     );
     this.alarms = new AlarmMonitor(c.alarms, devices, sink);
     this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log);
@@ -127,7 +145,9 @@ export class Gateway {
         raw.add(r);
         agg.onReading(r);
         alarms.onReading(r);
+        personal.onReading(r);
       }),
+      this.events.on('scan', (s) => personal.onScan(s)),
       this.events.on('deviceStatus', (s) => agg.onStatus(s)),
     );
     raw.start();

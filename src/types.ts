@@ -13,7 +13,8 @@ export interface Reading {
   facility: Facility;
   point: string;
   ts: number;
-  value: number | boolean | null;
+  /** Identifier points carry their pseudonym (a string), never the clear value. */
+  value: number | boolean | string | null;
   quality: Quality;
   unit: string;
   privacy: PrivacyClass;
@@ -27,4 +28,11 @@ export interface DeviceStatus {
   facility: Facility;
   online: boolean;
   reason?: string;
+}
+
+/** One completed scan of a device (every read block answered or failed). */
+export interface ScanDone {
+  device: string;
+  facility: Facility;
+  ts: number;
 }

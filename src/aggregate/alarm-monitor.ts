@@ -70,7 +70,7 @@ export class AlarmMonitor {
   }
 
   onReading(r: Reading): void {
-    if (r.quality !== 'good' || r.value === null) return;
+    if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') return;
     const rules = this.byPoint.get(`${r.device}\u0000${r.point}`);
     if (!rules) return;
     for (const rule of rules) {

@@ -33,6 +33,11 @@ interface DeviceTime {
   changes: { t: number; online: boolean }[];
 }
 
+/** Something else that reports per window (the personal aggregator), closed on the same clock. */
+export interface WindowContributor {
+  items(windowStart: number, windowSeconds: number): OutboxItem[];
+}
+
 export interface WindowAggregatorOptions {
   windowSeconds: number;
   /** Wait after the boundary before closing, so a reading taken just before it still counts. */
@@ -61,6 +66,7 @@ export class WindowAggregator {
     private readonly sink: (items: OutboxItem[]) => void,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly contributors: WindowContributor[] = [],
   ) {
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
     for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
@@ -97,7 +103,7 @@ export class WindowAggregator {
     if (!w) this.windows.set(ws, (w = new Map()));
     let a = w.get(k);
     if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: null, increase: 0, trues: 0, changes: 0 }));
-    if (r.quality !== 'good' || r.value === null) {
+    if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') {
       a.bad++;
       return;
     }
@@ -137,7 +143,7 @@ export class WindowAggregator {
     const t = this.now();
     while (this.openWindow + this.windowMs + this.opts.closeDelayMs <= t) {
       try {
-        this.sink(this.items(this.openWindow));
+        this.sink([...this.items(this.openWindow), ...this.contributors.flatMap((c) => c.items(this.openWindow, this.opts.windowSeconds))]);
       } catch (err) {
         this.log.error({ err, windowStart: this.openWindow }, 'aggregate window could not be written');
       }

@@ -63,6 +63,13 @@ export const PointSchema = z
      * Alarms go to the platform at once, ahead of any backlog. */
     alarm: z.strictObject({ when: z.boolean(), severity: z.enum(['warning', 'critical']).default('critical') }).optional(),
     simulate: SimSpec.optional(),
+    /** Bands for aggregates of a personal measure: band i covers [from_i, from_i+1). Counts
+     * per band leave the site (k-anonymous), never single values. */
+    bands: z
+      .array(z.strictObject({ id: z.string().regex(/^[a-z][a-z0-9_]*$/), name: Label, from: z.number() }))
+      .min(2)
+      .refine((b) => b.every((x, i) => i === 0 || x.from > b[i - 1]!.from), 'bands must be in ascending order of from')
+      .optional(),
     description: z.string().optional(),
   })
   .superRefine((p, ctx) => {
@@ -110,6 +117,15 @@ export const ProfileSchema = z.strictObject({
   /** Largest registers (or bits) in one read the device accepts; Modbus allows 125 / 2000. */
   maxRegistersPerRead: z.number().int().min(1).max(125).default(125),
   holes: z.array(HoleSchema).default([]),
+  /** A device that reports sessions (a health kiosk): each increase of `trigger` (a counter)
+   * is one event of `subject` (an identifier point: who) with the `values` read in that scan. */
+  events: z
+    .strictObject({
+      trigger: z.string(),
+      subject: z.string().optional(),
+      values: z.array(z.string()).min(1),
+    })
+    .optional(),
   points: z.array(PointSchema).min(1),
 });
 export type Profile = z.infer<typeof ProfileSchema>;

@@ -54,6 +54,26 @@ export function profileInvariants(p: Profile): string[] {
       problems.push(`points[${i}].writable: ${a.register} registers are read-only in Modbus`);
     }
   }
+  if (p.events) {
+    const byId = new Map(p.points.map((x) => [x.id, x]));
+    const t = byId.get(p.events.trigger);
+    if (!t) problems.push(`events.trigger: no point "${p.events.trigger}"`);
+    else if (t.kind !== 'counter') problems.push(`events.trigger: "${t.id}" must be a counter`);
+    if (p.events.subject !== undefined) {
+      const s = byId.get(p.events.subject);
+      if (!s) problems.push(`events.subject: no point "${p.events.subject}"`);
+      else if (s.privacy !== 'identifier') problems.push(`events.subject: "${s.id}" must be an identifier point`);
+    }
+    p.events.values.forEach((v, i) => {
+      const x = byId.get(v);
+      if (!x) problems.push(`events.values[${i}]: no point "${v}"`);
+      else if (x.privacy !== 'personal') problems.push(`events.values[${i}]: "${v}" must be a personal point`);
+    });
+  }
+  p.points.forEach((pt, i) => {
+    if (pt.bands && pt.privacy !== 'personal') problems.push(`points[${i}].bands: only personal points are banded`);
+    if (pt.id === 'availability') problems.push(`points[${i}].id: "availability" is reserved for the device's availability topic`);
+  });
   return problems;
 }
 

@@ -27,7 +27,7 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
   // Cross-references are checked even when the schema fails, so one pass lists everything.
   const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
-  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...uplinkFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
   const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs];
   if (errors.length || !parsed.success) return { ok: false, errors: dedupe(errors) };
   return { ok: true, config: parsed.data };
@@ -181,5 +181,20 @@ function uplinkFiles(rawDoc: unknown): Problem[] {
   if ((u.certFile === undefined) !== (u.keyFile === undefined)) {
     out.push({ path: ['uplink', u.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (mutual TLS)' });
   }
+  return out;
+}
+
+/** A device's privacy overrides must name points of its profile. */
+function privacyRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Problem[] {
+  const out: Problem[] = [];
+  list(obj(rawDoc)?.devices).forEach((rd, i) => {
+    const d = obj(rd);
+    const overrides = obj(d?.privacy);
+    const profile = profiles.get(str(d?.profile) ?? '');
+    if (!overrides || !profile) return;
+    for (const point of Object.keys(overrides)) {
+      if (!profile.points.some((p) => p.id === point)) out.push({ path: ['devices', i, 'privacy', point], message: `profile "${profile.id}" has no point "${point}"` });
+    }
+  });
   return out;
 }

@@ -97,6 +97,7 @@ export const BusSchema = z.discriminatedUnion('type', [ModbusTcpBusSchema], {
 });
 
 export const FacilitySchema = z.enum(['health', 'canteen', 'security']);
+const PrivacyClassSchema = z.enum(['public', 'personal', 'identifier']);
 
 export const DeviceSchema = z.strictObject({
   id: ident,
@@ -107,6 +108,8 @@ export const DeviceSchema = z.strictObject({
   pollMs: range(100, 86_400_000).default(1000),
   /** Overrides the bus' maxGap for this device. */
   maxGap: range(0, 124).optional(),
+  /** Per-point privacy class overriding the profile's (the privacy report lists every override). */
+  privacy: z.record(z.string(), PrivacyClassSchema).optional(),
   name: z.string().optional(),
 });
 
@@ -146,6 +149,16 @@ export const SiteConfigSchema = z.strictObject({
   devices: z.array(DeviceSchema).default([]),
   simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
   alarms: z.array(AlarmRuleSchema).default([]),
+  privacy: z
+    .strictObject({
+      /** Smallest number of distinct residents a personal figure may rest on. */
+      k: range(2, 1000).default(5),
+      /** With epsilon set, counts of personal data get Laplace noise (epsilon per window). */
+      epsilon: z.number().positive().max(10).optional(),
+      /** The site secret for pseudonyms; default: site-secret beside storage.path. */
+      secretFile: z.string().min(1).optional(),
+    })
+    .default({ k: 5 }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).optional(),
 });
 

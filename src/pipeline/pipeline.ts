@@ -11,14 +11,29 @@ import { checkRange, scaleValue } from './scale.js';
 export class Pipeline implements PollSink {
   readings = 0;
 
-  constructor(private readonly events: EventBus) {}
+  /** `pseudonymise` turns an identifier's value into its keyed pseudonym here, at the edge:
+   * nothing after the pipeline ever sees a card number in clear. */
+  constructor(
+    private readonly events: EventBus,
+    private readonly pseudonymise: (value: number) => string,
+  ) {}
 
   block(device: PolledDevice, block: ReadBlock, values: number[], ts: number): void {
     for (const p of block.points) {
       const raw = decodeRegisters(values, p.address - block.start, p.type, p.order, p.bit);
+      if (p.privacy === 'identifier') {
+        // 0 means "no card" by convention: no pseudonym for nobody.
+        const v = Number(raw);
+        this.emit(device, p, ts, v === 0 ? null : this.pseudonymise(v), 'good');
+        continue;
+      }
       const value = scaleValue(p, raw);
       this.emit(device, p, ts, value, checkRange(p, value));
     }
+  }
+
+  scanDone(device: PolledDevice, ts: number): void {
+    this.events.emit('scan', { device: device.id, facility: device.facility, ts });
   }
 
   failed(device: PolledDevice, points: readonly Point[], quality: Quality, detail: string, ts: number): void {
@@ -29,7 +44,7 @@ export class Pipeline implements PollSink {
     this.events.emit('deviceStatus', { device: device.id, facility: device.facility, online, ...(reason ? { reason } : {}) });
   }
 
-  private emit(device: PolledDevice, p: Point, ts: number, value: number | boolean | null, quality: Quality, detail?: string): void {
+  private emit(device: PolledDevice, p: Point, ts: number, value: number | boolean | string | null, quality: Quality, detail?: string): void {
     this.readings++;
     const r: Reading = {
       device: device.id,

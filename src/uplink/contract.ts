@@ -53,7 +53,29 @@ export const FacilityAvailability = z.strictObject({
   observedSeconds: z.number().nonnegative().describe('part of the window the gateway was running'),
 });
 
-export const AggItem = z.discriminatedUnion('type', [PointAggregate, FacilityAvailability]);
+const count = z.number().int().nonnegative();
+
+/** Aggregate of one personal measure (blood pressure, weight) over the window's events; every
+ * figure rests on at least k distinct residents or is null (suppressed). No min, max or last. */
+export const PersonalAggregate = z.strictObject({
+  seq,
+  type: z.literal('personal'),
+  windowStart: ms,
+  windowSeconds: z.number().int().min(5).max(86400),
+  facility,
+  device: ident,
+  point: ident,
+  unit: z.string(),
+  k: z.number().int().min(2).describe('the smallest number of distinct residents a released figure rests on'),
+  measurements: count.nullable().describe('measurements in the window; null when suppressed'),
+  residents: count.nullable().describe('distinct residents (by pseudonym, never sent); null when fewer than k'),
+  mean: z.number().nullable(),
+  bands: z.record(z.string(), count.nullable()).nullable().optional().describe('measurements per band; a null cell is suppressed'),
+  suppressed: count.describe('measurements withheld from the released figures'),
+  epsilon: z.number().positive().optional().describe('present when counts carry Laplace noise of this epsilon'),
+});
+
+export const AggItem = z.discriminatedUnion('type', [PointAggregate, FacilityAvailability, PersonalAggregate]);
 
 export const AlarmItem = z.strictObject({
   seq,
@@ -84,7 +106,7 @@ export const InventoryItem = z.strictObject({
           unit: z.string(),
           kind: z.enum(['gauge', 'counter', 'state']),
           privacy: z.enum(['public', 'personal', 'identifier']),
-          uplinked: z.boolean().describe('whether this point leaves the site (in aggregates)'),
+          uplinked: z.enum(['aggregate', 'k-anonymous aggregate', 'never']).describe('whether and how this point leaves the site'),
         }),
       ),
     }),

@@ -3,7 +3,7 @@
 import type { Profile } from '../config/profile-schema.js';
 import type { OutboxItem } from '../store/outbox.js';
 import type { Facility } from '../types.js';
-import { uplinked } from '../privacy/policy.js';
+import { leavesAs } from '../privacy/policy.js';
 
 export function inventoryItem(devices: { id: string; facility: Facility; profile: Profile }[], ts = Date.now()): OutboxItem {
   return {
@@ -17,7 +17,7 @@ export function inventoryItem(devices: { id: string; facility: Facility; profile
         profile: d.profile.id,
         manufacturer: d.profile.manufacturer,
         model: d.profile.model,
-        points: d.profile.points.map((p) => ({ id: p.id, unit: p.unit, kind: p.kind, privacy: p.privacy, uplinked: uplinked(p) })),
+        points: d.profile.points.map((p) => ({ id: p.id, unit: p.unit, kind: p.kind, privacy: p.privacy, uplinked: leavesAs(d.profile, p) })),
       })),
     }),
   };

@@ -22,6 +22,8 @@ export interface PollSink {
   block(device: PolledDevice, block: ReadBlock, values: number[], ts: number): void;
   failed(device: PolledDevice, points: readonly Point[], quality: Quality, detail: string, ts: number): void;
   availability(device: PolledDevice, online: boolean, reason?: string): void;
+  /** After every scan in which the device answered: readings of one scan belong together. */
+  scanDone(device: PolledDevice, ts: number): void;
 }
 
 export interface PollerOptions {
@@ -140,6 +142,7 @@ export class DevicePoller {
       this.failures = 0;
       this.stats.lastSuccess = Date.now();
       this.setOnline(true);
+      this.sink.scanDone(this.device, this.stats.lastSuccess);
     } else if (lastErr) {
       this.failures++;
       this.stats.failedPolls++;

@@ -6,6 +6,8 @@ import { baseConfig, makeGateway } from '../../helpers/gateway.js';
 import { fixtureProfile } from '../../helpers/fixtures.js';
 import type { Gateway } from '../../../src/main.js';
 import type { Reading, DeviceStatus } from '../../../src/types.js';
+import path from 'node:path';
+import { loadOrCreateSiteSecret, pseudonymiser } from '../../../src/privacy/site-secret.js';
 
 let servers: PymodbusServer[] = [];
 let gateways: Gateway[] = [];
@@ -63,7 +65,7 @@ describe('Modbus TCP against pymodbus', () => {
       units: { '1': { hr: { '37': 8, '38': 2345, '39': 2000 }, co: { '0': 1, '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 }, di: { '2': 1 }, typed: typed as never } },
     });
     servers.push(s);
-    const { readings } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-all-types', bus: 'plc', unitId: 1, pollMs: 60000 }]);
+    const { readings, g } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-all-types', bus: 'plc', unitId: 1, pollMs: 60000 }]);
     const all = fixtureProfile('test-all-types').points.map((p) => p.id);
     await waitFor(() => all.every((p) => latest(readings, 'dev', p)), 5000, 'a reading of every point');
     const v = (p: string) => latest(readings, 'dev', p)!.value;
@@ -89,7 +91,10 @@ describe('Modbus TCP against pymodbus', () => {
     expect(latest(readings, 'dev', 'scaled')!.quality).toBe('good');
     expect(latest(readings, 'dev', 'out_of_range')).toMatchObject({ value: 200, quality: 'out_of_range' });
     expect(v('input_i16')).toBe(42);
-    expect(v('card')).toBe(12345678);
+    // Identifiers leave the pipeline only as the keyed pseudonym under this site's secret.
+    const secret = loadOrCreateSiteSecret(path.join(path.dirname(g.config.storage.path), 'site-secret'));
+    expect(v('card')).toBe(pseudonymiser(secret)(12345678));
+    expect(v('card')).toMatch(/^[0-9a-f]{16}$/);
     expect(v('coil0')).toBe(true);
     expect(v('coil5')).toBe(true);
     expect(v('di2')).toBe(true);

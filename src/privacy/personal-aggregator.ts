@@ -1,0 +1,183 @@
+// Aggregates of personal data: each completed session of an event device (a health kiosk) is
+// one event of one resident (pseudonym) with its measured values. Per window and measure, what
+// may leave the site is the number of measurements, the number of distinct residents, the mean
+// and counts per band, and only where they rest on at least k distinct residents:
+//  - fewer than k residents in the window: every figure of that measure is suppressed;
+//  - a band cell with 1..k-1 residents is suppressed; if that leaves exactly one suppressed
+//    cell, the smallest other non-empty cell is suppressed too, so no suppressed cell can be
+//    recovered by subtracting the visible cells from the total (complementary suppression).
+// No min, max, last or single value of a personal measure ever leaves the site.
+// With epsilon set, the released counts get Laplace noise (see docs/PRIVACY.md for the budget).
+import type { Point, Profile } from '../config/profile-schema.js';
+import type { OutboxItem } from '../store/outbox.js';
+import type { Facility, Reading, ScanDone } from '../types.js';
+import type { WindowContributor } from '../aggregate/window-aggregator.js';
+
+export interface HealthEvent {
+  device: string;
+  facility: Facility;
+  ts: number;
+  /** The resident's pseudonym, or null for an anonymous session (no card). */
+  subject: string | null;
+  values: Map<string, number>;
+}
+
+interface EventDevice {
+  id: string;
+  facility: Facility;
+  trigger: string;
+  subject?: string;
+  values: Point[];
+  /** Latest good value per point in the current scan. */
+  latest: Map<string, number | string | null>;
+  lastCount: number | null;
+  pendingIncrease: boolean;
+}
+
+interface Cell {
+  measurements: number;
+  residents: Set<string>;
+}
+
+export interface PersonalOptions {
+  k: number;
+  epsilon?: number;
+  random?: () => number;
+}
+
+export class PersonalAggregator implements WindowContributor {
+  private readonly devices = new Map<string, EventDevice>();
+  private readonly windows = new Map<number, HealthEvent[]>();
+  events = 0;
+  suppressedTotal = 0;
+
+  constructor(
+    devices: { id: string; facility: Facility; profile: Profile }[],
+    private readonly opts: PersonalOptions,
+    private readonly windowMs: number,
+  ) {
+    for (const d of devices) {
+      const ev = d.profile.events;
+      if (!ev) continue;
+      const values = ev.values.map((v) => d.profile.points.find((p) => p.id === v)!).filter((p) => p.privacy === 'personal');
+      this.devices.set(d.id, { id: d.id, facility: d.facility, trigger: ev.trigger, subject: ev.subject, values, latest: new Map(), lastCount: null, pendingIncrease: false });
+    }
+  }
+
+  onReading(r: Reading): void {
+    const d = this.devices.get(r.device);
+    if (!d) return;
+    if (r.point === d.trigger) {
+      if (r.quality !== 'good' || typeof r.value !== 'number') return;
+      // The first reading after start only sets the baseline: that session was before us.
+      if (d.lastCount !== null && r.value !== d.lastCount) d.pendingIncrease = true;
+      d.lastCount = r.value;
+      return;
+    }
+    d.latest.set(r.point, r.quality === 'good' ? (r.value as number | string | null) : null);
+  }
+
+  /** A scan is complete: if the counter advanced, the values read in it are one event. */
+  onScan(s: ScanDone): void {
+    const d = this.devices.get(s.device);
+    if (!d || !d.pendingIncrease) return;
+    d.pendingIncrease = false;
+    const values = new Map<string, number>();
+    for (const p of d.values) {
+      const v = d.latest.get(p.id);
+      if (typeof v === 'number') values.set(p.id, v);
+    }
+    const subject = d.subject ? d.latest.get(d.subject) : null;
+    this.add({ device: d.id, facility: d.facility, ts: s.ts, subject: typeof subject === 'string' ? subject : null, values });
+    d.latest.clear();
+  }
+
+  add(e: HealthEvent): void {
+    const ws = Math.floor(e.ts / this.windowMs) * this.windowMs;
+    const list = this.windows.get(ws) ?? [];
+    list.push(e);
+    this.windows.set(ws, list);
+    this.events++;
+  }
+
+  /** Items for the window [ws, ws + windowMs): one per event device and personal measure. */
+  items(ws: number, windowSeconds: number): OutboxItem[] {
+    const events = this.windows.get(ws) ?? [];
+    this.windows.delete(ws);
+    for (const k of this.windows.keys()) if (k < ws) this.windows.delete(k); // never reported late
+    const out: OutboxItem[] = [];
+    for (const d of this.devices.values()) {
+      const mine = events.filter((e) => e.device === d.id);
+      for (const p of d.values) {
+        const body = this.measure(d, p, mine, ws, windowSeconds);
+        out.push({ kind: 'agg', ts: ws + this.windowMs, body: JSON.stringify(body) });
+      }
+    }
+    return out;
+  }
+
+  private measure(d: EventDevice, p: Point, events: HealthEvent[], ws: number, windowSeconds: number): Record<string, unknown> {
+    const k = this.opts.k;
+    const total: Cell = { measurements: 0, residents: new Set() };
+    let sum = 0;
+    const cells = new Map<string, Cell>((p.bands ?? []).map((b) => [b.id, { measurements: 0, residents: new Set<string>() }]));
+    for (const e of events) {
+      const v = e.values.get(p.id);
+      if (v === undefined) continue;
+      total.measurements++;
+      sum += v;
+      if (e.subject) total.residents.add(e.subject);
+      if (p.bands) {
+        const band = [...p.bands].reverse().find((b) => v >= b.from) ?? p.bands[0]!;
+        const c = cells.get(band.id)!;
+        c.measurements++;
+        if (e.subject) c.residents.add(e.subject);
+      }
+    }
+    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, device: d.id, point: p.id, unit: p.unit, k };
+    if (total.residents.size < k) {
+      // Nothing about this measure rests on k residents: release only that it was suppressed.
+      this.suppressedTotal += total.measurements;
+      return { ...base, measurements: null, residents: null, mean: null, bands: p.bands ? null : undefined, suppressed: total.measurements };
+    }
+    let suppressed = 0;
+    let bands: Record<string, number | null> | undefined;
+    if (p.bands) {
+      const small = [...cells].filter(([, c]) => c.measurements > 0 && c.residents.size < k).map(([id]) => id);
+      if (small.length === 1) {
+        // Complementary suppression: the smallest other non-empty cell goes too.
+        const other = [...cells]
+          .filter(([id, c]) => id !== small[0] && c.measurements > 0)
+          .sort((a, b) => a[1].residents.size - b[1].residents.size || a[1].measurements - b[1].measurements)[0];
+        if (other) small.push(other[0]);
+      }
+      bands = {};
+      for (const [id, c] of cells) {
+        if (small.includes(id)) {
+          bands[id] = null;
+          suppressed += c.measurements;
+        } else bands[id] = this.noisy(c.measurements);
+      }
+    }
+    this.suppressedTotal += suppressed;
+    return {
+      ...base,
+      measurements: this.noisy(total.measurements),
+      residents: this.noisy(total.residents.size),
+      mean: Number((sum / total.measurements).toPrecision(4)),
+      ...(bands ? { bands } : {}),
+      suppressed,
+      ...(this.opts.epsilon ? { epsilon: this.opts.epsilon } : {}),
+    };
+  }
+
+  /** Laplace noise with scale 1/epsilon (sensitivity 1: one resident's event changes a count
+   * by one), rounded and clamped at 0. Without epsilon the exact count. */
+  private noisy(n: number): number {
+    const eps = this.opts.epsilon;
+    if (!eps) return n;
+    const u = (this.opts.random ?? Math.random)() - 0.5;
+    const noise = -(1 / eps) * Math.sign(u) * Math.log(1 - 2 * Math.abs(u));
+    return Math.max(0, Math.round(n + noise));
+  }
+}
