@@ -25,6 +25,7 @@ export function tmpDir(prefix = 'cgw-'): string {
 
 export interface ModbusMap {
   port?: number;
+  kiosk?: { unit: number; intervalMs: number; cards: number[]; seed?: number };
   serial?: string;
   ignoreMissingUnits?: boolean;
   units: Record<string, {
@@ -48,6 +49,8 @@ export interface RequestLine {
 export class PymodbusServer {
   proc: ChildProcess | null = null;
   readonly requests: RequestLine[] = [];
+  /** Sessions served in kiosk mode: counter, card, then systolic, diastolic, pulse, weight and glucose raw words. */
+  readonly events: { count: number; card: number; values: number[] }[] = [];
   stderr = '';
   private file: string;
 
@@ -86,6 +89,9 @@ export class PymodbusServer {
           if (line === 'READY') {
             clearTimeout(timer);
             resolve();
+          } else if (line.startsWith('EVENT ')) {
+            const [, count, card, ...values] = line.split(' ').map(Number);
+            this.events.push({ count: count!, card: card!, values });
           } else if (line.startsWith('REQ ')) {
             const [, unit, fc, address, count] = line.split(' ').map(Number);
             this.requests.push({ unit: unit!, fc: fc!, address: address!, count: count! });

@@ -19,9 +19,16 @@ exist: reading any other address answers exception 2 ILLEGAL DATA ADDRESS.
 
 Every request is printed on stdout as "REQ <unit> <fc> <address> <count>" (flushed), and
 "READY" once the server listens, so tests count requests at the server.
+
+"kiosk": {"unit": 1, "intervalMs": 250, "cards": [12345678, ...], "seed": 7} turns that unit
+into a health kiosk (drivers/fc-health-kiosk-v1.yaml) serving a randomised stream of
+measurement sessions: every intervalMs a random card and random values are written to input
+registers 1..7, then the counter at 0 advances. Each session is printed as
+"EVENT <count> <card> <systolic> <diastolic> <pulse> <weight_raw> <glucose_raw>".
 """
 import asyncio
 import json
+import random
 import struct
 import sys
 
@@ -69,9 +76,26 @@ def build(spec):
     return ModbusServerContext(slaves=slaves, single=False)
 
 
+async def kiosk_stream(context, k):
+    rnd = random.Random(k.get("seed", 1))
+    unit = int(k["unit"])
+    count = 0
+    while True:
+        await asyncio.sleep(k.get("intervalMs", 250) / 1000)
+        card = rnd.choice(k["cards"])
+        values = [rnd.randint(95, 185), rnd.randint(55, 115), rnd.randint(48, 115), rnd.randint(400, 950), rnd.randint(35, 120)]
+        # Results first, the counter last: a poller that sees the counter advance reads a consistent set.
+        context[unit].setValues(4, 1, [card >> 16, card & 0xFFFF] + values)
+        count = (count + 1) & 0xFFFF
+        context[unit].setValues(4, 0, [count])
+        print("EVENT", count, card, *values, flush=True)
+
+
 async def main():
     spec = json.load(open(sys.argv[1]))
     context = build(spec)
+    if "kiosk" in spec:
+        asyncio.get_running_loop().create_task(kiosk_stream(context, spec["kiosk"]))
     ignore = spec.get("ignoreMissingUnits", True)
     print("READY", flush=True)
     if "serial" in spec:
