@@ -7,6 +7,7 @@ import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { createLogger } from './log.js';
 import { Gateway } from './main.js';
 import { uplinkJsonSchema } from './uplink/contract.js';
+import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 
 const HELP = `community-gateway ${packageVersion()}
@@ -22,6 +23,9 @@ Usage:
                                             $share/<group>/fc/v1/#, validates, de-duplicates on
                                             (gatewayId, seq) and stores items in SQLite
   community-gateway schema                  print the uplink contract as JSON Schema
+  community-gateway privacy-report --config FILE [--json]
+                                            every point's privacy class and what leaves the
+                                            site in which form (for the data-protection officer)
   community-gateway --help | --version
 
 Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level.
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       key: { type: 'string' },
       username: { type: 'string' },
       password: { type: 'string' },
+      json: { type: 'boolean' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -63,6 +68,22 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(rest[0] ?? values.config);
     case 'run':
       return run(values.config ?? rest[0] ?? DEFAULT_CONFIG);
+    case 'privacy-report': {
+      const file = values.config ?? rest[0];
+      if (!file) {
+        process.stderr.write('privacy-report needs --config FILE\n');
+        return 2;
+      }
+      try {
+        const profiles = loadProfiles(DRIVERS_DIR);
+        const report = privacyReport(loadSiteConfig(file, profiles), profiles);
+        process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderPrivacyReport(report));
+        return 0;
+      } catch (err) {
+        process.stderr.write(`${(err as Error).message}\n`);
+        return 1;
+      }
+    }
     case 'schema':
       process.stdout.write(`${JSON.stringify(uplinkJsonSchema(), null, 2)}\n`);
       return 0;

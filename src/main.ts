@@ -25,6 +25,7 @@ import { Uplink } from './uplink/uplink.js';
 import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
+import { privacyReport } from './privacy/privacy-report.js';
 import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
 import path from 'node:path';
 
@@ -66,7 +67,7 @@ export class Gateway {
     this.broker = new LocalBroker(config.localBroker, log);
     this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
     this.state = new LiveState(this.events);
-    this.web = new StatusServer(config.web, { snapshot: () => this.snapshot() }, log);
+    this.web = new StatusServer(config.web, { snapshot: () => this.snapshot(), privacy: () => privacyReport(config, profiles) }, log);
     this.simulator = buildSimulator(config, profiles, log);
     for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
     for (const b of config.buses) {

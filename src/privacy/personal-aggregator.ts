@@ -121,9 +121,22 @@ export class PersonalAggregator implements WindowContributor {
     const total: Cell = { measurements: 0, residents: new Set() };
     let sum = 0;
     const cells = new Map<string, Cell>((p.bands ?? []).map((b) => [b.id, { measurements: 0, residents: new Set<string>() }]));
+    // With noise, each count must change by at most 1 when one resident is added or removed:
+    // keep one session per resident per window and leave anonymous sessions out (they could
+    // all be one person). Without noise every session counts.
+    const bounded = this.opts.epsilon !== undefined;
+    const seen = new Set<string>();
+    let bounding = 0;
     for (const e of events) {
       const v = e.values.get(p.id);
       if (v === undefined) continue;
+      if (bounded) {
+        if (!e.subject || seen.has(e.subject)) {
+          bounding++;
+          continue;
+        }
+        seen.add(e.subject);
+      }
       total.measurements++;
       sum += v;
       if (e.subject) total.residents.add(e.subject);
@@ -137,10 +150,10 @@ export class PersonalAggregator implements WindowContributor {
     const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, device: d.id, point: p.id, unit: p.unit, k };
     if (total.residents.size < k) {
       // Nothing about this measure rests on k residents: release only that it was suppressed.
-      this.suppressedTotal += total.measurements;
-      return { ...base, measurements: null, residents: null, mean: null, bands: p.bands ? null : undefined, suppressed: total.measurements };
+      this.suppressedTotal += total.measurements + bounding;
+      return { ...base, measurements: null, residents: null, mean: null, bands: p.bands ? null : undefined, suppressed: total.measurements + bounding };
     }
-    let suppressed = 0;
+    let suppressed = bounding;
     let bands: Record<string, number | null> | undefined;
     if (p.bands) {
       const small = [...cells].filter(([, c]) => c.measurements > 0 && c.residents.size < k).map(([id]) => id);

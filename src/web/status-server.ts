@@ -9,6 +9,7 @@ import { STATUS_PAGE } from './status-page.js';
 
 export interface StatusSource {
   snapshot(): unknown;
+  privacy(): unknown;
 }
 
 export function publicReading(r: Reading): Record<string, unknown> {
@@ -59,6 +60,8 @@ export class StatusServer {
       res.writeHead(200, { ...headers, 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/api/status') {
       res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(this.source.snapshot()));
+    } else if (url === '/api/privacy') {
+      res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(this.source.privacy()));
     } else if (url === '/') {
       res
         .writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" })
