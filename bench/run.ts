@@ -15,6 +15,7 @@ import { silentLogger } from '../src/log.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { LocalBroker } from '../src/broker/local-broker.js';
 import { LivePublisher } from '../src/broker/live-publisher.js';
+import { AccessControl } from '../src/broker/access.js';
 import { planReads, type ReadBlock } from '../src/io/modbus/read-plan.js';
 import { minimumRequests } from './minimum-requests.js';
 import { appendRates, drainBench } from './uplink-bench.js';
@@ -57,7 +58,9 @@ async function decodePublish(subscriber: Subscriber): Promise<{ perSec: number; 
   const withSubscriber = subscriber !== 'none';
   const events = new EventBus(log);
   const pipeline = new Pipeline(events, (v) => `p${v}`);
-  const broker = new LocalBroker({ host: '127.0.0.1', port: 0 }, log);
+  // The bench's subscribers connect anonymously from loopback, as the demo config allows.
+  const access = new AccessControl({ anonymous: 'loopback', accounts: [], personalTopics: new Set(), anonymousSubscribe: ['community/#'] });
+  const broker = new LocalBroker({ host: '127.0.0.1', port: 0 }, log, access);
   await broker.start();
   const publisher = new LivePublisher('gw-bench', broker, events);
   publisher.start();
@@ -121,7 +124,7 @@ async function servedPerScan(): Promise<Map<string, { perScan: number; polls: nu
   const devices = [...profiles.values()].map((p, i) => ({ id: `d${i + 1}`, facility: 'canteen', profile: p.id, bus: 'sim', unitId: i + 1, pollMs: 200 }));
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
-    localBroker: { host: '127.0.0.1', port: 0 },
+    localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
     web: { host: '127.0.0.1', port: 0 },
     storage: { path: './data/bench.db' },
     uplink: { url: 'mqtt://127.0.0.1:1884' },

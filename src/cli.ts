@@ -7,6 +7,7 @@ import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { createLogger } from './log.js';
 import { Gateway } from './main.js';
 import { uplinkJsonSchema } from './uplink/contract.js';
+import { hashPassword } from './broker/access.js';
 import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 
@@ -23,6 +24,8 @@ Usage:
                                             $share/<group>/fc/v1/#, validates, de-duplicates on
                                             (gatewayId, seq) and stores items in SQLite
   community-gateway schema                  print the uplink contract as JSON Schema
+  community-gateway hash-password           read a password on stdin, print its argon2 hash
+                                            for localBroker.accounts[].passwordHash
   community-gateway privacy-report --config FILE [--json]
                                             every point's privacy class and what leaves the
                                             site in which form (for the data-protection officer)
@@ -83,6 +86,17 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${(err as Error).message}\n`);
         return 1;
       }
+    }
+    case 'hash-password': {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      if (pw.length < 8) {
+        process.stderr.write('hash-password: the password must have at least 8 characters\n');
+        return 1;
+      }
+      process.stdout.write(`${await hashPassword(pw)}\n`);
+      return 0;
     }
     case 'schema':
       process.stdout.write(`${JSON.stringify(uplinkJsonSchema(), null, 2)}\n`);

@@ -10,7 +10,8 @@ import { ModbusTcpTransport } from './io/modbus/tcp-transport.js';
 import { DevicePoller } from './io/modbus/device-poller.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { LocalBroker } from './broker/local-broker.js';
-import { LivePublisher } from './broker/live-publisher.js';
+import { LivePublisher, readingTopic } from './broker/live-publisher.js';
+import { AccessControl } from './broker/access.js';
 import { LiveState } from './state/live-state.js';
 import { StatusServer, publicReading } from './web/status-server.js';
 import { buildSimulator } from './sim/simulator.js';
@@ -33,6 +34,7 @@ export class Gateway {
   readonly events: EventBus;
   readonly pipeline: Pipeline;
   readonly broker: LocalBroker;
+  readonly access: AccessControl;
   readonly publisher: LivePublisher;
   readonly state: LiveState;
   readonly web: StatusServer;
@@ -64,12 +66,21 @@ export class Gateway {
       if (!this.pseudonymise) throw new Error('pseudonymiser used before start');
       return this.pseudonymise(v);
     });
-    this.broker = new LocalBroker(config.localBroker, log);
+    for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
+    const personalTopics = new Set(
+      config.devices.flatMap((d) => this.deviceProfiles.get(d.id)!.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(config.site.gatewayId, d.facility, d.id, p.id))),
+    );
+    this.access = new AccessControl({
+      anonymous: config.localBroker.anonymous,
+      accounts: config.localBroker.accounts,
+      personalTopics,
+      anonymousSubscribe: ["community/#"],
+    });
+    this.broker = new LocalBroker(config.localBroker, log, this.access);
     this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
     this.state = new LiveState(this.events);
     this.web = new StatusServer(config.web, { snapshot: () => this.snapshot(), privacy: () => privacyReport(config, profiles) }, log);
     this.simulator = buildSimulator(config, profiles, log);
-    for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
     for (const b of config.buses) {
       const transport = new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
       this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, transport, log));

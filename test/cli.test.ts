@@ -174,7 +174,7 @@ describe('cli: run', () => {
     const [broker, web] = await freePorts(2);
     const file = writeConfig(
       siteConfig({
-        localBroker: { host: '127.0.0.1', port: broker },
+        localBroker: { host: '127.0.0.1', port: broker, anonymous: 'loopback' },
         web: { host: '127.0.0.1', port: web },
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: 5020 }],
         devices: [{ id: 'th-1', facility: 'canteen', profile: 'no-such-profile', bus: 'lan', unitId: 1 }],
@@ -195,7 +195,7 @@ describe('cli: run', () => {
     const file = writeConfig(
       siteConfig({
         site: { communityCode: '330106001001', gatewayId: gw },
-        localBroker: { host: '127.0.0.1', port: broker },
+        localBroker: { host: '127.0.0.1', port: broker, anonymous: 'loopback' },
         web: { host: '127.0.0.1', port: web },
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: sim, timeoutMs: 500 }],
         devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 1, pollMs: 200 }],

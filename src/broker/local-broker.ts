@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { Aedes, type AedesOptions } from 'aedes';
 import type { Logger } from '../log.js';
+import type { AccessControl } from './access.js';
 
 export interface LocalBrokerOptions {
   host: string;
@@ -18,6 +19,7 @@ export class LocalBroker {
   constructor(
     private readonly opts: LocalBrokerOptions,
     private readonly log: Logger,
+    private readonly access: AccessControl,
   ) {}
 
   /** The bound port (differs from the configured one when that was 0). */
@@ -37,6 +39,10 @@ export class LocalBroker {
       drainTimeout: 10_000,
       maxTopicLevels: 16,
       connectTimeout: 10_000,
+      authenticate: this.access.authenticate,
+      authorizeSubscribe: this.access.authorizeSubscribe,
+      authorizePublish: this.access.authorizePublish,
+      authorizeForward: this.access.authorizeForward as AedesOptions['authorizeForward'],
     };
     const aedes = await Aedes.createBroker(options);
     aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'local broker client error'));

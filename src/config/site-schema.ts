@@ -26,9 +26,24 @@ export const SiteSchema = z.strictObject({
   name: z.string().optional(),
 });
 
+const topicFilter = z.string().regex(/^(?:[^#+/]*|\+)(?:\/(?:[^#+/]*|\+))*(?:\/#)?$|^#$/, 'must be an MQTT topic filter (+ for one level, # last)');
+
+export const AccountSchema = z.strictObject({
+  username: z.string().min(1).max(64),
+  /** argon2 hash from `community-gateway hash-password`; never the password itself. */
+  passwordHash: z.string().regex(/^\$argon2(id|i|d)\$/, 'must be an argon2 hash (community-gateway hash-password)'),
+  publish: z.array(topicFilter).default([]),
+  subscribe: z.array(topicFilter).default([]),
+  /** May receive personal readings (one resident's measurements). */
+  personal: z.boolean().default(false),
+});
+
 export const LocalBrokerSchema = z.strictObject({
   host: host.default('0.0.0.0'),
   port: port.default(1883),
+  /** off: accounts only; loopback: anonymous read of public readings from this box only; lan: from anywhere. */
+  anonymous: z.enum(['off', 'loopback', 'lan']).default('off'),
+  accounts: z.array(AccountSchema).default([]),
 });
 
 export const WebSchema = z.strictObject({
@@ -141,7 +156,7 @@ export const AlarmRuleSchema = z
 
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
-  localBroker: LocalBrokerSchema.default({ host: '0.0.0.0', port: 1883 }),
+  localBroker: LocalBrokerSchema.default({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [] }),
   web: WebSchema.default({ host: '0.0.0.0', port: 8080 }),
   storage: StorageSchema,
   uplink: UplinkSchema,
@@ -153,7 +168,8 @@ export const SiteConfigSchema = z.strictObject({
     .strictObject({
       /** Smallest number of distinct residents a personal figure may rest on. */
       k: range(2, 1000).default(5),
-      /** With epsilon set, counts of personal data get Laplace noise (epsilon per window). */
+      /** With epsilon set, every released count of personal data gets Laplace noise of scale
+       * 1/epsilon; docs/PRIVACY.md gives the resulting budget per window and per day. */
       epsilon: z.number().positive().max(10).optional(),
       /** The site secret for pseudonyms; default: site-secret beside storage.path. */
       secretFile: z.string().min(1).optional(),

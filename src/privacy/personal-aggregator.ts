@@ -151,7 +151,7 @@ export class PersonalAggregator implements WindowContributor {
     if (total.residents.size < k) {
       // Nothing about this measure rests on k residents: release only that it was suppressed.
       this.suppressedTotal += total.measurements + bounding;
-      return { ...base, measurements: null, residents: null, mean: null, bands: p.bands ? null : undefined, suppressed: total.measurements + bounding };
+      return { ...base, measurements: null, residents: null, mean: null, bands: p.bands ? null : undefined, suppressed: this.noisy(total.measurements + bounding) };
     }
     let suppressed = bounding;
     let bands: Record<string, number | null> | undefined;
@@ -179,7 +179,8 @@ export class PersonalAggregator implements WindowContributor {
       residents: this.noisy(total.residents.size),
       mean: Number((sum / total.measurements).toPrecision(4)),
       ...(bands ? { bands } : {}),
-      suppressed,
+      // Under noise the suppressed count is a released count like the others.
+      suppressed: this.noisy(suppressed),
       ...(this.opts.epsilon ? { epsilon: this.opts.epsilon } : {}),
     };
   }

@@ -9,11 +9,22 @@ const SECRET_BYTES = 32;
 
 export function loadOrCreateSiteSecret(file: string): Buffer {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  try {
-    // 'wx': create only if absent, so two starts never race to different secrets.
-    fs.writeFileSync(file, `${crypto.randomBytes(SECRET_BYTES).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`privacy.secretFile ${file}: cannot create: ${(err as Error).message}`);
+  if (!fs.existsSync(file)) {
+    // Written whole to a temporary file, then linked into place: link() fails if the file
+    // appeared meanwhile, so two starts never race to different secrets, and a crash never
+    // leaves an empty secret file behind.
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    try {
+      const fd = fs.openSync(tmp, 'wx', 0o600);
+      fs.writeSync(fd, `${crypto.randomBytes(SECRET_BYTES).toString('hex')}\n`);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fs.linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`privacy.secretFile ${file}: cannot create: ${(err as Error).message}`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   }
   const st = fs.statSync(file);
   if ((st.mode & 0o077) !== 0) {

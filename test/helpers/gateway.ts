@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from '../../src/log.js';
 export function baseConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     site: { communityCode: '330106001001', gatewayId: 'gw-test' },
-    localBroker: { host: '127.0.0.1', port: 0 },
+    localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
     web: { host: '127.0.0.1', port: 0 },
     storage: { path: path.join(tmpDir('cgw-db-'), 'gateway.db') },
     uplink: { url: 'mqtt://127.0.0.1:1884', windowSeconds: 60 },

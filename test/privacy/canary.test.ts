@@ -27,7 +27,7 @@ describe('privacy canary', () => {
     const g = makeGateway(
       baseConfig({
         site: { communityCode: '330106001001', gatewayId: 'gw-canary' },
-        localBroker: { host: '127.0.0.1', port: localPort },
+        localBroker: { host: '127.0.0.1', port: localPort, anonymous: 'loopback' },
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: kiosk.port, timeoutMs: 300 }],
         devices: [{ id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 1, pollMs: 100 }],
         uplink: { url: `mqtt://127.0.0.1:${platform.port}`, windowSeconds: 5, statusIntervalSeconds: 5 },
