@@ -1,7 +1,7 @@
 // Composition root: builds every part from a validated config and starts and stops them in
 // order (zigbee2mqtt's controller pattern). Constructors do no I/O; start() and stop() do.
 // Data flows one way: io -> pipeline -> event bus -> local broker / live state.
-import type { SiteConfig } from './config/site-schema.js';
+import { personalWindowSeconds, type SiteConfig } from './config/site-schema.js';
 import type { Profile } from './config/profile-schema.js';
 import type { Logger } from './log.js';
 import { EventBus } from './events.js';
@@ -136,7 +136,7 @@ export class Gateway {
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
     const devices = c.devices.map((d) => ({ id: d.id, facility: d.facility, profile: this.deviceProfiles.get(d.id)! }));
     const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);
-    const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, c.uplink.windowSeconds * 1000);
+    const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, personalWindowSeconds(c) * 1000);
     this.personal = personal;
     this.aggregator = new WindowAggregator(
       { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100) },

@@ -97,6 +97,9 @@ function crossCheck(rawDoc: unknown): Problem[] {
     if (units.has(key)) out.push({ path: ['devices', i, 'unitId'], message: `unit ${unit} on bus "${bus}" is already devices[${units.get(key)}]` });
     else units.set(key, i);
   });
+  const pw = num(obj(c.privacy)?.windowSeconds);
+  const uw = num(obj(c.uplink)?.windowSeconds) ?? 60;
+  if (pw !== undefined && Number.isInteger(uw) && uw >= 5 && uw <= 86400 && pw % uw !== 0) out.push({ path: ['privacy', 'windowSeconds'], message: `must be a multiple of uplink.windowSeconds (${uw})` });
   const port = (section: string, dflt: number) => num(obj(c[section])?.port) ?? (c[section] === undefined || obj(c[section]) ? dflt : undefined);
   const listeners: [string, number | undefined][] = [
     ['localBroker.port', port('localBroker', 1883)],

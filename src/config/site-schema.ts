@@ -168,6 +168,9 @@ export const SiteConfigSchema = z.strictObject({
     .strictObject({
       /** Smallest number of distinct residents a personal figure may rest on. */
       k: range(2, 1000).default(5),
+      /** Window of personal aggregates: a multiple of uplink.windowSeconds, long enough for k
+       * residents to measure (a health station sees a few sessions an hour). */
+      windowSeconds: range(5, 7 * 86400).optional(),
       /** With epsilon set, every released count of personal data gets Laplace noise of scale
        * 1/epsilon; docs/PRIVACY.md gives the resulting budget per window and per day. */
       epsilon: z.number().positive().max(10).optional(),
@@ -183,3 +186,10 @@ export type BusConfig = z.infer<typeof BusSchema>;
 export type DeviceConfig = z.infer<typeof DeviceSchema>;
 export type UplinkConfig = z.infer<typeof UplinkSchema>;
 export type AlarmRule = z.infer<typeof AlarmRuleSchema>;
+
+/** The window of personal aggregates: as configured, or the first multiple of the uplink
+ * window that is at least an hour. */
+export function personalWindowSeconds(c: Pick<SiteConfig, 'privacy' | 'uplink'>): number {
+  const w = c.uplink.windowSeconds;
+  return c.privacy.windowSeconds ?? Math.ceil(3600 / w) * w;
+}

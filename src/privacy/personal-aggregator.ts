@@ -100,8 +100,15 @@ export class PersonalAggregator implements WindowContributor {
     this.events++;
   }
 
-  /** Items for the window [ws, ws + windowMs): one per event device and personal measure. */
-  items(ws: number, windowSeconds: number): OutboxItem[] {
+  /** Called at the close of every public window [ws, ws + publicSeconds). Personal windows
+   * (windowMs, a multiple of the public window: residents measure a few times an hour, so k
+   * needs longer windows) are reported when the public window that ends them closes: one item
+   * per event device and personal measure. */
+  items(publicStart: number, publicSeconds: number): OutboxItem[] {
+    const publicEnd = publicStart + publicSeconds * 1000;
+    if (publicEnd % this.windowMs !== 0) return [];
+    const ws = publicEnd - this.windowMs;
+    const windowSeconds = this.windowMs / 1000;
     const events = this.windows.get(ws) ?? [];
     this.windows.delete(ws);
     for (const k of this.windows.keys()) if (k < ws) this.windows.delete(k); // never reported late

@@ -2,7 +2,7 @@
 // overrode it, and what leaves the site in which form. This is what a data-protection officer
 // reads and signs; `community-gateway privacy-report` prints it and /api/privacy serves it.
 import type { Profile } from '../config/profile-schema.js';
-import type { SiteConfig } from '../config/site-schema.js';
+import { personalWindowSeconds, type SiteConfig } from '../config/site-schema.js';
 import { effectiveProfile, leavesAs } from './policy.js';
 
 export interface PointReport {
@@ -31,6 +31,7 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
   const k = config.privacy.k;
   const eps = config.privacy.epsilon ?? null;
   const w = config.uplink.windowSeconds;
+  const pw = personalWindowSeconds(config);
   const points: PointReport[] = [];
   let measures = 0;
   for (const d of config.devices) {
@@ -58,22 +59,22 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
           how === 'aggregate'
             ? `per ${w} s window: count, mean, min, max, sum, last${p.kind === 'counter' ? ', increase' : ''}${p.type === 'bool' || p.type === 'bit' ? ', share on, changes' : ''}`
             : how === 'k-anonymous aggregate'
-              ? `per ${w} s window: number of measurements, distinct residents, mean${bands}; only where >= ${k} distinct residents${p.bands ? ', small band cells suppressed with a complement' : ''}${eps ? `; counts with Laplace noise, epsilon ${eps}` : ''}; never min, max or a single value`
+              ? `per ${pw} s window: number of measurements, distinct residents, mean${bands}; only where >= ${k} distinct residents${p.bands ? ', small band cells suppressed with a complement' : ''}${eps ? `; counts with Laplace noise, epsilon ${eps}` : ''}; never min, max or a single value`
               : 'nothing leaves the site',
       });
     }
   }
   const perWindow = 3 * measures;
   const dailyBudget = eps
-    ? `each window releases ${perWindow} noisy counts per resident who measured in it (measurements, residents, band histogram for ${measures} measures), one session per resident per window: epsilon ${eps} x ${perWindow} = ${Number((eps * perWindow).toPrecision(4))} per window in which a resident measures; at most ${Math.floor(86400 / w)} windows a day, so a resident measuring n times a day spends at most ${Number((eps * perWindow).toPrecision(4))} x n`
+    ? `each window releases ${perWindow} noisy counts per resident who measured in it (measurements, residents, band histogram for ${measures} measures), one session per resident per window: epsilon ${eps} x ${perWindow} = ${Number((eps * perWindow).toPrecision(4))} per window in which a resident measures; at most ${Math.max(1, Math.floor(86400 / pw))} windows of ${pw} s a day, so a resident measuring n times a day spends at most ${Number((eps * perWindow).toPrecision(4))} x n`
     : 'no differential privacy (privacy.epsilon not set): k-anonymity only';
-  return { site: { communityCode: config.site.communityCode, gatewayId: config.site.gatewayId }, k, epsilon: eps, windowSeconds: w, dailyBudget, points };
+  return { site: { communityCode: config.site.communityCode, gatewayId: config.site.gatewayId }, k, epsilon: eps, windowSeconds: pw, dailyBudget, points };
 }
 
 export function renderPrivacyReport(r: PrivacyReport): string {
   const lines = [
     `Privacy report — gateway ${r.site.gatewayId}, community ${r.site.communityCode}`,
-    `k = ${r.k} distinct residents; window ${r.windowSeconds} s; ${r.epsilon ? `epsilon ${r.epsilon}` : 'no noise'}`,
+    `k = ${r.k} distinct residents; personal aggregates per ${r.windowSeconds} s; ${r.epsilon ? `epsilon ${r.epsilon}` : 'no noise'}`,
     `Budget: ${r.dailyBudget}`,
     '',
   ];

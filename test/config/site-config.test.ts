@@ -346,3 +346,14 @@ describe('site config: defaults and the embedded config', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('site config: privacy window', () => {
+  it('privacy.windowSeconds must be a multiple of the uplink window; by default the first multiple of at least an hour', async () => {
+    const { personalWindowSeconds } = await import('../../src/config/site-schema.js');
+    const base = 'site: { communityCode: "330106001001", gatewayId: gw-p }\nstorage: { path: ./gw.db }\n';
+    expect(errorsOf(`${base}uplink: { url: mqtt://h:1883, windowSeconds: 60 }\nprivacy: { windowSeconds: 90 }\n`)).toEqual(['privacy.windowSeconds: must be a multiple of uplink.windowSeconds (60) (line 4)']);
+    expect(personalWindowSeconds(ok(`${base}uplink: { url: mqtt://h:1883, windowSeconds: 60 }\n`))).toBe(3600);
+    expect(personalWindowSeconds(ok(`${base}uplink: { url: mqtt://h:1883, windowSeconds: 7 }\n`))).toBe(3605);
+    expect(personalWindowSeconds(ok(`${base}uplink: { url: mqtt://h:1883, windowSeconds: 900 }\nprivacy: { windowSeconds: 86400 }\n`))).toBe(86400);
+  });
+});

@@ -31,7 +31,7 @@ describe('privacy canary', () => {
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: kiosk.port, timeoutMs: 300 }],
         devices: [{ id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 1, pollMs: 100 }],
         uplink: { url: `mqtt://127.0.0.1:${platform.port}`, windowSeconds: 5, statusIntervalSeconds: 5 },
-        privacy: { k: 5 },
+        privacy: { k: 5, windowSeconds: 5 },
       }),
     );
     try {

@@ -655,3 +655,21 @@ describe('differential privacy (Laplace noise, scale 1/epsilon)', () => {
     expect(Math.abs(pos - neg) / n).toBeLessThan(0.03);
   });
 });
+
+describe('PersonalAggregator with a window longer than the public one', () => {
+  it('reports an hour window once, when the public window that ends it closes', async () => {
+    const { loadProfiles } = await import('../../src/config/profiles.js');
+    const { DRIVERS_DIR } = await import('../../src/config/paths.js');
+    const { PersonalAggregator } = await import('../../src/privacy/personal-aggregator.js');
+    const profile = loadProfiles(DRIVERS_DIR).get('fc-health-kiosk-v1')!;
+    const a = new PersonalAggregator([{ id: 'kiosk-1', facility: 'health', profile }], { k: 2 }, 3600_000);
+    const hour = 1_795_716_000_000; // a multiple of 3,600,000
+    for (let i = 0; i < 6; i++) a.add({ device: 'kiosk-1', facility: 'health', ts: hour + i * 600_000, subject: `r${i}`, values: new Map([['systolic_bp', 130]]) });
+    // The public 60 s windows inside the hour report nothing personal.
+    expect(a.items(hour, 60)).toEqual([]);
+    expect(a.items(hour + 3540_000 - 60_000, 60)).toEqual([]);
+    const items = a.items(hour + 3540_000, 60).map((i) => JSON.parse(i.body) as Record<string, unknown>);
+    expect(items).toHaveLength(5);
+    expect(items.find((i) => i.point === 'systolic_bp')).toMatchObject({ windowStart: hour, windowSeconds: 3600, measurements: 6, residents: 6, mean: 130 });
+  });
+});

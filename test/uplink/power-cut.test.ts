@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
-import { freePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
+import { sleep, tmpDir, waitFor } from '../helpers/peers.js';
 import { PlatformConsumer } from '../../src/platform/consumer.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -37,11 +37,14 @@ describe('power cut', () => {
     await platform.start();
     const dir = tmpDir('cgw-powercut-');
     const dbFile = path.join(dir, 'gateway.db');
-    const simPort = await freePort();
+    // The daemon restarts many times: between runs its ports are free, and a parallel test's
+    // freePort() could take them. Ports 0 (ephemeral) for the broker and the web server, and
+    // a simulator port below the kernel's ephemeral range, which freePort() never returns.
+    const simPort = 20000 + Math.floor(Math.random() * 10000);
     const config = {
       site: { communityCode: '330106001001', gatewayId: 'gw-cut' },
-      localBroker: { host: '127.0.0.1', port: await freePort() },
-      web: { host: '127.0.0.1', port: await freePort() },
+      localBroker: { host: '127.0.0.1', port: 0 },
+      web: { host: '127.0.0.1', port: 0 },
       storage: { path: dbFile },
       uplink: { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 5, reconnectMinMs: 200, reconnectMaxMs: 1000, statusIntervalSeconds: 5 },
       buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
@@ -54,7 +57,18 @@ describe('power cut', () => {
     };
     const cfgFile = path.join(dir, 'site.yaml');
     fs.writeFileSync(cfgFile, stringify(config));
-    const run = (): ChildProcess => spawn(process.execPath, [CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+    let starts = 0;
+    const run = (): ChildProcess => {
+      starts++;
+      const p = spawn(process.execPath, [CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+      let err = '';
+      p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      // A run that ends on its own (not by our signal) is a failed start: say why.
+      p.once('exit', (code, signal) => {
+        if (!signal && code !== 0) throw new Error(`daemon exited ${code}: ${err.slice(-2000)}`);
+      });
+      return p;
+    };
 
     const cuts = 4;
     for (let i = 0; i < cuts; i++) {
@@ -89,6 +103,7 @@ describe('power cut', () => {
     expect(platform.stats.conflicts).toBe(0);
     expect(platform.stats.rejected).toBe(0);
     // One inventory per start.
+    expect(starts).toBe(cuts + 1);
     expect(platform.items('gw-cut', 'inventory').length).toBe(cuts + 1);
     await platform.stop();
   }, 120_000);
