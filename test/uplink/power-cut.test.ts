@@ -58,21 +58,27 @@ describe('power cut', () => {
     const cfgFile = path.join(dir, 'site.yaml');
     fs.writeFileSync(cfgFile, stringify(config));
     let starts = 0;
-    const run = (): ChildProcess => {
+    /** Starts the daemon; resolves once it has started (so a slow start under load is not cut short). */
+    const run = async (): Promise<ChildProcess> => {
       starts++;
-      const p = spawn(process.execPath, [CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+      const p = spawn(process.execPath, [CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
       let err = '';
       p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      // A run that ends on its own (not by our signal) is a failed start: say why.
-      p.once('exit', (code, signal) => {
-        if (!signal && code !== 0) throw new Error(`daemon exited ${code}: ${err.slice(-2000)}`);
+      let out = '';
+      await new Promise<void>((resolve, reject) => {
+        p.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('"msg":"gateway started"')) resolve();
+        });
+        // A run that ends before it started is a failed start: say why.
+        p.once('exit', (code, signal) => reject(new Error(`daemon exited (${code ?? signal}) before it started: ${err.slice(-2000)}`)));
       });
+      p.stdout!.resume();
       return p;
     };
-
     const cuts = 4;
     for (let i = 0; i < cuts; i++) {
-      const p = run();
+      const p = await run();
       // Run across at least one window close, then cut the power at an arbitrary moment.
       await sleep(5500 + Math.floor(Math.random() * 2500));
       p.kill('SIGKILL');
@@ -88,7 +94,7 @@ describe('power cut', () => {
     const committed = readDb(dbFile).lastSeq;
     expect(committed).toBeGreaterThan(cuts * 10); // windows did close and commit between cuts
     // Back on for good: the backlog drains, then a clean stop.
-    const p = run();
+    const p = await run();
     await waitFor(() => readDb(dbFile).rows === 0 && readDb(dbFile).lastSeq > committed, 30000, 'outbox drained after restart');
     p.kill('SIGTERM');
     const code = await new Promise((r) => p.once('exit', r));
