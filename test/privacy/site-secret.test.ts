@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOrCreateSiteSecret, pseudonymiser } from '../../src/privacy/site-secret.js';
 import { tmpDir as makeTmpDir } from '../helpers/peers.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 const dirs: string[] = [];
 /** A fresh temporary directory, removed after the file's tests. */
@@ -21,17 +22,8 @@ afterAll(() => {
 
 const HEX64_LINE = /^[0-9a-f]{64}\n$/;
 
-/** A small deterministic PRNG (mulberry32), so the card numbers of a run are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG (mulberry32), so the card numbers of a run are reproducible. */
+const mulberry32 = seededRandom;
 
 /** `n` distinct 8-digit card numbers (10000000..99999999), as the kiosk's cards carry. */
 function cards(n: number, seed: number): number[] {
