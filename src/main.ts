@@ -7,6 +7,14 @@ import type { Logger } from './log.js';
 import { EventBus } from './events.js';
 import { ModbusBus } from './io/modbus/bus.js';
 import { ModbusTcpTransport } from './io/modbus/tcp-transport.js';
+import { ModbusRtuTransport } from './io/modbus/rtu-transport.js';
+import type { ModbusTransport } from './io/modbus/transport.js';
+import { GpioInput } from './io/gpio/gpio-input.js';
+import type { GpioBackend } from './io/gpio/line.js';
+import { OnoffBackend } from './io/gpio/onoff-backend.js';
+import { gpioProfile, GPIO_POINT } from './config/gpio-profile.js';
+import { CounterStore } from './store/counter-store.js';
+import type { BusConfig } from './config/site-schema.js';
 import { DevicePoller } from './io/modbus/device-poller.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { LocalBroker } from './broker/local-broker.js';
@@ -23,6 +31,7 @@ import { RawStore } from './store/raw-store.js';
 import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
 import { Uplink } from './uplink/uplink.js';
+import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
@@ -41,6 +50,7 @@ export class Gateway {
   readonly simulator: SimServer | null;
   readonly buses = new Map<string, ModbusBus>();
   readonly pollers: DevicePoller[] = [];
+  readonly gpio: { cfg: SiteConfig['gpio'][number]; input: GpioInput }[] = [];
   /** Built in start(): opening the database is I/O. */
   db: Db | null = null;
   outbox: Outbox | null = null;
@@ -54,11 +64,15 @@ export class Gateway {
   private pseudonymise: ((v: number) => string) | null = null;
   /** Each device's profile with the site's privacy overrides applied. */
   private readonly deviceProfiles = new Map<string, Profile>();
+  private counters: CounterStore | null = null;
 
+  /** `deps.gpioBackend` replaces the sysfs backend (tests inject edges; a libgpiod backend
+   * may follow behind the same interface). */
   constructor(
     readonly config: SiteConfig,
     private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
+    deps: { gpioBackend?: GpioBackend } = {},
   ) {
     this.events = new EventBus(log);
     // The site secret is read in start(); until then no identifier can be decoded anyway.
@@ -67,8 +81,9 @@ export class Gateway {
       return this.pseudonymise(v);
     });
     for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
+    for (const g of config.gpio) this.deviceProfiles.set(g.id, gpioProfile(g));
     const personalTopics = new Set(
-      config.devices.flatMap((d) => this.deviceProfiles.get(d.id)!.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(config.site.gatewayId, d.facility, d.id, p.id))),
+      this.allDevices().flatMap((d) => this.deviceProfiles.get(d.id)!.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(config.site.gatewayId, d.facility, d.id, p.id))),
     );
     this.access = new AccessControl({
       anonymous: config.localBroker.anonymous,
@@ -82,7 +97,7 @@ export class Gateway {
     this.web = new StatusServer(config.web, { snapshot: () => this.snapshot(), privacy: () => privacyReport(config, profiles) }, log);
     this.simulator = buildSimulator(config, profiles, log);
     for (const b of config.buses) {
-      const transport = new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
+      const transport = buildTransport(b);
       this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, transport, log));
     }
     for (const d of config.devices) {
@@ -98,6 +113,24 @@ export class Gateway {
         ),
       );
     }
+    const backend = deps.gpioBackend ?? new OnoffBackend();
+    for (const g of config.gpio) {
+      const point = this.deviceProfiles.get(g.id)!.points[0]!;
+      const source = { id: g.id, facility: g.facility };
+      const input = new GpioInput(
+        { id: g.id, line: g.line, chip: g.chip, activeLow: g.activeLow, debounceMs: g.debounceMs, pollMs: g.pollMs, reportMs: g.reportMs, kind: g.kind },
+        backend,
+        { load: (id) => this.counters?.load(id), save: (id, v) => this.counters?.save(id, v) },
+        (value, ts) => this.pipeline.input(source, point, value, ts),
+        log,
+      );
+      this.gpio.push({ cfg: g, input });
+    }
+  }
+
+  /** Modbus devices and GPIO inputs alike, with their effective profiles. */
+  private allDevices(): { id: string; facility: SiteConfig['devices'][number]['facility']; profile: Profile }[] {
+    return [...this.config.devices, ...this.config.gpio].map((d) => ({ id: d.id, facility: d.facility, profile: this.deviceProfiles.get(d.id)! }));
   }
 
   async start(): Promise<void> {
@@ -112,12 +145,26 @@ export class Gateway {
       this.uplink!.start();
       await Promise.all([...this.buses.values()].map((b) => b.start()));
       for (const p of this.pollers) p.start();
+      this.startGpio();
       this.started = true;
       this.log.info({ gatewayId: this.config.site.gatewayId, devices: this.pollers.length, buses: this.buses.size }, 'gateway started');
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** GPIO inputs never stop the gateway: a missing sysfs (Raspberry Pi 5 on current
+   * Raspberry Pi OS) or a bad line leaves that input unavailable, said in the log and status. */
+  private startGpio(): void {
+    if (this.gpio.length === 0) return;
+    for (const { cfg, input } of this.gpio) {
+      input.start();
+      const online = input.stats.mode !== 'unavailable';
+      this.pipeline.availability({ id: cfg.id, facility: cfg.facility }, online, online ? undefined : input.stats.lastError);
+    }
+    const unavailable = this.gpio.filter((g) => g.input.stats.mode === 'unavailable');
+    if (unavailable.length) this.log.warn({ inputs: unavailable.map((g) => g.cfg.id) }, `${unavailable.length} of ${this.gpio.length} GPIO inputs unavailable; everything else keeps running`);
   }
 
   /** Database, outbox, raw store, aggregation, alarms and the uplink, wired to the event bus. */
@@ -132,9 +179,10 @@ export class Gateway {
     outbox.start();
     this.outbox = outbox;
     this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
+    this.counters = new CounterStore(this.db);
     const secretFile = c.privacy.secretFile ?? path.join(path.dirname(path.resolve(c.storage.path)), 'site-secret');
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
-    const devices = c.devices.map((d) => ({ id: d.id, facility: d.facility, profile: this.deviceProfiles.get(d.id)! }));
+    const devices = this.allDevices();
     const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);
     const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, personalWindowSeconds(c) * 1000);
     this.personal = personal;
@@ -148,7 +196,7 @@ export class Gateway {
       [personal],
     );
     this.alarms = new AlarmMonitor(c.alarms, devices, sink);
-    this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log);
+    this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log, () => this.health());
     const raw = this.raw;
     const agg = this.aggregator;
     const alarms = this.alarms;
@@ -170,6 +218,7 @@ export class Gateway {
   /** Producers first; then the uplink says offline, the store is flushed and closed; then
    * the local broker after it has said bridge/state offline. */
   async stop(): Promise<void> {
+    for (const g of this.gpio) g.input.stop();
     await Promise.all(this.pollers.map((p) => p.stop()));
     await Promise.all([...this.buses.values()].map((b) => b.stop()));
     for (const f of this.off) f();
@@ -180,6 +229,7 @@ export class Gateway {
     this.outbox?.stop();
     this.db?.close();
     this.db = null;
+    this.counters = null;
     if (this.started) await this.publisher.stop();
     this.state.stop();
     await this.web.stop();
@@ -199,7 +249,7 @@ export class Gateway {
       outbox: this.outbox?.stats() ?? null,
       rawStore: this.raw && { written: this.raw.written, dropped: this.raw.dropped, pruned: this.raw.pruned },
       alarms: this.alarms?.active() ?? [],
-      buses: [...this.buses.values()].map((b) => ({ id: b.opts.id, endpoint: b.transport.endpoint, state: b.status, lastError: b.lastError, ...b.transport.stats })),
+      buses: [...this.buses.values()].map((b) => ({ id: b.opts.id, type: this.busType(b.opts.id), endpoint: b.transport.endpoint, state: b.status, lastError: b.lastError, queue: b.queueLength, ...b.transport.stats })),
       devices: this.pollers.map((p) => ({
         id: p.device.id,
         facility: p.device.facility,
@@ -207,12 +257,53 @@ export class Gateway {
         online: p.stats.online,
         polls: p.stats.polls,
         failedPolls: p.stats.failedPolls,
+        requests: p.stats.requests,
+        errors: p.stats.errors,
         lastSuccess: p.stats.lastSuccess,
         lastError: p.stats.lastError,
         requestsPerScan: p.readPlan.length,
         unsupportedPoints: p.stats.unsupportedPoints,
-        points: Object.fromEntries([...(this.state.last.get(p.device.id)?.values() ?? [])].map((r) => [r.point, publicReading(r)])),
+        points: this.lastPoints(p.device.id),
+      })),
+      gpio: this.gpio.map(({ cfg, input }) => ({
+        id: cfg.id,
+        facility: cfg.facility,
+        kind: cfg.kind,
+        line: cfg.line,
+        chip: cfg.chip ?? null,
+        ...input.stats,
+        point: GPIO_POINT[cfg.kind],
+        points: this.lastPoints(cfg.id),
       })),
     };
+  }
+
+  private lastPoints(device: string): Record<string, unknown> {
+    return Object.fromEntries([...(this.state.last.get(device)?.values() ?? [])].map((r) => [r.point, publicReading(r)]));
+  }
+
+  private busType(id: string): BusConfig['type'] {
+    return this.config.buses.find((b) => b.id === id)!.type;
+  }
+
+  /** Bus, device and pin health for the uplink status message (contract: StatusHealth). */
+  health(): StatusHealth {
+    return {
+      buses: [...this.buses.values()].map((b) => {
+        const s = b.transport.stats;
+        return { id: b.opts.id, type: this.busType(b.opts.id), state: b.status, requests: s.requests, responses: s.responses, timeouts: s.timeouts, crcErrors: s.crcErrors, shortFrames: s.shortFrames, exceptions: s.exceptions, badFrames: s.badFrames };
+      }),
+      devices: this.pollers.map((p) => ({ id: p.device.id, online: p.stats.online, lastSuccess: p.stats.lastSuccess, requests: p.stats.requests, ...p.stats.errors })),
+      gpio: this.gpio.map(({ cfg, input }) => ({ id: cfg.id, mode: input.stats.mode, lastChange: input.stats.lastChange })),
+    };
+  }
+}
+
+function buildTransport(b: BusConfig): ModbusTransport {
+  switch (b.type) {
+    case 'modbus-tcp':
+      return new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
+    case 'modbus-rtu':
+      return new ModbusRtuTransport({ path: b.path, baudRate: b.baudRate, parity: b.parity, dataBits: b.dataBits, stopBits: b.stopBits });
   }
 }

@@ -113,7 +113,7 @@ export const ProfileSchema = z.strictObject({
   source: z.string().min(1),
   /** Which facilities the model is meant for (documentation and inventory only). */
   facilities: z.array(z.enum(['health', 'canteen', 'security'])).min(1),
-  transports: z.array(z.enum(['modbus-tcp', 'modbus-rtu'])).min(1),
+  transports: z.array(z.enum(['modbus-tcp', 'modbus-rtu', 'gpio'])).min(1),
   /** Largest registers (or bits) in one read the device accepts; Modbus allows 125 / 2000. */
   maxRegistersPerRead: z.number().int().min(1).max(125).default(125),
   holes: z.array(HoleSchema).default([]),

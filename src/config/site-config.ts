@@ -3,7 +3,8 @@
 // problem is never partly applied.
 import fs from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { SiteConfigSchema, type SiteConfig } from './site-schema.js';
+import { GpioSchema, SiteConfigSchema, type SiteConfig } from './site-schema.js';
+import { gpioProfile } from './gpio-profile.js';
 import { formatIssues, formatProblem, yamlErrors } from './issues.js';
 import type { Profile } from './profile-schema.js';
 
@@ -77,6 +78,7 @@ function crossCheck(rawDoc: unknown): Problem[] {
     if (lo !== undefined && lo > hi) out.push({ path: ['buses', i, 'reconnectMinMs'], message: 'must not exceed reconnectMaxMs' });
   });
   const devIds = new Map<string, number>();
+  const gpioIds = new Map<string, number>();
   const units = new Map<string, number>();
   list(c.devices).forEach((rd, i) => {
     const d = obj(rd);
@@ -96,6 +98,21 @@ function crossCheck(rawDoc: unknown): Problem[] {
     const key = `${bus}/${unit}`;
     if (units.has(key)) out.push({ path: ['devices', i, 'unitId'], message: `unit ${unit} on bus "${bus}" is already devices[${units.get(key)}]` });
     else units.set(key, i);
+  });
+  const lines = new Map<string, number>();
+  list(c.gpio).forEach((rg, i) => {
+    const g = obj(rg);
+    const id = str(g?.id);
+    if (id !== undefined) {
+      if (devIds.has(id)) out.push({ path: ['gpio', i, 'id'], message: `"${id}" is already used by devices[${devIds.get(id)}] (readings share one topic space)` });
+      else if (gpioIds.has(id)) out.push({ path: ['gpio', i, 'id'], message: `"${id}" is already used by gpio[${gpioIds.get(id)}]` });
+      else gpioIds.set(id, i);
+    }
+    const line = num(g?.line);
+    if (line === undefined) return;
+    const key = `${str(g?.chip) ?? ''}/${line}`;
+    if (lines.has(key)) out.push({ path: ['gpio', i, 'line'], message: `line ${line} is already gpio[${lines.get(key)}]` });
+    else lines.set(key, i);
   });
   const pw = num(obj(c.privacy)?.windowSeconds);
   const uw = num(obj(c.uplink)?.windowSeconds) ?? 60;
@@ -135,9 +152,17 @@ function alarmRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Pro
   const out: Problem[] = [];
   const c = obj(rawDoc) ?? {};
   const devices = new Map<string, string | undefined>();
+  const gpioProfiles = new Map<string, Profile>();
   for (const d of list(c.devices)) {
     const id = str(obj(d)?.id);
     if (id) devices.set(id, str(obj(d)?.profile));
+  }
+  for (const g of list(c.gpio)) {
+    const parsed = GpioSchema.safeParse(g);
+    if (parsed.success) {
+      devices.set(parsed.data.id, undefined);
+      gpioProfiles.set(parsed.data.id, gpioProfile(parsed.data));
+    }
   }
   const ids = new Set<string>();
   list(c.alarms).forEach((ra, i) => {
@@ -154,7 +179,7 @@ function alarmRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Pro
       out.push({ path: ['alarms', i, 'device'], message: `no device "${device}"` });
       return;
     }
-    const profile = profiles.get(devices.get(device) ?? '');
+    const profile = gpioProfiles.get(device) ?? profiles.get(devices.get(device) ?? '');
     if (!profile || point === undefined) return;
     const p = profile.points.find((x) => x.id === point);
     if (!p) {

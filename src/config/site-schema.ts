@@ -91,13 +91,10 @@ export const UplinkSchema = z.strictObject({
   statusIntervalSeconds: range(5, 86400).default(60),
 });
 
-export const ModbusTcpBusSchema = z.strictObject({
+/** Settings every Modbus bus has, whatever the link. */
+const busCommon = {
   id: ident,
-  type: z.literal('modbus-tcp'),
-  host,
-  port: range(1, 65535).default(502),
-  /** Per-request answer timeout; values below one second are fine on a LAN. */
-  timeoutMs: range(20, 30000).default(1000),
+  /** Extra attempts after a timeout or a damaged frame (never after a Modbus exception). */
   retries: range(0, 5).default(1),
   /** Largest run of unused registers read to merge two points into one request. */
   maxGap: range(0, 124).default(10),
@@ -105,10 +102,39 @@ export const ModbusTcpBusSchema = z.strictObject({
   reconnectMaxMs: range(100, 3600000).default(30000),
   /** Longest interval between probes of an offline device. */
   offlineBackoffMaxMs: range(1000, 3600000).default(60000),
+};
+
+export const ModbusTcpBusSchema = z.strictObject({
+  ...busCommon,
+  type: z.literal('modbus-tcp'),
+  host,
+  port: range(1, 65535).default(502),
+  /** Per-request answer timeout; values below one second are fine on a LAN. */
+  timeoutMs: range(20, 30000).default(1000),
 });
 
-export const BusSchema = z.discriminatedUnion('type', [ModbusTcpBusSchema], {
-  error: (iss) => (iss.code === 'invalid_union' ? 'type must be "modbus-tcp" (modbus-rtu follows with RS-485 support)' : undefined),
+/** Baud rates RS-485 field devices offer (the XY-MD02, R4DCB08 and SDM120 manuals list subsets). */
+const BAUD_RATES = [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200] as const;
+
+export const ModbusRtuBusSchema = z.strictObject({
+  ...busCommon,
+  type: z.literal('modbus-rtu'),
+  /** Serial device; prefer /dev/serial/by-id/... (stable across reboots and replugs) over /dev/ttyUSB0. */
+  path: z.string().regex(/^\//, 'must be an absolute device path, e.g. /dev/serial/by-id/usb-FTDI_...-if00-port0'),
+  baudRate: z
+    .number()
+    .refine((n) => (BAUD_RATES as readonly number[]).includes(n), `must be one of ${BAUD_RATES.join(', ')}`)
+    .default(9600),
+  parity: z.enum(['none', 'even', 'odd']).default('none'),
+  dataBits: z.union([z.literal(7), z.literal(8)], { error: 'must be 7 or 8' }).default(8),
+  stopBits: z.union([z.literal(1), z.literal(2)], { error: 'must be 1 or 2' }).default(1),
+  /** Per-request answer timeout, counted after our request has left the wire. Slow
+   * RS-485 devices answer in 50-300 ms. */
+  timeoutMs: range(20, 30000).default(500),
+});
+
+export const BusSchema = z.discriminatedUnion('type', [ModbusTcpBusSchema, ModbusRtuBusSchema], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'type must be "modbus-tcp" or "modbus-rtu"' : undefined),
 });
 
 export const FacilitySchema = z.enum(['health', 'canteen', 'security']);
@@ -127,6 +153,32 @@ export const DeviceSchema = z.strictObject({
   privacy: z.record(z.string(), PrivacyClassSchema).optional(),
   name: z.string().optional(),
 });
+
+/** A dry contact or pulse input on the Pi's GPIO header (onoff, sysfs). The reading's value:
+ * contact and alarm true while the line is active (after activeLow), counter the number of
+ * inactive-to-active transitions, kept across restarts. */
+export const GpioSchema = z
+  .strictObject({
+    id: ident,
+    facility: FacilitySchema,
+    kind: z.enum(['contact', 'alarm', 'counter']),
+    /** Line offset on the chip (BCM number on a Raspberry Pi header), not the sysfs number:
+     * the sysfs number is resolved from the chip's base at start (kernel 6.6+ offsets it). */
+    line: range(0, 1023),
+    /** GPIO chip label (/sys/class/gpio/gpiochip*\/label); default: the Pi header controller. */
+    chip: z.string().min(1).optional(),
+    activeLow: z.boolean().default(false),
+    /** A new level counts only after it has held this long (contact bounce, relay chatter). */
+    debounceMs: range(0, 10000).default(20),
+    /** Read interval where the pin cannot interrupt (the fallback is logged and shown). */
+    pollMs: range(5, 1000).default(20),
+    /** The current value is re-sent this often even without a change, for aggregation. */
+    reportMs: range(100, 3_600_000).default(1000),
+    /** For kind alarm: how the platform should treat it. */
+    severity: z.enum(['warning', 'critical']).optional(),
+    name: z.string().optional(),
+  })
+  .refine((g) => g.severity === undefined || g.kind === 'alarm', { message: 'severity is only for kind: alarm', path: ['severity'] });
 
 export const SimulatorSchema = z.strictObject({
   enabled: z.boolean().default(false),
@@ -162,6 +214,7 @@ export const SiteConfigSchema = z.strictObject({
   uplink: UplinkSchema,
   buses: z.array(BusSchema).default([]),
   devices: z.array(DeviceSchema).default([]),
+  gpio: z.array(GpioSchema).default([]),
   simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
   alarms: z.array(AlarmRuleSchema).default([]),
   privacy: z
@@ -183,6 +236,7 @@ export const SiteConfigSchema = z.strictObject({
 
 export type SiteConfig = z.infer<typeof SiteConfigSchema>;
 export type BusConfig = z.infer<typeof BusSchema>;
+export type GpioConfig = z.infer<typeof GpioSchema>;
 export type DeviceConfig = z.infer<typeof DeviceSchema>;
 export type UplinkConfig = z.infer<typeof UplinkSchema>;
 export type AlarmRule = z.infer<typeof AlarmRuleSchema>;

@@ -1,5 +1,5 @@
-// pipeline: decode -> scale -> range/quality check. Turns poll results into Readings and
-// hands them on through the event bus (local broker now; raw store and aggregation later).
+// pipeline: decode -> scale -> range/quality check. Turns poll results and GPIO input values
+// into Readings and hands them on through the event bus (local broker, raw store, aggregation).
 import type { Point } from '../config/profile-schema.js';
 import type { EventBus } from '../events.js';
 import type { PolledDevice, PollSink } from '../io/modbus/device-poller.js';
@@ -7,6 +7,9 @@ import type { ReadBlock } from '../io/modbus/read-plan.js';
 import { decodeRegisters } from '../io/modbus/codec.js';
 import type { Quality, Reading } from '../types.js';
 import { checkRange, scaleValue } from './scale.js';
+
+/** Where a reading comes from: a polled Modbus device or a GPIO input. */
+type Source = Pick<PolledDevice, 'id' | 'facility'>;
 
 export class Pipeline implements PollSink {
   readings = 0;
@@ -40,11 +43,16 @@ export class Pipeline implements PollSink {
     for (const p of points) this.emit(device, p, ts, null, quality, detail);
   }
 
-  availability(device: PolledDevice, online: boolean, reason?: string): void {
+  /** A GPIO input: the value is already logical (contact state or pulse count). */
+  input(device: Source, p: Point, value: boolean | number, ts: number): void {
+    this.emit(device, p, ts, value, 'good');
+  }
+
+  availability(device: Source, online: boolean, reason?: string): void {
     this.events.emit('deviceStatus', { device: device.id, facility: device.facility, online, ...(reason ? { reason } : {}) });
   }
 
-  private emit(device: PolledDevice, p: Point, ts: number, value: number | boolean | string | null, quality: Quality, detail?: string): void {
+  private emit(device: Source, p: Point, ts: number, value: number | boolean | string | null, quality: Quality, detail?: string): void {
     this.readings++;
     const r: Reading = {
       device: device.id,

@@ -122,6 +122,39 @@ const envelope = {
 export const AggMessage = z.strictObject({ ...envelope, kind: z.literal('agg'), items: z.array(AggItem).min(1) });
 export const AlarmMessage = z.strictObject({ ...envelope, kind: z.literal('alarm'), items: z.array(AlarmItem).min(1) });
 export const InventoryMessage = z.strictObject({ ...envelope, kind: z.literal('inventory'), items: z.array(InventoryItem).min(1) });
+/** Field health: per bus counters of every attempt, per device failed requests after retries
+ * (timeouts, exceptions, damaged frames, link down), per GPIO input interrupt or polling mode. */
+export const StatusHealth = z.strictObject({
+  buses: z.array(
+    z.strictObject({
+      id: ident,
+      type: z.enum(['modbus-tcp', 'modbus-rtu']),
+      state: z.enum(['connecting', 'up', 'down', 'stopped']),
+      requests: count,
+      responses: count,
+      timeouts: count,
+      crcErrors: count,
+      shortFrames: count,
+      exceptions: count,
+      badFrames: count,
+    }),
+  ),
+  devices: z.array(
+    z.strictObject({
+      id: ident,
+      online: z.boolean().nullable().describe('null until the first poll has finished'),
+      lastSuccess: ms.nullable(),
+      requests: count,
+      timeouts: count,
+      exceptions: count,
+      lineErrors: count,
+      linkErrors: count,
+    }),
+  ),
+  gpio: z.array(z.strictObject({ id: ident, mode: z.enum(['interrupt', 'polling', 'unavailable', 'stopped']), lastChange: ms.nullable() })),
+});
+export type StatusHealth = z.infer<typeof StatusHealth>;
+
 export const StatusMessage = z.strictObject({
   ...envelope,
   kind: z.literal('status'),
@@ -132,7 +165,9 @@ export const StatusMessage = z.strictObject({
   reason: z.enum(['connected', 'periodic', 'shutdown', 'will']).optional(),
   backlog: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), oldestTs: ms.nullable() }).optional(),
   shed: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() }).optional(),
+  health: StatusHealth.optional(),
 });
+
 
 export const UplinkMessage = z.discriminatedUnion('kind', [AggMessage, AlarmMessage, InventoryMessage, StatusMessage]);
 export type UplinkMessage = z.infer<typeof UplinkMessage>;

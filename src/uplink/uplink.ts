@@ -9,7 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { UplinkConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
-import { CONTRACT_VERSION, uplinkTopic, type StatusMessage } from './contract.js';
+import { CONTRACT_VERSION, uplinkTopic, type StatusHealth, type StatusMessage } from './contract.js';
 
 export interface UplinkIdentity {
   communityCode: string;
@@ -42,6 +42,8 @@ export class Uplink {
     private readonly id: UplinkIdentity,
     private readonly outbox: Outbox,
     private readonly log: Logger,
+    /** Bus, device and pin health, sent with the live status messages (not the will). */
+    private readonly health?: () => StatusHealth,
   ) {}
 
   /** Reads the TLS files (a missing file is a start-up error naming it) and starts connecting. */
@@ -107,6 +109,7 @@ export class Uplink {
       reason,
       backlog: { rows: s.rows, bytes: s.bytes, oldestTs: s.oldestTs },
       shed: { rows: s.shedRows, bytes: s.shedBytes, dropped: s.droppedRows },
+      ...(this.health && (reason === 'connected' || reason === 'periodic') ? { health: this.health() } : {}),
     };
   }
 

@@ -24,12 +24,12 @@ export function baseConfig(over: Record<string, unknown> = {}): Record<string, u
   };
 }
 
-export function makeGateway(cfg: Record<string, unknown>, extraProfiles: Profile[] = [], log: Logger = silentLogger()): Gateway {
+export function makeGateway(cfg: Record<string, unknown>, extraProfiles: Profile[] = [], log: Logger = silentLogger(), deps: ConstructorParameters<typeof Gateway>[3] = {}): Gateway {
   const profiles = loadProfiles(DRIVERS_DIR);
   for (const p of extraProfiles) profiles.set(p.id, p);
   const r = parseSiteConfig(stringify(cfg), profiles);
   if (!r.ok) throw new Error(r.errors.join('\n'));
-  return new Gateway(r.config, profiles, log);
+  return new Gateway(r.config, profiles, log, deps);
 }
 
 /** A pino logger that keeps every line, for tests that check what a technician would read. */

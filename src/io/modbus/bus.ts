@@ -2,12 +2,12 @@
 // request in flight at a time. Owns connect/reconnect with capped exponential backoff.
 import type { Logger } from '../../log.js';
 import type { ModbusTransport, ReadRequest } from './transport.js';
-import { ModbusLinkError, ModbusTimeoutError } from './errors.js';
+import { ModbusError, ModbusLinkError } from './errors.js';
 
 export interface BusOptions {
   id: string;
   timeoutMs: number;
-  /** Extra attempts after a timeout (not after an exception: the device did answer). */
+  /** Extra attempts after a timeout or a damaged frame (not after an exception: the device did answer). */
   retries: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
@@ -97,7 +97,7 @@ export class ModbusBus {
             job.resolve(await this.transport.read(job.req, this.opts.timeoutMs));
             break;
           } catch (err) {
-            if (err instanceof ModbusTimeoutError && attempt < job.retries && this.state === 'up') {
+            if (err instanceof ModbusError && err.retryable && attempt < job.retries && this.state === 'up') {
               attempt++;
               continue;
             }

@@ -5,7 +5,7 @@ import type { Logger } from '../../log.js';
 import type { Hole, Point, Profile } from '../../config/profile-schema.js';
 import type { Facility, Quality } from '../../types.js';
 import type { ModbusBus } from './bus.js';
-import { ModbusError, ModbusExceptionError, ModbusLinkError } from './errors.js';
+import { ModbusError, ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 import { planReads, pointSpan, unusedRanges, type ReadBlock } from './read-plan.js';
 
 export interface PolledDevice {
@@ -39,6 +39,8 @@ export interface DeviceStats {
   online: boolean | null;
   learnedHoles: Hole[];
   unsupportedPoints: string[];
+  /** Failed requests by cause, after the bus' retries (the bus counts every attempt). */
+  errors: { timeouts: number; exceptions: number; lineErrors: number; linkErrors: number };
 }
 
 const ILLEGAL_DATA_ADDRESS = 2;
@@ -61,7 +63,7 @@ export class DevicePoller {
     private readonly log: Logger,
   ) {
     this.plan = this.replan();
-    this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [] };
+    this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [], errors: { timeouts: 0, exceptions: 0, lineErrors: 0, linkErrors: 0 } };
     bus.onUp(() => {
       // A fresh link: probe now rather than waiting out an offline backoff.
       if (this.running && this.stats.online !== true) this.schedule(0);
@@ -156,10 +158,16 @@ export class DevicePoller {
 
   private read(block: ReadBlock, offline: boolean): Promise<number[]> {
     this.stats.requests++;
-    return this.bus.read(
-      { unitId: this.device.unitId, register: block.register, start: block.start, count: block.count },
-      offline ? { retries: 0 } : undefined,
-    );
+    return this.bus
+      .read({ unitId: this.device.unitId, register: block.register, start: block.start, count: block.count }, offline ? { retries: 0 } : undefined)
+      .catch((err: unknown) => {
+        const e = this.stats.errors;
+        if (err instanceof ModbusTimeoutError) e.timeouts++;
+        else if (err instanceof ModbusExceptionError) e.exceptions++;
+        else if (err instanceof ModbusLinkError) e.linkErrors++;
+        else if (err instanceof ModbusFrameError) e.lineErrors++;
+        throw err;
+      });
   }
 
   /** A merged read was refused with ILLEGAL DATA ADDRESS: this firmware lacks something in

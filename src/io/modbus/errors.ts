@@ -3,6 +3,9 @@ import type { Quality } from '../../types.js';
 
 export abstract class ModbusError extends Error {
   abstract readonly quality: Quality;
+  /** Worth another attempt on the same request (the bus' retries): no answer, or an answer
+   * damaged on the line. An exception is a real answer and is not retried. */
+  readonly retryable: boolean = false;
 }
 
 /** Names from the Modbus Application Protocol v1.1b3, section 7 "MODBUS Exception Responses". */
@@ -31,6 +34,7 @@ export class ModbusExceptionError extends ModbusError {
 
 export class ModbusTimeoutError extends ModbusError {
   readonly quality = 'timeout' as const;
+  override readonly retryable = true;
   constructor(ms: number) {
     super(`no answer within ${ms} ms`);
   }
@@ -43,4 +47,16 @@ export class ModbusLinkError extends ModbusError {
 /** The reply arrived but is not a valid answer to the request (wrong length, function, count). */
 export class ModbusFrameError extends ModbusError {
   readonly quality = 'comm_error' as const;
+}
+
+/** An RTU frame damaged on the line: bad CRC, or cut short (Modbus over Serial Line v1.02,
+ * 2.5.1.2: the receiver discards a frame whose CRC does not check). */
+export class ModbusLineError extends ModbusFrameError {
+  override readonly retryable = true;
+  constructor(
+    readonly reason: 'crc' | 'short',
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -6,13 +6,12 @@ import net from 'node:net';
 import jsmodbus from 'jsmodbus';
 import type { ModbusTransport, ReadRequest, LinkStats } from './transport.js';
 import { emptyStats } from './transport.js';
+import { FC, requestBody, unpack } from './pdu.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 
-const { requests: Req } = jsmodbus;
 const TCPRequest = jsmodbus.ModbusTCPRequest;
 const TCPResponse = jsmodbus.ModbusTCPResponse;
 
-const FC = { coil: 1, discrete: 2, holding: 3, input: 4 } as const;
 /** MBAP header is 7 bytes; the length field counts unit id + PDU, PDU at most 253 bytes
  * (Modbus Messaging on TCP/IP Implementation Guide v1.0b, 3.1.3). */
 const MAX_MBAP_LENGTH = 254;
@@ -98,7 +97,7 @@ export class ModbusTcpTransport implements ModbusTransport {
     if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
     if (this.pending) return Promise.reject(new Error('ModbusTcpTransport: one request at a time'));
     this.tid = (this.tid + 1) & 0xffff;
-    const body = bodyFor(req);
+    const body = requestBody(req);
     const frame = new TCPRequest(this.tid, 0, body.byteCount + 1, req.unitId, body).createPayload();
     return new Promise<number[]>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -187,32 +186,4 @@ export class ModbusTcpTransport implements ModbusTransport {
     this.failPending(new ModbusLinkError(`${reason} (${this.endpoint})`));
     if (was) for (const cb of this.dropListeners) cb(reason);
   }
-}
-
-function bodyFor(req: ReadRequest) {
-  switch (req.register) {
-    case 'holding':
-      return new Req.ReadHoldingRegistersRequestBody(req.start, req.count);
-    case 'input':
-      return new Req.ReadInputRegistersRequestBody(req.start, req.count);
-    case 'coil':
-      return new Req.ReadCoilsRequestBody(req.start, req.count);
-    case 'discrete':
-      return new Req.ReadDiscreteInputsRequestBody(req.start, req.count);
-  }
-}
-
-/** Registers are big-endian words; coils and discretes are packed LSB first
- * (Modbus Application Protocol v1.1b3, 6.1 and 6.3). Returns null on a count mismatch. */
-export function unpack(req: ReadRequest, buf: Buffer): number[] | null {
-  if (req.register === 'holding' || req.register === 'input') {
-    if (buf.length !== req.count * 2) return null;
-    const out = new Array<number>(req.count);
-    for (let i = 0; i < req.count; i++) out[i] = buf.readUInt16BE(2 * i);
-    return out;
-  }
-  if (buf.length !== Math.ceil(req.count / 8)) return null;
-  const out = new Array<number>(req.count);
-  for (let i = 0; i < req.count; i++) out[i] = (buf[i >> 3]! >> (i & 7)) & 1;
-  return out;
 }

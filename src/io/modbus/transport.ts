@@ -1,5 +1,5 @@
 // What a bus needs from a link: open it, run one read at a time, learn when it drops.
-// Modbus TCP (here) and Modbus RTU (issue 5) implement it; the bus owns the queue.
+// Modbus TCP and Modbus RTU implement it; the bus owns the queue.
 import type { RegisterKind } from '../../config/profile-schema.js';
 
 export interface ReadRequest {
@@ -16,6 +16,9 @@ export interface LinkStats {
   exceptions: number;
   badFrames: number;
   staleFrames: number;
+  /** RTU only: frames whose CRC did not check, and frames cut short (both retried). */
+  crcErrors: number;
+  shortFrames: number;
 }
 
 export interface ModbusTransport {
@@ -32,5 +35,5 @@ export interface ModbusTransport {
 }
 
 export function emptyStats(): LinkStats {
-  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0 };
+  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0, crcErrors: 0, shortFrames: 0 };
 }

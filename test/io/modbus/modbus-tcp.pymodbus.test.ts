@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PymodbusServer, sleep, waitFor } from '../../helpers/peers.js';
 import { baseConfig, makeGateway } from '../../helpers/gateway.js';
 import { fixtureProfile } from '../../helpers/fixtures.js';
+import { allTypesUnit, expectAllTypes } from '../../helpers/all-types.js';
 import type { Gateway } from '../../../src/main.js';
 import type { Reading, DeviceStatus } from '../../../src/types.js';
 import path from 'node:path';
@@ -41,55 +42,15 @@ const latest = (rs: Reading[], device: string, point: string) => rs.filter((r) =
 
 describe('Modbus TCP against pymodbus', () => {
   it('decodes every data type and byte/word order to the value pymodbus packed', async () => {
-    const typed = [
-      { kind: 'hr', address: 0, type: 'int16', value: -1234 },
-      { kind: 'hr', address: 1, type: 'int16', order: 'BADC', value: -300 },
-      { kind: 'hr', address: 2, type: 'uint16', value: 60000 },
-      { kind: 'hr', address: 3, type: 'int32', order: 'ABCD', value: -123456789 },
-      { kind: 'hr', address: 5, type: 'int32', order: 'CDAB', value: -987654321 },
-      { kind: 'hr', address: 7, type: 'int32', order: 'BADC', value: 19088743 },
-      { kind: 'hr', address: 9, type: 'int32', order: 'DCBA', value: -2 },
-      { kind: 'hr', address: 11, type: 'uint32', order: 'CDAB', value: 4000000000 },
-      { kind: 'hr', address: 13, type: 'float32', order: 'ABCD', value: 123.456 },
-      { kind: 'hr', address: 15, type: 'float32', order: 'CDAB', value: -0.5 },
-      { kind: 'hr', address: 17, type: 'float32', order: 'BADC', value: 325000 },
-      { kind: 'hr', address: 19, type: 'float32', order: 'DCBA', value: 1.25 },
-      { kind: 'hr', address: 21, type: 'float64', order: 'ABCD', value: 12345.6789 },
-      { kind: 'hr', address: 25, type: 'float64', order: 'CDAB', value: -9.87654321e-5 },
-      { kind: 'hr', address: 29, type: 'float64', order: 'BADC', value: 6.02214076e23 },
-      { kind: 'hr', address: 33, type: 'float64', order: 'DCBA', value: Math.PI },
-      { kind: 'ir', address: 0, type: 'int16', value: 42 },
-      { kind: 'ir', address: 1, type: 'uint32', value: 12345678 },
-    ];
     const s = await PymodbusServer.start({
-      units: { '1': { hr: { '37': 8, '38': 2345, '39': 2000 }, co: { '0': 1, '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 }, di: { '2': 1 }, typed: typed as never } },
+      units: { '1': allTypesUnit() },
     });
     servers.push(s);
     const { readings, g } = await run(s.port, [{ id: 'dev', facility: 'canteen', profile: 'test-all-types', bus: 'plc', unitId: 1, pollMs: 60000 }]);
     const all = fixtureProfile('test-all-types').points.map((p) => p.id);
     await waitFor(() => all.every((p) => latest(readings, 'dev', p)), 5000, 'a reading of every point');
+    expectAllTypes(readings, 'dev');
     const v = (p: string) => latest(readings, 'dev', p)!.value;
-    expect(v('i16_abcd')).toBe(-1234);
-    expect(v('i16_badc')).toBe(-300);
-    expect(v('u16')).toBe(60000);
-    expect(v('i32_abcd')).toBe(-123456789);
-    expect(v('i32_cdab')).toBe(-987654321);
-    expect(v('i32_badc')).toBe(19088743);
-    expect(v('i32_dcba')).toBe(-2);
-    expect(v('u32_cdab')).toBe(4000000000);
-    expect(v('f32_abcd')).toBe(123.456);
-    expect(v('f32_cdab')).toBe(-0.5);
-    expect(v('f32_badc')).toBe(325000);
-    expect(v('f32_dcba')).toBe(1.25);
-    expect(v('f64_abcd')).toBe(12345.6789);
-    expect(v('f64_cdab')).toBe(-9.87654321e-5);
-    expect(v('f64_badc')).toBe(6.02214076e23);
-    expect(v('f64_dcba')).toBe(Math.PI);
-    expect(v('bit3')).toBe(true);
-    expect(v('bit4')).toBe(false);
-    expect(v('scaled')).toBe(194.5); // 2345 * 0.1 - 40
-    expect(latest(readings, 'dev', 'scaled')!.quality).toBe('good');
-    expect(latest(readings, 'dev', 'out_of_range')).toMatchObject({ value: 200, quality: 'out_of_range' });
     expect(v('input_i16')).toBe(42);
     // Identifiers leave the pipeline only as the keyed pseudonym under this site's secret.
     const secret = loadOrCreateSiteSecret(path.join(path.dirname(g.config.storage.path), 'site-secret'));

@@ -1,0 +1,236 @@
+// Modbus RTU link over a serial port (RS-485 adapter). One request on the line at a time:
+// the bus above owns the queue shared by every device on the line (jsmodbus' RTU client
+// queues per client, which would interleave two devices' frames on one wire).
+//
+// RTU has no length field and no transaction id, so the reply's length comes from the
+// request, and safety comes from silence: a request is sent only after the line has been
+// quiet for t3.5 (Modbus over Serial Line v1.02, 2.5.1.1), and after a timeout or a damaged
+// frame only after a longer quiet, so that a late reply to the old request cannot be taken
+// for the answer to the next one.
+import { SerialPort } from 'serialport';
+import crc16modbus from 'crc/crc16modbus';
+import jsmodbus from 'jsmodbus';
+import type { ModbusTransport, ReadRequest, LinkStats } from './transport.js';
+import { emptyStats } from './transport.js';
+import { FC, requestBody, replyDataBytes, unpack } from './pdu.js';
+import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
+
+const RTURequest = jsmodbus.ModbusRTURequest;
+
+export interface RtuTransportOptions {
+  path: string;
+  baudRate: number;
+  parity: 'none' | 'even' | 'odd';
+  dataBits: 7 | 8;
+  stopBits: 1 | 2;
+}
+
+interface Pending {
+  req: ReadRequest;
+  fc: number;
+  resolve: (v: number[]) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Longest wait for a babbling line to go quiet before sending anyway. */
+const MAX_QUIET_WAIT_MS = 1000;
+
+export class ModbusRtuTransport implements ModbusTransport {
+  readonly stats: LinkStats = emptyStats();
+  readonly endpoint: string;
+  /** One character on the wire (start + data + parity + stop bits), in ms. */
+  readonly charMs: number;
+  /** The inter-frame silence t3.5; fixed at 1.75 ms above 19200 baud (spec 2.5.1.1). */
+  readonly t35Ms: number;
+  /** Silence required after a timeout or a damaged frame before the next request. */
+  readonly recoverQuietMs: number;
+  private port: SerialPort | null = null;
+  private rx: Buffer = Buffer.alloc(0);
+  private pending: Pending | null = null;
+  private lastActivity = 0;
+  private needRecovery = false;
+  private dropListeners: ((reason: string) => void)[] = [];
+
+  constructor(private readonly opts: RtuTransportOptions) {
+    this.endpoint = `${opts.path}@${opts.baudRate}`;
+    const bits = 1 + opts.dataBits + (opts.parity === 'none' ? 0 : 1) + opts.stopBits;
+    this.charMs = (bits * 1000) / opts.baudRate;
+    this.t35Ms = opts.baudRate > 19200 ? 1.75 : 3.5 * this.charMs;
+    // USB adapters deliver bytes in bursts every few ms, so the recovery quiet has a floor.
+    this.recoverQuietMs = Math.max(50, 10 * this.t35Ms);
+  }
+
+  get isOpen(): boolean {
+    return this.port !== null;
+  }
+
+  onDrop(cb: (reason: string) => void): void {
+    this.dropListeners.push(cb);
+  }
+
+  open(): Promise<void> {
+    if (this.port) return Promise.resolve();
+    const { path, baudRate, parity, dataBits, stopBits } = this.opts;
+    return new Promise((resolve, reject) => {
+      const p = new SerialPort({ path, baudRate, parity, dataBits, stopBits, autoOpen: false });
+      p.open((err) => {
+        if (err) {
+          reject(new ModbusLinkError(`open serial port ${path} failed: ${err.message}`));
+          return;
+        }
+        this.port = p;
+        this.rx = Buffer.alloc(0);
+        this.lastActivity = Date.now();
+        p.on('data', (d: Buffer) => this.onData(d));
+        p.on('error', () => {
+          /* 'close' follows with the reason */
+        });
+        // serialport sets err.disconnected when the device went away (adapter unplugged,
+        // pty closed); a plain close is our own.
+        p.on('close', (e: (Error & { disconnected?: boolean }) | null) =>
+          this.dropped(e?.disconnected ? `serial port ${path} disconnected (adapter unplugged?)` : `serial port ${path} closed${e ? `: ${e.message}` : ''}`),
+        );
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const p = this.port;
+    if (!p) return;
+    this.port = null;
+    this.fail(new ModbusLinkError('link closed'));
+    if (!p.isOpen) return;
+    await new Promise<void>((resolve) => p.close(() => resolve()));
+  }
+
+  async read(req: ReadRequest, timeoutMs: number): Promise<number[]> {
+    if (this.pending) throw new Error('ModbusRtuTransport: one request at a time');
+    await this.waitForQuiet();
+    const p = this.port;
+    if (!p) throw new ModbusLinkError(`serial port ${this.opts.path} is not open`);
+    if (this.rx.length > 0) this.stats.staleFrames++;
+    this.rx = Buffer.alloc(0);
+    const frame = new RTURequest(req.unitId, requestBody(req)).createPayload();
+    // The timeout counts from the end of our own frame on the wire.
+    const limit = timeoutMs + Math.ceil(frame.length * this.charMs);
+    return new Promise<number[]>((resolve, reject) => {
+      const timer = setTimeout(() => this.timedOut(timeoutMs), limit);
+      this.pending = { req, fc: FC[req.register], resolve, reject, timer };
+      this.stats.requests++;
+      this.lastActivity = Date.now();
+      p.write(frame);
+    });
+  }
+
+  /** Waits until nothing has arrived for t3.5 (or the recovery quiet after trouble). */
+  private async waitForQuiet(): Promise<void> {
+    const need = this.needRecovery ? this.recoverQuietMs : this.t35Ms;
+    const deadline = Date.now() + MAX_QUIET_WAIT_MS;
+    for (;;) {
+      const quietFor = Date.now() - this.lastActivity;
+      if (quietFor >= need || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(need - quietFor))));
+    }
+    this.needRecovery = false;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastActivity = Date.now();
+    this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
+    if (this.pending) this.parse(this.pending);
+  }
+
+  private parse(p: Pending): void {
+    while (this.rx.length >= 2 && this.pending === p) {
+      const fc = this.rx[1]!;
+      let size: number;
+      if (fc >= 1 && fc <= 4) {
+        if (this.rx.length < 3) return;
+        size = 3 + this.rx[2]! + 2;
+      } else if (fc >= 0x81 && fc <= 0x84) {
+        size = 5;
+      } else {
+        // Not a reply to any read we send: noise, or a frame we cannot delimit.
+        this.stats.badFrames++;
+        return this.lineFault(new ModbusLineError('crc', `garbage on the line (${hex(this.rx)})`));
+      }
+      if (this.rx.length < size) return;
+      const frame = this.rx.subarray(0, size);
+      if (crc16modbus(frame.subarray(0, size - 2)) !== frame.readUInt16LE(size - 2)) {
+        this.stats.crcErrors++;
+        return this.lineFault(new ModbusLineError('crc', `CRC error in reply from unit ${frame[0]} (${hex(frame)})`));
+      }
+      this.rx = this.rx.subarray(size);
+      if (frame[0] !== p.req.unitId || (fc & 0x7f) !== p.fc) {
+        // A late answer to an earlier request: valid, but not ours.
+        this.stats.staleFrames++;
+        continue;
+      }
+      this.onFrame(p, frame);
+    }
+  }
+
+  private onFrame(p: Pending, frame: Buffer): void {
+    if (frame[1]! & 0x80) {
+      this.stats.exceptions++;
+      this.stats.responses++;
+      return this.fail(new ModbusExceptionError(frame[2]!));
+    }
+    const data = frame.subarray(3, frame.length - 2);
+    const values = data.length === replyDataBytes(p.req) ? unpack(p.req, data) : null;
+    if (!values) {
+      this.stats.badFrames++;
+      return this.fail(new ModbusFrameError(`reply carries ${data.length} bytes, ${p.req.count} ${p.req.register} values asked`));
+    }
+    this.stats.responses++;
+    this.settle();
+    p.resolve(values);
+  }
+
+  private timedOut(timeoutMs: number): void {
+    const got = this.rx.length;
+    this.needRecovery = true;
+    // The quiet counts from now: a reply still on its way must land before the next request
+    // goes out, where it is discarded, not after, where it would pass for the next answer.
+    this.lastActivity = Date.now();
+    if (got > 0) {
+      this.stats.shortFrames++;
+      this.fail(new ModbusLineError('short', `short frame: ${got} bytes then silence (${hex(this.rx)})`));
+    } else {
+      this.stats.timeouts++;
+      this.fail(new ModbusTimeoutError(timeoutMs));
+    }
+  }
+
+  /** A damaged frame: nothing after it on the line can be delimited, so drop what we have
+   * and let the next request wait for the recovery quiet. */
+  private lineFault(err: ModbusLineError): void {
+    this.rx = Buffer.alloc(0);
+    this.needRecovery = true;
+    this.fail(err);
+  }
+
+  private settle(): void {
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = null;
+  }
+
+  private fail(err: Error): void {
+    const p = this.pending;
+    this.settle();
+    p?.reject(err);
+  }
+
+  private dropped(reason: string): void {
+    const was = this.port !== null;
+    this.port = null;
+    this.fail(new ModbusLinkError(reason));
+    if (was) for (const cb of this.dropListeners) cb(reason);
+  }
+}
+
+function hex(b: Buffer): string {
+  return b.length > 32 ? `${b.subarray(0, 32).toString('hex')}…` : b.toString('hex');
+}

@@ -1,0 +1,174 @@
+// The Modbus RTU link against a scripted device on the far end of a socat pty pair that
+// misbehaves on purpose: CRC errors, short frames, garbage, late replies, exceptions. A damaged
+// reply is counted and retried by the bus; a late reply is never taken for the next answer.
+import { SerialPort } from 'serialport';
+import crc16modbus from 'crc/crc16modbus';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ModbusRtuTransport } from '../../../src/io/modbus/rtu-transport.js';
+import { ModbusBus } from '../../../src/io/modbus/bus.js';
+import { ModbusExceptionError, ModbusLineError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import { SocatLine } from '../../helpers/socat.js';
+import { waitFor } from '../../helpers/peers.js';
+
+interface Req {
+  unit: number;
+  fc: number;
+  start: number;
+  count: number;
+}
+type Script = (req: Req, n: number, dev: SerialPort) => void;
+
+let cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function withCrc(body: number[]): Buffer {
+  const b = Buffer.alloc(body.length + 2);
+  Buffer.from(body).copy(b);
+  b.writeUInt16LE(crc16modbus(b.subarray(0, body.length)), body.length);
+  return b;
+}
+
+/** A read-registers reply carrying `words`. */
+function reply(unit: number, fc: number, words: number[]): Buffer {
+  return withCrc([unit, fc, words.length * 2, ...words.flatMap((w) => [w >> 8, w & 0xff])]);
+}
+
+async function scripted(script: Script, baudRate = 9600): Promise<{ t: ModbusRtuTransport; seen: Req[] }> {
+  const line = await SocatLine.start();
+  cleanups.push(() => line.stop());
+  const dev = new SerialPort({ path: line.b, baudRate, autoOpen: false });
+  await new Promise<void>((res, rej) => dev.open((e) => (e ? rej(e) : res())));
+  cleanups.push(() => new Promise<void>((r) => (dev.isOpen ? dev.close(() => r()) : r())));
+  const seen: Req[] = [];
+  let rx = Buffer.alloc(0);
+  dev.on('data', (d: Buffer) => {
+    rx = Buffer.concat([rx, d]);
+    while (rx.length >= 8) {
+      const frame = rx.subarray(0, 8);
+      rx = rx.subarray(8);
+      expect(crc16modbus(frame.subarray(0, 6))).toBe(frame.readUInt16LE(6));
+      const req = { unit: frame[0]!, fc: frame[1]!, start: frame.readUInt16BE(2), count: frame.readUInt16BE(4) };
+      seen.push(req);
+      script(req, seen.length, dev);
+    }
+  });
+  const t = new ModbusRtuTransport({ path: line.a, baudRate, parity: 'none', dataBits: 8, stopBits: 1 });
+  await t.open();
+  cleanups.push(() => t.close());
+  return { t, seen };
+}
+
+async function busOver(t: ModbusRtuTransport, retries = 1): Promise<ModbusBus> {
+  const bus = new ModbusBus({ id: 'rs485', timeoutMs: 150, retries, reconnectMinMs: 100, reconnectMaxMs: 400 }, t, silentLogger());
+  cleanups.push(() => bus.stop());
+  await bus.start();
+  return bus;
+}
+
+const read = { unitId: 1, register: 'holding' as const, start: 0, count: 2 };
+
+describe('Modbus RTU link', () => {
+  it('computes the inter-frame silence from the line settings (spec 2.5.1.1)', () => {
+    const t9600 = new ModbusRtuTransport({ path: '/dev/null', baudRate: 9600, parity: 'even', dataBits: 8, stopBits: 1 });
+    expect(t9600.charMs).toBeCloseTo(11 / 9.6, 6); // 11 bits per character with parity
+    expect(t9600.t35Ms).toBeCloseTo(3.5 * (11 / 9.6), 6);
+    const t115 = new ModbusRtuTransport({ path: '/dev/null', baudRate: 115200, parity: 'none', dataBits: 8, stopBits: 1 });
+    expect(t115.t35Ms).toBe(1.75);
+  });
+
+  it('reads registers and checks the CRC of the request it sends', async () => {
+    const { t, seen } = await scripted((r, _n, dev) => dev.write(reply(r.unit, r.fc, [0x1234, 0xfffe])));
+    await expect(t.read(read, 200)).resolves.toEqual([0x1234, 0xfffe]);
+    expect(seen).toEqual([{ unit: 1, fc: 3, start: 0, count: 2 }]);
+  });
+
+  it('counts a CRC error and the bus retries the request', async () => {
+    const { t, seen } = await scripted((r, n, dev) => {
+      const good = reply(r.unit, r.fc, [7, 8]);
+      if (n === 1) good[good.length - 1]! ^= 0xff;
+      dev.write(good);
+    });
+    await expect((await busOver(t)).read(read)).resolves.toEqual([7, 8]);
+    expect(seen).toHaveLength(2);
+    expect(t.stats).toMatchObject({ crcErrors: 1, responses: 1, requests: 2 });
+  });
+
+  it('counts a short frame and the bus retries the request', async () => {
+    const { t } = await scripted((r, n, dev) => {
+      const good = reply(r.unit, r.fc, [7, 8]);
+      dev.write(n === 1 ? good.subarray(0, 5) : good);
+    });
+    await expect((await busOver(t)).read(read)).resolves.toEqual([7, 8]);
+    expect(t.stats).toMatchObject({ shortFrames: 1, responses: 1 });
+  });
+
+  it('gives up after the retries with an error naming the damage', async () => {
+    const { t } = await scripted((r, _n, dev) => dev.write(Buffer.from([r.unit, r.fc, 4, 0, 7, 0, 8, 0x00, 0x00])));
+    const err = await (await busOver(t, 2)).read(read).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusLineError);
+    expect((err as Error).message).toMatch(/^CRC error in reply from unit 1 \(0103040007000800 ?00\)$/);
+    expect(t.stats.crcErrors).toBe(3);
+  });
+
+  it('treats garbage as a damaged frame, then waits for the line to go quiet before the next request', async () => {
+    const sentAt: number[] = [];
+    let garbageEndedAt = 0;
+    const { t } = await scripted((r, n, dev) => {
+      sentAt.push(Date.now());
+      if (n === 1) {
+        dev.write(Buffer.from([0x55, 0x99, 0x13]));
+        garbageEndedAt = Date.now();
+      } else dev.write(reply(r.unit, r.fc, [1, 2]));
+    });
+    await expect((await busOver(t)).read(read)).resolves.toEqual([1, 2]);
+    expect(t.stats.badFrames).toBe(1);
+    expect(sentAt[1]! - garbageEndedAt).toBeGreaterThanOrEqual(t.recoverQuietMs - 5);
+  });
+
+  it('never takes a late reply for the answer to the next request', async () => {
+    // The device answers the first request 30 ms after the timeout, with a reply the next
+    // request of the same shape would also accept. The next request must get its own answer.
+    const { t } = await scripted((r, n, dev) => {
+      if (n === 1) setTimeout(() => dev.write(reply(r.unit, r.fc, [111, 111])), 140);
+      else setTimeout(() => dev.write(reply(r.unit, r.fc, [222, 222])), 60);
+    });
+    await expect(t.read(read, 100)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    await expect(t.read(read, 300)).resolves.toEqual([222, 222]);
+    expect(t.stats.staleFrames).toBeGreaterThanOrEqual(1);
+  });
+
+  it('passes a Modbus exception through unretried', async () => {
+    const { t, seen } = await scripted((r, _n, dev) => dev.write(withCrc([r.unit, r.fc | 0x80, 2])));
+    const err = await (await busOver(t)).read(read).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusExceptionError);
+    expect((err as ModbusExceptionError).code).toBe(2);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('ignores a valid reply from another unit (a late answer) and takes its own', async () => {
+    const { t } = await scripted((r, _n, dev) => {
+      dev.write(Buffer.concat([reply(5, r.fc, [9, 9]), reply(r.unit, r.fc, [3, 4])]));
+    });
+    await expect(t.read(read, 300)).resolves.toEqual([3, 4]);
+    expect(t.stats.staleFrames).toBe(1);
+  });
+
+  it('reports the port vanishing as a drop', async () => {
+    const line = await SocatLine.start();
+    cleanups.push(() => line.stop());
+    const t = new ModbusRtuTransport({ path: line.a, baudRate: 9600, parity: 'none', dataBits: 8, stopBits: 1 });
+    await t.open();
+    cleanups.push(() => t.close());
+    const drops: string[] = [];
+    t.onDrop((r) => drops.push(r));
+    await line.stop();
+    await waitFor(() => drops.length > 0, 5000, 'the drop');
+    expect(drops).toEqual([`serial port ${line.a} disconnected (adapter unplugged?)`]);
+    expect(t.isOpen).toBe(false);
+    await expect(t.open()).rejects.toThrow(`open serial port ${line.a} failed`);
+  });
+});
