@@ -1,10 +1,29 @@
-import type { Profile } from '../src/config/profile-schema.js';
+import type { Profile, RegisterKind } from '../src/config/profile-schema.js';
 import { pointSpan } from '../src/io/modbus/read-plan.js';
+
+type Plannable = Pick<Profile, 'points' | 'holes' | 'maxRegistersPerRead'>;
 
 /** The true minimum number of requests under the same constraints as the planner, found by
  * dynamic programming over every way to cut the sorted points into blocks: an independent
  * check that the greedy planner is optimal. */
-export function minimumRequests(p: Pick<Profile, 'points' | 'holes' | 'maxRegistersPerRead'>, maxGap: number): number {
+export function minimumRequests(p: Plannable, maxGap: number): number {
+  return minimumCost(p, maxGap, () => 1);
+}
+
+/** Modbus RTU bytes of one read: request 8 (unit, fc, start, count, CRC); reply 5 (unit, fc,
+ * byte count, CRC) plus the data (Modbus over Serial Line v1.02, 2.5.1). */
+export function rtuReadBytes(kind: RegisterKind, count: number): number {
+  const data = kind === 'coil' || kind === 'discrete' ? Math.ceil(count / 8) : 2 * count;
+  return 8 + 5 + data;
+}
+
+/** The fewest RTU bytes on the wire for one scan under the planner's limits. */
+export function minimumRtuBytes(p: Plannable, maxGap: number): number {
+  return minimumCost(p, maxGap, rtuReadBytes);
+}
+
+/** Cheapest cut of each register kind's sorted points into reads, `cost` per read. */
+function minimumCost(p: Plannable, maxGap: number, cost: (kind: RegisterKind, count: number) => number): number {
   let total = 0;
   for (const kind of ['coil', 'discrete', 'holding', 'input'] as const) {
     const bits = kind === 'coil' || kind === 'discrete';
@@ -26,7 +45,7 @@ export function minimumRequests(p: Pick<Profile, 'points' | 'holes' | 'maxRegist
           if (k > j - 1 && (s.from - to - 1 > gap || holes.some((h) => h.from <= s.from - 1 && h.to >= to + 1))) ok = false;
           to = Math.max(to, s.to);
         }
-        if (ok && to - from + 1 <= maxCount) best[i] = Math.min(best[i]!, best[j - 1]! + 1);
+        if (ok && to - from + 1 <= maxCount) best[i] = Math.min(best[i]!, best[j - 1]! + cost(kind, to - from + 1));
       }
     }
     total += best[spans.length]!;

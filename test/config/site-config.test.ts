@@ -357,3 +357,47 @@ describe('site config: privacy window', () => {
     expect(personalWindowSeconds(ok(`${base}uplink: { url: mqtt://h:1883, windowSeconds: 900 }\nprivacy: { windowSeconds: 86400 }\n`))).toBe(86400);
   });
 });
+
+describe('site config: RS-485 buses and GPIO inputs', () => {
+  const rtu = (extra = '') =>
+    edit('timeoutMs: 500 }\n', `timeoutMs: 500 }\n  - { id: rs485, type: modbus-rtu, path: /dev/serial/by-id/usb-FTDI-if00-port0${extra} }\n`);
+  const withGpio = (entries: string) => `${BASE}gpio:\n${entries}`;
+
+  it('a modbus-rtu bus gets 9600 8N1 and a 500 ms timeout by default', () => {
+    const b = ok(rtu()).buses[1]!;
+    expect(b).toMatchObject({ type: 'modbus-rtu', baudRate: 9600, parity: 'none', dataBits: 8, stopBits: 1, timeoutMs: 500, retries: 1 });
+  });
+
+  it('names the field of a wrong serial setting', () => {
+    oneError(rtu(', baudRate: 9601'), 'buses[1].baudRate: must be one of 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200');
+    oneError(rtu(', parity: mark'), 'buses[1].parity: must be one of "none", "even", "odd"');
+    oneError(rtu(', stopBits: 3'), 'buses[1].stopBits: must be 1 or 2');
+    oneError(rtu(', dataBits: 9'), 'buses[1].dataBits: must be 7 or 8');
+    oneError(rtu(', host: 10.0.0.1'), 'buses[1].host: unknown key');
+  });
+
+  it('a relative serial path is refused with the by-id advice', () => {
+    const text = rtu().replace('path: /dev/serial/by-id/usb-FTDI-if00-port0', 'path: ttyUSB0');
+    oneError(text, 'buses[1].path: must be an absolute device path, e.g. /dev/serial/by-id/');
+  });
+
+  it('gpio entries: defaults, and the counter point', () => {
+    const c = ok(withGpio('  - { id: meals, facility: canteen, kind: counter, line: 22 }\n  - { id: sos, facility: security, kind: alarm, line: 27, activeLow: true, chip: pinctrl-rp1 }\n'));
+    expect(c.gpio[0]).toMatchObject({ kind: 'counter', line: 22, activeLow: false, debounceMs: 20, pollMs: 20, reportMs: 1000 });
+    expect(c.gpio[1]).toMatchObject({ kind: 'alarm', activeLow: true, chip: 'pinctrl-rp1' });
+  });
+
+  it('gpio mistakes name the entry and field', () => {
+    oneError(withGpio('  - { id: door, facility: security, kind: reed, line: 17 }\n'), 'gpio[0].kind: must be one of "contact", "alarm", "counter"');
+    oneError(withGpio('  - { id: door, facility: security, kind: contact, line: 2000 }\n'), 'gpio[0].line: must be 0..1023');
+    oneError(withGpio('  - { id: door, facility: security, kind: contact, line: 17, severity: critical }\n'), 'gpio[0].severity: severity is only for kind: alarm');
+    oneError(withGpio('  - { id: fridge-1, facility: security, kind: contact, line: 17 }\n'), 'gpio[0].id: "fridge-1" is already used by devices[1]');
+    oneError(withGpio('  - { id: a, facility: security, kind: contact, line: 17 }\n  - { id: b, facility: security, kind: contact, line: 17 }\n'), 'gpio[1].line: line 17 is already gpio[0]');
+  });
+
+  it('an alarm rule may watch a gpio counter', () => {
+    const text = withGpio('  - { id: meals, facility: canteen, kind: counter, line: 22 }\n') + 'alarms:\n  - { id: too-many, device: meals, point: count, above: 500 }\n';
+    expect(ok(text).alarms[0]!.device).toBe('meals');
+    oneError(text.replace('point: count', 'point: state'), 'alarms[0].point: profile "gpio-counter" has no point "state" (count)');
+  });
+});

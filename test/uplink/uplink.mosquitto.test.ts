@@ -87,6 +87,14 @@ describe('uplink to Mosquitto', () => {
     const status = await waitFor(() => platform.lastStatus('gw-up'), 5000, 'status');
     expect(status).toMatchObject({ kind: 'status', state: 'online', gatewayId: 'gw-up' });
     expect(g.outbox!.stats().lastSeq).toBeGreaterThanOrEqual(seqs.at(-1)!);
+    // Field health rides on the periodic status: per bus attempts, per device last success.
+    const health = await waitFor(() => {
+      const h = platform.lastStatus('gw-up')?.health as { buses: { requests: number }[]; devices: { id: string; lastSuccess: number | null }[] } | undefined;
+      return h && h.buses[0]!.requests > 0 && h.devices.every((d) => d.lastSuccess) ? h : undefined;
+    }, 10000, 'a status with health');
+    expect(health.buses).toEqual([expect.objectContaining({ id: 'lan', type: 'modbus-tcp', state: 'up', crcErrors: 0, timeouts: 0 })]);
+    expect(health.devices.map((d) => d.id)).toEqual(['fridge-1', 'kitchen-th', 'io-1']);
+    expect(platform.stats.rejected).toBe(0);
   });
 
   it('outage: Mosquitto down for 30 s, then every seq arrives, duplicates only identical', async () => {

@@ -119,6 +119,7 @@ export class ModbusRtuTransport implements ModbusTransport {
       const timer = setTimeout(() => this.timedOut(timeoutMs), limit);
       this.pending = { req, fc: FC[req.register], resolve, reject, timer };
       this.stats.requests++;
+      this.stats.txBytes += frame.length;
       this.lastActivity = Date.now();
       p.write(frame);
     });
@@ -138,6 +139,7 @@ export class ModbusRtuTransport implements ModbusTransport {
 
   private onData(chunk: Buffer): void {
     this.lastActivity = Date.now();
+    this.stats.rxBytes += chunk.length;
     this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
     if (this.pending) this.parse(this.pending);
   }

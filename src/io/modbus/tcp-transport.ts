@@ -108,11 +108,13 @@ export class ModbusTcpTransport implements ModbusTransport {
       }, timeoutMs);
       this.pending = { tid: this.tid, req, resolve, reject, timer };
       this.stats.requests++;
+      this.stats.txBytes += frame.length;
       s.write(frame);
     });
   }
 
   private onData(chunk: Buffer): void {
+    this.stats.rxBytes += chunk.length;
     this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
     while (this.rx.length >= 7) {
       const length = this.rx.readUInt16BE(4);

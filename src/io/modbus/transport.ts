@@ -19,6 +19,9 @@ export interface LinkStats {
   /** RTU only: frames whose CRC did not check, and frames cut short (both retried). */
   crcErrors: number;
   shortFrames: number;
+  /** Bytes written and received on the link (the RTU wire budget). */
+  txBytes: number;
+  rxBytes: number;
 }
 
 export interface ModbusTransport {
@@ -35,5 +38,5 @@ export interface ModbusTransport {
 }
 
 export function emptyStats(): LinkStats {
-  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0, crcErrors: 0, shortFrames: 0 };
+  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0, crcErrors: 0, shortFrames: 0, txBytes: 0, rxBytes: 0 };
 }
