@@ -132,7 +132,7 @@ function checkConfig(file: string | undefined): number {
     const profiles = loadProfiles(DRIVERS_DIR);
     const c = loadSiteConfig(file, profiles);
     const sim = c.simulator.enabled ? ', simulator on' : '';
-    process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${sim}\n`);
+    process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${c.gpio.length ? `, ${c.gpio.length} GPIO input(s)` : ''}${sim}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);

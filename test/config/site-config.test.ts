@@ -284,6 +284,13 @@ describe('site config: YAML and several errors', () => {
 });
 
 describe('site config: defaults and the embedded config', () => {
+  it('every example in config/ is valid', () => {
+    const dir = path.dirname(DEFAULT_CONFIG);
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files).toContain('example-field.yaml');
+    for (const f of files) expect(() => loadSiteConfig(path.join(dir, f), profiles), f).not.toThrow();
+  });
+
   it('config/default.yaml is valid: simulator on, broker 1883, web 8080, every device on the simulator', () => {
     const c = loadSiteConfig(DEFAULT_CONFIG, profiles);
     expect(c.simulator.enabled).toBe(true);
