@@ -5,7 +5,9 @@ import { DEFAULT_CONFIG, DRIVERS_DIR, packageVersion } from './config/paths.js';
 import { loadProfiles } from './config/profiles.js';
 import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { createLogger } from './log.js';
-import { Gateway } from './main.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { App } from './app.js';
 import { uplinkJsonSchema } from './uplink/contract.js';
 import { hashPassword } from './broker/access.js';
 import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
@@ -14,11 +16,13 @@ import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 const HELP = `community-gateway ${packageVersion()}
 
 Usage:
-  community-gateway run [--config FILE]     run the gateway (default: the embedded demo config,
-                                            simulated devices, no hardware needed)
+  community-gateway run [--config FILE]     run the gateway and its web page (default:
+                                            ./data/site.yaml if the web page has saved one,
+                                            else the embedded demo config: simulated devices,
+                                            no hardware needed)
   community-gateway check-config FILE       validate FILE against the schema and drivers/;
                                             exit 0 with a summary, or 1 listing every error
-  community-gateway platform --url URL --db FILE [--group G] [--client-id ID]
+  community-gateway platform --url URL --db FILE [--group G|none] [--client-id ID]
                           [--ca FILE --cert FILE --key FILE] [--username U --password P]
                                             the reference platform consumer: subscribes to
                                             $share/<group>/fc/v1/#, validates, de-duplicates on
@@ -69,8 +73,14 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'check-config':
       return checkConfig(rest[0] ?? values.config);
-    case 'run':
-      return run(values.config ?? rest[0] ?? DEFAULT_CONFIG);
+    case 'run': {
+      const file = values.config ?? rest[0];
+      if (file) return run(file, file);
+      // The embedded default is part of the package (read-only once installed): a config the
+      // technician applies from the web page goes to ./data/site.yaml and wins from then on.
+      const saved = path.resolve('data', 'site.yaml');
+      return fs.existsSync(saved) ? run(saved, saved) : run(DEFAULT_CONFIG, saved);
+    }
     case 'privacy-report': {
       const file = values.config ?? rest[0];
       if (!file) {
@@ -140,15 +150,15 @@ function checkConfig(file: string | undefined): number {
   }
 }
 
-async function run(file: string): Promise<number> {
-  let gateway: Gateway;
+async function run(file: string, editableFile: string): Promise<number> {
+  let gateway: App;
   let log = createLogger();
   try {
     const profiles = loadProfiles(DRIVERS_DIR);
     const config = loadSiteConfig(file, profiles);
     log = createLogger(config.log?.level);
     log.info({ config: file, version: packageVersion() }, 'starting');
-    gateway = new Gateway(config, profiles, log);
+    gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;

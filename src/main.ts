@@ -8,7 +8,8 @@ import { EventBus } from './events.js';
 import { ModbusBus } from './io/modbus/bus.js';
 import { ModbusTcpTransport } from './io/modbus/tcp-transport.js';
 import { ModbusRtuTransport } from './io/modbus/rtu-transport.js';
-import type { ModbusTransport } from './io/modbus/transport.js';
+import type { ModbusTransport, ReadRequest } from './io/modbus/transport.js';
+import { encodeWrite } from './io/modbus/device-commands.js';
 import { GpioInput } from './io/gpio/gpio-input.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { OnoffBackend } from './io/gpio/onoff-backend.js';
@@ -21,7 +22,7 @@ import { LocalBroker } from './broker/local-broker.js';
 import { LivePublisher, readingTopic } from './broker/live-publisher.js';
 import { AccessControl } from './broker/access.js';
 import { LiveState } from './state/live-state.js';
-import { StatusServer, publicReading } from './web/status-server.js';
+import { publicReading } from './web/public-reading.js';
 import { buildSimulator } from './sim/simulator.js';
 import type { SimServer } from './sim/sim-server.js';
 import { packageVersion } from './config/paths.js';
@@ -35,9 +36,11 @@ import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
-import { privacyReport } from './privacy/privacy-report.js';
 import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
 import path from 'node:path';
+
+/** A device command that cannot be made as asked (unknown device or point, not writable). */
+export class DeviceCommandError extends Error {}
 
 export class Gateway {
   readonly events: EventBus;
@@ -46,8 +49,7 @@ export class Gateway {
   readonly access: AccessControl;
   readonly publisher: LivePublisher;
   readonly state: LiveState;
-  readonly web: StatusServer;
-  readonly simulator: SimServer | null;
+  simulator: SimServer | null = null;
   readonly buses = new Map<string, ModbusBus>();
   readonly pollers: DevicePoller[] = [];
   readonly gpio: { cfg: SiteConfig['gpio'][number]; input: GpioInput }[] = [];
@@ -65,67 +67,150 @@ export class Gateway {
   /** Each device's profile with the site's privacy overrides applied. */
   private readonly deviceProfiles = new Map<string, Profile>();
   private counters: CounterStore | null = null;
+  private readonly gpioBackend: GpioBackend;
+  /** The site config running now; replaced by reloadIo(). */
+  config: SiteConfig;
 
   /** `deps.gpioBackend` replaces the sysfs backend (tests inject edges; a libgpiod backend
    * may follow behind the same interface). */
   constructor(
-    readonly config: SiteConfig,
+    config: SiteConfig,
     private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
     deps: { gpioBackend?: GpioBackend } = {},
   ) {
+    this.config = config;
+    this.gpioBackend = deps.gpioBackend ?? new OnoffBackend();
     this.events = new EventBus(log);
     // The site secret is read in start(); until then no identifier can be decoded anyway.
     this.pipeline = new Pipeline(this.events, (v) => {
       if (!this.pseudonymise) throw new Error('pseudonymiser used before start');
       return this.pseudonymise(v);
     });
-    for (const d of config.devices) this.deviceProfiles.set(d.id, effectiveProfile(profiles.get(d.profile)!, d.privacy));
-    for (const g of config.gpio) this.deviceProfiles.set(g.id, gpioProfile(g));
-    const personalTopics = new Set(
-      this.allDevices().flatMap((d) => this.deviceProfiles.get(d.id)!.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(config.site.gatewayId, d.facility, d.id, p.id))),
-    );
+    this.buildIo(config);
     this.access = new AccessControl({
       anonymous: config.localBroker.anonymous,
       accounts: config.localBroker.accounts,
-      personalTopics,
-      anonymousSubscribe: ["community/#"],
+      personalTopics: this.personalTopics(),
+      anonymousSubscribe: ['community/#'],
     });
     this.broker = new LocalBroker(config.localBroker, log, this.access);
     this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
     this.state = new LiveState(this.events);
-    this.web = new StatusServer(config.web, { snapshot: () => this.snapshot(), privacy: () => privacyReport(config, profiles) }, log);
-    this.simulator = buildSimulator(config, profiles, log);
-    for (const b of config.buses) {
-      const transport = buildTransport(b);
-      this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, transport, log));
+  }
+
+  /** The io side of a config: profiles with overrides, simulator, buses, pollers, GPIO
+   * inputs. No I/O here; startIo() and stopIo() do it. */
+  private buildIo(c: SiteConfig): void {
+    const log = this.log;
+    this.deviceProfiles.clear();
+    for (const d of c.devices) this.deviceProfiles.set(d.id, effectiveProfile(this.profiles.get(d.profile)!, d.privacy));
+    for (const g of c.gpio) this.deviceProfiles.set(g.id, gpioProfile(g));
+    this.simulator = buildSimulator(c, this.profiles, log);
+    this.buses.clear();
+    this.pollers.length = 0;
+    this.gpio.length = 0;
+    for (const b of c.buses) {
+      this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, buildTransport(b), log));
     }
-    for (const d of config.devices) {
-      const bus = this.buses.get(d.bus)!;
-      const busCfg = config.buses.find((b) => b.id === d.bus)!;
+    for (const d of c.devices) {
+      const busCfg = c.buses.find((b) => b.id === d.bus)!;
       this.pollers.push(
         new DevicePoller(
           { id: d.id, facility: d.facility, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: this.deviceProfiles.get(d.id)! },
-          bus,
+          this.buses.get(d.bus)!,
           this.pipeline,
           { offlineBackoffMaxMs: busCfg.offlineBackoffMaxMs },
           log,
         ),
       );
     }
-    const backend = deps.gpioBackend ?? new OnoffBackend();
-    for (const g of config.gpio) {
+    for (const g of c.gpio) {
       const point = this.deviceProfiles.get(g.id)!.points[0]!;
       const source = { id: g.id, facility: g.facility };
       const input = new GpioInput(
         { id: g.id, line: g.line, chip: g.chip, activeLow: g.activeLow, debounceMs: g.debounceMs, pollMs: g.pollMs, reportMs: g.reportMs, kind: g.kind },
-        backend,
+        this.gpioBackend,
         { load: (id) => this.counters?.load(id), save: (id, v) => this.counters?.save(id, v) },
         (value, ts) => this.pipeline.input(source, point, value, ts),
         log,
       );
       this.gpio.push({ cfg: g, input });
     }
+  }
+
+  private personalTopics(): Set<string> {
+    const gw = this.config.site.gatewayId;
+    return new Set(this.allDevices().flatMap((d) => d.profile.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(gw, d.facility, d.id, p.id))));
+  }
+
+  private async startIo(): Promise<void> {
+    await this.simulator?.start();
+    await Promise.all([...this.buses.values()].map((b) => b.start()));
+    for (const p of this.pollers) p.start();
+    this.startGpio();
+  }
+
+  private async stopIo(): Promise<void> {
+    for (const g of this.gpio) g.input.stop();
+    await Promise.all(this.pollers.map((p) => p.stop()));
+    await Promise.all([...this.buses.values()].map((b) => b.stop()));
+    await this.simulator?.stop();
+  }
+
+  /** Applies a config whose changes are all on the io side (buses, devices, gpio, alarms,
+   * simulator, site.name, log): pollers, buses, inputs and the simulator are rebuilt while the
+   * local broker, the store, the open aggregation windows and the uplink session run on. */
+  async reloadIo(next: SiteConfig): Promise<void> {
+    const before = new Set(this.allDevices().map((d) => `${d.id}\u0000${d.facility}`));
+    await this.stopIo();
+    this.config = next;
+    this.buildIo(next);
+    const devices = this.allDevices();
+    for (const key of before) {
+      if (!devices.some((d) => `${d.id}\u0000${d.facility}` === key)) this.publisher.forget(key.split('\u0000')[0]!);
+    }
+    this.access.setPersonalTopics(this.personalTopics());
+    this.aggregator?.reconfigure(this.aggregatedPoints(devices), devices);
+    this.alarms?.reconfigure(next.alarms, devices);
+    this.personal?.reconfigure(devices);
+    if (next.log?.level) this.log.level = next.log.level;
+    this.outbox?.append([inventoryItem(devices)]);
+    await this.startIo();
+    this.log.info({ devices: this.pollers.length, gpio: this.gpio.length, buses: this.buses.size }, 'configuration reloaded');
+  }
+
+  /** Try-read for the technician's page: any range of a device, through its bus queue like
+   * a poll (never interleaved with one), without retries. */
+  async tryRead(deviceId: string, req: Omit<ReadRequest, 'unitId'>): Promise<number[]> {
+    const { bus, unitId } = this.deviceBus(deviceId);
+    return bus.read({ ...req, unitId }, { retries: 0 });
+  }
+
+  /** A write of a point its profile marks writable (value in engineering units). Rejects
+   * with DeviceCommandError for a request that cannot be made, or a ModbusError from the device. */
+  async writePoint(deviceId: string, pointId: string, value: unknown): Promise<void> {
+    const { bus, unitId } = this.deviceBus(deviceId);
+    const point = this.deviceProfiles.get(deviceId)!.points.find((p) => p.id === pointId);
+    if (!point) throw new DeviceCommandError(`device ${deviceId} has no point ${pointId}`);
+    const req = encodeWrite(point, unitId, value);
+    if (typeof req === 'string') throw new DeviceCommandError(req);
+    await bus.write(req);
+  }
+
+  private deviceBus(deviceId: string): { bus: ModbusBus; unitId: number } {
+    const d = this.config.devices.find((x) => x.id === deviceId);
+    if (!d) throw new DeviceCommandError(`no Modbus device ${deviceId}`);
+    return { bus: this.buses.get(d.bus)!, unitId: d.unitId };
+  }
+
+  /** A device's effective profile (with the site's privacy overrides). */
+  profileOf(deviceId: string): Profile | undefined {
+    return this.deviceProfiles.get(deviceId);
+  }
+
+  private aggregatedPoints(devices: ReturnType<Gateway['allDevices']>) {
+    return devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point })));
   }
 
   /** Modbus devices and GPIO inputs alike, with their effective profiles. */
@@ -137,15 +222,11 @@ export class Gateway {
     // Consumers first, producers last, so no reading is emitted into a part not yet running.
     try {
       this.startStore();
-      await this.simulator?.start();
       await this.broker.start();
       this.state.start();
       this.publisher.start();
-      await this.web.start();
       this.uplink!.start();
-      await Promise.all([...this.buses.values()].map((b) => b.start()));
-      for (const p of this.pollers) p.start();
-      this.startGpio();
+      await this.startIo();
       this.started = true;
       this.log.info({ gatewayId: this.config.site.gatewayId, devices: this.pollers.length, buses: this.buses.size }, 'gateway started');
     } catch (err) {
@@ -188,7 +269,7 @@ export class Gateway {
     this.personal = personal;
     this.aggregator = new WindowAggregator(
       { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100) },
-      devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point }))),
+      this.aggregatedPoints(devices),
       devices,
       sink,
       this.log,
@@ -218,9 +299,7 @@ export class Gateway {
   /** Producers first; then the uplink says offline, the store is flushed and closed; then
    * the local broker after it has said bridge/state offline. */
   async stop(): Promise<void> {
-    for (const g of this.gpio) g.input.stop();
-    await Promise.all(this.pollers.map((p) => p.stop()));
-    await Promise.all([...this.buses.values()].map((b) => b.stop()));
+    await this.stopIo();
     for (const f of this.off) f();
     this.off = [];
     this.aggregator?.stop();
@@ -232,9 +311,7 @@ export class Gateway {
     this.counters = null;
     if (this.started) await this.publisher.stop();
     this.state.stop();
-    await this.web.stop();
     await this.broker.stop();
-    await this.simulator?.stop();
     if (this.started) this.log.info('gateway stopped');
     this.started = false;
   }

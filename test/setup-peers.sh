@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests drive are installed (../shared/DESIGN.md):
 # mosquitto + clients, pymodbus (Debian's python3-pymodbus, run with /usr/bin/python3),
-# socat and mbpoll. As root it installs what is missing; otherwise it prints the command.
+# socat, mbpoll, and Debian's chromium for the page tests (driven by playwright-core).
+# As root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -9,6 +10,7 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing+=(python3-pymodbus)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

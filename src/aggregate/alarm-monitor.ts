@@ -28,36 +28,37 @@ export interface AlarmState {
   since: number;
 }
 
+type Devices = { id: string; facility: Facility; profile: Profile }[];
+
 export class AlarmMonitor {
-  private readonly byPoint = new Map<string, Rule[]>();
+  private byPoint = new Map<string, Rule[]>();
   raisedCount = 0;
 
   constructor(
     rules: AlarmRule[],
-    devices: { id: string; facility: Facility; profile: Profile }[],
+    devices: Devices,
     private readonly sink: (items: OutboxItem[]) => void,
   ) {
-    const add = (r: Rule) => {
-      const k = `${r.device}\u0000${r.point}`;
-      const list = this.byPoint.get(k) ?? [];
-      list.push(r);
-      this.byPoint.set(k, list);
-    };
-    const facilityOf = new Map(devices.map((d) => [d.id, d.facility]));
-    for (const r of rules) {
-      const base = { id: r.id, device: r.device, facility: facilityOf.get(r.device)!, point: r.point, forMs: r.forSeconds * 1000, severity: r.severity, since: null, raised: false };
-      const hold = r.forSeconds > 0 ? ` for ${r.forSeconds} s` : '';
-      if (r.above !== undefined) add({ ...base, test: (v) => Number(v) > r.above!, condition: `> ${r.above}${hold}` });
-      else if (r.below !== undefined) add({ ...base, test: (v) => Number(v) < r.below!, condition: `< ${r.below}${hold}` });
-      else add({ ...base, test: (v) => Boolean(v) === r.equals, condition: `= ${String(r.equals)}${hold}` });
+    this.byPoint = build(rules, devices);
+  }
+
+  /** New rules and devices from a reloaded config. A rule kept (same id, device and point)
+   * keeps its state, so a raised alarm is not raised twice; a raised alarm whose rule is gone
+   * is cleared, so the platform does not show it forever. */
+  reconfigure(rules: AlarmRule[], devices: Devices, now = Date.now()): void {
+    const next = build(rules, devices);
+    const old = new Map([...this.byPoint.values()].flat().map((r) => [`${r.id}\u0000${r.device}\u0000${r.point}`, r]));
+    for (const r of [...next.values()].flat()) {
+      const prev = old.get(`${r.id}\u0000${r.device}\u0000${r.point}`);
+      if (!prev) continue;
+      old.delete(`${r.id}\u0000${r.device}\u0000${r.point}`);
+      r.since = prev.since;
+      r.raised = prev.raised;
     }
-    for (const d of devices) {
-      for (const p of d.profile.points) {
-        if (!p.alarm || rules.some((r) => r.device === d.id && r.point === p.id)) continue;
-        const when = p.alarm.when;
-        add({ id: p.id, device: d.id, facility: d.facility, point: p.id, test: (v) => Boolean(v) === when, forMs: 0, severity: p.alarm.severity, condition: `= ${String(when)}`, since: null, raised: false });
-      }
+    for (const gone of old.values()) {
+      if (gone.raised) this.sink([{ kind: 'alarm', ts: now, body: JSON.stringify({ ts: now, alarm: gone.id, state: 'cleared', severity: gone.severity, facility: gone.facility, device: gone.device, point: gone.point, value: null, condition: 'rule removed from the configuration' }) }]);
     }
+    this.byPoint = next;
   }
 
   /** Alarms currently raised (for the status page). */
@@ -105,4 +106,30 @@ export class AlarmMonitor {
     });
     this.sink([{ kind: 'alarm', ts: r.ts, body }]);
   }
+}
+
+function build(rules: AlarmRule[], devices: Devices): Map<string, Rule[]> {
+  const byPoint = new Map<string, Rule[]>();
+  const add = (r: Rule) => {
+    const k = `${r.device}\u0000${r.point}`;
+    const list = byPoint.get(k) ?? [];
+    list.push(r);
+    byPoint.set(k, list);
+  };
+  const facilityOf = new Map(devices.map((d) => [d.id, d.facility]));
+  for (const r of rules) {
+    const base = { id: r.id, device: r.device, facility: facilityOf.get(r.device)!, point: r.point, forMs: r.forSeconds * 1000, severity: r.severity, since: null, raised: false };
+    const hold = r.forSeconds > 0 ? ` for ${r.forSeconds} s` : '';
+    if (r.above !== undefined) add({ ...base, test: (v) => Number(v) > r.above!, condition: `> ${r.above}${hold}` });
+    else if (r.below !== undefined) add({ ...base, test: (v) => Number(v) < r.below!, condition: `< ${r.below}${hold}` });
+    else add({ ...base, test: (v) => Boolean(v) === r.equals, condition: `= ${String(r.equals)}${hold}` });
+  }
+  for (const d of devices) {
+    for (const p of d.profile.points) {
+      if (!p.alarm || rules.some((r) => r.device === d.id && r.point === p.id)) continue;
+      const when = p.alarm.when;
+      add({ id: p.id, device: d.id, facility: d.facility, point: p.id, test: (v) => Boolean(v) === when, forMs: 0, severity: p.alarm.severity, condition: `= ${String(when)}`, since: null, raised: false });
+    }
+  }
+  return byPoint;
 }

@@ -72,6 +72,20 @@ export class WindowAggregator {
     for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
   }
 
+  /** Points and devices from a reloaded config. The open window keeps its readings: kept
+   * points go on accumulating, new points start at count 0, removed points are not sent. */
+  reconfigure(points: AggregatedPoint[], devices: { id: string; facility: Facility }[]): void {
+    this.points.clear();
+    for (const p of points) this.points.set(key(p.device, p.point.id), p);
+    const ids = new Set(devices.map((d) => d.id));
+    for (const id of [...this.devices.keys()]) if (!ids.has(id)) this.devices.delete(id);
+    for (const d of devices) {
+      const known = this.devices.get(d.id);
+      if (!known) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
+      else known.facility = d.facility;
+    }
+  }
+
   private get windowMs(): number {
     return this.opts.windowSeconds * 1000;
   }

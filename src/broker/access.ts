@@ -35,12 +35,19 @@ function authError(code: 4 | 5, message: string): AuthenticateError {
 
 export class AccessControl {
   private readonly accounts: Map<string, Account>;
+  private personalTopics: ReadonlySet<string>;
   refusedLogins = 0;
   refusedSubscriptions = 0;
   refusedPublishes = 0;
 
   constructor(private readonly opts: AccessOptions) {
     this.accounts = new Map(opts.accounts.map((a) => [a.username, a]));
+    this.personalTopics = opts.personalTopics;
+  }
+
+  /** After a config reload: devices (and so personal topics) may have come or gone. */
+  setPersonalTopics(topics: ReadonlySet<string>): void {
+    this.personalTopics = topics;
   }
 
   authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
@@ -73,7 +80,7 @@ export class AccessControl {
   authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
     const a = accountOf.get(client) ?? ANONYMOUS;
     const allowed = a.subscribe.some((p) => covers(p, sub.topic));
-    const personalTarget = !a.personal && !/[+#]/.test(sub.topic) && this.opts.personalTopics.has(sub.topic);
+    const personalTarget = !a.personal && !/[+#]/.test(sub.topic) && this.personalTopics.has(sub.topic);
     if (!allowed || personalTarget) {
       this.refusedSubscriptions++;
       // null, not an error: the client stays connected and gets SUBACK 0x80, "failure"
@@ -93,7 +100,7 @@ export class AccessControl {
 
   /** Last gate before delivery: personal readings only to accounts allowed to see them. */
   authorizeForward = <P extends { topic: string }>(client: Client, packet: P): P | null => {
-    if (!this.opts.personalTopics.has(packet.topic)) return packet;
+    if (!this.personalTopics.has(packet.topic)) return packet;
     return accountOf.get(client)?.personal ? packet : null;
   };
 }

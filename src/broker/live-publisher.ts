@@ -55,6 +55,15 @@ export class LivePublisher {
     await Promise.all(sent);
   }
 
+  /** A device removed by a config reload: its retained availability is cleared (an empty
+   * retained message deletes it, MQTT 3.1.1 section 3.3.1.3). */
+  forget(device: string): void {
+    const facility = this.known.get(device);
+    if (!facility) return;
+    this.known.delete(device);
+    this.broker.publish(this.availabilityTopic(facility, device), '', { retain: true, qos: 1 });
+  }
+
   private availabilityTopic(facility: Facility, device: string): string {
     return `community/${this.gatewayId}/${facility}/${device}/availability`;
   }

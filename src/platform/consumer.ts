@@ -14,6 +14,8 @@ import { formatIssues } from '../config/issues.js';
 export interface ConsumerOptions {
   url: string;
   db: string;
+  /** Shared-subscription group (default "ingest"); "none" subscribes without sharing, which a
+   * broker restores with the persistent session after a restart (one consumer only). */
   group?: string;
   clientId?: string;
   username?: string;
@@ -97,7 +99,7 @@ export class PlatformConsumer {
         this.log.error({ err: (err as Error).message }, 'platform consumer: message not stored, not acknowledged');
       }
     };
-    const filter = `$share/${this.opts.group ?? 'ingest'}/fc/v1/#`;
+    const filter = this.opts.group === 'none' ? 'fc/v1/#' : `$share/${this.opts.group ?? 'ingest'}/fc/v1/#`;
     // Subscribe on every connect: Mosquitto 2.0 does not restore a shared subscription of a
     // persistent session after a broker restart, although it reports the session present.
     // Messages published before this SUBSCRIBE reaches a restarted broker are dropped by it.

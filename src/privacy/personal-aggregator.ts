@@ -56,11 +56,20 @@ export class PersonalAggregator implements WindowContributor {
     private readonly opts: PersonalOptions,
     private readonly windowMs: number,
   ) {
+    this.reconfigure(devices);
+  }
+
+  /** Event devices from a (reloaded) config. Sessions already in the open window stay; a kept
+   * device keeps its counter baseline so no session is counted twice. */
+  reconfigure(devices: { id: string; facility: Facility; profile: Profile }[]): void {
+    const old = new Map(this.devices);
+    this.devices.clear();
     for (const d of devices) {
       const ev = d.profile.events;
       if (!ev) continue;
       const values = ev.values.map((v) => d.profile.points.find((p) => p.id === v)!).filter((p) => p.privacy === 'personal');
-      this.devices.set(d.id, { id: d.id, facility: d.facility, trigger: ev.trigger, subject: ev.subject, values, latest: new Map(), lastCount: null, pendingIncrease: false });
+      const prev = old.get(d.id);
+      this.devices.set(d.id, { id: d.id, facility: d.facility, trigger: ev.trigger, subject: ev.subject, values, latest: prev?.latest ?? new Map(), lastCount: prev?.lastCount ?? null, pendingIncrease: prev?.pendingIncrease ?? false });
     }
   }
 

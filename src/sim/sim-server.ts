@@ -75,10 +75,11 @@ export class SimServer {
     const dev = this.units.get(unit);
     if (!dev) return null; // no such unit: stay silent, as a device that is not there
     this.requests.set(unit, (this.requests.get(unit) ?? 0) + 1);
+    if (fc === 5 || fc === 6 || fc === 15 || fc === 16) return writeReply(dev, frame);
     const req = TCPRequest.fromBuffer(frame);
     const kind = KIND_BY_FC[fc];
     const body = req?.body as unknown as { start?: number; count?: number } | undefined;
-    if (!kind) return exception(tid, unit, fc, 1); // ILLEGAL FUNCTION: the simulator only reads
+    if (!kind) return exception(tid, unit, fc, 1); // ILLEGAL FUNCTION
     if (!body || body.start === undefined || body.count === undefined) return exception(tid, unit, fc, 3);
     const max = kind === 'coil' || kind === 'discrete' ? 2000 : 125;
     if (body.count < 1 || body.count > max) return exception(tid, unit, fc, 3);
@@ -104,6 +105,32 @@ export class SimServer {
     data.copy(out, 9);
     return out;
   }
+}
+
+/** FC 05/06/15/16 (Modbus Application Protocol v1.1b3, 6.5, 6.6, 6.11, 6.12): the reply
+ * echoes the address and the value (single) or the quantity (multiple). */
+function writeReply(dev: SimulatedDevice, frame: Buffer): Buffer {
+  const tid = frame.readUInt16BE(0);
+  const unit = frame[6]!;
+  const fc = frame[7]!;
+  if (frame.length < 12) return exception(tid, unit, fc, 3);
+  const address = frame.readUInt16BE(8);
+  let values: number[];
+  if (fc === 5 || fc === 6) {
+    const v = frame.readUInt16BE(10);
+    if (fc === 5 && v !== 0xff00 && v !== 0) return exception(tid, unit, fc, 3);
+    values = [fc === 5 ? (v ? 1 : 0) : v];
+  } else {
+    const qty = frame.readUInt16BE(10);
+    const bytes = frame[12] ?? 0;
+    if (frame.length < 13 + bytes || qty < 1) return exception(tid, unit, fc, 3);
+    values = Array.from({ length: qty }, (_, i) => (fc === 15 ? (frame[13 + (i >> 3)]! >> (i & 7)) & 1 : frame.readUInt16BE(13 + 2 * i)));
+  }
+  if (!dev.accept(fc === 5 || fc === 15 ? 'coil' : 'holding', address, values)) return exception(tid, unit, fc, 2);
+  const out = Buffer.alloc(12);
+  frame.copy(out, 0, 0, 12);
+  out.writeUInt16BE(6, 4);
+  return out;
 }
 
 function exception(tid: number, unit: number, fc: number, code: number): Buffer {

@@ -3,7 +3,8 @@
 // kind and range. Personal and identifier points of a kiosk change only when its event
 // counter advances, like a real measurement.
 import type { Point, Profile, RegisterKind, SimSpec } from '../config/profile-schema.js';
-import { encodeRegisters } from '../io/modbus/codec.js';
+import { decodeRegisters, encodeRegisters } from '../io/modbus/codec.js';
+import { scaleValue } from '../pipeline/scale.js';
 import { pointSpan } from '../io/modbus/read-plan.js';
 
 interface Motion {
@@ -59,6 +60,23 @@ export class SimulatedDevice {
       out[i] = v;
     }
     return out;
+  }
+
+  /** A write from the gateway (FC 05/06/15/16). Accepted only if every address belongs to a
+   * writable point; those points then hold the written value instead of moving. */
+  accept(kind: 'coil' | 'holding', start: number, values: number[]): boolean {
+    const img = this.image.get(kind);
+    const owners = (a: number) => this.motions.filter((m) => m.point.writable && m.point.register === kind && a >= m.point.address && a <= pointSpan(m.point).to);
+    if (!img || values.some((_, i) => owners(start + i).length === 0)) return false;
+    values.forEach((v, i) => img.set(start + i, kind === 'coil' ? (v ? 1 : 0) : v & 0xffff));
+    for (const m of new Set(values.flatMap((_, i) => owners(start + i)))) {
+      const p = m.point;
+      const words = Array.from({ length: pointSpan(p).to - p.address + 1 }, (_, i) => img.get(p.address + i) ?? 0);
+      const v = p.type === 'bool' ? words[0]! : scaleValue(p, decodeRegisters(words, 0, p.type, p.order, p.bit));
+      m.value = Number(v);
+      m.spec = { model: 'fixed' };
+    }
+    return true;
   }
 
   /** Current engineering value of a point (tests compare these with what the gateway reports). */

@@ -30,6 +30,10 @@ export class RawStore {
       insert: db.prepare('INSERT INTO raw (device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw WHERE ts < ? LIMIT ?)'),
       series: db.prepare('SELECT ts, value, quality FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts'),
+      // Good readings only; each bucket is represented by its mean at the bucket's middle.
+      bucketed: db.prepare(
+        "SELECT (ts / ?) AS b, AVG(value) AS v FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? AND quality = 'good' AND value IS NOT NULL GROUP BY b ORDER BY b",
+      ),
     };
   }
 
@@ -92,6 +96,14 @@ export class RawStore {
     } finally {
       this.pruning = false;
     }
+  }
+
+  /** At most `buckets` points over [from, to], each the mean of its bucket: for charts. */
+  bucketed(device: string, point: string, from: number, to: number, buckets: number): [number, number][] {
+    this.flush();
+    const size = Math.max(1, Math.ceil((to - from) / buckets));
+    const rows = this.st.bucketed.all(size, device, point, from, to) as { b: number; v: number }[];
+    return rows.map((r) => [Math.floor(r.b) * size + Math.floor(size / 2), Math.round(r.v * 1e6) / 1e6]);
   }
 
   series(device: string, point: string, from: number, to: number): { ts: number; value: number | null; quality: string }[] {

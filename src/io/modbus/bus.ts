@@ -1,7 +1,7 @@
 // One Modbus line or connection, one queue: every device on the bus takes turns, one
 // request in flight at a time. Owns connect/reconnect with capped exponential backoff.
 import type { Logger } from '../../log.js';
-import type { ModbusTransport, ReadRequest } from './transport.js';
+import type { ModbusTransport, ReadRequest, WriteRequest } from './transport.js';
 import { ModbusError, ModbusLinkError } from './errors.js';
 
 export interface BusOptions {
@@ -14,7 +14,7 @@ export interface BusOptions {
 }
 
 interface Job {
-  req: ReadRequest;
+  run: (timeoutMs: number) => Promise<number[]>;
   retries: number;
   resolve: (v: number[]) => void;
   reject: (e: Error) => void;
@@ -73,11 +73,20 @@ export class ModbusBus {
   /** Queue one read. Rejects at once while the link is down, so that a poll never waits
    * for a reconnect and devices on a dead bus are marked offline promptly. */
   read(req: ReadRequest, opts?: { retries?: number }): Promise<number[]> {
+    return this.enqueue((t) => this.transport.read(req, t), opts?.retries ?? this.opts.retries);
+  }
+
+  /** Queued like a read, never retried: a write whose confirmation was lost may have been applied. */
+  async write(req: WriteRequest): Promise<void> {
+    await this.enqueue((t) => this.transport.write(req, t).then(() => []), 0);
+  }
+
+  private enqueue(run: Job['run'], retries: number): Promise<number[]> {
     if (this.state !== 'up') {
       return Promise.reject(new ModbusLinkError(`bus ${this.opts.id} is ${this.state}${this.lastError ? `: ${this.lastError}` : ''}`));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ req, retries: opts?.retries ?? this.opts.retries, resolve, reject });
+      this.queue.push({ run, retries, resolve, reject });
       if (!this.busy) void this.drain();
     });
   }
@@ -94,7 +103,7 @@ export class ModbusBus {
         let attempt = 0;
         for (;;) {
           try {
-            job.resolve(await this.transport.read(job.req, this.opts.timeoutMs));
+            job.resolve(await job.run(this.opts.timeoutMs));
             break;
           } catch (err) {
             if (err instanceof ModbusError && err.retryable && attempt < job.retries && this.state === 'up') {

@@ -1,7 +1,7 @@
 // The PDU part shared by Modbus TCP and RTU: request bodies (jsmodbus' codecs) and the
 // unpacking of read replies into words or bits.
 import jsmodbus from 'jsmodbus';
-import type { ReadRequest } from './transport.js';
+import type { ReadRequest, WriteRequest } from './transport.js';
 
 const { requests: Req } = jsmodbus;
 
@@ -18,6 +18,21 @@ export function requestBody(req: ReadRequest) {
     case 'discrete':
       return new Req.ReadDiscreteInputsRequestBody(req.start, req.count);
   }
+}
+
+/** FC 05/06 for one value, 15/16 for several (Modbus Application Protocol v1.1b3, 6.5-6.12). */
+export function writeFc(req: WriteRequest): number {
+  if (req.register === 'coil') return req.values.length === 1 ? 5 : 15;
+  return req.values.length === 1 ? 6 : 16;
+}
+
+export function writeBody(req: WriteRequest) {
+  if (req.register === 'coil') {
+    return req.values.length === 1
+      ? new Req.WriteSingleCoilRequestBody(req.start, req.values[0] ? 1 : 0)
+      : new Req.WriteMultipleCoilsRequestBody(req.start, req.values.map((v) => v !== 0));
+  }
+  return req.values.length === 1 ? new Req.WriteSingleRegisterRequestBody(req.start, req.values[0]!) : new Req.WriteMultipleRegistersRequestBody(req.start, req.values);
 }
 
 /** Bytes of data a read reply carries for this request. */

@@ -10,9 +10,9 @@
 import { SerialPort } from 'serialport';
 import crc16modbus from 'crc/crc16modbus';
 import jsmodbus from 'jsmodbus';
-import type { ModbusTransport, ReadRequest, LinkStats } from './transport.js';
+import type { ModbusTransport, ReadRequest, LinkStats, WriteRequest } from './transport.js';
 import { emptyStats } from './transport.js';
-import { FC, requestBody, replyDataBytes, unpack } from './pdu.js';
+import { FC, requestBody, replyDataBytes, unpack, writeBody, writeFc } from './pdu.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 
 const RTURequest = jsmodbus.ModbusRTURequest;
@@ -26,8 +26,11 @@ export interface RtuTransportOptions {
 }
 
 interface Pending {
-  req: ReadRequest;
+  unitId: number;
   fc: number;
+  /** Values from a reply's data bytes; null if they do not answer the request. */
+  decode: (data: Buffer) => number[] | null;
+  asked: string;
   resolve: (v: number[]) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -105,19 +108,32 @@ export class ModbusRtuTransport implements ModbusTransport {
     await new Promise<void>((resolve) => p.close(() => resolve()));
   }
 
-  async read(req: ReadRequest, timeoutMs: number): Promise<number[]> {
+  read(req: ReadRequest, timeoutMs: number): Promise<number[]> {
+    return this.transact(requestBody(req), timeoutMs, {
+      unitId: req.unitId,
+      fc: FC[req.register],
+      decode: (data) => (data.length === replyDataBytes(req) ? unpack(req, data) : null),
+      asked: `${req.count} ${req.register} values asked`,
+    });
+  }
+
+  async write(req: WriteRequest, timeoutMs: number): Promise<void> {
+    await this.transact(writeBody(req), timeoutMs, { unitId: req.unitId, fc: writeFc(req), decode: () => [], asked: 'a write confirmation' });
+  }
+
+  private async transact(body: object, timeoutMs: number, expect: Omit<Pending, 'resolve' | 'reject' | 'timer'>): Promise<number[]> {
     if (this.pending) throw new Error('ModbusRtuTransport: one request at a time');
     await this.waitForQuiet();
     const p = this.port;
     if (!p) throw new ModbusLinkError(`serial port ${this.opts.path} is not open`);
     if (this.rx.length > 0) this.stats.staleFrames++;
     this.rx = Buffer.alloc(0);
-    const frame = new RTURequest(req.unitId, requestBody(req)).createPayload();
+    const frame = new RTURequest(expect.unitId, body as never).createPayload();
     // The timeout counts from the end of our own frame on the wire.
     const limit = timeoutMs + Math.ceil(frame.length * this.charMs);
     return new Promise<number[]>((resolve, reject) => {
       const timer = setTimeout(() => this.timedOut(timeoutMs), limit);
-      this.pending = { req, fc: FC[req.register], resolve, reject, timer };
+      this.pending = { ...expect, resolve, reject, timer };
       this.stats.requests++;
       this.stats.txBytes += frame.length;
       this.lastActivity = Date.now();
@@ -151,10 +167,12 @@ export class ModbusRtuTransport implements ModbusTransport {
       if (fc >= 1 && fc <= 4) {
         if (this.rx.length < 3) return;
         size = 3 + this.rx[2]! + 2;
-      } else if (fc >= 0x81 && fc <= 0x84) {
+      } else if (fc === 5 || fc === 6 || fc === 15 || fc === 16) {
+        size = 8; // the echo of address and value or quantity
+      } else if ([0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8f, 0x90].includes(fc)) {
         size = 5;
       } else {
-        // Not a reply to any read we send: noise, or a frame we cannot delimit.
+        // Not a reply to anything we send: noise, or a frame we cannot delimit.
         this.stats.badFrames++;
         return this.lineFault(new ModbusLineError('crc', `garbage on the line (${hex(this.rx)})`));
       }
@@ -165,7 +183,7 @@ export class ModbusRtuTransport implements ModbusTransport {
         return this.lineFault(new ModbusLineError('crc', `CRC error in reply from unit ${frame[0]} (${hex(frame)})`));
       }
       this.rx = this.rx.subarray(size);
-      if (frame[0] !== p.req.unitId || (fc & 0x7f) !== p.fc) {
+      if (frame[0] !== p.unitId || (fc & 0x7f) !== p.fc) {
         // A late answer to an earlier request: valid, but not ours.
         this.stats.staleFrames++;
         continue;
@@ -180,11 +198,11 @@ export class ModbusRtuTransport implements ModbusTransport {
       this.stats.responses++;
       return this.fail(new ModbusExceptionError(frame[2]!));
     }
-    const data = frame.subarray(3, frame.length - 2);
-    const values = data.length === replyDataBytes(p.req) ? unpack(p.req, data) : null;
+    const data = frame.subarray(p.fc <= 4 ? 3 : 2, frame.length - 2);
+    const values = p.decode(data);
     if (!values) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply carries ${data.length} bytes, ${p.req.count} ${p.req.register} values asked`));
+      return this.fail(new ModbusFrameError(`reply carries ${data.length} bytes, ${p.asked}`));
     }
     this.stats.responses++;
     this.settle();

@@ -4,9 +4,9 @@
 // replies matched by transaction id, so the bus drives the codecs directly.
 import net from 'node:net';
 import jsmodbus from 'jsmodbus';
-import type { ModbusTransport, ReadRequest, LinkStats } from './transport.js';
+import type { ModbusTransport, ReadRequest, LinkStats, WriteRequest } from './transport.js';
 import { emptyStats } from './transport.js';
-import { FC, requestBody, unpack } from './pdu.js';
+import { FC, requestBody, unpack, writeBody, writeFc } from './pdu.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 
 const TCPRequest = jsmodbus.ModbusTCPRequest;
@@ -16,9 +16,24 @@ const TCPResponse = jsmodbus.ModbusTCPResponse;
  * (Modbus Messaging on TCP/IP Implementation Guide v1.0b, 3.1.3). */
 const MAX_MBAP_LENGTH = 254;
 
-interface Pending {
+/** What a reply must be: its function code, and how to take the values out of its body. */
+interface Expect {
+  unitId: number;
+  fc: number;
+  /** null: the body does not answer the request (wrong count); the message says what was asked. */
+  decode: (body: ReplyBody) => number[] | null;
+  asked: string;
+}
+
+interface ReplyBody {
+  fc: number;
+  isException: boolean;
+  code?: number;
+  valuesAsBuffer?: Buffer;
+}
+
+interface Pending extends Expect {
   tid: number;
-  req: ReadRequest;
   resolve: (v: number[]) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -93,12 +108,25 @@ export class ModbusTcpTransport implements ModbusTransport {
   }
 
   read(req: ReadRequest, timeoutMs: number): Promise<number[]> {
+    return this.transact(requestBody(req), timeoutMs, {
+      unitId: req.unitId,
+      fc: FC[req.register],
+      decode: (b) => (b.valuesAsBuffer ? unpack(req, b.valuesAsBuffer) : null),
+      asked: `${req.count} ${req.register} values asked`,
+    });
+  }
+
+  async write(req: WriteRequest, timeoutMs: number): Promise<void> {
+    // The reply echoes address and value or quantity; its function code is what we check.
+    await this.transact(writeBody(req), timeoutMs, { unitId: req.unitId, fc: writeFc(req), decode: () => [], asked: 'a write confirmation' });
+  }
+
+  private transact(body: { byteCount: number }, timeoutMs: number, expect: Expect): Promise<number[]> {
     const s = this.socket;
     if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
     if (this.pending) return Promise.reject(new Error('ModbusTcpTransport: one request at a time'));
     this.tid = (this.tid + 1) & 0xffff;
-    const body = requestBody(req);
-    const frame = new TCPRequest(this.tid, 0, body.byteCount + 1, req.unitId, body).createPayload();
+    const frame = new TCPRequest(this.tid, 0, body.byteCount + 1, expect.unitId, body as never).createPayload();
     return new Promise<number[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         // A late reply carries this tid and is dropped as stale when it arrives.
@@ -106,7 +134,7 @@ export class ModbusTcpTransport implements ModbusTransport {
         this.stats.timeouts++;
         reject(new ModbusTimeoutError(timeoutMs));
       }, timeoutMs);
-      this.pending = { tid: this.tid, req, resolve, reject, timer };
+      this.pending = { ...expect, tid: this.tid, resolve, reject, timer };
       this.stats.requests++;
       this.stats.txBytes += frame.length;
       s.write(frame);
@@ -136,7 +164,7 @@ export class ModbusTcpTransport implements ModbusTransport {
   private onFrame(frame: Buffer): void {
     const p = this.pending;
     const tid = frame.readUInt16BE(0);
-    if (!p || tid !== p.tid || frame.readUInt16BE(2) !== 0 || frame[6] !== p.req.unitId) {
+    if (!p || tid !== p.tid || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
       this.stats.staleFrames++;
       return;
     }
@@ -145,22 +173,20 @@ export class ModbusTcpTransport implements ModbusTransport {
       this.stats.badFrames++;
       return this.fail(new ModbusFrameError(`unparseable reply (${frame.toString('hex')})`));
     }
-    const body = res.body as unknown as { fc: number; isException: boolean; code?: number; valuesAsBuffer?: Buffer };
+    const body = res.body as unknown as ReplyBody;
     if (body.isException) {
       this.stats.exceptions++;
       this.stats.responses++;
       return this.fail(new ModbusExceptionError(body.code ?? 0));
     }
-    if (body.fc !== FC[p.req.register] || !body.valuesAsBuffer) {
+    if (body.fc !== p.fc) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply function ${body.fc} does not answer function ${FC[p.req.register]}`));
+      return this.fail(new ModbusFrameError(`reply function ${body.fc} does not answer function ${p.fc}`));
     }
-    const values = unpack(p.req, body.valuesAsBuffer);
+    const values = p.decode(body);
     if (!values) {
       this.stats.badFrames++;
-      return this.fail(
-        new ModbusFrameError(`reply carries ${body.valuesAsBuffer.length} bytes, ${p.req.count} ${p.req.register} values asked`),
-      );
+      return this.fail(new ModbusFrameError(`reply carries ${body.valuesAsBuffer?.length ?? 0} bytes, ${p.asked}`));
     }
     this.stats.responses++;
     this.settle();

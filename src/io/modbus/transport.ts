@@ -9,6 +9,15 @@ export interface ReadRequest {
   count: number;
 }
 
+/** A write of holding registers (FC 06/16) or coils (FC 05/15). */
+export interface WriteRequest {
+  unitId: number;
+  register: 'holding' | 'coil';
+  start: number;
+  /** Register words, or 0/1 per coil. */
+  values: number[];
+}
+
 export interface LinkStats {
   requests: number;
   responses: number;
@@ -31,6 +40,8 @@ export interface ModbusTransport {
   readonly isOpen: boolean;
   /** One read. Resolves with register words, or with 0/1 per bit for coils and discretes. */
   read(req: ReadRequest, timeoutMs: number): Promise<number[]>;
+  /** One write; resolves when the device has confirmed it. */
+  write(req: WriteRequest, timeoutMs: number): Promise<void>;
   /** Called once each time an open link drops. */
   onDrop(cb: (reason: string) => void): void;
   readonly stats: LinkStats;

@@ -1,0 +1,189 @@
+// The daemon above the gateway: the running Gateway, the technician's web server, the admin
+// login, the audit log and the config file with its kept versions. The web server lives here,
+// not in the Gateway, so that applying a config which needs a full gateway restart does not
+// take the page down with it. Constructors do no I/O; start() and stop() do.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Profile } from './config/profile-schema.js';
+import type { SiteConfig } from './config/site-schema.js';
+import { parseSiteConfig } from './config/site-config.js';
+import { ConfigStore, type ConfigVersion } from './config/config-store.js';
+import type { Logger } from './log.js';
+import { Gateway } from './main.js';
+import type { GpioBackend } from './io/gpio/line.js';
+import { WebAuth } from './web/auth.js';
+import { AuditLog } from './web/audit-log.js';
+import { WebServer } from './web/server.js';
+import { DrainTracker } from './web/drain-tracker.js';
+import { applyMode, splitError, type FieldError } from './web/config-edit.js';
+import type { Reading } from './types.js';
+
+export interface AppOptions {
+  /** The file the running config came from. */
+  configFile: string;
+  /** Where applied configs are written: the same file, or ./data/site.yaml when the daemon
+   * runs on the embedded (read-only) default. */
+  editableFile: string;
+  profiles: ReadonlyMap<string, Profile>;
+  log: Logger;
+  gpioBackend?: GpioBackend;
+}
+
+export type ApplyResult =
+  | { ok: true; applied: 'none' | 'reload' | 'restart'; version: ConfigVersion | null }
+  | { ok: false; errors: FieldError[] }
+  | { ok: false; startError: string };
+
+export interface Actor {
+  user: string;
+  ip: string;
+}
+
+export class App {
+  gateway: Gateway;
+  readonly auth: WebAuth;
+  readonly audit: AuditLog;
+  readonly configs: ConfigStore;
+  readonly web: WebServer;
+  readonly drain = new DrainTracker();
+  private text: string;
+  private readonly readingListeners = new Set<(r: Reading) => void>();
+  private offReadings: (() => void) | null = null;
+  private sampler: NodeJS.Timeout | null = null;
+  /** One config change at a time: a second apply waits for the first. */
+  private applying: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    config: SiteConfig,
+    text: string,
+    private readonly opts: AppOptions,
+  ) {
+    this.text = text;
+    const stateDir = path.dirname(path.resolve(config.storage.path));
+    this.auth = new WebAuth({ dir: stateDir });
+    this.audit = new AuditLog(path.join(stateDir, 'audit.log'));
+    this.configs = new ConfigStore(opts.editableFile);
+    this.gateway = this.build(config);
+    this.web = new WebServer(config.web, this, opts.log);
+  }
+
+  get config(): SiteConfig {
+    return this.gateway.config;
+  }
+
+  get configText(): string {
+    return this.text;
+  }
+
+  get profiles(): ReadonlyMap<string, Profile> {
+    return this.opts.profiles;
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.dirname(path.resolve(this.config.storage.path)), { recursive: true });
+    this.auth.load();
+    await this.gateway.start();
+    this.relayReadings();
+    try {
+      await this.web.start();
+    } catch (err) {
+      await this.gateway.stop();
+      throw err;
+    }
+    this.sampler = setInterval(() => this.sample(), 2000);
+    this.sampler.unref();
+    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port }, 'no admin password set: open the web page from the site LAN to set one');
+  }
+
+  async stop(): Promise<void> {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = null;
+    await this.web.stop();
+    this.offReadings?.();
+    await this.gateway.stop();
+    this.audit.close();
+  }
+
+  /** Live readings of whichever gateway is running, for the page's event stream. */
+  onReading(fn: (r: Reading) => void): () => void {
+    this.readingListeners.add(fn);
+    return () => this.readingListeners.delete(fn);
+  }
+
+  validate(text: string): { ok: true; config: SiteConfig } | { ok: false; errors: FieldError[] } {
+    const r = parseSiteConfig(text, this.opts.profiles);
+    return r.ok ? r : { ok: false, errors: r.errors.map(splitError) };
+  }
+
+  /** Validates, saves (the previous text becomes a kept version) and applies `text`. A text
+   * that fails validation is never written; a restart that fails puts the previous config
+   * back, file and gateway. */
+  apply(text: string, who: Actor, note: string, action: 'config-apply' | 'config-rollback'): Promise<ApplyResult> {
+    const run = this.applying.then(() => this.applyNow(text, who, note, action));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(text: string, who: Actor, note: string, action: string): Promise<ApplyResult> {
+    const v = this.validate(text);
+    if (!v.ok) {
+      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20) } });
+      return v;
+    }
+    const prev = this.gateway.config;
+    const prevText = this.text;
+    const mode = applyMode(prev, v.config);
+    // The running text is kept as a version even when it came from the embedded default.
+    if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start' });
+    const version = this.configs.save(text, { user: who.user, note });
+    this.text = text;
+    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, keptVersion: version?.id ?? null, note } });
+    if (mode === 'none') return { ok: true, applied: 'none', version };
+    if (mode === 'reload') {
+      await this.gateway.reloadIo(v.config);
+      return { ok: true, applied: 'reload', version };
+    }
+    const startError = await this.restart(v.config);
+    if (startError === null) {
+      if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port) setTimeout(() => void this.web.rebind(v.config.web), 200).unref();
+      return { ok: true, applied: 'restart', version };
+    }
+    // The new config could not start: put back the previous one, file and gateway.
+    this.configs.save(prevText, { user: 'system', note: `restored: the applied config failed to start (${startError})` });
+    this.text = prevText;
+    const back = await this.restart(prev);
+    if (back !== null) this.opts.log.fatal({ err: back }, 'the previous configuration failed to start again');
+    this.audit.write({ user: 'system', ip: '', action: 'config-restored', detail: { reason: startError } });
+    return { ok: false, startError };
+  }
+
+  /** Stops the gateway and starts one on `config`; null on success, else why not. */
+  private async restart(config: SiteConfig): Promise<string | null> {
+    this.offReadings?.();
+    await this.gateway.stop();
+    this.gateway = this.build(config);
+    try {
+      await this.gateway.start();
+      this.relayReadings();
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  private build(config: SiteConfig): Gateway {
+    return new Gateway(config, this.opts.profiles, this.opts.log, { gpioBackend: this.opts.gpioBackend });
+  }
+
+  private relayReadings(): void {
+    this.offReadings = this.gateway.events.on('reading', (r) => {
+      for (const fn of this.readingListeners) fn(r);
+    });
+  }
+
+  private sample(): void {
+    const g = this.gateway;
+    if (!g.outbox || !g.uplink) return;
+    this.drain.add({ t: Date.now(), acked: g.uplink.stats.acked, rows: g.outbox.stats().rows, connected: g.uplink.state === 'connected' });
+  }
+}

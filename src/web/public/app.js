@@ -1,0 +1,183 @@
+// The technician page: session check, setup/login, hash routing, language switch and the one
+// EventSource that feeds the current view.
+import { STRINGS, t, getLang, setLang, hasSavedLang } from './i18n.js';
+import { api, setCsrf, setUnauthorizedHandler, errText } from './api.js';
+import { h } from './dom.js';
+import { mountLogin, mountSetup } from './views/auth.js';
+import { mountOverview } from './views/overview.js';
+import { mountDevice } from './views/device.js';
+import { mountConfig } from './views/config.js';
+import { mountAudit } from './views/audit.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const logoutBtn = document.querySelector('[data-action="logout"]');
+const connBanner = document.getElementById('conn-banner');
+let view = null;
+let events = null;
+let authed = false;
+
+/** Both languages must have the same keys. */
+function checkStrings() {
+  const all = new Set(Object.values(STRINGS).flatMap((s) => Object.keys(s)));
+  for (const [lang, s] of Object.entries(STRINGS)) {
+    const missing = [...all].filter((k) => !(k in s));
+    if (missing.length) console.error(`i18n: "${lang}" lacks ${missing.length} key(s):`, missing);
+  }
+}
+
+function translateShell() {
+  document.documentElement.lang = getLang();
+  document.title = t('app.title');
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const b of document.querySelectorAll('#lang-switch [data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === getLang()));
+}
+
+function show(mountFn) {
+  view?.destroy?.();
+  main.replaceChildren();
+  view = mountFn(main);
+}
+
+function setShell(on, user) {
+  nav.hidden = !on;
+  logoutBtn.hidden = !on;
+  document.getElementById('user-name').textContent = on && user ? user : '';
+  if (!on) document.getElementById('site-name').textContent = '';
+}
+
+function route() {
+  if (!authed) return;
+  const hash = location.hash || '#/';
+  const m = /^#\/device\/(.+)$/.exec(hash);
+  let name = 'overview';
+  if (m) {
+    name = 'device';
+    let id = m[1];
+    try { id = decodeURIComponent(id); } catch { /* keep it raw */ }
+    show((root) => mountDevice(root, id));
+  } else if (hash === '#/config') {
+    name = 'config';
+    show(mountConfig);
+  } else if (hash === '#/audit') {
+    name = 'audit';
+    show(mountAudit);
+  } else show(mountOverview);
+  for (const a of nav.querySelectorAll('a[data-route]')) {
+    if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  window.scrollTo(0, 0);
+}
+
+function showLogin() {
+  authed = false;
+  closeEvents();
+  setShell(false);
+  show((root) => mountLogin(root, { onSuccess: boot }));
+}
+
+async function boot() {
+  let s;
+  try {
+    s = await api('GET', '/api/session', undefined, { auth: false });
+  } catch (e) {
+    authed = false;
+    closeEvents();
+    setShell(false);
+    show((root) => {
+      const render = () => root.replaceChildren(h('div', { class: 'card auth' },
+        h('p', { class: 'banner error', text: errText(e) }),
+        h('button', { type: 'button', class: 'primary', text: t('app.retry'), onclick: boot })));
+      render();
+      return { render };
+    });
+    return;
+  }
+  s ??= {};
+  setCsrf(s.csrf);
+  if (!hasSavedLang() && STRINGS[s.lang] && s.lang !== getLang()) {
+    setLang(s.lang, false);
+    translateShell();
+  }
+  if (s.setupRequired) {
+    authed = false;
+    closeEvents();
+    setShell(false);
+    show((root) => mountSetup(root, { onSuccess: boot, onAlreadySet: boot }));
+  } else if (!s.authenticated) {
+    showLogin();
+  } else {
+    authed = true;
+    setShell(true, s.user);
+    openEvents();
+    route();
+  }
+}
+
+function parse(ev) {
+  try { return JSON.parse(ev.data); } catch { return null; }
+}
+
+function openEvents() {
+  closeEvents();
+  const es = new EventSource('/api/events');
+  events = es;
+  es.addEventListener('open', () => { connBanner.hidden = true; });
+  es.addEventListener('overview', (ev) => {
+    const d = parse(ev);
+    if (d) view?.onOverview?.(d);
+  });
+  es.addEventListener('reading', (ev) => {
+    for (const r of [].concat(parse(ev) ?? [])) if (r?.device && r.point) view?.onReading?.(r);
+  });
+  es.addEventListener('error', () => {
+    if (events !== es) return;
+    connBanner.hidden = false;
+    if (es.readyState === EventSource.CLOSED) {
+      events = null;
+      setTimeout(recheck, 3000);
+    }
+  });
+}
+
+function closeEvents() {
+  events?.close();
+  events = null;
+  connBanner.hidden = true;
+}
+
+/** The event stream closed for good (a 401, a restart): ask the session before reopening. */
+async function recheck() {
+  if (!authed || events) return;
+  try {
+    const s = await api('GET', '/api/session', undefined, { auth: false });
+    if (!s?.authenticated) { if (authed) showLogin(); return; }
+    setCsrf(s.csrf);
+    openEvents();
+  } catch {
+    setTimeout(recheck, 5000);
+  }
+}
+
+setUnauthorizedHandler(() => { if (authed) showLogin(); });
+
+document.getElementById('lang-switch').addEventListener('click', (ev) => {
+  const b = ev.target.closest('[data-lang]');
+  if (!b || b.dataset.lang === getLang()) return;
+  setLang(b.dataset.lang);
+  translateShell();
+  view?.render?.();
+});
+
+logoutBtn.addEventListener('click', async () => {
+  try { await api('POST', '/api/logout', {}, { auth: false }); } catch { /* logged out anyway */ }
+  authed = false;
+  boot();
+});
+
+window.addEventListener('hashchange', route);
+
+checkStrings();
+translateShell();
+boot();

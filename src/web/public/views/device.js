@@ -1,0 +1,274 @@
+// One device: live values (patched by `reading` events), a uPlot history chart, bus and device
+// counters, the try-read panel with every byte order, and confirmed writes of writable points.
+import { t, label } from '../i18n.js';
+import { api, errText } from '../api.js';
+import { h, table, fmtTime, fmtNumber, qualityText, stateBadge, confirmDialog } from '../dom.js';
+import { valueNodes, patchReading, facilityName } from './overview.js';
+
+const TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64'];
+const ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA'];
+const REGISTERS = ['holding', 'input', 'coil', 'discrete'];
+const HOURS = [1, 6, 24];
+const CHART_H = 260;
+
+/** Accepts points as an array of definitions or a map by id; last values inline or in a map. */
+function normalize(d) {
+  const list = Array.isArray(d.points) ? d.points : Object.entries(d.points ?? {}).map(([id, p]) => ({ id, ...p }));
+  const lastMap = [d.values, d.last, d.readings].find((m) => m && typeof m === 'object' && !Array.isArray(m)) ?? {};
+  const points = list.map((p) => {
+    const inline = 'value' in p || 'withheld' in p ? { ts: p.ts, value: p.value, unit: p.unit, quality: p.quality, withheld: p.withheld } : null;
+    return { ...p, last: p.last ?? p.reading ?? lastMap[p.id] ?? inline };
+  });
+  for (const [id, r] of Object.entries(lastMap)) if (!points.some((p) => p.id === id)) points.push({ id, unit: r?.unit, last: r });
+  return { ...d, points };
+}
+
+const isBool = (p) => p.type === 'bool' || p.type === 'bit' || (!p.type && typeof p.last?.value === 'boolean');
+const isPublic = (p) => (p.privacy ?? 'public') === 'public' && !p.last?.withheld;
+const chartable = (p) => isPublic(p) && !isBool(p) && (p.type || p.kind !== 'state');
+
+function fmtDecoded(v) {
+  if (typeof v !== 'number') return v == null ? '—' : String(v);
+  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-4 || a >= 1e9) ? v.toExponential(4) : String(Number(v.toPrecision(7)));
+}
+const hexWord = (w) => (typeof w === 'number' ? `0x${w.toString(16).toUpperCase().padStart(4, '0')}` : '—');
+
+/** Counters rendered generically as key/value; nested objects flattened one level (errors.timeout). */
+function kvRows(obj, prefix = '') {
+  if (obj == null || typeof obj !== 'object') return [];
+  return Object.entries(obj).flatMap(([k, v]) => {
+    const key = prefix + k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return kvRows(v, `${key}.`);
+    const timeLike = typeof v === 'number' && v > 1e11 && /(^ts$|Ts$|Since$|^last(Success|Change|Poll)$|At$|Time$)/.test(k);
+    return [[key, timeLike ? fmtTime(v) : Array.isArray(v) ? JSON.stringify(v) : typeof v === 'number' ? fmtNumber(v) : String(v ?? '—')]];
+  });
+}
+const kvTable = (obj, cls) => {
+  const rows = kvRows(obj);
+  return rows.length ? table([t('col.item'), t('col.value')], rows, { class: `kv ${cls}` }) : h('p', { class: 'muted', text: t('counters.none') });
+};
+
+export function mountDevice(root, id) {
+  let dev = null;
+  let error = '';
+  let chart = null;
+  let chartPoint = null;
+  let hours = 6;
+  let hist = null;
+  const tr = { register: 'holding', start: 0, count: 10, busy: false, result: null, error: '', reqStart: 0 };
+  const writeMsg = {};
+  const path = `/api/devices/${encodeURIComponent(id)}`;
+
+  function liveTable() {
+    return table([t('col.point'), t('col.value'), t('col.quality'), t('col.time')], dev.points.map((p) => h('tr', null,
+      h('td', null, h('div', { text: label(p.name, p.id) }), h('div', { class: 'muted small', text: p.id })),
+      h('td', { 'data-point': p.id, class: p.last?.quality && p.last.quality !== 'good' ? 'num q-bad' : 'num' }, valueNodes(p.last ?? (isPublic(p) ? { unit: p.unit } : { withheld: p.privacy }))),
+      h('td', { class: 'quality', text: p.last?.withheld ? '—' : qualityText(p.last?.quality) }),
+      h('td', { class: 'ts', text: fmtTime(p.last?.ts) }))), { class: 'live' });
+  }
+
+  function chartSection() {
+    const pts = dev.points.filter(chartable);
+    if (!pts.length) return h('p', { class: 'muted', text: t('chart.none') });
+    if (!pts.some((p) => p.id === chartPoint)) chartPoint = pts[0].id;
+    const onChange = (ev) => { if (ev.target.name === 'chart-point') chartPoint = ev.target.value; else hours = Number(ev.target.value); loadHistory(); };
+    return [
+      h('div', { class: 'row' },
+        h('label', null, t('chart.point'), h('select', { name: 'chart-point', value: chartPoint, onchange: onChange }, pts.map((p) => h('option', { value: p.id, text: `${label(p.name, p.id)}${p.unit ? ` (${p.unit})` : ''}` })))),
+        h('label', null, t('chart.hours'), h('select', { name: 'hours', value: hours, onchange: onChange }, HOURS.map((n) => h('option', { value: n, text: t('chart.h', { n }) }))))),
+      h('div', { id: 'chart', class: 'chart' }),
+    ];
+  }
+
+  function drawChart() {
+    chart?.destroy();
+    chart = null;
+    const el = root.querySelector('#chart');
+    if (!el) return;
+    el.replaceChildren();
+    const uPlot = globalThis.uPlot;
+    if (typeof uPlot !== 'function') { el.textContent = t('chart.unavailable'); return; }
+    if (!hist) { el.textContent = t('app.loading'); return; }
+    if (!hist.length) { el.textContent = t('chart.empty'); return; }
+    const p = dev.points.find((x) => x.id === chartPoint);
+    chart = new uPlot({
+      width: Math.max(260, el.clientWidth),
+      height: CHART_H,
+      scales: { x: { time: true } },
+      series: [{}, { label: `${label(p?.name, chartPoint)}${p?.unit ? ` (${p.unit})` : ''}`, stroke: '#1565c0', width: 2, points: { show: false } }],
+      axes: [{}, { size: 56 }],
+    }, toData(), el);
+  }
+  const toData = () => [hist.map((x) => x[0] / 1000), hist.map((x) => (x[1] == null ? null : Number(x[1])))];
+
+  async function loadHistory() {
+    hist = null;
+    drawChart();
+    const want = `${chartPoint}|${hours}`;
+    try {
+      const r = await api('GET', `${path}/history?point=${encodeURIComponent(chartPoint)}&hours=${hours}`);
+      if (want !== `${chartPoint}|${hours}`) return;
+      hist = Array.isArray(r?.points) ? r.points : [];
+    } catch (e) {
+      if (e.status === 401) return;
+      hist = [];
+      const el = root.querySelector('#chart');
+      if (el) el.textContent = errText(e);
+      return;
+    }
+    drawChart();
+  }
+
+  function tryReadResult() {
+    if (tr.busy) return h('p', { class: 'muted', text: t('try.reading') });
+    if (tr.error) return h('p', { class: 'banner error', text: tr.error });
+    const r = tr.result;
+    if (!r) return null;
+    if (r.error) return h('p', { class: 'banner error', text: t('try.error', { msg: r.error }) });
+    if (Array.isArray(r.bits)) {
+      const rows = [];
+      for (let i = 0; i < r.bits.length; i += 16) rows.push([String(tr.reqStart + i), ...r.bits.slice(i, i + 16).map((b) => String(Number(b)))]);
+      return table([t('try.address'), ...Array.from({ length: Math.min(16, r.bits.length) }, (_, i) => `+${i}`)], rows, { class: 'bits num' });
+    }
+    const dec = Array.isArray(r.decoded) ? r.decoded : (r.words ?? []).map((_, i) => ({ offset: i }));
+    if (!dec.length) return h('p', { class: 'muted', text: t('try.empty') });
+    const cols = TYPES.map((ty) => [ty, ORDERS.filter((o) => dec.some((x) => x[ty] && o in x[ty]))]).filter(([, os]) => os.length);
+    const head = h('thead', null,
+      h('tr', null, [t('try.offset'), t('try.address'), t('try.hex')].map((s) => h('th', { rowspan: 2, scope: 'col', text: s })),
+        cols.map(([ty, os]) => h('th', { colspan: os.length, scope: 'colgroup', class: 'group', text: ty }))),
+      h('tr', null, cols.flatMap(([, os]) => os.map((o) => h('th', { scope: 'col', text: o })))));
+    const body = h('tbody', null, dec.map((x, i) => {
+      const off = x.offset ?? i;
+      return h('tr', null,
+        h('td', { text: off }), h('td', { text: tr.reqStart + off }),
+        h('td', { class: 'mono', text: r.hex?.[off] ?? hexWord(r.words?.[off]) }),
+        cols.flatMap(([ty, os]) => os.map((o) => h('td', { text: fmtDecoded(x[ty]?.[o]) }))));
+    }));
+    return h('div', { class: 'table-wrap' }, h('table', { class: 'decoded num' }, head, body));
+  }
+
+  function tryReadSection() {
+    const max = tr.register === 'coil' || tr.register === 'discrete' ? 2000 : 125;
+    const result = h('div', { id: 'try-read-result' }, tryReadResult());
+    const form = h('form', { id: 'try-read-form', class: 'row', novalidate: true },
+      h('label', null, t('try.register'), h('select', { name: 'register', value: tr.register }, REGISTERS.map((r) => h('option', { value: r, text: t(`reg.${r}`) })))),
+      h('label', null, t('try.start'), h('input', { name: 'start', type: 'number', inputmode: 'numeric', min: 0, max: 65535, value: tr.start })),
+      h('label', null, t('try.count'), h('input', { name: 'count', type: 'number', inputmode: 'numeric', min: 1, max, value: tr.count })),
+      h('button', { type: 'submit', class: 'primary', 'data-action': 'try-read', text: t('try.submit') }));
+    form.addEventListener('change', () => {
+      tr.register = form.elements.register.value;
+      tr.start = form.elements.start.value;
+      tr.count = form.elements.count.value;
+      form.elements.count.max = tr.register === 'coil' || tr.register === 'discrete' ? 2000 : 125;
+    });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      form.dispatchEvent(new Event('change'));
+      const body = { register: tr.register, start: Number(tr.start), count: Number(tr.count) };
+      Object.assign(tr, { busy: true, error: '', result: null, reqStart: body.start });
+      result.replaceChildren(tryReadResult() ?? '');
+      form.querySelector('button').disabled = true;
+      try { tr.result = await api('POST', `${path}/read`, body); } catch (e) { tr.error = errText(e); }
+      tr.busy = false;
+      form.querySelector('button').disabled = false;
+      result.replaceChildren(tryReadResult() ?? '');
+    });
+    return [h('p', { class: 'hint', text: t('try.hint') }), form, result];
+  }
+
+  function writeForm(p) {
+    const name = label(p.name, p.id);
+    const msg = h('span', { class: `write-result ${writeMsg[p.id]?.ok ? 'ok-text' : 'error-text'}`, role: 'status', text: writeMsg[p.id]?.text ?? '' });
+    const input = isBool(p)
+      ? h('select', { name: 'value' }, h('option', { value: 'true', text: t('bool.on') }), h('option', { value: 'false', text: t('bool.off') }))
+      : h('input', { name: 'value', type: 'number', step: 'any', inputmode: 'decimal', required: true });
+    const form = h('form', { class: 'write-form row', 'data-write-point': p.id, novalidate: true },
+      h('label', null, `${name}${p.unit ? ` (${p.unit})` : ''}`, input),
+      h('button', { type: 'submit', class: 'danger', 'data-action': 'write', text: t('write.submit') }), msg);
+    const show = (ok, text) => { writeMsg[p.id] = { ok, text }; msg.textContent = text; msg.className = `write-result ${ok ? 'ok-text' : 'error-text'}`; };
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      let value;
+      if (isBool(p)) value = input.value === 'true';
+      else {
+        value = Number(input.value);
+        if (input.value.trim() === '' || !Number.isFinite(value)) return show(false, t('write.invalid'));
+      }
+      const shown = typeof value === 'boolean' ? t(value ? 'bool.on' : 'bool.off') : `${value}${p.unit ? ` ${p.unit}` : ''}`;
+      if (!(await confirmDialog(t('write.confirm', { device: dev.name ?? id, point: name, value: shown })))) return;
+      try {
+        await api('POST', `${path}/write`, { point: p.id, value, confirm: true });
+        show(true, `${t('write.ok')} · ${fmtTime(Date.now())}`);
+      } catch (e) { show(false, errText(e)); }
+    });
+    return form;
+  }
+
+  function render() {
+    chart?.destroy();
+    chart = null;
+    if (!dev) {
+      root.replaceChildren(h('a', { href: '#/', class: 'back', text: t('nav.back') }), h('p', { class: error ? 'banner error' : 'muted', text: error || t('app.loading') }));
+      return;
+    }
+    const writable = dev.points.filter((p) => p.writable);
+    const card = (key, ...content) => h('section', { class: 'card' }, h('h2', { text: t(key) }), content);
+    root.replaceChildren(h('section', { class: 'device-page', 'data-device': id },
+      h('a', { href: '#/', class: 'back', text: t('nav.back') }),
+      h('div', { class: 'page-head' },
+        h('h1', { text: dev.name ? `${dev.name} (${id})` : id }),
+        h('span', { id: 'device-state' }, stateBadge(dev.online)),
+        h('span', { class: 'muted', text: [dev.facility && facilityName(dev.facility), dev.profile && `${t('dev.profile')}: ${dev.profile}`].filter(Boolean).join(' · ') })),
+      card('live.title', liveTable()),
+      card('chart.title', chartSection()),
+      writable.length ? card('write.title', writable.map(writeForm)) : null,
+      card('try.title', tryReadSection()),
+      card('counters.title', h('h3', { text: t('counters.bus') }), kvTable(dev.bus, 'bus'), h('h3', { text: t('counters.device') }), kvTable(dev.stats, 'stats'))));
+    drawChart();
+  }
+
+  const onResize = () => { const el = root.querySelector('#chart'); if (chart && el) chart.setSize({ width: Math.max(260, el.clientWidth), height: CHART_H }); };
+  window.addEventListener('resize', onResize);
+
+  api('GET', path).then((d) => {
+    dev = normalize(d ?? {});
+    render();
+    if (dev.points.some(chartable)) loadHistory();
+  }, (e) => {
+    if (e.status === 401) return;
+    error = e.status === 404 ? t('err.notFound') : errText(e);
+    render();
+  });
+  render();
+
+  return {
+    render,
+    destroy() { chart?.destroy(); window.removeEventListener('resize', onResize); },
+    onReading(r) {
+      if (!dev || r.device !== id) return;
+      const p = dev.points.find((x) => x.id === r.point);
+      const last = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality };
+      if (p) p.last = last;
+      const cell = patchReading(root, r);
+      if (cell) {
+        const row = cell.closest('tr');
+        row.querySelector('.quality').textContent = qualityText(r.quality);
+        row.querySelector('.ts').textContent = fmtTime(r.ts);
+      }
+      if (chart && hist && r.point === chartPoint && typeof r.value === 'number') {
+        const cutoff = Date.now() - hours * 3600e3;
+        hist.push([r.ts, r.value]);
+        while (hist.length && hist[0][0] < cutoff) hist.shift();
+        chart.setData(toData());
+      }
+    },
+    onOverview(o) {
+      const d = o?.facilities?.flatMap((f) => f.devices ?? []).find((x) => x.id === id);
+      if (!dev || !d || d.online === dev.online) return;
+      dev.online = d.online;
+      root.querySelector('#device-state')?.replaceChildren(stateBadge(d.online));
+    },
+  };
+}

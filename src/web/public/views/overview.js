@@ -1,0 +1,108 @@
+// Overview: uplink and backlog strip, active alarms, then one card per facility with its devices.
+// Replaced wholesale by `overview` events; single values patched in place by `reading` events.
+import { t, tOr } from '../i18n.js';
+import { api, errText } from '../api.js';
+import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge } from '../dom.js';
+
+export const deviceHref = (id) => `#/device/${encodeURIComponent(id)}`;
+export const facilityName = (id) => tOr(`fac.${id}`, id);
+
+/** The value cell content shared by the overview and the device page: `.value` and `.unit` spans. */
+export function valueNodes(r) {
+  return [h('span', { class: 'value', text: fmtValue(r) }), ' ', h('span', { class: 'unit', text: r && !r.withheld ? r.unit ?? '' : '' })];
+}
+
+/** Patch the value under `[data-device=D] [data-point=P]` inside root; false when not shown. */
+export function patchReading(root, r) {
+  const cell = root.querySelector(`[data-device="${CSS.escape(r.device)}"] [data-point="${CSS.escape(r.point)}"]`);
+  if (!cell) return false;
+  cell.querySelector('.value').textContent = fmtValue(r);
+  cell.querySelector('.unit').textContent = r.withheld ? '' : r.unit ?? '';
+  cell.classList.toggle('q-bad', !!r.quality && r.quality !== 'good');
+  cell.title = `${fmtTime(r.ts)} · ${r.quality ?? ''}`;
+  return cell;
+}
+
+function uplinkStrip(o) {
+  const u = o.uplink ?? {};
+  const b = o.backlog ?? {};
+  const connected = u.state === 'connected';
+  const stateText = connected ? t('uplink.connected') : t('uplink.disconnected') + (u.state && u.state !== 'disconnected' ? ` · ${tOr(`uplink.${u.state}`, u.state)}` : '');
+  const parts = [
+    h('div', { class: 'strip-item' },
+      h('span', { class: 'strip-label', text: t('uplink.title') }),
+      h('span', { id: 'uplink-state', class: `badge ${connected ? 'ok' : 'bad'}`, 'data-state': u.state ?? '', text: stateText }),
+      connected && u.connectedSince ? h('span', { class: 'muted', text: t('uplink.since', { time: fmtTime(u.connectedSince) }) }) : null,
+      !connected && u.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: u.lastError }) }) : null),
+    h('div', { class: 'strip-item' },
+      h('span', { class: 'strip-label', text: t('backlog.title') }),
+      h('span', { id: 'backlog-rows', class: b.rows ? 'badge warn' : 'badge ok', text: b.rows ? t('backlog.rows', { n: b.rows }) : t('backlog.empty') }),
+      b.rows && b.oldestTs ? h('span', { class: 'muted', text: t('backlog.oldest', { time: fmtTime(b.oldestTs) }) }) : null),
+  ];
+  if (b.draining) {
+    const pct = Math.round(Math.min(1, Math.max(0, b.progress ?? 0)) * 100);
+    parts.push(h('div', { class: 'strip-item drain', id: 'drain' },
+      h('span', { class: 'strip-label', text: t('backlog.draining') }),
+      h('progress', { max: 100, value: pct, 'aria-label': t('backlog.draining') }, `${pct}%`),
+      h('span', { text: `${pct}%` }),
+      h('span', { id: 'drain-eta', text: fmtEta(b.etaSeconds) }),
+      b.drainRatePerSec ? h('span', { class: 'muted', text: t('backlog.rate', { n: fmtNumber(b.drainRatePerSec) }) }) : null));
+  }
+  return h('section', { class: 'card strip', id: 'uplink' }, parts);
+}
+
+function alarmList(alarms) {
+  if (!alarms?.length) return h('p', { id: 'alarms', class: 'muted no-alarms', text: t('alarms.none') });
+  return h('section', { id: 'alarms', class: 'card alarms', role: 'alert' },
+    h('h2', { text: `${t('alarms.title')} (${alarms.length})` }),
+    h('ul', null, alarms.map((a) => h('li', { class: `alarm sev-${a.severity}`, 'data-alarm': a.id ?? '' },
+      h('span', { class: `badge ${a.severity === 'critical' ? 'bad' : 'warn'}`, text: tOr(`sev.${a.severity}`, a.severity) }),
+      h('a', { href: deviceHref(a.device), text: a.device }),
+      h('span', { text: a.point ?? '' }),
+      h('span', { class: 'muted', text: t('alarms.since', { time: fmtTime(a.since) }) })))));
+}
+
+function deviceItem(d) {
+  const points = Object.entries(d.points ?? {});
+  return h('li', { class: 'device', 'data-device': d.id },
+    h('div', { class: 'device-head' },
+      h('a', { class: 'device-name', href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
+      stateBadge(d.online),
+      h('span', { class: 'muted', text: `${t('dev.profile')}: ${d.profile ?? d.kind ?? '—'}` })),
+    points.length
+      ? h('dl', { class: 'readings' }, points.map(([pid, r]) => h('div', { class: 'reading' },
+        h('dt', { text: pid }),
+        h('dd', { 'data-point': pid, class: r?.quality && r.quality !== 'good' ? 'q-bad' : null, title: `${fmtTime(r?.ts)} · ${r?.quality ?? ''}` }, valueNodes(r)))))
+      : h('p', { class: 'muted', text: t('dev.noReadings') }),
+    h('a', { class: 'button small', href: deviceHref(d.id), text: t('dev.open') }));
+}
+
+export function mountOverview(root) {
+  let data = null;
+  let error = '';
+  function render() {
+    if (!data) {
+      root.replaceChildren(h('p', { class: error ? 'banner error' : 'muted', text: error || t('app.loading') }));
+      return;
+    }
+    root.replaceChildren(h('div', { class: 'overview' },
+      alarmList(data.alarms),
+      uplinkStrip(data),
+      h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id },
+        h('h2', { text: facilityName(f.id) }),
+        f.devices?.length ? h('ul', { class: 'devices' }, f.devices.map(deviceItem)) : h('p', { class: 'muted', text: t('dev.noDevices') }))))));
+    const name = data.site?.name ?? data.site?.gatewayId;
+    document.getElementById('site-name').textContent = name ? String(name) : '';
+  }
+  api('GET', '/api/overview').then((d) => { data = d; render(); }, (e) => { if (e.status !== 401) { error = errText(e); render(); } });
+  render();
+  return {
+    render,
+    onOverview(o) { data = o; error = ''; render(); },
+    onReading(r) {
+      const dev = data?.facilities?.flatMap((f) => f.devices ?? []).find((d) => d.id === r.device);
+      if (dev) (dev.points ??= {})[r.point] = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality };
+      patchReading(root, r);
+    },
+  };
+}

@@ -1,0 +1,357 @@
+// The technician's web server (docs/WEB.md): static page assets served by the box, and the
+// JSON API behind the admin login. Every body is validated at the edge (api-schemas.ts);
+// every change needs the session's CSRF token and is written to the audit log.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type { Logger } from '../log.js';
+import type { App } from '../app.js';
+import { PACKAGE_ROOT } from '../config/paths.js';
+import { ModbusError } from '../io/modbus/errors.js';
+import { DeviceCommandError } from '../main.js';
+import { decodeAll } from '../io/modbus/device-commands.js';
+import { privacyReport } from '../privacy/privacy-report.js';
+import { clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError } from './auth.js';
+import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
+import { ConfigBody, PasswordBody, ReadBody, RollbackBody, WriteBody } from './api-schemas.js';
+import { formOf, mergeForm } from './config-edit.js';
+import { deviceDetail, overview } from './views.js';
+import { publicReading } from './public-reading.js';
+
+const PUBLIC_DIR = path.join(PACKAGE_ROOT, 'src', 'web', 'public');
+const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot'));
+const STATIC: Record<string, string> = {
+  '/vendor/uplot.iife.min.js': path.join(UPLOT_DIR, 'uPlot.iife.min.js'),
+  '/vendor/uplot.min.css': path.join(UPLOT_DIR, 'uPlot.min.css'),
+};
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const MAX_EVENT_CLIENTS = 20;
+
+interface Session {
+  user: string;
+  csrf: string;
+  token: string;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], s: Session | null) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  auth: boolean;
+  handler: Handler;
+}
+
+export class WebServer {
+  private server: http.Server | null = null;
+  private readonly routes: Route[] = [];
+  private readonly eventClients = new Set<http.ServerResponse>();
+
+  constructor(
+    private opts: { host: string; port: number },
+    private readonly app: App,
+    private readonly log: Logger,
+  ) {
+    this.defineRoutes();
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : this.opts.port;
+  }
+
+  async start(): Promise<void> {
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`web server cannot listen on ${this.opts.host}:${this.opts.port}: ${err.code ?? err.message}`)));
+      server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.server = server;
+    this.log.info({ host: this.opts.host, port: this.port }, 'web server listening');
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.eventClients) c.end();
+    this.eventClients.clear();
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** After a config changed web.host/port: listen on the new address. */
+  async rebind(opts: { host: string; port: number }): Promise<void> {
+    await this.stop();
+    this.opts = opts;
+    await this.start();
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    try {
+      if (url.pathname === '/healthz') {
+        res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      }
+      if (!url.pathname.startsWith('/api/')) return this.serveStatic(req, res, url.pathname);
+      const matches = this.routes.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).filter((x) => x.m);
+      if (!matches.length) throw new HttpError(404, 'not found');
+      const hit = matches.find((x) => x.r.method === req.method);
+      if (!hit) throw new HttpError(405, 'method not allowed', {}, { allow: [...new Set(matches.map((x) => x.r.method))].join(', ') });
+      const session = this.sessionOf(req);
+      if (hit.r.auth && !session) throw new HttpError(401, 'login required');
+      if (req.method !== 'GET') this.checkCsrf(req, session, hit.r.auth);
+      await hit.r.handler(req, res, hit.m!.slice(1).map(decodeURIComponent), session);
+    } catch (err) {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (err instanceof HttpError) {
+        sendJson(res, err.status, { error: err.message, ...err.extra }, err.headers);
+      } else {
+        this.log.error({ err: (err as Error).message, url: url.pathname }, 'web request failed');
+        sendJson(res, 500, { error: 'internal error' });
+      }
+    }
+  }
+
+  private sessionOf(req: http.IncomingMessage): Session | null {
+    const token = parseCookies(req.headers.cookie).cgw_session;
+    const s = token ? this.app.auth.session(token) : null;
+    return s && token ? { user: s.user, csrf: s.csrf, token } : null;
+  }
+
+  /** A change must come from our own page: Origin (when sent) names this host, and a
+   * logged-in request carries the session's CSRF token. */
+  private checkCsrf(req: http.IncomingMessage, s: Session | null, needsSession: boolean): void {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let host = '';
+      try {
+        host = new URL(origin).host;
+      } catch {
+        /* not a URL: refused below */
+      }
+      if (host !== req.headers.host) throw new HttpError(403, 'csrf', { detail: 'Origin does not match Host' });
+    }
+    if (!needsSession) return;
+    const presented = req.headers['x-csrf-token'];
+    if (!s || !this.app.auth.checkCsrf(s.token, typeof presented === 'string' ? presented : undefined)) throw new HttpError(403, 'csrf', { detail: 'missing or wrong X-CSRF-Token' });
+  }
+
+  private serveStatic(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed', {}, { allow: 'GET, HEAD' });
+    let file = STATIC[pathname];
+    if (!file) {
+      const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
+      file = path.resolve(PUBLIC_DIR, rel);
+      // No way out of the public folder ("/../", encoded dots, absolute paths).
+      if (!file.startsWith(PUBLIC_DIR + path.sep) || rel.includes('\0')) throw new HttpError(404, 'not found');
+    }
+    let body: Buffer;
+    try {
+      body = fs.readFileSync(file);
+    } catch {
+      throw new HttpError(404, 'not found');
+    }
+    res
+      .writeHead(200, {
+        ...BASE_HEADERS,
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-security-policy': CSP,
+        'cache-control': 'no-cache',
+      })
+      .end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  private route(method: string, pattern: string, auth: boolean, handler: Handler): void {
+    this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/:\w+/g, '([^/]+)')}$`), auth, handler });
+  }
+
+  private defineRoutes(): void {
+    const app = this.app;
+    const who = (req: http.IncomingMessage, s: Session | null) => ({ user: s?.user ?? 'anonymous', ip: clientIp(req) });
+
+    this.route('GET', '/api/session', false, (_req, res, _p, s) => {
+      sendJson(res, 200, { setupRequired: app.auth.setupRequired, authenticated: s !== null, ...(s ? { user: s.user, csrf: s.csrf } : {}) });
+    });
+
+    this.route('POST', '/api/setup', false, async (req, res) => {
+      const ip = clientIp(req);
+      if (!isLanAddress(ip)) {
+        app.audit.write({ user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'not from the LAN' } });
+        throw new HttpError(403, 'the first password can only be set from the site LAN');
+      }
+      const { password } = await readBody(req, PasswordBody);
+      try {
+        const s = await app.auth.setup(password);
+        app.audit.write({ user: 'admin', ip, action: 'setup' });
+        sendJson(res, 200, { ok: true, csrf: s.csrf }, { 'set-cookie': sessionCookie(s.token) });
+      } catch (err) {
+        if (err instanceof SetupError) throw new HttpError(err.code === 'exists' ? 409 : 400, err.message);
+        throw err;
+      }
+    });
+
+    this.route('POST', '/api/login', false, async (req, res) => {
+      const ip = clientIp(req);
+      const { password } = await readBody(req, PasswordBody);
+      const r = await app.auth.login(password, ip);
+      if (r.ok) {
+        app.audit.write({ user: 'admin', ip, action: 'login' });
+        sendJson(res, 200, { ok: true, csrf: r.csrf }, { 'set-cookie': sessionCookie(r.token) });
+        return;
+      }
+      // A locked client is answered without an audit write each time (no disk write per
+      // request for an attacker); the lock itself is audited once, when it starts.
+      if (r.reason === 'locked') throw new HttpError(429, 'too many failed logins: locked for a while', { retryAfterS: r.retryAfterS }, { 'retry-after': String(r.retryAfterS ?? 900) });
+      app.audit.write({ user: 'admin', ip, action: 'login-failed', detail: { reason: r.reason } });
+      if (r.lockout) app.audit.write({ user: 'admin', ip, action: 'lockout', detail: { scope: r.lockout, retryAfterS: r.retryAfterS } });
+      throw new HttpError(401, r.reason === 'no-password' ? 'no admin password is set yet' : 'wrong password');
+    });
+
+    this.route('POST', '/api/logout', true, (req, res, _p, s) => {
+      app.auth.logout(s!.token);
+      app.audit.write({ ...who(req, s), action: 'logout' });
+      sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie() });
+    });
+
+    this.route('GET', '/api/status', true, (_req, res) => sendJson(res, 200, app.gateway.snapshot()));
+    this.route('GET', '/api/privacy', true, (_req, res) => sendJson(res, 200, privacyReport(app.config, app.profiles)));
+    this.route('GET', '/api/overview', true, (_req, res) => sendJson(res, 200, overview(app.gateway, app.drain.state())));
+
+    this.route('GET', '/api/devices/:id', true, (_req, res, [id]) => {
+      const d = deviceDetail(app.gateway, id!);
+      if (!d) throw new HttpError(404, `no device ${id}`);
+      sendJson(res, 200, d);
+    });
+
+    this.route('GET', '/api/devices/:id/history', true, (req, res, [id]) => {
+      const q = new URL(req.url ?? '', 'http://gateway').searchParams;
+      const point = q.get('point') ?? '';
+      const hours = Number(q.get('hours') ?? 6);
+      if (!Number.isInteger(hours) || hours < 1 || hours > 24) throw new HttpError(400, 'hours: must be a whole number 1..24');
+      const p = app.gateway.profileOf(id!)?.points.find((x) => x.id === point);
+      if (!p) throw new HttpError(404, `no point "${point}" on device ${id}`);
+      if (p.privacy !== 'public') throw new HttpError(403, `point ${point} is ${p.privacy} data: it is not shown`);
+      const to = Date.now();
+      sendJson(res, 200, { point, hours, points: app.gateway.raw?.bucketed(id!, point, to - hours * 3_600_000, to, 1000) ?? [] });
+    });
+
+    this.route('POST', '/api/devices/:id/read', true, async (req, res, [id], s) => {
+      const body = await readBody(req, ReadBody);
+      app.audit.write({ ...who(req, s), action: 'device-read', detail: { device: id, ...body } });
+      try {
+        const words = await app.gateway.tryRead(id!, body);
+        if (body.register === 'coil' || body.register === 'discrete') sendJson(res, 200, { bits: words });
+        else sendJson(res, 200, { words, hex: words.map((w) => w.toString(16).padStart(4, '0')), decoded: decodeAll(words) });
+      } catch (err) {
+        if (err instanceof DeviceCommandError) throw new HttpError(404, err.message);
+        if (err instanceof ModbusError) return sendJson(res, 200, { error: err.message, quality: err.quality });
+        throw err;
+      }
+    });
+
+    this.route('POST', '/api/devices/:id/write', true, async (req, res, [id], s) => {
+      const body = await readBody(req, WriteBody);
+      const point = app.gateway.profileOf(id!)?.points.find((p) => p.id === body.point);
+      if (point && point.privacy !== 'public') throw new HttpError(403, `point ${body.point} is ${point.privacy} data`);
+      try {
+        await app.gateway.writePoint(id!, body.point, body.value);
+        app.audit.write({ ...who(req, s), action: 'device-write', detail: { device: id, point: body.point, value: body.value } });
+        sendJson(res, 200, { ok: true });
+      } catch (err) {
+        app.audit.write({ ...who(req, s), action: 'device-write-refused', detail: { device: id, point: body.point, value: body.value, error: (err as Error).message } });
+        if (err instanceof DeviceCommandError) throw new HttpError(422, err.message);
+        if (err instanceof ModbusError) throw new HttpError(502, `the device did not take the write: ${err.message}`);
+        throw err;
+      }
+    });
+
+    this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
+
+    this.route('GET', '/api/config', true, (_req, res) => {
+      sendJson(res, 200, { file: app.configs.file, text: app.configText, form: formOf(app.config), versions: app.configs.versions() });
+    });
+
+    this.route('GET', '/api/config/versions/:id', true, (_req, res, [id]) => {
+      const n = Number(id);
+      if (!Number.isInteger(n) || !app.configs.versions().some((v) => v.id === n)) throw new HttpError(404, `no kept version ${id}`);
+      sendJson(res, 200, { id: n, text: app.configs.version(n) });
+    });
+
+    const textOf = (b: { text?: string; form?: Record<string, string | number | null> }) => b.text ?? mergeForm(app.configText, b.form!);
+
+    this.route('POST', '/api/config/validate', true, async (req, res) => {
+      const v = app.validate(textOf(await readBody(req, ConfigBody, 600 * 1024)));
+      sendJson(res, 200, v.ok ? { ok: true, errors: [] } : v);
+    });
+
+    this.route('POST', '/api/config', true, async (req, res, _p, s) => {
+      const body = await readBody(req, ConfigBody, 600 * 1024);
+      const r = await app.apply(textOf(body), who(req, s), body.note ?? '', 'config-apply');
+      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
+      if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
+      sendJson(res, 500, { ok: false, error: `the new configuration failed to start, the previous one is running again: ${r.startError}` });
+    });
+
+    this.route('POST', '/api/config/rollback', true, async (req, res, _p, s) => {
+      const { version } = await readBody(req, RollbackBody);
+      if (!app.configs.versions().some((v) => v.id === version)) throw new HttpError(404, `no kept version ${version}`);
+      const r = await app.apply(app.configs.version(version), who(req, s), `rollback to version ${version}`, 'config-rollback');
+      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
+      if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
+      sendJson(res, 500, { ok: false, error: r.startError });
+    });
+
+    this.route('GET', '/api/audit', true, (req, res) => {
+      const limit = Number(new URL(req.url ?? '', 'http://gateway').searchParams.get('limit') ?? 100);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: must be a whole number 1..1000');
+      sendJson(res, 200, { entries: app.audit.recent(limit) });
+    });
+  }
+
+  /** Server-sent events: the latest public reading per point every half second, the
+   * overview every two seconds; the stream ends when the session does. */
+  private events(req: http.IncomingMessage, res: http.ServerResponse, s: Session): void {
+    if (this.eventClients.size >= MAX_EVENT_CLIENTS) throw new HttpError(503, 'too many live pages open');
+    res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
+    res.write('retry: 2000\n\n');
+    this.eventClients.add(res);
+    const pending = new Map<string, unknown>();
+    const off = this.app.onReading((r) => {
+      if (r.privacy === 'identifier') return;
+      pending.set(`${r.device}/${r.point}`, { device: r.device, point: r.point, ...publicReading(r) });
+    });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let ticks = 0;
+    const timer = setInterval(() => {
+      if (!this.app.auth.session(s.token)) {
+        send('session', { ended: true });
+        return res.end();
+      }
+      for (const v of pending.values()) send('reading', v);
+      pending.clear();
+      if (ticks++ % 4 === 0) send('overview', overview(this.app.gateway, this.app.drain.state()));
+    }, 500);
+    const done = () => {
+      clearInterval(timer);
+      off();
+      this.eventClients.delete(res);
+    };
+    req.on('close', done);
+    res.on('close', done);
+  }
+}

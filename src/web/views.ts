@@ -1,0 +1,82 @@
+// What the page shows, built from the running gateway's state (read only): the overview and
+// one device's details. Personal and identifier values never appear (publicReading).
+import type { Gateway } from '../main.js';
+import type { DrainState } from './drain-tracker.js';
+import { publicReading } from './public-reading.js';
+
+const FACILITIES = ['health', 'canteen', 'security'] as const;
+
+function points(g: Gateway, device: string): Record<string, unknown> {
+  return Object.fromEntries([...(g.state.last.get(device)?.values() ?? [])].map((r) => [r.point, publicReading(r)]));
+}
+
+export function overview(g: Gateway, drain: DrainState): unknown {
+  const c = g.config;
+  const out = g.outbox?.stats();
+  const modbus = g.pollers.map((p) => ({
+    id: p.device.id,
+    name: c.devices.find((d) => d.id === p.device.id)?.name ?? null,
+    facility: p.device.facility,
+    kind: 'modbus',
+    profile: p.device.profile.id,
+    online: p.stats.online,
+    lastSuccess: p.stats.lastSuccess,
+    lastError: p.stats.lastError,
+    points: points(g, p.device.id),
+  }));
+  const gpio = g.gpio.map(({ cfg, input }) => ({
+    id: cfg.id,
+    name: cfg.name ?? null,
+    facility: cfg.facility,
+    kind: 'gpio',
+    profile: `gpio-${cfg.kind}`,
+    online: input.stats.mode === 'interrupt' || input.stats.mode === 'polling',
+    lastSuccess: input.stats.lastChange,
+    lastError: input.stats.lastError,
+    points: points(g, cfg.id),
+  }));
+  const devices = [...modbus, ...gpio];
+  return {
+    site: c.site,
+    uplink: g.uplink && { state: g.uplink.state, url: c.uplink.url, connectedSince: g.uplink.connectedSince, lastError: g.uplink.lastError },
+    backlog: out ? { rows: out.rows, bytes: out.bytes, oldestTs: out.oldestTs, shedRows: out.shedRows, ...drain } : null,
+    alarms: g.alarms?.active() ?? [],
+    facilities: FACILITIES.map((f) => ({ id: f, devices: devices.filter((d) => d.facility === f) })).filter((f) => f.devices.length > 0),
+  };
+}
+
+/** One device's page; null if there is no such device. */
+export function deviceDetail(g: Gateway, id: string): unknown {
+  const profile = g.profileOf(id);
+  if (!profile) return null;
+  const poller = g.pollers.find((p) => p.device.id === id);
+  const gpio = g.gpio.find((x) => x.cfg.id === id);
+  const cfg = g.config.devices.find((d) => d.id === id);
+  const bus = cfg ? g.buses.get(cfg.bus) : undefined;
+  return {
+    id,
+    kind: poller ? 'modbus' : 'gpio',
+    facility: poller?.device.facility ?? gpio!.cfg.facility,
+    name: cfg?.name ?? gpio?.cfg.name ?? null,
+    unitId: cfg?.unitId ?? null,
+    pollMs: cfg?.pollMs ?? null,
+    profile: { id: profile.id, manufacturer: profile.manufacturer, model: profile.model, name: profile.name },
+    points: profile.points.map((p) => ({
+      id: p.id,
+      name: p.name,
+      unit: p.unit,
+      kind: p.kind,
+      privacy: p.privacy,
+      type: p.type,
+      register: p.register,
+      address: p.address,
+      writable: p.writable && p.privacy === 'public',
+    })),
+    values: points(g, id),
+    online: poller ? poller.stats.online : gpio!.input.stats.mode !== 'unavailable',
+    bus: bus ? { id: bus.opts.id, endpoint: bus.transport.endpoint, state: bus.status, lastError: bus.lastError, queue: bus.queueLength, ...bus.transport.stats } : null,
+    stats: poller
+      ? { polls: poller.stats.polls, failedPolls: poller.stats.failedPolls, requests: poller.stats.requests, requestsPerScan: poller.readPlan.length, lastSuccess: poller.stats.lastSuccess, lastError: poller.stats.lastError, ...poller.stats.errors }
+      : { ...gpio!.input.stats },
+  };
+}
