@@ -11,6 +11,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# A CJK font, so the page screenshots (test/artifacts/) show Chinese, not boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

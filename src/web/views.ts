@@ -23,6 +23,7 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     lastSuccess: p.stats.lastSuccess,
     lastError: p.stats.lastError,
     points: points(g, p.device.id),
+    pointNames: Object.fromEntries(p.device.profile.points.map((x) => [x.id, x.name])),
   }));
   const gpio = g.gpio.map(({ cfg, input }) => ({
     id: cfg.id,
@@ -34,6 +35,7 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     lastSuccess: input.stats.lastChange,
     lastError: input.stats.lastError,
     points: points(g, cfg.id),
+    pointNames: Object.fromEntries((g.profileOf(cfg.id)?.points ?? []).map((x) => [x.id, x.name])),
   }));
   const devices = [...modbus, ...gpio];
   return {

@@ -131,6 +131,12 @@ function openEvents() {
   es.addEventListener('reading', (ev) => {
     for (const r of [].concat(parse(ev) ?? [])) if (r?.device && r.point) view?.onReading?.(r);
   });
+  es.addEventListener('session', () => {
+    if (events !== es) return;
+    es.close();
+    events = null;
+    recheck();
+  });
   es.addEventListener('error', () => {
     if (events !== es) return;
     connBanner.hidden = false;

@@ -15,7 +15,7 @@ const COMMON = [
 const DEVICE_FIELDS = [{ name: 'name', key: 'cfg.deviceName' }, { name: 'pollMs', key: 'cfg.pollMs', number: true }];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const errLine = (e) => [e.line ? t('cfg.line', { n: e.line }) : null, e.path, e.message].filter(Boolean).join(' · ');
-const modeText = (m) => (m === 'reload' || m === 'restart' ? t(`cfg.mode.${m}`) : String(m ?? ''));
+const modeText = (m) => (['none', 'reload', 'restart'].includes(m) ? t(`cfg.mode.${m}`) : String(m ?? ''));
 
 export function mountConfig(root) {
   let cfg = null;
@@ -57,7 +57,9 @@ export function mountConfig(root) {
     for (const f of editable()) {
       const raw = (draft[f.path] ?? '').trim();
       if (raw === '') {
-        if (f.number && cfg.form?.[f.path] != null) errs[f.path] = t('cfg.needNumber');
+        const had = cfg.form?.[f.path] != null && cfg.form[f.path] !== '';
+        if (had && f.number) errs[f.path] = t('cfg.needNumber');
+        else if (had) form[f.path] = null; // cleared: the server removes the key (its default applies)
         continue;
       }
       if (!f.number) form[f.path] = raw;

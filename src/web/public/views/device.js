@@ -33,6 +33,9 @@ function fmtDecoded(v) {
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-4 || a >= 1e9) ? v.toExponential(4) : String(Number(v.toPrecision(7)));
 }
+/** The device payload names its profile as {id, manufacturer, model, name}; the overview as an id. */
+const profileText = (p) => (p && typeof p === 'object' ? [label(p.name, ''), p.id && `(${p.id})`].filter(Boolean).join(' ') : p ?? '');
+const hexText = (h) => (typeof h === 'string' && /^[0-9a-f]{1,4}$/i.test(h) ? `0x${h.toUpperCase().padStart(4, '0')}` : h);
 const hexWord = (w) => (typeof w === 'number' ? `0x${w.toString(16).toUpperCase().padStart(4, '0')}` : '—');
 
 /** Counters rendered generically as key/value; nested objects flattened one level (errors.timeout). */
@@ -64,7 +67,7 @@ export function mountDevice(root, id) {
   function liveTable() {
     return table([t('col.point'), t('col.value'), t('col.quality'), t('col.time')], dev.points.map((p) => h('tr', null,
       h('td', null, h('div', { text: label(p.name, p.id) }), h('div', { class: 'muted small', text: p.id })),
-      h('td', { 'data-point': p.id, class: p.last?.quality && p.last.quality !== 'good' ? 'num q-bad' : 'num' }, valueNodes(p.last ?? (isPublic(p) ? { unit: p.unit } : { withheld: p.privacy }))),
+      h('td', { 'data-point': p.id, 'data-ts': p.last?.ts, class: p.last?.quality && p.last.quality !== 'good' ? 'num q-bad' : 'num' }, valueNodes(p.last ?? (isPublic(p) ? { unit: p.unit } : { withheld: p.privacy }))),
       h('td', { class: 'quality', text: p.last?.withheld ? '—' : qualityText(p.last?.quality) }),
       h('td', { class: 'ts', text: fmtTime(p.last?.ts) }))), { class: 'live' });
   }
@@ -97,8 +100,11 @@ export function mountDevice(root, id) {
       width: Math.max(260, el.clientWidth),
       height: CHART_H,
       scales: { x: { time: true } },
-      series: [{}, { label: `${label(p?.name, chartPoint)}${p?.unit ? ` (${p.unit})` : ''}`, stroke: '#1565c0', width: 2, points: { show: false } }],
-      axes: [{}, { size: 56 }],
+      series: [
+        { label: t('col.time'), value: (u, v) => (v == null ? '—' : fmtTime(v * 1000)) },
+        { label: `${label(p?.name, chartPoint)}${p?.unit ? ` (${p.unit})` : ''}`, stroke: '#1565c0', width: 2, points: { show: false } },
+      ],
+      axes: [{ values: (u, splits) => splits.map((s) => fmtTime(s * 1000).slice(11, 16)) }, { size: 56 }],
     }, toData(), el);
   }
   const toData = () => [hist.map((x) => x[0] / 1000), hist.map((x) => (x[1] == null ? null : Number(x[1])))];
@@ -143,7 +149,7 @@ export function mountDevice(root, id) {
       const off = x.offset ?? i;
       return h('tr', null,
         h('td', { text: off }), h('td', { text: tr.reqStart + off }),
-        h('td', { class: 'mono', text: r.hex?.[off] ?? hexWord(r.words?.[off]) }),
+        h('td', { class: 'mono', text: hexText(r.hex?.[off]) ?? hexWord(r.words?.[off]) }),
         cols.flatMap(([ty, os]) => os.map((o) => h('td', { text: fmtDecoded(x[ty]?.[o]) }))));
     }));
     return h('div', { class: 'table-wrap' }, h('table', { class: 'decoded num' }, head, body));
@@ -220,7 +226,7 @@ export function mountDevice(root, id) {
       h('div', { class: 'page-head' },
         h('h1', { text: dev.name ? `${dev.name} (${id})` : id }),
         h('span', { id: 'device-state' }, stateBadge(dev.online)),
-        h('span', { class: 'muted', text: [dev.facility && facilityName(dev.facility), dev.profile && `${t('dev.profile')}: ${dev.profile}`].filter(Boolean).join(' · ') })),
+        h('span', { class: 'muted', text: [dev.facility && facilityName(dev.facility), profileText(dev.profile) && `${t('dev.profile')}: ${profileText(dev.profile)}`].filter(Boolean).join(' · ') })),
       card('live.title', liveTable()),
       card('chart.title', chartSection()),
       writable.length ? card('write.title', writable.map(writeForm)) : null,
@@ -249,12 +255,12 @@ export function mountDevice(root, id) {
     onReading(r) {
       if (!dev || r.device !== id) return;
       const p = dev.points.find((x) => x.id === r.point);
-      const last = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality };
+      const last = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, ...(r.withheld ? { withheld: r.withheld } : {}) };
       if (p) p.last = last;
       const cell = patchReading(root, r);
       if (cell) {
         const row = cell.closest('tr');
-        row.querySelector('.quality').textContent = qualityText(r.quality);
+        row.querySelector('.quality').textContent = r.withheld ? '—' : qualityText(r.quality);
         row.querySelector('.ts').textContent = fmtTime(r.ts);
       }
       if (chart && hist && r.point === chartPoint && typeof r.value === 'number') {

@@ -1,6 +1,6 @@
 // Overview: uplink and backlog strip, active alarms, then one card per facility with its devices.
 // Replaced wholesale by `overview` events; single values patched in place by `reading` events.
-import { t, tOr } from '../i18n.js';
+import { label, t, tOr } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge } from '../dom.js';
 
@@ -20,6 +20,7 @@ export function patchReading(root, r) {
   cell.querySelector('.unit').textContent = r.withheld ? '' : r.unit ?? '';
   cell.classList.toggle('q-bad', !!r.quality && r.quality !== 'good');
   cell.title = `${fmtTime(r.ts)} · ${r.quality ?? ''}`;
+  if (r.ts != null) cell.dataset.ts = String(r.ts);
   return cell;
 }
 
@@ -63,7 +64,7 @@ function alarmList(alarms) {
 }
 
 function deviceItem(d) {
-  const points = Object.entries(d.points ?? {});
+  const points = Array.isArray(d.points) ? d.points.map((p) => [p.id ?? p.point, p]) : Object.entries(d.points ?? {});
   return h('li', { class: 'device', 'data-device': d.id },
     h('div', { class: 'device-head' },
       h('a', { class: 'device-name', href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
@@ -71,8 +72,8 @@ function deviceItem(d) {
       h('span', { class: 'muted', text: `${t('dev.profile')}: ${d.profile ?? d.kind ?? '—'}` })),
     points.length
       ? h('dl', { class: 'readings' }, points.map(([pid, r]) => h('div', { class: 'reading' },
-        h('dt', { text: pid }),
-        h('dd', { 'data-point': pid, class: r?.quality && r.quality !== 'good' ? 'q-bad' : null, title: `${fmtTime(r?.ts)} · ${r?.quality ?? ''}` }, valueNodes(r)))))
+        h('dt', { text: label(d.pointNames?.[pid], pid), title: pid }),
+        h('dd', { 'data-point': pid, 'data-ts': r?.ts, class: r?.quality && r.quality !== 'good' ? 'q-bad' : null, title: `${fmtTime(r?.ts)} · ${r?.quality ?? ''}` }, valueNodes(r)))))
       : h('p', { class: 'muted', text: t('dev.noReadings') }),
     h('a', { class: 'button small', href: deviceHref(d.id), text: t('dev.open') }));
 }
@@ -86,8 +87,8 @@ export function mountOverview(root) {
       return;
     }
     root.replaceChildren(h('div', { class: 'overview' },
-      alarmList(data.alarms),
       uplinkStrip(data),
+      alarmList(data.alarms),
       h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id },
         h('h2', { text: facilityName(f.id) }),
         f.devices?.length ? h('ul', { class: 'devices' }, f.devices.map(deviceItem)) : h('p', { class: 'muted', text: t('dev.noDevices') }))))));
@@ -101,7 +102,7 @@ export function mountOverview(root) {
     onOverview(o) { data = o; error = ''; render(); },
     onReading(r) {
       const dev = data?.facilities?.flatMap((f) => f.devices ?? []).find((d) => d.id === r.device);
-      if (dev) (dev.points ??= {})[r.point] = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality };
+      if (dev && !Array.isArray(dev.points)) (dev.points ??= {})[r.point] = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, ...(r.withheld ? { withheld: r.withheld } : {}) };
       patchReading(root, r);
     },
   };

@@ -1,0 +1,147 @@
+// The technician's page end to end in real Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core, headless) against the whole daemon on a simulated site: first password,
+// login, a live value changing, a bad config refused next to its field while the running one
+// stays, a good one applied, a rollback. Screenshots go to test/artifacts/ (not committed).
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/peers.js';
+import { baseConfig, makeApp } from '../helpers/gateway.js';
+import type { App } from '../../src/app.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.resolve('test/artifacts');
+const PASSWORD = 'Gongshu-canteen-2026';
+
+let browser: Browser | null = null;
+let app: App;
+let file: string;
+let base: string;
+
+const haveChromium = fs.existsSync(CHROMIUM);
+
+beforeAll(async () => {
+  if (!haveChromium) return;
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const simPort = await freePort();
+  ({ app, file } = makeApp(
+    baseConfig({
+      site: { communityCode: '330106001001', gatewayId: 'gw-e2e', name: '拱墅区 测试社区' },
+      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
+      devices: [
+        { id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 1, pollMs: 500 },
+        { id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 2, pollMs: 1000 },
+        { id: 'io-1', facility: 'security', profile: 'advantech-adam-6050', bus: 'lan', unitId: 3, pollMs: 1000 },
+        { id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 4, pollMs: 1000 },
+      ],
+      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
+    }),
+  ));
+  await app.start();
+  base = `http://127.0.0.1:${app.web.port}`;
+  // The flags keep Chromium off the network this machine does not have (background services).
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (haveChromium) await app.stop();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+describe.skipIf(!haveChromium)('technician page in Chromium', () => {
+  it('first password, login, live values, a refused config, apply and roll back', async () => {
+    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      // The browser logs every non-2xx fetch; the 401 (wrong password) and 422 (refused
+      // config) below are the point of the test.
+      if (m.type() === 'error' && !/Failed to load resource: .* status of (401|422)\b/.test(m.text())) problems.push(`console: ${m.text()}`);
+    });
+
+    // 1. First start: the page asks for the admin password (from the LAN: loopback here).
+    await page.goto(base);
+    await page.locator('#setup-form').waitFor();
+    await page.fill('#setup-form input[name=password]', PASSWORD);
+    await page.fill('#setup-form input[name=password2]', PASSWORD);
+    await shot(page, '01-setup');
+    await page.click('[data-action=setup]');
+    await page.locator('[data-action=logout]').waitFor();
+    expect(app.auth.setupRequired).toBe(false);
+
+    // 2. Log out and in again with the password.
+    await page.click('[data-action=logout]');
+    await page.locator('#login-form').waitFor();
+    await page.fill('#login-form input[name=password]', 'not-the-password');
+    await page.click('[data-action=login]');
+    await expect.poll(async () => (await page.locator('#login-error').textContent()) ?? '', { timeout: 5000 }).not.toBe('');
+    await page.fill('#login-form input[name=password]', PASSWORD);
+    await page.click('[data-action=login]');
+    await page.locator('[data-facility]').first().waitFor();
+    await page.locator('[data-device="meter-1"] [data-point="active_power"] .value').waitFor();
+    await shot(page, '02-overview');
+    // Personal values never reach the page.
+    const kioskText = (await page.locator('[data-device="kiosk-1"]').first().textContent()) ?? '';
+    expect(kioskText).toMatch(/隐私|private/);
+
+    // 3. The device page: a simulated value changes live (server-sent events).
+    await page.goto(`${base}/#/device/meter-1`);
+    const cell = page.locator('[data-device="meter-1"] [data-point="active_power"]');
+    await cell.locator('.value').waitFor();
+    const firstTs = await cell.getAttribute('data-ts');
+    const firstText = await cell.locator('.value').textContent();
+    await expect.poll(async () => cell.getAttribute('data-ts'), { timeout: 10_000 }).not.toBe(firstTs);
+    await expect.poll(async () => cell.locator('.value').textContent(), { timeout: 10_000 }).not.toBe(firstText);
+    await shot(page, '03-device');
+
+    // 4. A bad value in the form: the error shows next to its field; nothing is applied.
+    const before = fs.readFileSync(file, 'utf8');
+    await page.goto(`${base}/#/config`);
+    const poll0 = page.locator('[name="devices[0].pollMs"]');
+    await poll0.waitFor();
+    await poll0.fill('5');
+    await page.click('[data-action=apply]');
+    const fieldError = page.locator('[data-error-for="devices[0].pollMs"]');
+    await expect.poll(async () => (await fieldError.textContent()) ?? '', { timeout: 5000 }).toContain('100..86400000');
+    await shot(page, '04-config-refused');
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+    expect(app.config.devices[0]!.pollMs).toBe(500);
+
+    // 5. A good value is applied in place.
+    await poll0.fill('2000');
+    await page.click('[data-action=apply]');
+    await expect.poll(() => app.config.devices[0]!.pollMs, { timeout: 5000 }).toBe(2000);
+    await expect.poll(async () => (await page.locator('#config-result').textContent()) ?? '', { timeout: 5000 }).not.toBe('');
+    expect(fs.readFileSync(file, 'utf8')).not.toBe(before);
+    await shot(page, '05-config-applied');
+
+    // 6. Roll back to the kept version: the file and the running config are as before.
+    const rollback = page.locator('#versions [data-action=rollback]').first();
+    await rollback.waitFor();
+    await rollback.click();
+    await page.locator('#confirm-dialog [data-action=confirm]').click();
+    await expect.poll(() => app.config.devices[0]!.pollMs, { timeout: 5000 }).toBe(500);
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+    await shot(page, '06-rolled-back');
+
+    // 7. English on request; every label switches.
+    await page.click('#lang-switch [data-lang="en"]');
+    await expect.poll(async () => page.locator('html').getAttribute('lang')).toBe('en');
+    await page.goto(`${base}/#/`);
+    await page.locator('[data-facility]').first().waitFor();
+    await shot(page, '07-overview-en');
+
+    expect(problems, problems.join("\n")).toEqual([]);
+    await context.close();
+  });
+});
