@@ -139,11 +139,18 @@ export class App {
     this.text = text;
     this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, keptVersion: version?.id ?? null, note } });
     if (mode === 'none') return { ok: true, applied: 'none', version };
+    let startError: string | null = null;
     if (mode === 'reload') {
-      await this.gateway.reloadIo(v.config);
-      return { ok: true, applied: 'reload', version };
+      try {
+        await this.gateway.reloadIo(v.config);
+        return { ok: true, applied: 'reload', version };
+      } catch (err) {
+        // e.g. the simulator's new port is taken: the io side is half built; start clean.
+        startError = (err as Error).message;
+      }
+    } else {
+      startError = await this.restart(v.config);
     }
-    const startError = await this.restart(v.config);
     if (startError === null) {
       if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port) setTimeout(() => void this.web.rebind(v.config.web), 200).unref();
       return { ok: true, applied: 'restart', version };

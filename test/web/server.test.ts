@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import net from 'node:net';
+import { parse, stringify } from 'yaml';
 import { freePort, waitFor } from '../helpers/peers.js';
 import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
@@ -176,6 +177,25 @@ describe('web API: configuration', () => {
     // Buffered rows survive; the restarted gateway adds its own inventory.
     expect(app.gateway.outbox!.stats().rows).toBeGreaterThan(rowsBefore);
     expect((await client.get('/api/overview')).status).toBe(200);
+  });
+
+  it('puts the previous config back, file and gateway, when the applied one cannot start', async () => {
+    const { app, client, file } = await site();
+    await loggedIn(app, client);
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => blocker.close(() => r())));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const before = fs.readFileSync(file, 'utf8');
+    const doc = parse(before);
+    doc.localBroker.port = taken;
+    const r = await client.post('/api/config', { text: stringify(doc) });
+    expect(r.status).toBe(500);
+    expect(r.body.error).toMatch(/the previous one is running again: .*EADDRINUSE/);
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+    expect(app.config.localBroker.port).toBe(0);
+    await waitFor(() => app.gateway.pollers.every((p) => p.stats.online), 5000, 'the previous config polls again');
+    expect(auditActions(app)).toContain('config-restored');
   });
 });
 

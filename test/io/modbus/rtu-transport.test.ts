@@ -157,6 +157,17 @@ describe('Modbus RTU link', () => {
     expect(t.stats.staleFrames).toBe(1);
   });
 
+  it('writes a register (FC 06) and a coil (FC 05), confirmed by the echo', async () => {
+    const { t, seen } = await scripted((r, _n, dev) => dev.write(withCrc([r.unit, r.fc, r.start >> 8, r.start & 0xff, r.count >> 8, r.count & 0xff])));
+    await t.write({ unitId: 4, register: 'holding', start: 7, values: [0x1234] }, 200);
+    await t.write({ unitId: 4, register: 'coil', start: 16, values: [1] }, 200);
+    expect(seen).toEqual([
+      { unit: 4, fc: 6, start: 7, count: 0x1234 },
+      { unit: 4, fc: 5, start: 16, count: 0xff00 },
+    ]);
+    expect(t.stats.responses).toBe(2);
+  });
+
   it('reports the port vanishing as a drop', async () => {
     const line = await SocatLine.start();
     cleanups.push(() => line.stop());

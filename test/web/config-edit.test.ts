@@ -1,0 +1,60 @@
+// Config editing helpers: the form merged into YAML with comments kept, error lines split for
+// the page, and which changes can be applied in place.
+import { describe, expect, it } from 'vitest';
+import { applyMode, mergeForm, splitError } from '../../src/web/config-edit.js';
+import { parseSiteConfig } from '../../src/config/site-config.js';
+import { loadProfiles } from '../../src/config/profiles.js';
+import { DRIVERS_DIR } from '../../src/config/paths.js';
+
+const profiles = loadProfiles(DRIVERS_DIR);
+const TEXT = [
+  '# Site of the test community',
+  'site: { communityCode: "330106001001", gatewayId: gw-t }',
+  'storage: { path: ./data/t.db }',
+  'uplink: { url: mqtt://127.0.0.1:1884 }   # the platform',
+  'buses:',
+  '  - { id: lan, type: modbus-tcp, host: 127.0.0.1, port: 5020 }',
+  'devices:',
+  '  # the fridge in the canteen',
+  '  - { id: fridge-1, facility: canteen, profile: r4dcb08, bus: lan, unitId: 1, pollMs: 5000 }',
+  '',
+].join('\n');
+const cfg = (t: string) => {
+  const r = parseSiteConfig(t, profiles);
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  return r.config;
+};
+
+describe('config editing', () => {
+  it('merges form fields, keeps comments, turns typed numbers into numbers, removes cleared fields', () => {
+    const out = mergeForm(TEXT, { 'devices[0].pollMs': '2000', 'site.name': '西湖', 'uplink.windowSeconds': 30 });
+    expect(out).toContain('# the fridge in the canteen');
+    expect(out).toContain('# the platform');
+    const c = cfg(out);
+    expect(c.devices[0]!.pollMs).toBe(2000);
+    expect(c.site.name).toBe('西湖');
+    expect(c.uplink.windowSeconds).toBe(30);
+    expect(cfg(mergeForm(out, { 'site.name': null })).site.name).toBeUndefined();
+    // A form field for a device that does not exist creates nothing.
+    expect(cfg(mergeForm(TEXT, { 'devices[5].pollMs': 1000 })).devices).toHaveLength(1);
+  });
+
+  it('splits an error line into path, message and line', () => {
+    expect(splitError('devices[2].unitId: must be 1..247 (line 14)')).toEqual({ path: 'devices[2].unitId', message: 'must be 1..247', line: 14 });
+    expect(splitError('uplink.url: must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)')).toEqual({
+      path: 'uplink.url',
+      message: 'must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)',
+    });
+  });
+
+  it('applies io-side changes in place and restarts for the rest', () => {
+    const a = cfg(TEXT);
+    expect(applyMode(a, cfg(TEXT))).toBe('none');
+    expect(applyMode(a, cfg(mergeForm(TEXT, { 'devices[0].pollMs': 1000 })))).toBe('reload');
+    expect(applyMode(a, cfg(mergeForm(TEXT, { 'site.name': 'x' })))).toBe('reload');
+    expect(applyMode(a, cfg(mergeForm(TEXT, { 'log.level': 'debug' })))).toBe('reload');
+    expect(applyMode(a, cfg(mergeForm(TEXT, { 'uplink.windowSeconds': 30 })))).toBe('restart');
+    expect(applyMode(a, cfg(mergeForm(TEXT, { 'privacy.k': 7 })))).toBe('restart');
+    expect(applyMode(a, cfg(TEXT.replace('gatewayId: gw-t', 'gatewayId: gw-u')))).toBe('restart');
+  });
+});
