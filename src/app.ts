@@ -15,6 +15,7 @@ import { WebAuth } from './web/auth.js';
 import { AuditLog } from './web/audit-log.js';
 import { WebServer } from './web/server.js';
 import { DrainTracker } from './web/drain-tracker.js';
+import { Metrics } from './web/metrics.js';
 import { applyMode, splitError, type FieldError } from './web/config-edit.js';
 import type { Reading } from './types.js';
 
@@ -46,6 +47,7 @@ export class App {
   readonly configs: ConfigStore;
   readonly web: WebServer;
   readonly drain = new DrainTracker();
+  readonly metrics: Metrics;
   private text: string;
   private readonly readingListeners = new Set<(r: Reading) => void>();
   private offReadings: (() => void) | null = null;
@@ -64,6 +66,7 @@ export class App {
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'));
     this.configs = new ConfigStore(opts.editableFile);
     this.gateway = this.build(config);
+    this.metrics = new Metrics(this);
     this.web = new WebServer(config.web, this, opts.log);
   }
 
@@ -101,6 +104,7 @@ export class App {
     await this.web.stop();
     this.offReadings?.();
     await this.gateway.stop();
+    this.metrics.close();
     this.audit.close();
   }
 

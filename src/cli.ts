@@ -12,27 +12,46 @@ import { uplinkJsonSchema } from './uplink/contract.js';
 import { hashPassword } from './broker/access.js';
 import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
+import { readPoint, renderRead } from './cli/read-point.js';
+import { outboxReport, renderOutbox } from './cli/outbox-report.js';
+
+/** Each command's usage; `community-gateway CMD --help` prints its entry. */
+const COMMANDS: Record<string, string> = {
+  run: `run [--config FILE]
+      Run the gateway and its web page. Default config: ./data/site.yaml if the web page has
+      saved one, else the embedded demo config (simulated devices, no hardware needed).
+      Stops cleanly on SIGTERM/SIGINT within 5 s.`,
+  'check-config': `check-config FILE
+      Validate FILE against the schema and drivers/. Exit 0 with a summary, or 1 listing
+      every error with its path and line.`,
+  read: `read --config FILE --device ID (--point P | --register holding|input|coil|discrete --address N [--count N]) [--json]
+      Read one point (decoded, scaled, range-checked) or a raw range of a configured device,
+      over its own link, once. For bench work on site. A serial port held by the running
+      service is locked: use the web page's try-read then. Personal values are withheld.`,
+  outbox: `outbox --config FILE [--json]
+      What waits for the platform in the SQLite outbox: items per kind, bytes, the oldest, the
+      last seq, and what the cap shed or a full disk dropped. Safe while the daemon runs.`,
+  'privacy-report': `privacy-report --config FILE [--json]
+      Every point's privacy class and what leaves the site in which form (for the
+      data-protection officer).`,
+  platform: `platform --url URL --db FILE [--group G|none] [--client-id ID]
+           [--ca FILE --cert FILE --key FILE] [--username U --password P]
+      The reference platform consumer: subscribes to $share/<group>/fc/v1/# (or fc/v1/#
+      with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite.`,
+  schema: `schema
+      Print the uplink contract as JSON Schema.`,
+  'hash-password': `hash-password
+      Read a password on stdin, print its argon2 hash for localBroker.accounts[].passwordHash.`,
+};
 
 const HELP = `community-gateway ${packageVersion()}
 
-Usage:
-  community-gateway run [--config FILE]     run the gateway and its web page (default:
-                                            ./data/site.yaml if the web page has saved one,
-                                            else the embedded demo config: simulated devices,
-                                            no hardware needed)
-  community-gateway check-config FILE       validate FILE against the schema and drivers/;
-                                            exit 0 with a summary, or 1 listing every error
-  community-gateway platform --url URL --db FILE [--group G|none] [--client-id ID]
-                          [--ca FILE --cert FILE --key FILE] [--username U --password P]
-                                            the reference platform consumer: subscribes to
-                                            $share/<group>/fc/v1/#, validates, de-duplicates on
-                                            (gatewayId, seq) and stores items in SQLite
-  community-gateway schema                  print the uplink contract as JSON Schema
-  community-gateway hash-password           read a password on stdin, print its argon2 hash
-                                            for localBroker.accounts[].passwordHash
-  community-gateway privacy-report --config FILE [--json]
-                                            every point's privacy class and what leaves the
-                                            site in which form (for the data-protection officer)
+Usage: community-gateway COMMAND [options]     (COMMAND --help for one command)
+
+${Object.values(COMMANDS)
+  .map((c) => `  community-gateway ${c}`)
+  .join('\n\n')}
+
   community-gateway --help | --version
 
 Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level.
@@ -59,11 +78,20 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string' },
       password: { type: 'string' },
       json: { type: 'boolean' },
+      device: { type: 'string' },
+      point: { type: 'string' },
+      register: { type: 'string' },
+      address: { type: 'string' },
+      count: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
   if (values.version) {
     process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (values.help && cmd && COMMANDS[cmd]) {
+    process.stdout.write(`Usage: community-gateway ${COMMANDS[cmd]}\n`);
     return 0;
   }
   if (values.help || !cmd) {
@@ -108,6 +136,24 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${await hashPassword(pw)}\n`);
       return 0;
     }
+    case 'read':
+      return read(values);
+    case 'outbox': {
+      const file = values.config ?? rest[0];
+      if (!file) {
+        process.stderr.write(`outbox needs --config FILE\n\nUsage: community-gateway ${COMMANDS.outbox}\n`);
+        return 2;
+      }
+      try {
+        const profiles = loadProfiles(DRIVERS_DIR);
+        const r = outboxReport(loadSiteConfig(file, profiles).storage.path);
+        process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : renderOutbox(r));
+        return 0;
+      } catch (err) {
+        process.stderr.write(`${(err as Error).message}\n`);
+        return 1;
+      }
+    }
     case 'schema':
       process.stdout.write(`${JSON.stringify(uplinkJsonSchema(), null, 2)}\n`);
       return 0;
@@ -130,6 +176,39 @@ async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;
+  }
+}
+
+async function read(v: { config?: string; device?: string; point?: string; register?: string; address?: string; count?: string; json?: boolean }): Promise<number> {
+  if (!v.config || !v.device) {
+    process.stderr.write(`read needs --config FILE and --device ID\n\nUsage: community-gateway ${COMMANDS.read}\n`);
+    return 2;
+  }
+  const registers = ['holding', 'input', 'coil', 'discrete'] as const;
+  if (v.register !== undefined && !registers.includes(v.register as never)) {
+    process.stderr.write(`--register must be one of ${registers.join(', ')}\n`);
+    return 2;
+  }
+  const int = (name: string, s: string | undefined, lo: number, hi: number): number | undefined => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`--${name} must be a whole number ${lo}..${hi}`);
+    return n;
+  };
+  try {
+    const profiles = loadProfiles(DRIVERS_DIR);
+    const config = loadSiteConfig(v.config, profiles);
+    const out = await readPoint(
+      config,
+      profiles,
+      { device: v.device, point: v.point, register: v.register as (typeof registers)[number] | undefined, address: int('address', v.address, 0, 65535), count: int('count', v.count, 1, 125) },
+      createLogger('warn'),
+    );
+    process.stdout.write(v.json ? `${JSON.stringify(out)}\n` : renderRead(out));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`read: ${(err as Error).message}\n`);
+    return 1;
   }
 }
 

@@ -6,9 +6,8 @@ import type { Profile } from './config/profile-schema.js';
 import type { Logger } from './log.js';
 import { EventBus } from './events.js';
 import { ModbusBus } from './io/modbus/bus.js';
-import { ModbusTcpTransport } from './io/modbus/tcp-transport.js';
-import { ModbusRtuTransport } from './io/modbus/rtu-transport.js';
-import type { ModbusTransport, ReadRequest } from './io/modbus/transport.js';
+import { buildTransport } from './io/modbus/transports.js';
+import type { ReadRequest } from './io/modbus/transport.js';
 import { encodeWrite } from './io/modbus/device-commands.js';
 import { GpioInput } from './io/gpio/gpio-input.js';
 import type { GpioBackend } from './io/gpio/line.js';
@@ -204,6 +203,17 @@ export class Gateway {
     return { bus: this.buses.get(d.bus)!, unitId: d.unitId };
   }
 
+  /** true while every loop makes progress, else the first reason it does not: the service
+   * watchdog pings only while this holds, so systemd restarts a daemon that is stuck. */
+  liveness(now = Date.now()): true | string {
+    if (!this.started) return true;
+    for (const p of this.pollers) {
+      const why = p.stalled(now);
+      if (why) return why;
+    }
+    return this.aggregator?.stalled(now) ?? true;
+  }
+
   /** A device's effective profile (with the site's privacy overrides). */
   profileOf(deviceId: string): Profile | undefined {
     return this.deviceProfiles.get(deviceId);
@@ -373,14 +383,5 @@ export class Gateway {
       devices: this.pollers.map((p) => ({ id: p.device.id, online: p.stats.online, lastSuccess: p.stats.lastSuccess, requests: p.stats.requests, ...p.stats.errors })),
       gpio: this.gpio.map(({ cfg, input }) => ({ id: cfg.id, mode: input.stats.mode, lastChange: input.stats.lastChange })),
     };
-  }
-}
-
-function buildTransport(b: BusConfig): ModbusTransport {
-  switch (b.type) {
-    case 'modbus-tcp':
-      return new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
-    case 'modbus-rtu':
-      return new ModbusRtuTransport({ path: b.path, baudRate: b.baudRate, parity: b.parity, dataBits: b.dataBits, stopBits: b.stopBits });
   }
 }

@@ -1,23 +1,14 @@
 // The CLI as a user runs it: `node dist/src/cli.js ...` (built by tsc before the tests).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { MosquittoSub, freePort, sleep, tmpDir, waitFor, waitForPort } from './helpers/peers.js';
+import { CLI, ROOT, assertBuilt, cli } from './helpers/cli.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'dist/src/cli.js');
-
-beforeAll(() => {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: build with "npx tsc -p ." before running the CLI tests`);
-});
-
-function cli(args: string[], timeoutMs = 20_000) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, LOG_LEVEL: 'warn' } });
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
+beforeAll(assertBuilt);
 
 /** n distinct free ports. */
 async function freePorts(n: number): Promise<number[]> {
@@ -157,6 +148,14 @@ describe('cli: check-config, help, unknown commands', () => {
     expect(v.status).toBe(0);
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(v.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('every command has its own --help', () => {
+    for (const cmd of ['run', 'check-config', 'read', 'outbox', 'privacy-report', 'platform', 'schema', 'hash-password']) {
+      const r = cli([cmd, '--help']);
+      expect(r.status, cmd).toBe(0);
+      expect(r.stdout.startsWith(`Usage: community-gateway ${cmd}`), r.stdout).toBe(true);
+    }
   });
 
   it('an unknown command exits 2 naming it; no command exits 2 with the usage', () => {

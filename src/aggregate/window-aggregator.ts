@@ -58,6 +58,8 @@ export class WindowAggregator {
   private openWindow = 0;
   late = 0;
   windowsClosed = 0;
+  /** When a window last closed (or start): the watchdog's sign of life. */
+  lastClose: number | null = null;
 
   constructor(
     private readonly opts: WindowAggregatorOptions,
@@ -94,7 +96,15 @@ export class WindowAggregator {
     const t = this.now();
     this.observedFrom = t;
     this.openWindow = Math.floor(t / this.windowMs) * this.windowMs;
+    this.lastClose = t;
     this.schedule();
+  }
+
+  /** null while windows close on time, else why not (for the service watchdog). */
+  stalled(now = this.now()): string | null {
+    if (this.lastClose === null || this.timer === null) return null;
+    const limit = 3 * this.windowMs + this.opts.closeDelayMs + 10_000;
+    return now - this.lastClose > limit ? `aggregation: no window closed for ${Math.round((now - this.lastClose) / 1000)} s` : null;
   }
 
   /** The window open at stop is not sent: a partial window would collide with the one the
@@ -164,6 +174,7 @@ export class WindowAggregator {
       this.windows.delete(this.openWindow);
       this.openWindow += this.windowMs;
       this.windowsClosed++;
+      this.lastClose = t;
     }
     this.schedule();
   }

@@ -100,8 +100,13 @@ export class WebServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway');
     try {
-      if (url.pathname === '/healthz') {
-        res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end('ok\n');
+      if (url.pathname === '/healthz') return this.healthz(res);
+      if (url.pathname === '/metrics') {
+        // No login (Prometheus scrapes without one), but only from the site LAN: the series
+        // name devices, never residents.
+        if (!isLanAddress(clientIp(req))) throw new HttpError(403, 'metrics are served to the site LAN only');
+        const body = await this.app.metrics.render();
+        res.writeHead(200, { ...BASE_HEADERS, 'content-type': this.app.metrics.contentType }).end(body);
         return;
       }
       if (!url.pathname.startsWith('/api/')) return this.serveStatic(req, res, url.pathname);
@@ -125,6 +130,13 @@ export class WebServer {
         sendJson(res, 500, { error: 'internal error' });
       }
     }
+  }
+
+  /** Liveness: 200 while every loop makes progress, 503 with the reason otherwise. */
+  private healthz(res: http.ServerResponse): void {
+    const live = this.app.gateway.liveness();
+    if (live === true) res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end('ok\n');
+    else res.writeHead(503, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end(`stalled: ${live}\n`);
   }
 
   private sessionOf(req: http.IncomingMessage): Session | null {

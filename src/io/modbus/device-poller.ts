@@ -41,6 +41,11 @@ export interface DeviceStats {
   unsupportedPoints: string[];
   /** Failed requests by cause, after the bus' retries (the bus counts every attempt). */
   errors: { timeouts: number; exceptions: number; lineErrors: number; linkErrors: number };
+  /** Duration of the last scan and the sum of all (for average latency), in ms. */
+  lastScanMs: number | null;
+  scanMsTotal: number;
+  /** When the last scan ended, or when polling started: the watchdog's sign of life. */
+  lastScanEnd: number | null;
 }
 
 const ILLEGAL_DATA_ADDRESS = 2;
@@ -63,7 +68,7 @@ export class DevicePoller {
     private readonly log: Logger,
   ) {
     this.plan = this.replan();
-    this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [], errors: { timeouts: 0, exceptions: 0, lineErrors: 0, linkErrors: 0 } };
+    this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [], errors: { timeouts: 0, exceptions: 0, lineErrors: 0, linkErrors: 0 }, lastScanMs: null, scanMsTotal: 0, lastScanEnd: null };
     bus.onUp(() => {
       // A fresh link: probe now rather than waiting out an offline backoff.
       if (this.running && this.stats.online !== true) this.schedule(0);
@@ -77,7 +82,21 @@ export class DevicePoller {
 
   start(): void {
     this.running = true;
+    this.stats.lastScanEnd = Date.now();
     this.schedule(0);
+  }
+
+  /** Longest a healthy poller may go without finishing a scan: a scan stuck for longer
+   * means a promise that never settles, and the service watchdog should restart us. */
+  get stallLimitMs(): number {
+    return Math.max(60_000, 3 * this.device.pollMs, 2 * this.opts.offlineBackoffMaxMs);
+  }
+
+  /** null while polling as it should, else why not (for the service watchdog). */
+  stalled(now = Date.now()): string | null {
+    if (!this.running || this.stats.lastScanEnd === null) return null;
+    const quiet = now - this.stats.lastScanEnd;
+    return quiet > this.stallLimitMs ? `device ${this.device.id}: no scan finished for ${Math.round(quiet / 1000)} s` : null;
   }
 
   async stop(): Promise<void> {
@@ -101,6 +120,10 @@ export class DevicePoller {
         })
         .finally(() => {
           this.polling = null;
+          const end = Date.now();
+          this.stats.lastScanEnd = end;
+          this.stats.lastScanMs = end - started;
+          this.stats.scanMsTotal += end - started;
           if (!this.running) return;
           // Fixed rate while online; exponential backoff while offline.
           const period =

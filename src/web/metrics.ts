@@ -1,0 +1,147 @@
+// Prometheus metrics (prom-client) for /metrics on the web port. Every value is read from the
+// running gateway's own counters when scraped, so the hot path (a reading) costs one Map
+// increment and nothing else. Series are documented in docs/METRICS.md.
+import client from 'prom-client';
+import type { App } from '../app.js';
+
+type Labels = Record<string, string>;
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly readings = new Map<string, number>();
+  private readonly off: () => void;
+
+  constructor(private readonly app: App) {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'cgw_' });
+    this.off = app.onReading((r) => this.readings.set(r.device, (this.readings.get(r.device) ?? 0) + 1));
+    const g = () => this.app.gateway;
+    const reg = [this.registry];
+
+    counter(reg, 'cgw_readings_total', 'Readings produced, per device (Modbus points and GPIO inputs).', ['device'], () =>
+      [...this.readings].map(([device, n]) => [{ device }, n]),
+    );
+    const busEvents = ['requests', 'responses', 'timeouts', 'crcErrors', 'shortFrames', 'exceptions', 'badFrames', 'staleFrames'] as const;
+    counter(reg, 'cgw_bus_events_total', 'Modbus link events per bus, counting every attempt (event: requests, responses, timeouts, crc_errors, short_frames, exceptions, bad_frames, stale_frames).', ['bus', 'event'], () =>
+      [...g().buses.values()].flatMap((b) => busEvents.map((e) => [{ bus: b.opts.id, event: snake(e) }, b.transport.stats[e]] as [Labels, number])),
+    );
+    counter(reg, 'cgw_bus_bytes_total', 'Bytes on the Modbus link per bus and direction.', ['bus', 'direction'], () =>
+      [...g().buses.values()].flatMap((b) => [
+        [{ bus: b.opts.id, direction: 'tx' }, b.transport.stats.txBytes],
+        [{ bus: b.opts.id, direction: 'rx' }, b.transport.stats.rxBytes],
+      ]),
+    );
+    gauge(reg, 'cgw_bus_up', '1 while the bus link is up.', ['bus'], () => [...g().buses.values()].map((b) => [{ bus: b.opts.id }, b.status === 'up' ? 1 : 0]));
+    gauge(reg, 'cgw_bus_queue_length', 'Requests waiting in the bus queue.', ['bus'], () => [...g().buses.values()].map((b) => [{ bus: b.opts.id }, b.queueLength]));
+
+    const devBus = (id: string) => g().config.devices.find((d) => d.id === id)?.bus ?? '';
+    counter(reg, 'cgw_device_scans_total', 'Scans (one read of every block) per device.', ['bus', 'device'], () =>
+      g().pollers.map((p) => [{ bus: devBus(p.device.id), device: p.device.id }, p.stats.polls]),
+    );
+    counter(reg, 'cgw_device_poll_errors_total', 'Failed requests per device after retries, by cause (timeout, exception, line, link).', ['bus', 'device', 'cause'], () =>
+      g().pollers.flatMap((p) => {
+        const e = p.stats.errors;
+        const l = { bus: devBus(p.device.id), device: p.device.id };
+        return [
+          [{ ...l, cause: 'timeout' }, e.timeouts],
+          [{ ...l, cause: 'exception' }, e.exceptions],
+          [{ ...l, cause: 'line' }, e.lineErrors],
+          [{ ...l, cause: 'link' }, e.linkErrors],
+        ] as [Labels, number][];
+      }),
+    );
+    counter(reg, 'cgw_device_scan_seconds_total', 'Time spent scanning per device; divided by cgw_device_scans_total it is the mean scan latency.', ['bus', 'device'], () =>
+      g().pollers.map((p) => [{ bus: devBus(p.device.id), device: p.device.id }, p.stats.scanMsTotal / 1000]),
+    );
+    gauge(reg, 'cgw_device_last_scan_seconds', 'Duration of the last scan per device.', ['bus', 'device'], () =>
+      g().pollers.filter((p) => p.stats.lastScanMs !== null).map((p) => [{ bus: devBus(p.device.id), device: p.device.id }, p.stats.lastScanMs! / 1000]),
+    );
+    gauge(reg, 'cgw_device_online', '1 while the device answers, 0 when offline (absent before its first scan).', ['device'], () => [
+      ...g().pollers.filter((p) => p.stats.online !== null).map((p) => [{ device: p.device.id }, p.stats.online ? 1 : 0] as [Labels, number]),
+      ...g().gpio.map((x) => [{ device: x.cfg.id }, x.input.stats.mode === 'interrupt' || x.input.stats.mode === 'polling' ? 1 : 0] as [Labels, number]),
+    ]);
+    gauge(reg, 'cgw_gpio_interrupt_mode', '1 when the GPIO input uses edge interrupts, 0 when it polls or is unavailable.', ['input'], () =>
+      g().gpio.map((x) => [{ input: x.cfg.id }, x.input.stats.mode === 'interrupt' ? 1 : 0]),
+    );
+    counter(reg, 'cgw_gpio_edges_total', 'Level changes seen per GPIO input (before debounce).', ['input'], () => g().gpio.map((x) => [{ input: x.cfg.id }, x.input.stats.edges]));
+
+    const outbox = () => g().outbox?.stats();
+    gauge(reg, 'cgw_outbox_rows', 'Items waiting in the outbox.', [], () => scalar(outbox()?.rows));
+    gauge(reg, 'cgw_outbox_bytes', 'Bytes waiting in the outbox.', [], () => scalar(outbox()?.bytes));
+    gauge(reg, 'cgw_outbox_oldest_age_seconds', 'Age of the oldest waiting item (0 when empty).', [], () => {
+      const o = outbox();
+      return scalar(o ? (o.oldestTs ? (Date.now() - o.oldestTs) / 1000 : 0) : undefined);
+    });
+    counter(reg, 'cgw_outbox_shed_rows_total', 'Items shed by the outbox cap (oldest non-alarm first); persisted across restarts.', [], () => scalar(outbox()?.shedRows));
+    counter(reg, 'cgw_outbox_dropped_rows_total', 'Items that could not be written (disk full); persisted across restarts.', [], () => scalar(outbox()?.droppedRows));
+    gauge(reg, 'cgw_outbox_last_seq', 'Highest seq committed.', [], () => scalar(outbox()?.lastSeq));
+
+    gauge(reg, 'cgw_uplink_connected', '1 while connected to the platform broker.', [], () => scalar(g().uplink ? (g().uplink!.state === 'connected' ? 1 : 0) : undefined));
+    counter(reg, 'cgw_uplink_connects_total', 'Successful connections to the platform broker.', [], () => scalar(g().uplink?.stats.connects));
+    counter(reg, 'cgw_uplink_failed_connects_total', 'Failed connection attempts.', [], () => scalar(g().uplink?.stats.failedConnects));
+    counter(reg, 'cgw_uplink_acked_items_total', 'Items acknowledged by the platform broker (PUBACK).', [], () => scalar(g().uplink?.stats.acked));
+    gauge(reg, 'cgw_uplink_inflight', 'Messages sent and not yet acknowledged.', [], () => scalar(g().uplink?.inFlight));
+
+    counter(reg, 'cgw_privacy_suppressed_total', 'Personal figures suppressed (fewer than k residents, or complementary suppression).', [], () => scalar(g().personal?.suppressedTotal));
+    counter(reg, 'cgw_privacy_events_total', 'Health-kiosk sessions seen by the personal aggregator.', [], () => scalar(g().personal?.events));
+    gauge(reg, 'cgw_alarms_active', 'Alarms currently raised.', [], () => scalar(g().alarms?.active().length));
+    counter(reg, 'cgw_alarms_raised_total', 'Alarms raised since start.', [], () => scalar(g().alarms?.raisedCount));
+
+    gauge(reg, 'cgw_local_broker_clients', 'Clients connected to the local MQTT broker.', [], () => scalar(g().broker.clients));
+    counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish).', ['reason'], () => [
+      [{ reason: 'login' }, g().access.refusedLogins],
+      [{ reason: 'subscribe' }, g().access.refusedSubscriptions],
+      [{ reason: 'publish' }, g().access.refusedPublishes],
+    ]);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    this.off();
+    this.registry.clear();
+  }
+}
+
+type Sample = [Labels, number][];
+
+function scalar(v: number | undefined | null): Sample {
+  return v === undefined || v === null ? [] : [[{}, v]];
+}
+
+function snake(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** A counter whose value is read at scrape time from a counter the gateway keeps anyway. */
+function counter(registers: client.Registry[], name: string, help: string, labelNames: string[], read: () => Sample): void {
+  new client.Counter({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      // inc(0) still creates the series, so rate() has a starting point.
+      for (const [labels, v] of read()) this.inc(labels, v);
+    },
+  });
+}
+
+function gauge(registers: client.Registry[], name: string, help: string, labelNames: string[], read: () => Sample): void {
+  new client.Gauge({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.set(labels, v);
+    },
+  });
+}
