@@ -8,6 +8,7 @@ import { createLogger } from './log.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { App } from './app.js';
+import { SystemdNotifier } from './service/systemd-notify.js';
 import { uplinkJsonSchema } from './uplink/contract.js';
 import { hashPassword } from './broker/access.js';
 import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
@@ -250,19 +251,27 @@ async function run(file: string, editableFile: string): Promise<number> {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  // Under systemd (Type=notify): READY once everything listens, then watchdog pings only
+  // while the gateway's loops make progress, so a stuck daemon is restarted.
+  const notifier = new SystemdNotifier(process.env, log);
   try {
     await gateway.start();
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'start-up failed');
     process.stderr.write(`start-up failed: ${(err as Error).message}\n`);
+    notifier.close();
     return 1;
   }
+  const c = gateway.config;
+  notifier.ready(`gateway ${c.site.gatewayId}: ${c.devices.length} devices, ${c.gpio.length} GPIO inputs, web on port ${gateway.web.port}`);
+  notifier.startWatchdog(() => gateway.gateway.liveness());
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
+      notifier.stopping();
       const deadline = setTimeout(() => {
         log.error('clean stop took too long, exiting');
         resolve(1);
@@ -270,6 +279,7 @@ async function run(file: string, editableFile: string): Promise<number> {
       gateway.stop().then(
         () => {
           clearTimeout(deadline);
+          notifier.close();
           resolve(0);
         },
         (err: Error) => {

@@ -270,6 +270,8 @@ export class Gateway {
     outbox.start();
     this.outbox = outbox;
     this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
+    const raw0 = this.raw;
+    outbox.onDiskFull(() => raw0.makeRoom());
     this.counters = new CounterStore(this.db);
     const secretFile = c.privacy.secretFile ?? path.join(path.dirname(path.resolve(c.storage.path)), 'site-secret');
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
@@ -334,7 +336,7 @@ export class Gateway {
       localBroker: { port: this.broker.port, clients: this.broker.clients },
       uplink: this.uplink && { state: this.uplink.state, url: this.config.uplink.url, lastError: this.uplink.lastError, connectedSince: this.uplink.connectedSince, ...this.uplink.stats },
       outbox: this.outbox?.stats() ?? null,
-      rawStore: this.raw && { written: this.raw.written, dropped: this.raw.dropped, pruned: this.raw.pruned },
+      rawStore: this.raw && { written: this.raw.written, dropped: this.raw.dropped, pruned: this.raw.pruned, evicted: this.raw.evicted },
       alarms: this.alarms?.active() ?? [],
       buses: [...this.buses.values()].map((b) => ({ id: b.opts.id, type: this.busType(b.opts.id), endpoint: b.transport.endpoint, state: b.status, lastError: b.lastError, queue: b.queueLength, ...b.transport.stats })),
       devices: this.pollers.map((p) => ({

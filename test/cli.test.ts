@@ -7,6 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { MosquittoSub, freePort, sleep, tmpDir, waitFor, waitForPort } from './helpers/peers.js';
 import { CLI, ROOT, assertBuilt, cli } from './helpers/cli.js';
+import { receiver } from './helpers/notify-socket.js';
 
 beforeAll(assertBuilt);
 
@@ -66,8 +67,8 @@ afterEach(async () => {
   servers = [];
 });
 
-function startDaemon(configFile: string): Daemon {
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
+function startDaemon(configFile: string, env: Record<string, string> = {}): Daemon {
+  const proc = spawn(process.execPath, [CLI, 'run', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info', ...env } });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
@@ -231,6 +232,32 @@ describe('cli: run', () => {
     expect(sub.on(`community/${gw}/canteen/th-1/availability`).map((l) => l.payload).at(-1)).toBe('offline');
     expect(d.out()).toContain('gateway stopped');
     expect(await portIsFree(broker!)).toBe(true);
+  });
+
+  it('under systemd (Type=notify): READY=1 once started, watchdog pings while alive, STOPPING=1 on SIGTERM', async () => {
+    const [broker, web, sim] = await freePorts(3);
+    const file = writeConfig(
+      siteConfig({
+        localBroker: { host: '127.0.0.1', port: broker },
+        web: { host: '127.0.0.1', port: web },
+        buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: sim }],
+        devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 1, pollMs: 200 }],
+        simulator: { enabled: true, host: '127.0.0.1', port: sim, seed: 7 },
+      }),
+    );
+    const rx = receiver();
+    const d = startDaemon(file, { NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '400000' });
+    try {
+      const ready = await waitFor(() => rx.got.find((m) => m.includes('READY=1')), 15_000, 'READY=1');
+      expect(ready).toMatch(/STATUS=gateway gw-cli-test: 1 devices, 0 GPIO inputs, web on port \d+/);
+      expect(await portIsFree(broker)).toBe(false); // ready means listening
+      await waitFor(() => rx.got.filter((m) => m === 'WATCHDOG=1').length >= 3, 5_000, 'three watchdog pings');
+      d.proc.kill('SIGTERM');
+      await within(d.exited, 6_000, 'exit');
+      expect(rx.got.some((m) => m.includes('STOPPING=1'))).toBe(true);
+    } finally {
+      rx.close();
+    }
   });
 
   it('a start-up error (broker port taken) exits non-zero within a few seconds naming the port', async () => {

@@ -119,8 +119,19 @@ export class Outbox {
     this.listeners.push(cb);
   }
 
-  /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written. */
-  append(items: OutboxItem[]): number[] {
+  /** Called when the disk is full, before rows are dropped: frees space elsewhere in the
+   * file (the raw store gives up its oldest readings) and says how many rows it freed. */
+  private makeRoom: (() => number) | null = null;
+
+  onDiskFull(makeRoom: () => number): void {
+    this.makeRoom = makeRoom;
+  }
+
+  /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written.
+   * Disk-full policy: first the raw store makes room (local diagnostics go before data owed
+   * to the platform) and the append is tried once more; only then are the items dropped,
+   * counted in dropped_rows (persisted, shown in the status message and the metrics). */
+  append(items: OutboxItem[], retry = true): number[] {
     if (items.length === 0) return [];
     let seqs: number[] = [];
     try {
@@ -141,6 +152,7 @@ export class Outbox {
       // The transaction rolled back: reload the totals rather than guess what was applied.
       this.resync();
       if (!isDiskFull(err)) throw err;
+      if (retry && this.makeRoom && this.makeRoom() > 0) return this.append(items, false);
       this.counters.dropped_rows += items.length;
       const now = Date.now();
       if (now - this.lastFullLog > 60_000) {

@@ -3,11 +3,13 @@
 // pruner never holds the database for long. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
-import type { Db } from './database.js';
+import { isDiskFull, type Db } from './database.js';
 
 const FLUSH_MS = 1000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_CHUNK = 5000;
+/** Readings given up per attempt when the disk is full (a few hundred KB). */
+const MAKE_ROOM_ROWS = 5000;
 /** Readings held in memory between flushes at most; past it the oldest are dropped (counted). */
 const MAX_BUFFER = 50_000;
 
@@ -19,6 +21,8 @@ export class RawStore {
   written = 0;
   dropped = 0;
   pruned = 0;
+  /** Oldest readings given up to make room on a full disk. */
+  evicted = 0;
   private readonly st;
 
   constructor(
@@ -29,6 +33,7 @@ export class RawStore {
     this.st = {
       insert: db.prepare('INSERT INTO raw (device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw WHERE ts < ? LIMIT ?)'),
+      oldest: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw ORDER BY ts LIMIT ?)'),
       series: db.prepare('SELECT ts, value, quality FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts'),
       // Good readings only; each bucket is represented by its mean at the bucket's middle.
       bucketed: db.prepare(
@@ -60,7 +65,19 @@ export class RawStore {
     this.buffer.push(r);
   }
 
-  flush(): void {
+  /** Disk full: gives up the oldest readings (a chunk) so that the outbox, and then new
+   * readings, can be written. Returns the rows freed (0 if even the delete failed). */
+  makeRoom(): number {
+    try {
+      const n = this.st.oldest.run(MAKE_ROOM_ROWS).changes;
+      this.evicted += n;
+      return n;
+    } catch {
+      return 0;
+    }
+  }
+
+  flush(retry = true): void {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
@@ -73,6 +90,10 @@ export class RawStore {
       })();
       this.written += batch.length;
     } catch (err) {
+      if (retry && isDiskFull(err) && this.makeRoom() > 0) {
+        this.buffer = batch.concat(this.buffer);
+        return this.flush(false);
+      }
       // Raw readings are best effort (disk full, locked): drop and count, never stop polling.
       this.dropped += batch.length;
       this.log.warn({ err: (err as Error).message, dropped: batch.length }, 'raw store: readings dropped');

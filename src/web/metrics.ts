@@ -75,6 +75,8 @@ export class Metrics {
     counter(reg, 'cgw_outbox_dropped_rows_total', 'Items that could not be written (disk full); persisted across restarts.', [], () => scalar(outbox()?.droppedRows));
     gauge(reg, 'cgw_outbox_last_seq', 'Highest seq committed.', [], () => scalar(outbox()?.lastSeq));
 
+    counter(reg, 'cgw_raw_dropped_total', 'Raw readings (local diagnostics, never uplinked) that could not be written.', [], () => scalar(g().raw?.dropped));
+    counter(reg, 'cgw_raw_evicted_total', 'Oldest raw readings given up to make room on a full disk, before any outbox item is dropped.', [], () => scalar(g().raw?.evicted));
     gauge(reg, 'cgw_uplink_connected', '1 while connected to the platform broker.', [], () => scalar(g().uplink ? (g().uplink!.state === 'connected' ? 1 : 0) : undefined));
     counter(reg, 'cgw_uplink_connects_total', 'Successful connections to the platform broker.', [], () => scalar(g().uplink?.stats.connects));
     counter(reg, 'cgw_uplink_failed_connects_total', 'Failed connection attempts.', [], () => scalar(g().uplink?.stats.failedConnects));

@@ -136,10 +136,13 @@ export async function waitForPort(port: number, timeoutMs = 10000): Promise<void
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(fn: () => T | undefined | false | null, timeoutMs = 10000, what = 'condition'): Promise<T> {
+/** Polls `fn` until it returns something truthy. An async `fn` is awaited, and a rejection
+ * (a server not up yet) counts as "not yet". */
+export async function waitFor<T>(fn: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 10000, what = 'condition'): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const r = fn();
+    const v = r instanceof Promise ? await r.catch(() => undefined) : r;
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
