@@ -52,7 +52,9 @@ export class AccessControl {
 
   authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
     if (!username) {
-      const remote = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? '';
+      // TCP and TLS sockets carry the peer address; a WebSocket stream has it from the
+      // upgrade request (local-broker.ts sets it on the stream, and passes the request).
+      const remote = (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress ?? client.req?.socket?.remoteAddress ?? '';
       const loopback = remote === '127.0.0.1' || remote === '::1' || remote === '::ffff:127.0.0.1';
       if (this.opts.anonymous === 'lan' || (this.opts.anonymous === 'loopback' && loopback)) {
         accountOf.set(client, { ...ANONYMOUS, subscribe: this.opts.anonymousSubscribe });

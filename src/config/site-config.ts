@@ -28,7 +28,7 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
   // Cross-references are checked even when the schema fails, so one pass lists everything.
   const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
-  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw), ...localBrokerFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
   const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs];
   if (errors.length || !parsed.success) return { ok: false, errors: dedupe(errors) };
   return { ok: true, config: parsed.data };
@@ -122,6 +122,12 @@ function crossCheck(rawDoc: unknown): Problem[] {
     ['localBroker.port', port('localBroker', 1883)],
     ['web.port', port('web', 8080)],
   ];
+  // The local broker's optional TLS and WebSocket listeners (defaults 8883 and 8083).
+  const lb = obj(c.localBroker);
+  for (const [key, dflt] of [['tls', 8883], ['websocket', 8083]] as const) {
+    const l = obj(lb?.[key]);
+    if (l) listeners.push([`localBroker.${key}.port`, l.port === undefined ? dflt : num(l.port)]);
+  }
   if (obj(c.simulator)?.enabled === true) listeners.push(['simulator.port', port('simulator', 5020)]);
   for (let i = 0; i < listeners.length; i++) {
     for (let j = 0; j < i; j++) {
@@ -208,6 +214,18 @@ function uplinkFiles(rawDoc: unknown): Problem[] {
   }
   if ((u.certFile === undefined) !== (u.keyFile === undefined)) {
     out.push({ path: ['uplink', u.certFile === undefined ? 'certFile' : 'keyFile'], message: 'certFile and keyFile go together (mutual TLS)' });
+  }
+  return out;
+}
+
+/** The local broker's TLS listener files must exist (relative paths are from the working directory). */
+function localBrokerFiles(rawDoc: unknown): Problem[] {
+  const out: Problem[] = [];
+  const t = obj(obj(obj(rawDoc)?.localBroker)?.tls);
+  if (!t) return out;
+  for (const key of ['certFile', 'keyFile', 'caFile']) {
+    const f = str(t[key]);
+    if (f !== undefined && f !== '' && !fs.existsSync(f)) out.push({ path: ['localBroker', 'tls', key], message: `file not found: ${f}` });
   }
   return out;
 }

@@ -38,12 +38,44 @@ export const AccountSchema = z.strictObject({
   personal: z.boolean().default(false),
 });
 
+/** A second listener for MQTT over TLS, served by the same broker (same accounts and ACLs). */
+export const LocalBrokerTlsSchema = z
+  .strictObject({
+    /** Default: localBroker.host. */
+    host: host.optional(),
+    port: port.default(8883),
+    /** PEM files, read at start. Relative paths are from the working directory. */
+    certFile: z.string().min(1, 'must not be empty'),
+    keyFile: z.string().min(1, 'must not be empty'),
+    /** CA that signs client certificates (with requireClientCert). */
+    caFile: z.string().min(1, 'must not be empty').optional(),
+    /** Mutual TLS: a client without a certificate signed by caFile is refused in the handshake. */
+    requireClientCert: z.boolean().default(false),
+  })
+  .refine((t) => !t.requireClientCert || t.caFile !== undefined, { message: 'requireClientCert needs caFile (the CA that signs client certificates)', path: ['caFile'] });
+
+/** MQTT over WebSocket (ws://host:port/mqtt, subprotocol "mqtt"), for browser apps. */
+export const LocalBrokerWebSocketSchema = z.strictObject({
+  /** Default: localBroker.host. */
+  host: host.optional(),
+  port: port.default(8083),
+});
+
 export const LocalBrokerSchema = z.strictObject({
   host: host.default('0.0.0.0'),
   port: port.default(1883),
   /** off: accounts only; loopback: anonymous read of public readings from this box only; lan: from anywhere. */
   anonymous: z.enum(['off', 'loopback', 'lan']).default('off'),
   accounts: z.array(AccountSchema).default([]),
+  /** Open connections over all listeners (TCP, TLS, WebSocket); further ones are closed at once. */
+  maxConnections: range(1, 100_000).default(200),
+  /** Largest MQTT packet a client may send, fixed header included; a larger one (announced
+   * in the Remaining Length) closes that client's connection before its body is read. */
+  maxPacketBytes: range(1024, 268_435_455).default(262_144),
+  /** Longest client id accepted (23 is the length every MQTT 3.1.1 server must accept). */
+  maxClientIdLength: range(23, 65_535).default(23),
+  tls: LocalBrokerTlsSchema.optional(),
+  websocket: LocalBrokerWebSocketSchema.optional(),
 });
 
 export const WebSchema = z.strictObject({
@@ -208,7 +240,7 @@ export const AlarmRuleSchema = z
 
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
-  localBroker: LocalBrokerSchema.default({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [] }),
+  localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
   web: WebSchema.default({ host: '0.0.0.0', port: 8080 }),
   storage: StorageSchema,
   uplink: UplinkSchema,

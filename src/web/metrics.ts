@@ -89,11 +89,19 @@ export class Metrics {
     counter(reg, 'cgw_alarms_raised_total', 'Alarms raised since start.', [], () => scalar(g().alarms?.raisedCount));
 
     gauge(reg, 'cgw_local_broker_clients', 'Clients connected to the local MQTT broker.', [], () => scalar(g().broker.clients));
-    counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish).', ['reason'], () => [
-      [{ reason: 'login' }, g().access.refusedLogins],
-      [{ reason: 'subscribe' }, g().access.refusedSubscriptions],
-      [{ reason: 'publish' }, g().access.refusedPublishes],
-    ]);
+    gauge(reg, 'cgw_local_broker_connections', 'Open connections to the local broker over all listeners.', [], () => scalar(g().broker.stats.connections));
+    counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish, connection_cap, oversized_packet, malformed_packet, tls_handshake).', ['reason'], () => {
+      const b = g().broker.stats;
+      return [
+        [{ reason: 'login' }, b.refusedLogins],
+        [{ reason: 'subscribe' }, b.refusedSubscriptions],
+        [{ reason: 'publish' }, b.refusedPublishes],
+        [{ reason: 'connection_cap' }, b.refusedConnections],
+        [{ reason: 'oversized_packet' }, b.oversizedPackets],
+        [{ reason: 'malformed_packet' }, b.malformedPackets],
+        [{ reason: 'tls_handshake' }, b.tlsHandshakeFailures],
+      ];
+    });
   }
 
   render(): Promise<string> {

@@ -2,6 +2,7 @@
 // wrong passwords refused, subscriptions outside the ACL refused, personal readings only to
 // accounts allowed to see them, publishes outside the ACL dropped; identifiers nowhere.
 import { spawn } from 'node:child_process';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoSub, freePort, sleep, waitFor } from '../helpers/peers.js';
 import { baseConfig, makeGateway } from '../helpers/gateway.js';
@@ -71,6 +72,22 @@ describe('local broker accounts and ACL', () => {
     expect(gw.access.refusedLogins).toBeGreaterThanOrEqual(3);
   });
 
+  it('refuses mosquitto_pub with a wrong password (CONNACK 4) and lets the right one publish', async () => {
+    const appTopic = sub('apps/canteen/#', 'canteen-app', 'canteen-pass-1');
+    await appTopic.started();
+    const before = gw.access.refusedLogins;
+    const pub = (password: string, m: string) =>
+      client('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-u', 'canteen-app', '-P', password, '-t', 'apps/canteen/pub-test', '-m', m]);
+    const wrong = await pub('canteen-pass-2', 'from-wrong');
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toMatch(/Connection Refused: bad user name or password/i);
+    expect(gw.access.refusedLogins).toBe(before + 1);
+    const right = await pub('canteen-pass-1', 'from-right');
+    expect(right.status, right.stderr).toBe(0);
+    await waitFor(() => appTopic.on('apps/canteen/pub-test').length === 1, 5000, 'the right password\'s message');
+    expect(appTopic.on('apps/canteen/pub-test').map((l) => l.payload)).toEqual(['from-right']);
+  });
+
   it('gives personal readings only to an account allowed them; a subscription to a personal topic is refused', async () => {
     const nurse = sub(`${base}/health/#`, 'nurse', 'nurse-pass-1');
     const app = sub(`${base}/health/#`, 'canteen-app', 'canteen-pass-1');
@@ -102,5 +119,27 @@ describe('local broker accounts and ACL', () => {
     await sleep(300);
     expect(watcher.lines.some((l) => l.payload.includes('-99'))).toBe(false);
     expect(gw.access.refusedPublishes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('drops an mqtt.js publish outside the ACL and disconnects that client; the subscriber never sees it', async () => {
+    const watcher = sub('community/+/canteen/#', 'canteen-app', 'canteen-pass-1');
+    const appTopic = sub('apps/canteen/#', 'canteen-app', 'canteen-pass-1');
+    await watcher.started();
+    const before = gw.access.refusedPublishes;
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: 'canteen-app', password: 'canteen-pass-1', reconnectPeriod: 0 });
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    try {
+      await c.publishAsync('apps/canteen/js', 'inside');
+      await waitFor(() => appTopic.on('apps/canteen/js').length === 1, 5000, 'the allowed mqtt.js publish');
+      // QoS 1: MQTT 3.1.1 has no negative PUBACK, so the broker closes the connection instead.
+      void c.publishAsync(`${base}/canteen/fridge-1/fridge_1_temperature`, '{"value":-77}', { qos: 1 }).catch(() => undefined);
+      await Promise.race([closed, sleep(5000)]);
+      expect(c.connected).toBe(false);
+      expect(gw.access.refusedPublishes).toBe(before + 1);
+      await sleep(300);
+      expect(watcher.lines.some((l) => l.payload.includes('-77'))).toBe(false);
+    } finally {
+      await c.endAsync(true);
+    }
   });
 });

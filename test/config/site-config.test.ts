@@ -114,7 +114,7 @@ describe('site config: field errors', () => {
   it('unknown nested key -> buses[0].speed: unknown key', () => {
     const e = oneError(edit('timeoutMs: 500 }', 'timeoutMs: 500, speed: 9600 }'), 'buses[0].speed: unknown key');
     expect(e).toBe('buses[0].speed: unknown key (line 7)');
-    oneError(edit('port: 1883 }', 'port: 1883, tls: true }'), 'localBroker.tls: unknown key');
+    oneError(edit('port: 1883 }', 'port: 1883, tlsPort: 8883 }'), 'localBroker.tlsPort: unknown key');
   });
 
   it('missing site.gatewayId -> is required', () => {
@@ -307,7 +307,7 @@ describe('site config: defaults and the embedded config', () => {
 
   it('a minimal config (site, storage, uplink) gets the defaults', () => {
     const c = ok('site: { communityCode: "330106001001", gatewayId: gw-min }\nstorage: { path: ./gw.db }\nuplink: { url: mqtt://10.0.0.1:1883 }\n');
-    expect(c.localBroker).toEqual({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [] });
+    expect(c.localBroker).toEqual({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [], maxConnections: 200, maxPacketBytes: 262144, maxClientIdLength: 23 });
     expect(c.web).toEqual({ host: '0.0.0.0', port: 8080 });
     expect(c.uplink.windowSeconds).toBe(60);
     expect(c.buses).toEqual([]);

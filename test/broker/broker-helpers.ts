@@ -1,0 +1,63 @@
+// An embedded LocalBroker on ephemeral ports for the limit, fuzz and listener tests, and
+// mqtt.js clients against it.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { AccessControl, hashPassword, type Account } from '../../src/broker/access.js';
+import { LocalBroker, type LocalBrokerOptions } from '../../src/broker/local-broker.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+
+export const APP_PASSWORD = 'app-pass-1';
+let appHash: Promise<string> | null = null;
+
+/** Account "app": publishes and subscribes under apps/#, reads community/#. */
+export async function appAccount(): Promise<Account> {
+  appHash ??= hashPassword(APP_PASSWORD);
+  return { username: 'app', passwordHash: await appHash, publish: ['apps/#'], subscribe: ['apps/#', 'community/#'], personal: false };
+}
+
+export async function startBroker(opts: Partial<LocalBrokerOptions> = {}, anonymous: 'off' | 'loopback' | 'lan' = 'loopback', log: Logger = silentLogger()): Promise<LocalBroker> {
+  const access = new AccessControl({ anonymous, accounts: [await appAccount()], personalTopics: new Set(), anonymousSubscribe: ['community/#'] });
+  const broker = new LocalBroker({ host: '127.0.0.1', port: 0, ...opts }, log, access);
+  await broker.start();
+  return broker;
+}
+
+export interface Received {
+  topic: string;
+  payload: string;
+}
+
+/** An mqtt.js client that never reconnects; resolves once CONNACK 0 arrived. */
+export function connectClient(url: string, opts: IClientOptions = {}): Promise<MqttClient & { received: Received[]; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts }) as MqttClient & { received: Received[]; closed: boolean };
+    c.received = [];
+    c.closed = false;
+    c.on('message', (topic, payload) => c.received.push({ topic, payload: payload.toString() }));
+    c.on('close', () => {
+      c.closed = true;
+      reject(new Error(`${url}: closed before CONNACK`));
+    });
+    c.on('error', () => undefined);
+    c.once('connect', () => resolve(c));
+  });
+}
+
+/** Connects and waits for the outcome: 'connected' or 'closed' (refused before or at CONNACK). */
+export function tryConnect(url: string, opts: IClientOptions = {}): Promise<{ outcome: 'connected' | 'closed'; client: MqttClient; error?: Error }> {
+  return new Promise((resolve) => {
+    const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    let error: Error | undefined;
+    c.on('error', (e) => (error = e));
+    c.once('connect', () => resolve({ outcome: 'connected', client: c }));
+    c.once('close', () => resolve({ outcome: 'closed', client: c, ...(error ? { error } : {}) }));
+  });
+}
+
+export async function subscribe(c: MqttClient, topic: string, qos: 0 | 1 = 0): Promise<number> {
+  const granted = await c.subscribeAsync(topic, { qos });
+  return granted[0]!.qos;
+}
+
+export function end(...clients: (MqttClient | undefined)[]): Promise<unknown> {
+  return Promise.all(clients.map((c) => c?.endAsync(true).catch(() => undefined)));
+}

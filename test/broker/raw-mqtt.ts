@@ -1,0 +1,99 @@
+// Hand-made MQTT 3.1.1 packets for raw-socket tests (fuzzing, oversized packets): no client
+// library in the way, so the bytes are exactly what the test says.
+import net from 'node:net';
+
+/** Remaining Length varint (MQTT 3.1.1 section 2.2.3). */
+export function varint(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+const str = (s: string | Buffer) => {
+  const b = typeof s === 'string' ? Buffer.from(s) : s;
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(b.length);
+  return Buffer.concat([len, b]);
+};
+
+export function packet(firstByte: number, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([firstByte]), varint(body.length), body]);
+}
+
+export function connectPacket(clientId: string, username?: string, password?: string, keepalive = 30): Buffer {
+  let flags = 0x02; // clean session
+  if (username !== undefined) flags |= 0x80;
+  if (password !== undefined) flags |= 0x40;
+  const ka = Buffer.alloc(2);
+  ka.writeUInt16BE(keepalive);
+  const body = Buffer.concat([
+    str('MQTT'),
+    Buffer.from([4, flags]),
+    ka,
+    str(clientId),
+    ...(username !== undefined ? [str(username)] : []),
+    ...(password !== undefined ? [str(password)] : []),
+  ]);
+  return packet(0x10, body);
+}
+
+export function publishPacket(topic: string, payload: Buffer | string): Buffer {
+  return packet(0x30, Buffer.concat([str(topic), typeof payload === 'string' ? Buffer.from(payload) : payload]));
+}
+
+export function subscribePacket(id: number, topic: string): Buffer {
+  const mid = Buffer.alloc(2);
+  mid.writeUInt16BE(id);
+  return packet(0x82, Buffer.concat([mid, str(topic), Buffer.from([0])]));
+}
+
+export const pingreq = Buffer.from([0xc0, 0x00]);
+
+/** A raw TCP connection that records what came back and when it closed. */
+export class RawClient {
+  readonly socket: net.Socket;
+  received = Buffer.alloc(0);
+  closed = false;
+  readonly done: Promise<void>;
+
+  constructor(port: number) {
+    this.socket = net.createConnection({ host: '127.0.0.1', port });
+    this.socket.on('data', (d: Buffer) => (this.received = Buffer.concat([this.received, d])));
+    this.socket.on('error', () => undefined);
+    this.done = new Promise((resolve) =>
+      this.socket.once('close', () => {
+        this.closed = true;
+        resolve();
+      }),
+    );
+  }
+
+  connected(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.socket.connecting) return resolve();
+      this.socket.once('connect', () => resolve());
+      this.socket.once('error', reject);
+    });
+  }
+
+  write(b: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.write(b, () => resolve());
+    });
+  }
+
+  /** CONNACK return code once one has arrived (MQTT 3.1.1 section 3.2.2.3). */
+  get connack(): number | undefined {
+    return this.received.length >= 4 && this.received[0] === 0x20 ? this.received[3] : undefined;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
