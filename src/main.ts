@@ -14,6 +14,7 @@ import type { GpioBackend } from './io/gpio/line.js';
 import { OnoffBackend } from './io/gpio/onoff-backend.js';
 import { gpioProfile, GPIO_POINT } from './config/gpio-profile.js';
 import { CounterStore } from './store/counter-store.js';
+import { DiskReserve } from './store/disk-reserve.js';
 import type { BusConfig } from './config/site-schema.js';
 import { DevicePoller } from './io/modbus/device-poller.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -271,7 +272,9 @@ export class Gateway {
     this.outbox = outbox;
     this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
     const raw0 = this.raw;
+    raw0.watchSpace(c.storage.path);
     outbox.onDiskFull(() => raw0.makeRoom());
+    outbox.useReserve(new DiskReserve(`${path.resolve(c.storage.path)}.reserve`));
     this.counters = new CounterStore(this.db);
     const secretFile = c.privacy.secretFile ?? path.join(path.dirname(path.resolve(c.storage.path)), 'site-secret');
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));

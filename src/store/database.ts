@@ -14,6 +14,11 @@ export function openDatabase(file: string): Db {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  // A small WAL, moved into the file every 64 pages (256 KB) and cut back to 512 KB after:
+  // SQLite's default (1000 pages) lets the WAL alone fill a small partition, after which not
+  // even a delete can run (docs/RELIABILITY.md, full disk).
+  db.pragma('wal_autocheckpoint = 64');
+  db.pragma('journal_size_limit = 524288');
   // A busy reader (the platform CLI, a technician's sqlite3) must not fail our writes at once.
   db.pragma('busy_timeout = 2000');
   migrate(db);

@@ -6,6 +6,7 @@
 // rows (counted) instead of throwing into the polling path.
 import type { Logger } from '../log.js';
 import { isDiskFull, type Db } from './database.js';
+import type { DiskReserve } from './disk-reserve.js';
 
 export type OutboxKind = 'alarm' | 'inventory' | 'agg';
 
@@ -127,6 +128,27 @@ export class Outbox {
     this.makeRoom = makeRoom;
   }
 
+  /** Copies the WAL into the database file and truncates it (frees disk when the WAL has
+   * grown); false if that could not complete (no room for the file to grow, a reader). */
+  private checkpoint(): boolean {
+    try {
+      const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+      const ok = r[0]?.busy === 0;
+      if (ok) this.reserve?.ensure();
+      return ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Ballast released on a full disk so that deletes (acks, making room) can still run. */
+  private reserve: DiskReserve | null = null;
+
+  useReserve(reserve: DiskReserve): void {
+    this.reserve = reserve;
+    reserve.ensure();
+  }
+
   /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written.
    * Disk-full policy: first the raw store makes room (local diagnostics go before data owed
    * to the platform) and the append is tried once more; only then are the items dropped,
@@ -152,7 +174,9 @@ export class Outbox {
       // The transaction rolled back: reload the totals rather than guess what was applied.
       this.resync();
       if (!isDiskFull(err)) throw err;
-      if (retry && this.makeRoom && this.makeRoom() > 0) return this.append(items, false);
+      // Room from the raw store, or from moving the WAL into the file and truncating it. The
+      // ballast is not touched here: it is kept for the deletes that follow acknowledgements.
+      if (retry && ((this.makeRoom?.() ?? 0) > 0 || this.checkpoint())) return this.append(items, false);
       this.counters.dropped_rows += items.length;
       const now = Date.now();
       if (now - this.lastFullLog > 60_000) {
@@ -197,7 +221,7 @@ export class Outbox {
     }
   }
 
-  private flushAcks(): void {
+  private flushAcks(retry = true): void {
     this.ackScheduled = false;
     if (this.pendingAcks.length === 0) return;
     const seqs = this.pendingAcks;
@@ -209,9 +233,21 @@ export class Outbox {
         for (const d of deleted) this.bytes -= d.bytes;
         this.persistTotals();
       })();
+      // Deleting freed pages: if the disk-full ballast was given up, take it back.
+      this.reserve?.ensure();
     } catch (err) {
-      // Not deleted now: those rows are sent again later and dropped by seq at the platform.
       this.resync();
+      if (retry && isDiskFull(err)) {
+        // A full disk: give up the ballast, let the WAL move into the file and shrink, retry.
+        const released = this.reserve?.release() ?? false;
+        const checkpointed = this.checkpoint();
+        if (released || checkpointed) {
+          this.log.warn({ released, checkpointed }, 'disk full: ballast released and WAL checkpointed so acknowledged rows can be deleted');
+          this.pendingAcks = seqs.concat(this.pendingAcks);
+          return this.flushAcks(false);
+        }
+      }
+      // Not deleted now: those rows are sent again later and dropped by seq at the platform.
       this.log.warn({ err: (err as Error).message, rows: seqs.length }, 'outbox: could not delete acknowledged rows');
     }
   }

@@ -3,6 +3,8 @@
 // pruner never holds the database for long. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { isDiskFull, type Db } from './database.js';
 
 const FLUSH_MS = 1000;
@@ -77,8 +79,36 @@ export class RawStore {
     }
   }
 
+  /** Keeps this much of the storage partition free by evicting the oldest raw readings, so
+   * that local diagnostics never take the room the outbox needs: min(8 MB, a quarter of the
+   * partition). Null when there is no file to measure (":memory:"). */
+  private lowWater: number | null = null;
+  private dir: string | null = null;
+
+  /** Watches the free space of the partition holding `file` (statfs each flush: cheap). */
+  watchSpace(file: string): void {
+    try {
+      this.dir = path.dirname(path.resolve(file));
+      const st = fs.statfsSync(this.dir);
+      this.lowWater = Math.min(8 * 1024 * 1024, Math.floor((st.blocks * st.bsize) / 4));
+    } catch {
+      this.lowWater = null;
+    }
+  }
+
+  private belowLowWater(): boolean {
+    if (this.lowWater === null || this.dir === null) return false;
+    try {
+      const st = fs.statfsSync(this.dir);
+      return st.bavail * st.bsize < this.lowWater;
+    } catch {
+      return false;
+    }
+  }
+
   flush(retry = true): void {
     if (this.buffer.length === 0) return;
+    if (this.belowLowWater()) this.makeRoom();
     const batch = this.buffer;
     this.buffer = [];
     try {
