@@ -9,6 +9,8 @@ export function formatPath(path: Path): string {
   let out = '';
   for (const k of path) {
     if (typeof k === 'number') out += `[${k}]`;
+    // A key that is not a plain name (":", "a b", "") is quoted, so the path stays readable.
+    else if (!/^[A-Za-z_$][\w$-]*$/.test(String(k))) out += `[${JSON.stringify(String(k))}]`;
     else out += out ? `.${String(k)}` : String(k);
   }
   return out || '(top level)';
