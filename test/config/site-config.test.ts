@@ -115,6 +115,8 @@ describe('site config: field errors', () => {
     const e = oneError(edit('timeoutMs: 500 }', 'timeoutMs: 500, speed: 9600 }'), 'buses[0].speed: unknown key');
     expect(e).toBe('buses[0].speed: unknown key (line 7)');
     oneError(edit('port: 1883 }', 'port: 1883, tlsPort: 8883 }'), 'localBroker.tlsPort: unknown key');
+    // A key that is not a plain name is quoted, so the path stays readable (found by the fuzz).
+    oneError(edit('port: 1883 }', 'port: 1883, ":": 0 }'), 'localBroker[":"]: unknown key');
   });
 
   it('missing site.gatewayId -> is required', () => {
