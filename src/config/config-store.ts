@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncDir } from '../store/fsync-dir.js';
 
 export interface ConfigVersion {
   id: number;
@@ -185,14 +186,5 @@ export function atomicWrite(file: string, text: string, mode: number = FILE_MODE
     fs.rmSync(tmp, { force: true });
     throw new Error(`cannot write ${file}: ${(err as Error).message}`);
   }
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // Best effort: some filesystems refuse fsync on a directory; the data itself is on disk.
-  }
+  fsyncDir(dir);
 }

@@ -4,6 +4,7 @@
 // appended to; recent() reads just its tail, so a long history costs nothing to query.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fsyncDir } from '../store/fsync-dir.js';
 
 export interface AuditEntry {
   ts: number;
@@ -126,19 +127,6 @@ function writeAll(fd: number, buf: Buffer): void {
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
 }
 
-function fsyncDir(dir: string): void {
-  // Makes a new file's directory entry durable. Best effort: some filesystems refuse it.
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // the entries themselves are fsynced
-  }
-}
 
 function parseEntry(line: string): AuditEntry | null {
   if (!line.trim()) return null;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import argon2 from 'argon2';
 import { z } from 'zod';
 import { hashPassword } from '../broker/access.js';
+import { fsyncDir } from '../store/fsync-dir.js';
 
 export const ADMIN_FILE = 'web-admin.json';
 export const SESSION_COOKIE = 'cgw_session';
@@ -297,19 +298,6 @@ export class WebAuth {
   }
 }
 
-function fsyncDir(dir: string): void {
-  // Makes the new directory entry durable. Best effort: some filesystems refuse fsync on a directory.
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // nothing more can be done; the data itself was fsynced
-  }
-}
 
 /** One key per client: zone and brackets stripped, IPv4-mapped IPv6 counted as its IPv4 address. */
 function normaliseAddress(ip: string): string {
