@@ -1,0 +1,116 @@
+// npm run bench:peers: the gateway against its peers on this machine (docs/PERFORMANCE.md,
+// "Against peers"):
+//  1. the same job done by the gateway (the real CLI daemon) and by Node-RED with
+//     node-red-contrib-modbus and mqtt out: poll simulated Modbus TCP devices, publish each
+//     reading over MQTT, counted at a subscriber. CPU seconds per 100,000 readings and peak
+//     RSS of the process under test at a fixed load, then readings per second at saturation.
+//  2. broker fan-out: the embedded aedes broker against Mosquitto (bench/broker-fanout.ts).
+// Node-RED is installed into a temporary folder (BENCH_NODE_RED_DIR reuses a folder and keeps
+// it). BENCH_PEERS_SECTIONS=fixed,saturation,fanout picks sections (default all three).
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { brokerFanoutBench } from '../broker-fanout.js';
+import { mosquittoVersion } from './mosquitto.js';
+import { installNodeRed } from './node-red.js';
+import { PER_REQUEST, PROFILE, runJob, type JobResult, type System } from './job.js';
+import { fmt, removeTempDir, tempDir } from './util.js';
+
+const sections = new Set((process.env.BENCH_PEERS_SECTIONS ?? 'fixed,saturation,fanout').split(','));
+const FIXED_DEVICES = 20;
+const POLL_MS = 100; // the gateway's minimum pollMs
+const SATURATION_STEPS = (process.env.BENCH_PEERS_SATURATION ?? '100,200,300,400,600,800').split(',').map(Number);
+
+function cpuModel(): string {
+  const r = spawnSync('lscpu', [], { encoding: 'utf8' });
+  return /Model name:\s*(.+)/.exec(r.stdout ?? '')?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+function row(r: JobResult): string {
+  return [
+    r.system.padEnd(20),
+    fmt(r.devices).padStart(7),
+    fmt(r.offeredReadingsPerS).padStart(9),
+    fmt(r.readingsPerS).padStart(10),
+    fmt(r.messagesPerS).padStart(10),
+    `${r.cpuPct.toFixed(0)} %`.padStart(6),
+    `${r.cpuSPer100k.toFixed(2)} (${r.userSPer100k.toFixed(2)})`.padStart(16),
+    r.hwmMiB.toFixed(1).padStart(9),
+    (r.brokerCpuPct === null ? '-' : `${r.brokerCpuPct.toFixed(0)} % / ${r.brokerCpuSPer100k!.toFixed(2)}`).padStart(16),
+    `${r.simCpuPct.toFixed(0)} %`.padStart(6),
+    r.nonGood ? `  (${fmt(r.nonGood)} non-good readings)` : '',
+    r.stopS.value > 5 ? `  (took ${r.stopS.value.toFixed(1)} s to stop after SIGTERM)` : '',
+  ].join(' ');
+}
+
+const HEAD = '   system               devices  offered readings/s messages/s    CPU CPU s/100k (user)  VmHWM MiB Mosquitto CPU, s/100k  sim CPU';
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log(`community-gateway bench:peers — ${new Date().toISOString()}`);
+  console.log(`machine: ${cpuModel()}, ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`Node ${process.version}, Mosquitto ${mosquittoVersion()}`);
+  let nrDir = process.env.BENCH_NODE_RED_DIR;
+  const tempNr = !nrDir;
+  nrDir ??= tempDir('cgw-peers-node-red-');
+  try {
+    if (sections.has('fixed') || sections.has('saturation')) {
+      const inst = installNodeRed(nrDir);
+      console.log(`Node-RED ${inst.nodeRed}, node-red-contrib-modbus ${inst.contribModbus} (installed into ${nrDir} in ${inst.seconds.toFixed(0)} s)`);
+    }
+    const per = (a: JobResult, b: JobResult) => a.cpuSPer100k / b.cpuSPer100k;
+    if (sections.has('fixed')) {
+      console.log(`\n1a. the same job at a fixed load: ${FIXED_DEVICES} simulated ${PROFILE} devices (${PER_REQUEST} holding registers, one request per poll) on one TCP connection, poll ${POLL_MS} ms`);
+      console.log('    gateway: one MQTT message per reading on its embedded broker; node-red per-value: a function node decodes and');
+      console.log('    sends one message per register (the same JSON as the gateway) to Mosquitto; node-red per-read: modbus-read\'s');
+      console.log(`    array of ${PER_REQUEST} values straight to mqtt out (one message per request, counted as ${PER_REQUEST} readings).`);
+      console.log('    Counted at a mosquitto_sub subscriber: gateway and per-value only readings with quality "good".');
+      console.log(HEAD);
+      const results: JobResult[] = [];
+      for (const system of ['gateway', 'node-red per-value', 'node-red per-read'] as System[]) {
+        const r = await runJob({ system, devices: FIXED_DEVICES, pollMs: POLL_MS, connectionPerDevice: false, warmupS: 5, measureS: 20, nodeRedDir: nrDir });
+        results.push(r);
+        console.log(row(r));
+        console.log(`      sample: ${r.sample}`);
+      }
+      const [gw, pv, pr] = results as [JobResult, JobResult, JobResult];
+      console.log(`   CPU per reading, gateway / Node-RED: ${per(gw, pv).toFixed(3)} (per-value), ${per(gw, pr).toFixed(3)} (per-read)   target <= 0.2: ${per(gw, pv) <= 0.2 ? 'MET' : 'NOT MET'} (per-value), ${per(gw, pr) <= 0.2 ? 'MET' : 'NOT MET'} (per-read)`);
+      const withBroker = (r: JobResult) => r.cpuSPer100k + (r.brokerCpuSPer100k ?? 0);
+      console.log(`   the same counting Mosquitto's CPU with Node-RED's (the gateway's broker runs inside the gateway's process): ${(gw.cpuSPer100k / withBroker(pv)).toFixed(3)} (per-value), ${(gw.cpuSPer100k / withBroker(pr)).toFixed(3)} (per-read)`);
+      console.log(`   peak RSS, gateway / Node-RED: ${(gw.hwmMiB / pv.hwmMiB).toFixed(2)} (per-value), ${(gw.hwmMiB / pr.hwmMiB).toFixed(2)} (per-read)   target < 1: ${gw.hwmMiB < Math.min(pv.hwmMiB, pr.hwmMiB) ? 'MET' : 'NOT MET'}`);
+    }
+    if (sections.has('saturation')) {
+      console.log(`\n1b. saturation: one TCP connection per device (a bus each / a modbus-client each), poll ${POLL_MS} ms, more devices until two steps deliver less than 85 % of the readings offered`);
+      console.log(HEAD);
+      const best = new Map<System, JobResult>();
+      for (const system of ['gateway', 'node-red per-value'] as System[]) {
+        // One step past the first shortfall shows whether the rate holds (a plateau) or collapses.
+        let short = 0;
+        for (const devices of SATURATION_STEPS) {
+          const r = await runJob({ system, devices, pollMs: POLL_MS, connectionPerDevice: true, warmupS: 4, measureS: 8, nodeRedDir: nrDir });
+          console.log(row(r));
+          if (!best.has(system) || r.readingsPerS > best.get(system)!.readingsPerS) best.set(system, r);
+          if (r.readingsPerS < 0.85 * r.offeredReadingsPerS && ++short >= 2) break;
+        }
+      }
+      const g = best.get('gateway')!;
+      const n = best.get('node-red per-value')!;
+      console.log(`   most readings/s delivered: gateway ${fmt(g.readingsPerS)} (${g.devices} devices, CPU ${g.cpuPct.toFixed(0)} %, VmHWM ${g.hwmMiB.toFixed(1)} MiB), Node-RED per-value ${fmt(n.readingsPerS)} (${n.devices} devices, CPU ${n.cpuPct.toFixed(0)} %, VmHWM ${n.hwmMiB.toFixed(1)} MiB); ratio ${(g.readingsPerS / n.readingsPerS).toFixed(2)}`);
+    }
+    if (sections.has('fanout')) {
+      console.log('\n2. broker fan-out, QoS 0, 100-byte payloads, mqtt.js clients (subscribers in one process, publishers in another, the broker in a third);');
+      console.log('   latency measured at the subscribers; broker CPU from /proc/<pid>/stat (system time includes the loopback TCP stack)');
+      await brokerFanoutBench();
+    }
+  } finally {
+    if (tempNr) removeTempDir(nrDir);
+  }
+  console.log(`\nbench:peers took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
