@@ -21,11 +21,18 @@ export function readingPayload(r: Reading): string {
     : JSON.stringify({ ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, detail: r.detail });
 }
 
+/** Live readings queued inside the broker beyond which new ones are not published: aedes has
+ * no back-pressure, and a queue that keeps growing makes delivery slower (mqemitter's
+ * Array.shift) until the process collapses (PERFORMANCE.md, peer benchmark). */
+export const MAX_PENDING_LIVE = 5000;
+
 export class LivePublisher {
   private unsubscribe: (() => void)[] = [];
   private readonly known = new Map<string, Facility>();
   published = 0;
   withheld = 0;
+  /** Live readings not published because the broker's subscribers could not keep up. */
+  shed = 0;
 
   constructor(
     private readonly gatewayId: string,
@@ -71,6 +78,12 @@ export class LivePublisher {
   private onReading(r: Reading): void {
     if (r.privacy === 'identifier') {
       this.withheld++;
+      return;
+    }
+    // Live values are QoS 0: while the broker's queue is that long, new readings are not
+    // published (counted); aggregation and the uplink read the event bus and lose nothing.
+    if (this.broker.pending >= MAX_PENDING_LIVE) {
+      this.shed++;
       return;
     }
     this.published++;

@@ -89,6 +89,7 @@ export class Metrics {
     counter(reg, 'cgw_alarms_raised_total', 'Alarms raised since start.', [], () => scalar(g().alarms?.raisedCount));
 
     gauge(reg, 'cgw_local_broker_clients', 'Clients connected to the local MQTT broker.', [], () => scalar(g().broker.clients));
+    counter(reg, 'cgw_local_broker_live_shed_total', 'Live readings not published on the local broker because its subscribers could not keep up (over 5,000 queued).', [], () => scalar(g().publisher.shed));
     gauge(reg, 'cgw_local_broker_connections', 'Open connections to the local broker over all listeners.', [], () => scalar(g().broker.stats.connections));
     counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish, connection_cap, oversized_packet, malformed_packet, tls_handshake).', ['reason'], () => {
       const b = g().broker.stats;
