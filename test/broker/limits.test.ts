@@ -7,6 +7,7 @@ import type { LocalBroker } from '../../src/broker/local-broker.js';
 import { sleep, waitFor } from '../helpers/peers.js';
 import { APP_PASSWORD, connectClient, end, startBroker, subscribe, tryConnect } from './broker-helpers.js';
 import { RawClient, connectPacket, packet, publishPacket, subscribePacket, varint } from './raw-mqtt.js';
+import { seededRandom } from '../../src/sim/random.js';
 
 let broker: LocalBroker | null = null;
 const clients: MqttClient[] = [];
@@ -104,22 +105,10 @@ describe('local broker limits', () => {
   });
 });
 
-/** Seeded PRNG (mulberry32): the same seed gives the same fuzz run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('local broker fuzz', () => {
   it('survives 300 malformed connections; a control subscriber gets every message during and after', async () => {
     const seed = 20261126;
-    const rnd = prng(seed);
+    const rnd = seededRandom(seed); // the same seed gives the same fuzz run
     const int = (n: number) => Math.floor(rnd() * n);
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
     broker = await startBroker({ maxPacketBytes: 8192, maxConnections: 100 });
