@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchMosquitto } from './peers/mosquitto.js';
-import { cpuTimes, fmt, memory, removeTempDir, sleep, tempDir, track } from './peers/util.js';
+import { announcedPort, cpuTimes, fmt, memory, removeTempDir, sleep, tempDir, track } from './peers/util.js';
 
 const PEERS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers');
 const BUCKET_US = 10;
@@ -90,15 +90,7 @@ interface BrokerProc {
 async function startAedes(cpuProfDir?: string): Promise<BrokerProc> {
   const flags = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
   const proc = track(spawn(process.execPath, [...flags, path.join(PEERS, 'aedes-broker.js')], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /\{"port":(\d+)\}/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (c) => reject(new Error(`aedes broker exited (${c})`)));
-  });
+  const port = await announcedPort(proc, 'aedes broker');
   return {
     pid: proc.pid!,
     port,

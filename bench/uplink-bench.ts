@@ -3,7 +3,6 @@
 // drains that backlog. Runs the real CLI daemon for the last two.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,9 +11,9 @@ import { openDatabase } from '../src/store/database.js';
 import { Outbox, type OutboxItem } from '../src/store/outbox.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/config/paths.js';
+import { freePort, sleep, waitPort } from './peers/util.js';
 
 const log = silentLogger();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function aggItem(i: number): OutboxItem {
   const ws = 1795719600000 + Math.floor(i / 20) * 60000;
@@ -49,30 +48,6 @@ function makeBacklog(file: string, n: number): void {
   ob.start();
   for (let i = 0; i < n; i += 5000) ob.append(Array.from({ length: Math.min(5000, n - i) }, (_, k) => aggItem(i + k)));
   db.close();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createConnection({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
 }
 
 function rssMiB(pid: number): number {
@@ -120,7 +95,7 @@ export async function drainBench(n: number): Promise<{ n: number; build: number;
     );
     const broker = spawn('/usr/sbin/mosquitto', ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
     procs.push(broker);
-    await waitPort(port);
+    await waitPort(port, 10_000);
     let received = 0;
     const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'fc/#', '-F', '%t'], { stdio: ['ignore', 'pipe', 'ignore'] });
     procs.push(sub);

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/config/paths.js';
 import { BenchMosquitto } from './mosquitto.js';
 import { NodeRed, buildFlow, type NrDevice } from './node-red.js';
-import { cpuSeconds, cpuTimes, freePort, memory, removeTempDir, sleep, tempDir, track, waitFor, waitPort } from './util.js';
+import { announcedPort, cpuSeconds, cpuTimes, freePort, memory, removeTempDir, sleep, tempDir, track, waitFor, waitPort } from './util.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const PROFILE = 'r4dcb08';
@@ -86,15 +86,7 @@ async function stopProc(p: ChildProcess | undefined, graceMs = 5000): Promise<nu
 /** The built-in simulator in a process of its own. */
 export async function startSimulator(units: number): Promise<{ proc: ChildProcess; port: number }> {
   const proc = track(spawn(process.execPath, [path.join(HERE, 'sim-process.js'), PROFILE, String(units)], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /\{"port":(\d+)\}/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', (c) => reject(new Error(`simulator exited (${c})`)));
-  });
+  const port = await announcedPort(proc, 'simulator');
   return { proc, port };
 }
 

@@ -104,3 +104,16 @@ export function memory(pid: number): { hwm: number; rss: number } {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** The port a child process announces as {"port":N} on stdout; rejects naming `what` if it exits first. */
+export function announcedPort(proc: ChildProcess, what: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /\{"port":(\d+)\}/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (c) => reject(new Error(`${what} exited (${c})`)));
+  });
+}
