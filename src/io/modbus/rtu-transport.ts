@@ -7,12 +7,13 @@
 // quiet for t3.5 (Modbus over Serial Line v1.02, 2.5.1.1), and after a timeout or a damaged
 // frame only after a longer quiet, so that a late reply to the old request cannot be taken
 // for the answer to the next one.
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
 import crc16modbus from 'crc/crc16modbus';
 import jsmodbus from 'jsmodbus';
 import type { ModbusTransport, ReadRequest, LinkStats, WriteRequest } from './transport.js';
 import { emptyStats } from './transport.js';
 import { FC, requestBody, replyDataBytes, unpack, writeBody, writeFc } from './pdu.js';
+import { serialBinding } from './serial-binding.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 
 const RTURequest = jsmodbus.ModbusRTURequest;
@@ -48,7 +49,7 @@ export class ModbusRtuTransport implements ModbusTransport {
   readonly t35Ms: number;
   /** Silence required after a timeout or a damaged frame before the next request. */
   readonly recoverQuietMs: number;
-  private port: SerialPort | null = null;
+  private port: SerialPortStream | null = null;
   private rx: Buffer = Buffer.alloc(0);
   private pending: Pending | null = null;
   private lastActivity = 0;
@@ -76,7 +77,7 @@ export class ModbusRtuTransport implements ModbusTransport {
     if (this.port) return Promise.resolve();
     const { path, baudRate, parity, dataBits, stopBits } = this.opts;
     return new Promise((resolve, reject) => {
-      const p = new SerialPort({ path, baudRate, parity, dataBits, stopBits, autoOpen: false });
+      const p = new SerialPortStream({ binding: serialBinding(), path, baudRate, parity, dataBits, stopBits, autoOpen: false });
       p.open((err) => {
         if (err) {
           reject(new ModbusLinkError(`open serial port ${path} failed: ${err.message}`));

@@ -9,7 +9,7 @@ import { ModbusBus } from '../../../src/io/modbus/bus.js';
 import { ModbusExceptionError, ModbusLineError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { SocatLine } from '../../helpers/socat.js';
-import { waitFor } from '../../helpers/peers.js';
+import { sleep, waitFor } from '../../helpers/peers.js';
 
 interface Req {
   unit: number;
@@ -176,6 +176,9 @@ describe('Modbus RTU link', () => {
     cleanups.push(() => t.close());
     const drops: string[] = [];
     t.onDrop((r) => drops.push(r));
+    // Let the read park in poll() first, so the hang-up arrives as a poll error; the other
+    // way it shows up, a read of 0 bytes, is in test/io/modbus/serial-binding.test.ts.
+    await sleep(100);
     await line.stop();
     await waitFor(() => drops.length > 0, 5000, 'the drop');
     expect(drops).toEqual([`serial port ${line.a} disconnected (adapter unplugged?)`]);
