@@ -1,7 +1,9 @@
 // npm run soak: the simulated site at ten times its normal rate for SOAK_MINUTES (default 10)
 // with the platform broker flapping every minute (down 10 s). Reports RSS drift after warm-up
 // (target under 5 MB), open file descriptors over time (no growth), and whether every seq
-// reached the platform. Figures go to docs/PERFORMANCE.md.
+// reached the platform. Figures go to docs/PERFORMANCE.md. The V8 heap and Node's external
+// memory are sampled from /metrics beside RSS, so that a drift can be put on the JS heap or
+// outside it (SQLite's page caches, the allocator).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -60,6 +62,22 @@ function fds(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
+interface Sample {
+  t: number;
+  rss: number;
+  fds: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** The daemon's own view of its memory (prom-client's default metrics), in kB. */
+async function heapKb(webPort: number): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  const text = await fetch(`http://127.0.0.1:${webPort}/metrics`).then((r) => r.text(), () => '');
+  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024;
+  return { heapUsed: get('cgw_nodejs_heap_size_used_bytes'), heapTotal: get('cgw_nodejs_heap_size_total_bytes'), external: get('cgw_nodejs_external_memory_bytes') };
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-soak-'));
   const broker = await FlappingBroker.create(dir);
@@ -71,7 +89,8 @@ async function main(): Promise<void> {
   const sim = await freePort();
   cfg.site.gatewayId = 'gw-soak';
   cfg.localBroker = { host: '127.0.0.1', port: 0, anonymous: 'loopback' };
-  cfg.web = { host: '127.0.0.1', port: 0 };
+  const webPort = await freePort();
+  cfg.web = { host: '127.0.0.1', port: webPort };
   cfg.storage = { path: path.join(dir, 'gateway.db') };
   cfg.uplink = { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 10, reconnectMinMs: 1000, reconnectMaxMs: 4000 };
   cfg.buses = cfg.buses.map((b: Record<string, unknown>) => ({ ...b, port: sim }));
@@ -83,9 +102,14 @@ async function main(): Promise<void> {
   const pid = gw.pid!;
   await sleep(3000);
 
-  const samples: { t: number; rss: number; fds: number }[] = [];
+  const samples: Sample[] = [];
   const t0 = Date.now();
-  const sampler = setInterval(() => samples.push({ t: (Date.now() - t0) / 1000, rss: rssKb(pid), fds: fds(pid) }), 5000);
+  const sampler = setInterval(() => {
+    const t = (Date.now() - t0) / 1000;
+    const rss = rssKb(pid);
+    const n = fds(pid);
+    void heapKb(webPort).then((h) => samples.push({ t, rss, fds: n, ...h }));
+  }, 5000);
   let flaps = 0;
   while (Date.now() - t0 < MINUTES * 60_000) {
     await sleep(50_000);
@@ -114,9 +138,11 @@ async function main(): Promise<void> {
   const firstMin = after.filter((s) => s.t < WARMUP_S + 60);
   const lastMin = after.filter((s) => s.t >= after.at(-1)!.t - 60);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const drift = (avg(lastMin.map((s) => s.rss)) - avg(firstMin.map((s) => s.rss))) / 1024;
+  const driftOf = (f: (s: Sample) => number) => (avg(lastMin.map(f)) - avg(firstMin.map(f))) / 1024;
+  const drift = driftOf((s) => s.rss);
   console.log(`soak — ${new Date().toISOString()} — ${os.cpus()[0]?.model}, Node ${process.version}, ${MINUTES} min, ${flaps} broker flaps (down 10 s each minute)`);
   console.log(`   RSS after warm-up (${WARMUP_S} s): first minute ${(avg(firstMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, last minute ${(avg(lastMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, drift ${drift.toFixed(1)} MiB (target < 5: ${Math.abs(drift) < 5 ? 'MET' : 'NOT MET'}); peak ${(Math.max(...samples.map((s) => s.rss)) / 1024).toFixed(1)} MiB`);
+  console.log(`   drift of its parts (MiB): V8 heap used ${driftOf((s) => s.heapUsed).toFixed(1)}, V8 heap total ${driftOf((s) => s.heapTotal).toFixed(1)}, external ${driftOf((s) => s.external).toFixed(1)}, RSS minus heap total ${driftOf((s) => s.rss - s.heapTotal).toFixed(1)}`);
   console.log(`   open fds: first ${samples[0]?.fds}, after warm-up min ${Math.min(...after.map((s) => s.fds))} max ${Math.max(...after.map((s) => s.fds))}, last ${samples.at(-1)?.fds}`);
   console.log(`   seq: committed ${lastSeq}, delivered ${got.size}, still in the outbox ${left.length}, lost ${missing.length}${missing.length ? ` (${missing.slice(0, 10).join(',')}…)` : ''}`);
   fs.rmSync(dir, { recursive: true, force: true });

@@ -127,9 +127,14 @@ describe('uplink to Mosquitto', () => {
   }, 120_000);
 
   it('cap: a small cap under a long outage sheds oldest aggregates, keeps every alarm, reports the shed count', async () => {
-    const port = await freePort(); // nothing listens here yet: the outage
+    // The platform subscribes first (a plain persistent subscription, kept by Mosquitto across
+    // the outage), so that the gateway reconnecting before the consumer cannot publish the
+    // alarms into the void.
+    const broker = await Mosquitto.start();
+    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`, 'none');
+    await broker.stop('SIGTERM'); // the outage
     const g = await site(
-      { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 2000, reconnectMaxMs: 3000 },
+      { url: `mqtt://127.0.0.1:${broker.port}`, reconnectMinMs: 2000, reconnectMaxMs: 3000 },
       {
         storage: { path: path.join(tmpDir('cgw-cap-'), 'gw.db'), outbox: { maxRows: 20, maxBytes: 1024 * 1024 } },
         // Always-true rules, so each raises exactly one alarm early in the run.
@@ -143,8 +148,7 @@ describe('uplink to Mosquitto', () => {
     await waitFor(() => g.outbox!.stats().shedRows > 2 * POINTS_PER_WINDOW, 30000, 'rows shed');
     const s = g.outbox!.stats();
     expect(s.rows).toBeLessThanOrEqual(20);
-    const broker = await Mosquitto.start({ port });
-    const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
+    await broker.restart();
     await waitFor(() => platform.items('gw-up', 'alarm').length === 3 && (platform.lastStatus('gw-up')?.shed as { rows: number } | undefined)?.rows, 20000, 'alarms and status');
     const alarms = platform.items('gw-up', 'alarm').map((a) => a.body);
     expect(alarms.map((a) => a.alarm).sort()).toEqual(['probe-a', 'probe-b', 'probe-c']);
