@@ -102,6 +102,9 @@ export class LocalBroker {
   private readonly dropped = new WeakSet<Duplex>();
   /** Publishes handed to aedes and not yet delivered to every subscriber. */
   pending = 0;
+  /** Connections corked while the gateway's own publishes are in flight (see publish()). */
+  private corked: Duplex[] | null = null;
+  private corkTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly opts: LocalBrokerOptions,
@@ -336,6 +339,7 @@ export class LocalBroker {
       done?.();
       return;
     }
+    if (!this.corked) this.cork();
     this.pending++;
     a.publish(
       {
@@ -348,10 +352,33 @@ export class LocalBroker {
       },
       (err) => {
         this.pending--;
+        if (this.pending === 0) this.uncork();
         if (err) this.log.warn({ topic, err: err.message }, 'local publish failed');
         done?.();
       },
     );
+  }
+
+  /** The readings of one Modbus reply are published together, but aedes delivers them one
+   * macrotask apart, so each would cost every subscriber its own socket write (the largest
+   * share of the gateway's CPU per reading, PERFORMANCE.md). The connections are corked while
+   * the gateway's publishes are in flight and uncorked when none is left, or after at most
+   * CORK_MAX_MS so that a steady stream is still flushed and a full socket buffer (aedes
+   * waiting for 'drain') cannot stall. */
+  private cork(): void {
+    const conns = [...this.conns];
+    for (const c of conns) c.cork();
+    this.corked = conns;
+    this.corkTimer = setTimeout(() => this.uncork(), CORK_MAX_MS);
+  }
+
+  private uncork(): void {
+    const conns = this.corked;
+    if (!conns) return;
+    this.corked = null;
+    if (this.corkTimer) clearTimeout(this.corkTimer);
+    this.corkTimer = null;
+    for (const c of conns) if (!c.destroyed) c.uncork();
   }
 
   publishAsync(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
@@ -373,6 +400,7 @@ export class LocalBroker {
     while (Date.now() < until && (this.pending > 0 || [...this.conns].some((k) => k.writableLength > 0))) {
       await new Promise((r) => setTimeout(r, 10));
     }
+    this.uncork();
     if (a) await new Promise<void>((resolve) => a.close(() => resolve()));
     for (const c of this.conns) c.destroy();
     for (const sock of this.sockets) sock.destroy();
@@ -380,6 +408,10 @@ export class LocalBroker {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
   }
 }
+
+/** Longest a connection stays corked for the gateway's publishes: well under what a person
+ * watching a live value notices, and short enough to keep a socket's buffer small. */
+const CORK_MAX_MS = 5;
 
 function boundPort(s: net.Server | null): number | undefined {
   const a = s?.address();

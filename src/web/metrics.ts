@@ -12,7 +12,8 @@ export class Metrics {
   private readonly off: () => void;
 
   constructor(private readonly app: App) {
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'cgw_' });
+    // Lag sampled every 100 ms, not every 10: the 10 ms timer was 40 % of an idle site's CPU.
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'cgw_', eventLoopMonitoringPrecision: 100 });
     this.off = app.onReading((r) => this.readings.set(r.device, (this.readings.get(r.device) ?? 0) + 1));
     const g = () => this.app.gateway;
     const reg = [this.registry];

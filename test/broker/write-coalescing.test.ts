@@ -1,0 +1,61 @@
+// The gateway's own publishes are coalesced into one socket write per subscriber while they
+// are in flight (LocalBroker.cork), and a steady stream is still flushed as it goes.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import type { LocalBroker } from '../../src/broker/local-broker.js';
+import { sleep, waitFor } from '../helpers/peers.js';
+import { connectClient, end, startBroker, subscribe } from './broker-helpers.js';
+
+let broker: LocalBroker | null = null;
+const clients: MqttClient[] = [];
+
+afterEach(async () => {
+  await end(...clients.splice(0));
+  await broker?.stop();
+  broker = null;
+});
+
+const url = () => `mqtt://127.0.0.1:${broker!.port}`;
+
+describe('local broker write coalescing', () => {
+  it("delivers one reply's readings to each subscriber in one write", async () => {
+    broker = await startBroker();
+    const subs = [await connectClient(url()), await connectClient(url())];
+    clients.push(...subs);
+    const chunks = subs.map(() => 0);
+    for (const [i, c] of subs.entries()) {
+      await subscribe(c, 'community/#');
+      c.stream.on('data', () => chunks[i]!++);
+    }
+    for (let reply = 0; reply < 5; reply++) {
+      for (let p = 0; p < 4; p++) broker.publish(`community/gw/canteen/dev-${reply}/p${p}`, JSON.stringify({ value: p }));
+      await waitFor(() => subs.every((c) => c.received.length === 4 * (reply + 1)), 2000, `reply ${reply}`);
+      await sleep(20); // apart in time, as replies are
+    }
+    expect(subs[0]!.received.slice(0, 4).map((m) => m.topic)).toEqual([0, 1, 2, 3].map((p) => `community/gw/canteen/dev-0/p${p}`));
+    // Uncorked, each of the 20 messages reaches each subscriber in its own segment.
+    expect(chunks).toEqual([5, 5]);
+    expect(broker.pending).toBe(0);
+  });
+
+  it('flushes a stream that never lets the queue empty, without waiting for its end', async () => {
+    broker = await startBroker();
+    const c = await connectClient(url());
+    clients.push(c);
+    await subscribe(c, 'community/#');
+    let published = 0;
+    let publishedAtFirstArrival = -1;
+    c.on('message', () => {
+      if (publishedAtFirstArrival < 0) publishedAtFirstArrival = published;
+    });
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      for (let i = 0; i < 50; i++) broker.publish(`community/gw/security/io-1/in${i}`, 'x');
+      published += 50;
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => c.received.length === published, 10_000, 'every message');
+    expect(publishedAtFirstArrival).toBeGreaterThan(0);
+    expect(publishedAtFirstArrival).toBeLessThan(published / 2);
+  });
+});
