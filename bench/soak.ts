@@ -53,9 +53,11 @@ class FlappingBroker {
   }
 }
 
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
+/** VmRSS and its anonymous and file-backed parts, in kB. */
+function rssKb(pid: number): { rss: number; anon: number; file: number } {
+  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN);
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 function fds(pid: number): number {
@@ -65,6 +67,8 @@ function fds(pid: number): number {
 interface Sample {
   t: number;
   rss: number;
+  anon: number;
+  file: number;
   fds: number;
   heapUsed: number;
   heapTotal: number;
@@ -106,9 +110,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const sampler = setInterval(() => {
     const t = (Date.now() - t0) / 1000;
-    const rss = rssKb(pid);
+    const r = rssKb(pid);
     const n = fds(pid);
-    void heapKb(webPort).then((h) => samples.push({ t, rss, fds: n, ...h }));
+    void heapKb(webPort).then((h) => samples.push({ t, ...r, fds: n, ...h }));
   }, 5000);
   let flaps = 0;
   while (Date.now() - t0 < MINUTES * 60_000) {
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
   const drift = driftOf((s) => s.rss);
   console.log(`soak — ${new Date().toISOString()} — ${os.cpus()[0]?.model}, Node ${process.version}, ${MINUTES} min, ${flaps} broker flaps (down 10 s each minute)`);
   console.log(`   RSS after warm-up (${WARMUP_S} s): first minute ${(avg(firstMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, last minute ${(avg(lastMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, drift ${drift.toFixed(1)} MiB (target < 5: ${Math.abs(drift) < 5 ? 'MET' : 'NOT MET'}); peak ${(Math.max(...samples.map((s) => s.rss)) / 1024).toFixed(1)} MiB`);
-  console.log(`   drift of its parts (MiB): V8 heap used ${driftOf((s) => s.heapUsed).toFixed(1)}, V8 heap total ${driftOf((s) => s.heapTotal).toFixed(1)}, external ${driftOf((s) => s.external).toFixed(1)}, RSS minus heap total ${driftOf((s) => s.rss - s.heapTotal).toFixed(1)}`);
+  console.log(`   drift of its parts (MiB): V8 heap used ${driftOf((s) => s.heapUsed).toFixed(1)}, V8 heap total ${driftOf((s) => s.heapTotal).toFixed(1)}, external ${driftOf((s) => s.external).toFixed(1)}, RSS minus heap total ${driftOf((s) => s.rss - s.heapTotal).toFixed(1)}; RssAnon ${driftOf((s) => s.anon).toFixed(1)}, RssFile ${driftOf((s) => s.file).toFixed(1)}`);
   console.log(`   open fds: first ${samples[0]?.fds}, after warm-up min ${Math.min(...after.map((s) => s.fds))} max ${Math.max(...after.map((s) => s.fds))}, last ${samples.at(-1)?.fds}`);
   console.log(`   seq: committed ${lastSeq}, delivered ${got.size}, still in the outbox ${left.length}, lost ${missing.length}${missing.length ? ` (${missing.slice(0, 10).join(',')}…)` : ''}`);
   fs.rmSync(dir, { recursive: true, force: true });

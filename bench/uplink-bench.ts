@@ -55,6 +55,32 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** What the RSS is made of: anonymous (heap, allocator) and file-backed (the node binary, addons). */
+function rssParts(pid: number): { anon: number; file: number } {
+  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN) / 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** The V8 heap in use and Node's external memory (Buffers), from the daemon's /metrics. */
+async function heapMiB(webPort: number): Promise<{ heapUsed: number; external: number }> {
+  const text = await fetch(`http://127.0.0.1:${webPort}/metrics`).then((r) => r.text(), () => '');
+  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return { heapUsed: get('cgw_nodejs_heap_size_used_bytes'), external: get('cgw_nodejs_external_memory_bytes') };
+}
+
+export interface DrainResult {
+  n: number;
+  build: number;
+  idleRss: number;
+  peakRss: number;
+  /** At the RSS peak, MiB. */
+  peakParts: { anon: number; file: number; heapUsed: number; external: number };
+  seconds: number;
+  rate: number;
+  received: number;
+}
+
 function rows(file: string): number {
   const db = new Database(file, { readonly: true });
   try {
@@ -64,17 +90,18 @@ function rows(file: string): number {
   }
 }
 
-export async function drainBench(n: number): Promise<{ n: number; build: number; idleRss: number; peakRss: number; seconds: number; rate: number; received: number }> {
+export async function drainBench(n: number): Promise<DrainResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-bench-drain-'));
   const dbFile = path.join(dir, 'gateway.db');
   let t = performance.now();
   makeBacklog(dbFile, n);
   const build = (performance.now() - t) / 1000;
   const port = await freePort();
+  const webPort = await freePort();
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
     localBroker: { host: '127.0.0.1', port: await freePort() },
-    web: { host: '127.0.0.1', port: await freePort() },
+    web: { host: '127.0.0.1', port: webPort },
     storage: { path: dbFile },
     uplink: { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 200, reconnectMaxMs: 1000 },
   };
@@ -103,17 +130,22 @@ export async function drainBench(n: number): Promise<{ n: number; build: number;
       for (const b of d) if (b === 10) received++;
     });
     let peakRss = idleRss;
+    let peakParts = { ...rssParts(daemon.pid!), ...(await heapMiB(webPort)) };
     t = performance.now();
     let left = n;
     let firstDrop = 0;
     while (left > 0 && performance.now() - t < 300_000) {
       await sleep(200);
-      peakRss = Math.max(peakRss, rssMiB(daemon.pid!));
+      const rss = rssMiB(daemon.pid!);
+      if (rss > peakRss) {
+        peakRss = rss;
+        peakParts = { ...rssParts(daemon.pid!), ...(await heapMiB(webPort)) };
+      }
       left = rows(dbFile);
       if (!firstDrop && left < n) firstDrop = performance.now();
     }
     const seconds = (performance.now() - (firstDrop || t)) / 1000;
-    return { n, build, idleRss, peakRss, seconds, rate: n / seconds, received };
+    return { n, build, idleRss, peakRss, peakParts, seconds, rate: n / seconds, received };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
