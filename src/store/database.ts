@@ -19,6 +19,11 @@ export function openDatabase(file: string): Db {
   // even a delete can run (docs/RELIABILITY.md, full disk).
   db.pragma('wal_autocheckpoint = 64');
   db.pragma('journal_size_limit = 524288');
+  // better-sqlite3 builds SQLite with a 16 MB page cache (SQLITE_DEFAULT_CACHE_SIZE=-16000);
+  // it fills as the raw store and the outbox grow and read like a 16 MB leak in the soak
+  // (docs/PERFORMANCE.md). SQLite's own default, 2 MB, holds the pages our appends and the
+  // charts' recent ranges touch.
+  db.pragma('cache_size = -2000');
   // A busy reader (the platform CLI, a technician's sqlite3) must not fail our writes at once.
   db.pragma('busy_timeout = 2000');
   migrate(db);
