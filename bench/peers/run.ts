@@ -6,7 +6,8 @@
 //     RSS of the process under test at a fixed load, then readings per second at saturation.
 //  2. broker fan-out: the embedded aedes broker against Mosquitto (bench/broker-fanout.ts).
 // Node-RED is installed into a temporary folder (BENCH_NODE_RED_DIR reuses a folder and keeps
-// it). BENCH_PEERS_SECTIONS=fixed,saturation,fanout picks sections (default all three).
+// it). BENCH_PEERS_SECTIONS=fixed,saturation,fanout picks sections (default all three);
+// "fixed" includes 1c, the fixed and per-reading parts of the CPU.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { brokerFanoutBench } from '../broker-fanout.js';
@@ -77,6 +78,18 @@ async function main(): Promise<void> {
       const withBroker = (r: JobResult) => r.cpuSPer100k + (r.brokerCpuSPer100k ?? 0);
       console.log(`   the same counting Mosquitto's CPU with Node-RED's (the gateway's broker runs inside the gateway's process): ${(gw.cpuSPer100k / withBroker(pv)).toFixed(3)} (per-value), ${(gw.cpuSPer100k / withBroker(pr)).toFixed(3)} (per-read)`);
       console.log(`   peak RSS, gateway / Node-RED: ${(gw.hwmMiB / pv.hwmMiB).toFixed(2)} (per-value), ${(gw.hwmMiB / pr.hwmMiB).toFixed(2)} (per-read)   target < 1: ${gw.hwmMiB < Math.min(pv.hwmMiB, pr.hwmMiB) ? 'MET' : 'NOT MET'}`);
+
+      // The CPU per reading above mixes a fixed cost (timers, SQLite commits, the process
+      // itself) with the cost of each reading: one device apart from twenty splits the two.
+      console.log(`\n1c. fixed and per-reading cost: the same job with 1 device, against the ${FIXED_DEVICES} above`);
+      console.log(HEAD);
+      for (const [system, many] of [['gateway', gw], ['node-red per-value', pv]] as [System, JobResult][]) {
+        const one = await runJob({ system, devices: 1, pollMs: POLL_MS, connectionPerDevice: false, warmupS: 5, measureS: 20, nodeRedDir: nrDir });
+        console.log(row(one));
+        const total = (r: JobResult) => r.cpuPct + (r.brokerCpuPct ?? 0);
+        const usPerReading = ((total(many) - total(one)) / 100 / (many.readingsPerS - one.readingsPerS)) * 1e6;
+        console.log(`      ${system}${system === 'gateway' ? '' : ' + Mosquitto'}: ${total(one).toFixed(2)} % of a core with 1 device; each further reading ${usPerReading.toFixed(0)} µs of CPU`);
+      }
     }
     if (sections.has('saturation')) {
       console.log(`\n1b. saturation: one TCP connection per device (a bus each / a modbus-client each), poll ${POLL_MS} ms, more devices until two steps deliver less than 85 % of the readings offered`);

@@ -339,7 +339,7 @@ export class LocalBroker {
       done?.();
       return;
     }
-    if (!this.corked) this.cork();
+    if (!this.corked && this.conns.size > 0) this.cork();
     this.pending++;
     a.publish(
       {
