@@ -360,8 +360,8 @@ export class LocalBroker {
   }
 
   /** The readings of one Modbus reply are published together, but aedes delivers them one
-   * macrotask apart, so each would cost every subscriber its own socket write (the largest
-   * share of the gateway's CPU per reading, PERFORMANCE.md). The connections are corked while
+   * macrotask apart, so each would cost every subscriber its own socket write (about 13 % of
+   * the gateway's CPU at a site-like rate, PERFORMANCE.md). The connections are corked while
    * the gateway's publishes are in flight and uncorked when none is left, or after at most
    * CORK_MAX_MS so that a steady stream is still flushed and a full socket buffer (aedes
    * waiting for 'drain') cannot stall. */
