@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, sleep, tmpDir, waitForPort } from './peers.js';
+import { restartablePort, sleep, tmpDir, waitForPort } from './peers.js';
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
 
@@ -52,12 +52,13 @@ export class Mosquitto {
   static async start(opts: MosquittoOptions = {}): Promise<Mosquitto> {
     installExitHook();
     // Free ports are picked then released, so another process may grab one before mosquitto binds it:
-    // retry a few times with new ports when the caller did not fix them.
+    // retry a few times with new ports when the caller did not fix them. Below the ephemeral
+    // range, because restart() binds the same ports again after an outage.
     const fixedPorts = opts.port !== undefined && (!opts.tls || opts.tlsPort !== undefined);
     for (let attempt = 1; ; attempt++) {
-      const port = opts.port ?? (await freePort());
-      let tlsPort = opts.tls ? (opts.tlsPort ?? (await freePort())) : undefined;
-      while (opts.tls && opts.tlsPort === undefined && tlsPort === port) tlsPort = await freePort();
+      const port = opts.port ?? (await restartablePort());
+      let tlsPort = opts.tls ? (opts.tlsPort ?? (await restartablePort())) : undefined;
+      while (opts.tls && opts.tlsPort === undefined && tlsPort === port) tlsPort = await restartablePort();
       const m = new Mosquitto(tmpDir('cgw-mosq-'), port, tlsPort, opts);
       m.writeConfig();
       instances.add(m);

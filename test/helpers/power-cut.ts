@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { stringify } from 'yaml';
 import { Mosquitto } from './mosquitto.js';
-import { sleep, tmpDir, waitFor } from './peers.js';
+import { restartablePort, sleep, tmpDir, waitFor } from './peers.js';
 import { PlatformConsumer } from '../../src/platform/consumer.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -41,7 +41,7 @@ export async function powerCutScenario(cuts: number, runMs: [number, number]): P
   // The daemon restarts many times: between runs its ports are free, and a parallel test's
   // freePort() could take them. Ports 0 (ephemeral) for the broker and the web server, and
   // a simulator port below the kernel's ephemeral range, which freePort() never returns.
-  const simPort = 20000 + Math.floor(Math.random() * 10000);
+  const simPort = await restartablePort();
   const config = {
     site: { communityCode: '330106001001', gatewayId: 'gw-cut' },
     localBroker: { host: '127.0.0.1', port: 0 },

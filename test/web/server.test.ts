@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import { parse, stringify } from 'yaml';
-import { freePort, waitFor } from '../helpers/peers.js';
+import { restartablePort, waitFor } from '../helpers/peers.js';
 import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import type { App } from '../../src/app.js';
@@ -18,7 +18,9 @@ afterEach(async () => {
 });
 
 async function site(uplinkUrl = 'mqtt://127.0.0.1:1') {
-  const simPort = await freePort();
+  // The simulator rebinds this port when the gateway restarts (an uplink change): one outside
+  // the ephemeral range cannot be taken by a parallel test in between.
+  const simPort = await restartablePort();
   const { app, file } = makeApp(
     baseConfig({
       uplink: { url: uplinkUrl, windowSeconds: 60, reconnectMinMs: 500, reconnectMaxMs: 1000 },
@@ -171,7 +173,7 @@ describe('web API: configuration', () => {
     expect(rowsBefore).toBeGreaterThan(0); // at least the inventory, waiting for a platform
     const old = app.gateway;
     const r = await client.post('/api/config', { form: { 'uplink.windowSeconds': 30 } });
-    expect(r.body).toMatchObject({ ok: true, applied: 'restart' });
+    expect(r.body, JSON.stringify(r.body)).toMatchObject({ ok: true, applied: 'restart' });
     expect(app.gateway).not.toBe(old);
     expect(app.config.uplink.windowSeconds).toBe(30);
     // Buffered rows survive; the restarted gateway adds its own inventory.
