@@ -12,7 +12,7 @@ import { parse, stringify } from 'yaml';
 import { DEFAULT_CONFIG } from '../src/config/paths.js';
 import { PlatformConsumer } from '../src/platform/consumer.js';
 import { silentLogger } from '../src/log.js';
-import { freePort, sleep, waitPort } from './peers/util.js';
+import { daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const WARMUP_S = 120;
@@ -53,13 +53,6 @@ class FlappingBroker {
   }
 }
 
-/** VmRSS and its anonymous and file-backed parts, in kB. */
-function rssKb(pid: number): { rss: number; anon: number; file: number } {
-  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN);
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
 function fds(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
@@ -75,14 +68,8 @@ interface Sample {
   external: number;
 }
 
-/** The daemon's own view of its memory (prom-client's default metrics), in kB. */
-async function heapKb(webPort: number): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
-  const text = await fetch(`http://127.0.0.1:${webPort}/metrics`).then((r) => r.text(), () => '');
-  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024;
-  return { heapUsed: get('cgw_nodejs_heap_size_used_bytes'), heapTotal: get('cgw_nodejs_heap_size_total_bytes'), external: get('cgw_nodejs_external_memory_bytes') };
-}
-
 async function main(): Promise<void> {
+  if (MINUTES * 60 < WARMUP_S + 120) console.warn(`SOAK_MINUTES=${MINUTES}: too short for a drift after the ${WARMUP_S} s warm-up (the figures will be NaN); use 4 or more`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-soak-'));
   const broker = await FlappingBroker.create(dir);
   const platform = new PlatformConsumer({ url: `mqtt://127.0.0.1:${broker.port}`, db: path.join(dir, 'platform.db'), group: 'none', clientId: 'soak-platform' }, silentLogger());
@@ -110,9 +97,9 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const sampler = setInterval(() => {
     const t = (Date.now() - t0) / 1000;
-    const r = rssKb(pid);
+    const { rss, anon, file } = memory(pid);
     const n = fds(pid);
-    void heapKb(webPort).then((h) => samples.push({ t, ...r, fds: n, ...h }));
+    void daemonMemory(webPort).then((h) => samples.push({ t, rss, anon, file, fds: n, ...h }));
   }, 5000);
   let flaps = 0;
   while (Date.now() - t0 < MINUTES * 60_000) {
@@ -142,10 +129,10 @@ async function main(): Promise<void> {
   const firstMin = after.filter((s) => s.t < WARMUP_S + 60);
   const lastMin = after.filter((s) => s.t >= after.at(-1)!.t - 60);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const driftOf = (f: (s: Sample) => number) => (avg(lastMin.map(f)) - avg(firstMin.map(f))) / 1024;
+  const driftOf = (f: (s: Sample) => number) => avg(lastMin.map(f)) - avg(firstMin.map(f));
   const drift = driftOf((s) => s.rss);
   console.log(`soak — ${new Date().toISOString()} — ${os.cpus()[0]?.model}, Node ${process.version}, ${MINUTES} min, ${flaps} broker flaps (down 10 s each minute)`);
-  console.log(`   RSS after warm-up (${WARMUP_S} s): first minute ${(avg(firstMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, last minute ${(avg(lastMin.map((s) => s.rss)) / 1024).toFixed(1)} MiB, drift ${drift.toFixed(1)} MiB (target < 5: ${Math.abs(drift) < 5 ? 'MET' : 'NOT MET'}); peak ${(Math.max(...samples.map((s) => s.rss)) / 1024).toFixed(1)} MiB`);
+  console.log(`   RSS after warm-up (${WARMUP_S} s): first minute ${avg(firstMin.map((s) => s.rss)).toFixed(1)} MiB, last minute ${avg(lastMin.map((s) => s.rss)).toFixed(1)} MiB, drift ${drift.toFixed(1)} MiB (target < 5: ${Math.abs(drift) < 5 ? 'MET' : 'NOT MET'}); peak ${Math.max(...samples.map((s) => s.rss)).toFixed(1)} MiB`);
   console.log(`   drift of its parts (MiB): V8 heap used ${driftOf((s) => s.heapUsed).toFixed(1)}, V8 heap total ${driftOf((s) => s.heapTotal).toFixed(1)}, external ${driftOf((s) => s.external).toFixed(1)}, RSS minus heap total ${driftOf((s) => s.rss - s.heapTotal).toFixed(1)}; RssAnon ${driftOf((s) => s.anon).toFixed(1)}, RssFile ${driftOf((s) => s.file).toFixed(1)}`);
   console.log(`   open fds: first ${samples[0]?.fds}, after warm-up min ${Math.min(...after.map((s) => s.fds))} max ${Math.max(...after.map((s) => s.fds))}, last ${samples.at(-1)?.fds}`);
   console.log(`   seq: committed ${lastSeq}, delivered ${got.size}, still in the outbox ${left.length}, lost ${missing.length}${missing.length ? ` (${missing.slice(0, 10).join(',')}…)` : ''}`);

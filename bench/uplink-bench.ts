@@ -11,7 +11,7 @@ import { openDatabase } from '../src/store/database.js';
 import { Outbox, type OutboxItem } from '../src/store/outbox.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/config/paths.js';
-import { freePort, sleep, waitPort } from './peers/util.js';
+import { daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
 
 const log = silentLogger();
 
@@ -50,23 +50,10 @@ function makeBacklog(file: string, n: number): void {
   db.close();
 }
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/** What the RSS is made of: anonymous (heap, allocator) and file-backed (the node binary, addons). */
-function rssParts(pid: number): { anon: number; file: number } {
-  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN) / 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
-/** The V8 heap in use and Node's external memory (Buffers), from the daemon's /metrics. */
-async function heapMiB(webPort: number): Promise<{ heapUsed: number; external: number }> {
-  const text = await fetch(`http://127.0.0.1:${webPort}/metrics`).then((r) => r.text(), () => '');
-  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
-  return { heapUsed: get('cgw_nodejs_heap_size_used_bytes'), external: get('cgw_nodejs_external_memory_bytes') };
+async function memoryParts(pid: number, webPort: number): Promise<DrainResult['peakParts']> {
+  const { anon, file } = memory(pid);
+  const { heapUsed, external } = await daemonMemory(webPort);
+  return { anon, file, heapUsed, external };
 }
 
 export interface DrainResult {
@@ -115,7 +102,7 @@ export async function drainBench(n: number): Promise<DrainResult> {
   const procs: ChildProcess[] = [daemon];
   try {
     await sleep(5000); // holding the backlog, platform unreachable
-    const idleRss = rssMiB(daemon.pid!);
+    const idleRss = memory(daemon.pid!).rss;
     fs.writeFileSync(
       path.join(dir, 'mosquitto.conf'),
       `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n${process.getuid?.() === 0 ? 'user root\n' : ''}`,
@@ -130,16 +117,16 @@ export async function drainBench(n: number): Promise<DrainResult> {
       for (const b of d) if (b === 10) received++;
     });
     let peakRss = idleRss;
-    let peakParts = { ...rssParts(daemon.pid!), ...(await heapMiB(webPort)) };
+    let peakParts = await memoryParts(daemon.pid!, webPort);
     t = performance.now();
     let left = n;
     let firstDrop = 0;
     while (left > 0 && performance.now() - t < 300_000) {
       await sleep(200);
-      const rss = rssMiB(daemon.pid!);
+      const { rss } = memory(daemon.pid!);
       if (rss > peakRss) {
         peakRss = rss;
-        peakParts = { ...rssParts(daemon.pid!), ...(await heapMiB(webPort)) };
+        peakParts = await memoryParts(daemon.pid!, webPort);
       }
       left = rows(dbFile);
       if (!firstDrop && left < n) firstDrop = performance.now();

@@ -96,11 +96,20 @@ export function cpuSeconds(pid: number): number {
   return t.user + t.sys;
 }
 
-/** Peak (VmHWM) and current (VmRSS) resident set size in MiB. */
-export function memory(pid: number): { hwm: number; rss: number } {
+/** Peak (VmHWM) and current (VmRSS) resident set size, and the current anonymous (heap,
+ * allocator) and file-backed (the node binary, addons) parts, in MiB. */
+export function memory(pid: number): { hwm: number; rss: number; anon: number; file: number } {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
-  return { hwm: kb('VmHWM') / 1024, rss: kb('VmRSS') / 1024 };
+  return { hwm: kb('VmHWM') / 1024, rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
+}
+
+/** A running daemon's V8 heap (used, total) and Node's external memory (Buffers) in MiB, from
+ * prom-client's default series on its /metrics; NaN when it does not answer. */
+export async function daemonMemory(webPort: number): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  const text = await fetch(`http://127.0.0.1:${webPort}/metrics`).then((r) => r.text(), () => '');
+  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return { heapUsed: get('cgw_nodejs_heap_size_used_bytes'), heapTotal: get('cgw_nodejs_heap_size_total_bytes'), external: get('cgw_nodejs_external_memory_bytes') };
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
