@@ -171,6 +171,7 @@ export class Gateway {
       if (!devices.some((d) => `${d.id}\u0000${d.facility}` === key)) this.publisher.forget(key.split('\u0000')[0]!);
     }
     this.access.setPersonalTopics(this.personalTopics());
+    this.raw?.reclassify(this.classes(devices));
     this.aggregator?.reconfigure(this.aggregatedPoints(devices), devices);
     this.alarms?.reconfigure(next.alarms, devices);
     this.personal?.reconfigure(devices);
@@ -222,6 +223,10 @@ export class Gateway {
 
   private aggregatedPoints(devices: ReturnType<Gateway['allDevices']>) {
     return devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point })));
+  }
+
+  private classes(devices: ReturnType<Gateway['allDevices']>) {
+    return devices.flatMap((d) => d.profile.points.map((p) => ({ device: d.id, point: p.id, privacy: p.privacy })));
   }
 
   /** Modbus devices and GPIO inputs alike, with their effective profiles. */
@@ -306,6 +311,7 @@ export class Gateway {
       this.events.on('scan', (s) => personal.onScan(s)),
       this.events.on('deviceStatus', (s) => agg.onStatus(s)),
     );
+    raw.reclassify(this.classes(devices));
     raw.start();
     agg.start();
     outbox.append([inventoryItem(devices)]);

@@ -16,6 +16,20 @@ export type ByteOrder = z.infer<typeof ByteOrder>;
 export const PrivacyClass = z.enum(['public', 'personal', 'identifier']);
 export type PrivacyClass = z.infer<typeof PrivacyClass>;
 
+/** How strict a class is: a site may move a point up this scale, never down (DESIGN.md,
+ * "a class of privacy can only be tightened, by any path"). */
+const RANK: Record<PrivacyClass, number> = { public: 0, personal: 1, identifier: 2 };
+
+/** The stricter of two classes. */
+export function stricter(a: PrivacyClass, b: PrivacyClass): PrivacyClass {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** True when `to` would let out more than `from` does. */
+export function loosens(from: PrivacyClass, to: PrivacyClass): boolean {
+  return RANK[to] < RANK[from];
+}
+
 /** gauge: a level (temperature); counter: only goes up, may wrap (meal count, kWh);
  * state: a discrete on/off or status (door contact, alarm). */
 export const PointKind = z.enum(['gauge', 'counter', 'state']);

@@ -6,7 +6,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { GpioSchema, SiteConfigSchema, type SiteConfig } from './site-schema.js';
 import { gpioProfile } from './gpio-profile.js';
 import { formatIssues, formatProblem, yamlErrors } from './issues.js';
-import type { Profile } from './profile-schema.js';
+import { loosens, PrivacyClass, type Profile } from './profile-schema.js';
 
 export type ConfigResult = { ok: true; config: SiteConfig } | { ok: false; errors: string[] };
 
@@ -23,7 +23,13 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) return { ok: false, errors: yamlErrors(doc) };
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount (the yaml default, 100) stops an alias bomb ("billion laughs") here.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    return { ok: false, errors: [`the YAML cannot be expanded: ${(err as Error).message}`] };
+  }
   // reportInput lets a wrong-type message say what was given ("got number 5").
   const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
   // Cross-references are checked even when the schema fails, so one pass lists everything.
@@ -238,8 +244,16 @@ function privacyRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): P
     const overrides = obj(d?.privacy);
     const profile = profiles.get(str(d?.profile) ?? '');
     if (!overrides || !profile) return;
-    for (const point of Object.keys(overrides)) {
-      if (!profile.points.some((p) => p.id === point)) out.push({ path: ['devices', i, 'privacy', point], message: `profile "${profile.id}" has no point "${point}"` });
+    for (const [point, cls] of Object.entries(overrides)) {
+      const p = profile.points.find((x) => x.id === point);
+      if (!p) out.push({ path: ['devices', i, 'privacy', point], message: `profile "${profile.id}" has no point "${point}"` });
+      // Whatever path the config comes by (file, web page, remote): a site may only tighten.
+      else if (PrivacyClass.safeParse(cls).success && loosens(p.privacy, cls as PrivacyClass)) {
+        out.push({
+          path: ['devices', i, 'privacy', point],
+          message: `"${cls}" would loosen ${point}, which profile "${profile.id}" classes as ${p.privacy}: a site may only tighten a class (public -> personal -> identifier)`,
+        });
+      }
     }
   });
   return out;

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export function openDatabase(file: string): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -58,6 +58,13 @@ function migrate(db: Db): void {
     );
     CREATE INDEX IF NOT EXISTS raw_point_ts ON raw (device, point, ts);
     CREATE INDEX IF NOT EXISTS raw_ts ON raw (ts);
+    -- Schema 2: the privacy class each raw series was stored under (RawStore.reclassify).
+    CREATE TABLE IF NOT EXISTS raw_class (
+      device  TEXT NOT NULL,
+      point   TEXT NOT NULL,
+      privacy TEXT NOT NULL,
+      PRIMARY KEY (device, point)
+    ) WITHOUT ROWID;
   `);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }

@@ -3,6 +3,7 @@
 // pruner never holds the database for long. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
+import { loosens, type PrivacyClass } from '../config/profile-schema.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDiskFull, type Db } from './database.js';
@@ -147,6 +148,30 @@ export class RawStore {
     } finally {
       this.pruning = false;
     }
+  }
+
+  /** Called with every point's effective class at start and after each config change. A
+   * series whose class is now looser than the one its readings were stored under (a site
+   * taking back its own tightening: personal -> public) loses those readings, so nothing
+   * collected as personal is ever shown as public. Returns the series purged. */
+  reclassify(points: readonly { device: string; point: string; privacy: PrivacyClass }[]): { device: string; point: string; from: PrivacyClass; to: PrivacyClass }[] {
+    this.flush();
+    const was = new Map((this.db.prepare('SELECT device, point, privacy FROM raw_class').all() as { device: string; point: string; privacy: PrivacyClass }[]).map((r) => [`${r.device}\u0000${r.point}`, r.privacy]));
+    const purged: { device: string; point: string; from: PrivacyClass; to: PrivacyClass }[] = [];
+    const del = this.db.prepare('DELETE FROM raw WHERE device = ? AND point = ?');
+    const put = this.db.prepare('INSERT INTO raw_class (device, point, privacy) VALUES (?, ?, ?) ON CONFLICT (device, point) DO UPDATE SET privacy = excluded.privacy');
+    this.db.transaction(() => {
+      for (const p of points) {
+        const from = was.get(`${p.device}\u0000${p.point}`);
+        if (from !== undefined && loosens(from, p.privacy)) {
+          del.run(p.device, p.point);
+          purged.push({ device: p.device, point: p.point, from, to: p.privacy });
+        }
+        if (from !== p.privacy) put.run(p.device, p.point, p.privacy);
+      }
+    })();
+    if (purged.length) this.log.warn({ purged }, 'raw store: readings stored under a stricter privacy class deleted (the class was loosened)');
+    return purged;
   }
 
   /** At most `buckets` points over [from, to], each the mean of its bucket: for charts. */

@@ -12,6 +12,7 @@ import { ModbusError } from '../io/modbus/errors.js';
 import { DeviceCommandError } from '../main.js';
 import { decodeAll } from '../io/modbus/device-commands.js';
 import { privacyReport } from '../privacy/privacy-report.js';
+import { rawReadRefusal } from '../privacy/policy.js';
 import { clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError } from './auth.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ConfigBody, PasswordBody, ReadBody, RollbackBody, WriteBody } from './api-schemas.js';
@@ -117,7 +118,7 @@ export class WebServer {
       const session = this.sessionOf(req);
       if (hit.r.auth && !session) throw new HttpError(401, 'login required');
       if (req.method !== 'GET') this.checkCsrf(req, session, hit.r.auth);
-      await hit.r.handler(req, res, hit.m!.slice(1).map(decodeURIComponent), session);
+      await hit.r.handler(req, res, hit.m!.slice(1).map(decodeParam), session);
     } catch (err) {
       if (res.headersSent) {
         res.end();
@@ -264,6 +265,14 @@ export class WebServer {
 
     this.route('POST', '/api/devices/:id/read', true, async (req, res, [id], s) => {
       const body = await readBody(req, ReadBody);
+      // WEB.md: personal and identifier values never reach the page, raw registers included.
+      // The CLI `read` (root on the box itself) keeps its own rule.
+      const profile = app.gateway.profileOf(id!);
+      const refusal = profile ? rawReadRefusal(profile, body.register, body.start, body.count) : null;
+      if (refusal) {
+        app.audit.write({ ...who(req, s), action: 'device-read-refused', detail: { device: id, ...body, reason: refusal } });
+        throw new HttpError(403, refusal);
+      }
       app.audit.write({ ...who(req, s), action: 'device-read', detail: { device: id, ...body } });
       try {
         const words = await app.gateway.tryRead(id!, body);
@@ -365,5 +374,14 @@ export class WebServer {
     };
     req.on('close', done);
     res.on('close', done);
+  }
+}
+
+/** A path parameter, percent-decoded; a malformed escape is the client's error (400). */
+function decodeParam(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, `malformed percent-escape in the path: ${s.slice(0, 64)}`);
   }
 }

@@ -182,6 +182,15 @@ describe('site config: field errors', () => {
 });
 
 describe('site config: cross-references', () => {
+  it('a privacy override may tighten a class, never loosen it (issue 12, finding 2)', () => {
+    const kiosk = 'profile: fc-health-kiosk-v1, bus: lan, unitId: 1, pollMs: 1000';
+    oneError(edit(kiosk, `${kiosk}, privacy: { resident_card_uid: public }`), 'devices[0].privacy.resident_card_uid: "public" would loosen resident_card_uid, which profile "fc-health-kiosk-v1" classes as identifier');
+    oneError(edit(kiosk, `${kiosk}, privacy: { resident_card_uid: personal }`), 'devices[0].privacy.resident_card_uid: "personal" would loosen');
+    oneError(edit(kiosk, `${kiosk}, privacy: { systolic_bp: public }`), 'devices[0].privacy.systolic_bp: "public" would loosen systolic_bp, which profile "fc-health-kiosk-v1" classes as personal');
+    const ok = parseSiteConfig(edit(kiosk, `${kiosk}, privacy: { systolic_bp: identifier, measurement_count: personal }`), profiles);
+    expect(ok.ok).toBe(true);
+  });
+
   it('a device on a missing bus', () => {
     oneError(edit('profile: r4dcb08, bus: lan', 'profile: r4dcb08, bus: rs485'), 'devices[1].bus: no bus "rs485" (buses: lan)');
   });

@@ -1,0 +1,143 @@
+// The security review's findings on the web side (issue 12), each against the whole daemon
+// in-process over real HTTP: a simulated site with a health kiosk, real files for the config,
+// its versions and the audit log, and the real local broker for what subscribers receive.
+import fs from 'node:fs';
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { restartablePort, waitFor } from '../helpers/peers.js';
+import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
+import type { App } from '../../src/app.js';
+
+const PASSWORD = 'Xihu-station-2026';
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function site(over: Record<string, unknown> = {}) {
+  const simPort = await restartablePort();
+  const { app, file } = makeApp(
+    baseConfig({
+      uplink: { url: 'mqtt://127.0.0.1:1', windowSeconds: 60, reconnectMinMs: 500, reconnectMaxMs: 1000 },
+      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
+      devices: [
+        { id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 1, pollMs: 300 },
+        { id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 3, pollMs: 300 },
+      ],
+      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 3 },
+      ...over,
+    }),
+  );
+  cleanups.push(() => app.stop());
+  await app.start();
+  const client = new WebClient(`http://127.0.0.1:${app.web.port}`);
+  await loggedIn(app, client);
+  return { app, file, client };
+}
+
+async function loggedIn(app: App, c: WebClient): Promise<void> {
+  const r = app.auth.setupRequired ? await c.post('/api/setup', { password: PASSWORD }) : await c.post('/api/login', { password: PASSWORD });
+  expect(r.status).toBe(200);
+}
+
+function audit(app: App) {
+  return app.audit.recent(200);
+}
+
+describe('finding 1: try-read never returns personal or identifier registers', () => {
+  it('refuses (403, audited, with the reason) a range over the kiosk card number and vitals; public ranges still read', async () => {
+    const { app, client } = await site();
+    // The review's request: card number, blood pressure, pulse, weight, glucose.
+    const r = await client.post('/api/devices/kiosk-1/read', { register: 'input', start: 0, count: 8 });
+    expect(r.status).toBe(403);
+    expect(r.body.error).toMatch(/resident_card_uid \(identifier\)/);
+    expect(r.body.error).toMatch(/systolic_bp \(personal\)/);
+    expect(r.body.words).toBeUndefined();
+    const refused = audit(app).find((e) => e.action === 'device-read-refused');
+    expect(refused?.detail).toMatchObject({ device: 'kiosk-1', register: 'input', start: 0, count: 8, reason: r.body.error });
+    expect(audit(app).some((e) => e.action === 'device-read')).toBe(false);
+    // One register of a 32-bit identifier is still the identifier.
+    const card = app.gateway.profileOf('kiosk-1')!.points.find((p) => p.id === 'resident_card_uid')!;
+    expect((await client.post('/api/devices/kiosk-1/read', { register: card.register, start: card.address + 1, count: 1 })).status).toBe(403);
+    // An unmapped register on a device that holds personal data in that table.
+    const gap = await client.post('/api/devices/kiosk-1/read', { register: 'input', start: 900, count: 1 });
+    expect(gap.status).toBe(403);
+    expect(gap.body.error).toMatch(/not a public point/);
+    // A public point of the kiosk, and any range of the fridge, still read.
+    const count = app.gateway.profileOf('kiosk-1')!.points.find((p) => p.id === 'measurement_count')!;
+    const ok = await client.post('/api/devices/kiosk-1/read', { register: count.register, start: count.address, count: 1 });
+    expect(ok.status).toBe(200);
+    expect(ok.body.words).toHaveLength(1);
+    const fridge = await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 0, count: 2 });
+    expect(fridge.status).toBe(200);
+  });
+});
+
+describe('finding 2: a config cannot declassify data', () => {
+  it('refuses an override that loosens a class, naming the point, and keeps the running config', async () => {
+    const { app, client, file } = await site();
+    const before = fs.readFileSync(file, 'utf8');
+    const doc = parse(before) as { devices: { id: string; privacy?: Record<string, string> }[] };
+    doc.devices.find((d) => d.id === 'kiosk-1')!.privacy = { resident_card_uid: 'public', systolic_bp: 'public' };
+    const r = await client.post('/api/config', { text: stringify(doc) });
+    expect(r.status).toBe(422);
+    const paths = r.body.errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['devices[1].privacy.resident_card_uid', 'devices[1].privacy.systolic_bp']));
+    expect(r.body.errors[0].message).toMatch(/only tighten/);
+    expect(fs.readFileSync(file, 'utf8')).toBe(before);
+    expect(app.gateway.profileOf('kiosk-1')!.points.find((p) => p.id === 'resident_card_uid')!.privacy).toBe('identifier');
+
+    // Nothing of the card reaches an anonymous loopback subscriber meanwhile.
+    const seen: string[] = [];
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${app.gateway.broker.port}`, { reconnectPeriod: 0 });
+    cleanups.push(() => sub.endAsync());
+    sub.on('message', (t) => seen.push(t));
+    await sub.subscribeAsync('community/#');
+    await waitFor(() => seen.some((t) => t.includes('/kiosk-1/')), 5000);
+    expect(seen.some((t) => t.endsWith('/resident_card_uid') || t.endsWith('/systolic_bp'))).toBe(false);
+
+    // Tightening is fine.
+    doc.devices.find((d) => d.id === 'kiosk-1')!.privacy = { measurement_count: 'personal' };
+    const t = await client.post('/api/config', { text: stringify(doc) });
+    expect(t.status).toBe(200);
+    expect(app.gateway.profileOf('kiosk-1')!.points.find((p) => p.id === 'measurement_count')!.privacy).toBe('personal');
+  });
+
+  it('readings kept under a site tightening are deleted when the site takes it back', async () => {
+    const { app, client, file } = await site();
+    const doc = parse(fs.readFileSync(file, 'utf8')) as { devices: { id: string; privacy?: Record<string, string> }[] };
+    doc.devices.find((d) => d.id === 'fridge-1')!.privacy = { fridge_1_temperature: 'personal' };
+    expect((await client.post('/api/config', { text: stringify(doc) })).status).toBe(200);
+    const stored = () => app.gateway.raw!.series('fridge-1', 'fridge_1_temperature', 0, Date.now() + 1000);
+    await waitFor(() => stored().length >= 3, 5000);
+    const keptUntil = stored().at(-1)!.ts;
+    // Stored as personal: the chart refuses it.
+    expect((await client.get('/api/devices/fridge-1/history?point=fridge_1_temperature&hours=1')).status).toBe(403);
+    delete doc.devices.find((d) => d.id === 'fridge-1')!.privacy;
+    const back = await client.post('/api/config', { text: stringify(doc) });
+    expect(back.status).toBe(200);
+    // Loosened back to the profile's public: what was collected as personal is gone, new
+    // readings are kept and charted again.
+    expect(app.gateway.raw!.series('fridge-1', 'fridge_1_temperature', 0, keptUntil)).toEqual([]);
+    await waitFor(() => stored().length > 0, 5000);
+    expect((await client.get('/api/devices/fridge-1/history?point=fridge_1_temperature&hours=1')).status).toBe(200);
+  });
+});
+
+describe('finding 11: odd requests answer 400, never 500', () => {
+  it('a YAML alias bomb and a malformed percent-escape', async () => {
+    const { client } = await site();
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefghi'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`)].join('\n');
+    const v = await client.post('/api/config/validate', { text: bomb });
+    expect(v.status).toBe(200);
+    expect(v.body.ok).toBe(false);
+    expect(JSON.stringify(v.body.errors)).toMatch(/alias/i);
+    const a = await client.post('/api/config', { text: bomb });
+    expect(a.status).toBe(422);
+    const bad = await client.get('/api/devices/%E0%A4%A/history?point=x');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/percent/);
+  });
+});
