@@ -8,6 +8,8 @@ import type { Profile } from './config/profile-schema.js';
 import type { SiteConfig } from './config/site-schema.js';
 import { parseSiteConfig } from './config/site-config.js';
 import { ConfigStore, type ConfigVersion } from './config/config-store.js';
+import { adoptLegacyState } from './config/state-dir.js';
+import { ensurePrivateDir } from './store/private-files.js';
 import type { Logger } from './log.js';
 import { Gateway } from './main.js';
 import type { GpioBackend } from './io/gpio/line.js';
@@ -16,7 +18,8 @@ import { AuditLog } from './web/audit-log.js';
 import { WebServer } from './web/server.js';
 import { DrainTracker } from './web/drain-tracker.js';
 import { Metrics } from './web/metrics.js';
-import { applyMode, splitError, type FieldError } from './web/config-edit.js';
+import { splitError, type FieldError } from './web/config-edit.js';
+import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
 
 export interface AppOptions {
@@ -27,6 +30,8 @@ export interface AppOptions {
   editableFile: string;
   profiles: ReadonlyMap<string, Profile>;
   log: Logger;
+  /** The fixed state folder (src/config/state-dir.ts): admin account, audit log, site secret. */
+  stateDir: string;
   gpioBackend?: GpioBackend;
 }
 
@@ -61,7 +66,7 @@ export class App {
     private readonly opts: AppOptions,
   ) {
     this.text = text;
-    const stateDir = path.dirname(path.resolve(config.storage.path));
+    const stateDir = opts.stateDir;
     this.auth = new WebAuth({ dir: stateDir });
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'));
     this.configs = new ConfigStore(opts.editableFile);
@@ -83,7 +88,10 @@ export class App {
   }
 
   async start(): Promise<void> {
-    fs.mkdirSync(path.dirname(path.resolve(this.config.storage.path)), { recursive: true });
+    const warning = ensurePrivateDir(this.opts.stateDir);
+    if (warning) this.opts.log.warn(warning);
+    const moved = adoptLegacyState(this.opts.stateDir, path.dirname(path.resolve(this.config.storage.path)));
+    if (moved.length) this.opts.log.warn({ stateDir: this.opts.stateDir, moved }, 'moved the admin account, audit log and site secret beside the database into the state folder');
     this.auth.load();
     await this.gateway.start();
     this.relayReadings();
@@ -136,6 +144,11 @@ export class App {
     }
     const prev = this.gateway.config;
     const prevText = this.text;
+    const fixed = fixedFieldChanges(prev, v.config);
+    if (fixed.length) {
+      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: fixed } });
+      return { ok: false, errors: fixed };
+    }
     const mode = applyMode(prev, v.config);
     // The running text is kept as a version even when it came from the embedded default.
     if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start' });
@@ -183,7 +196,7 @@ export class App {
   }
 
   private build(config: SiteConfig): Gateway {
-    return new Gateway(config, this.opts.profiles, this.opts.log, { gpioBackend: this.opts.gpioBackend });
+    return new Gateway(config, this.opts.profiles, this.opts.log, { gpioBackend: this.opts.gpioBackend, stateDir: this.opts.stateDir });
   }
 
   private relayReadings(): void {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, DRIVERS_DIR, packageVersion } from './config/paths.js';
 import { loadProfiles } from './config/profiles.js';
 import { ConfigError, loadSiteConfig } from './config/site-config.js';
+import { resolveStateDir } from './config/state-dir.js';
 import { createLogger } from './log.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,9 +19,11 @@ import { outboxReport, renderOutbox } from './cli/outbox-report.js';
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
-  run: `run [--config FILE]
+  run: `run [--config FILE] [--state-dir DIR]
       Run the gateway and its web page. Default config: ./data/site.yaml if the web page has
       saved one, else the embedded demo config (simulated devices, no hardware needed).
+      The state folder (admin account, audit log, site secret, the page's TLS key) is
+      DIR, else $STATE_DIRECTORY (systemd), else ./data; the config cannot move it.
       Stops cleanly on SIGTERM/SIGINT within 5 s.`,
   'check-config': `check-config FILE
       Validate FILE against the schema and drivers/. Exit 0 with a summary, or 1 listing
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       register: { type: 'string' },
       address: { type: 'string' },
       count: { type: 'string' },
+      'state-dir': { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -104,11 +108,12 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(rest[0] ?? values.config);
     case 'run': {
       const file = values.config ?? rest[0];
-      if (file) return run(file, file);
+      const stateDir = resolveStateDir(values['state-dir']);
+      if (file) return run(file, file, stateDir);
       // The embedded default is part of the package (read-only once installed): a config the
       // technician applies from the web page goes to ./data/site.yaml and wins from then on.
       const saved = path.resolve('data', 'site.yaml');
-      return fs.existsSync(saved) ? run(saved, saved) : run(DEFAULT_CONFIG, saved);
+      return fs.existsSync(saved) ? run(saved, saved, stateDir) : run(DEFAULT_CONFIG, saved, stateDir);
     }
     case 'privacy-report': {
       const file = values.config ?? rest[0];
@@ -230,7 +235,10 @@ function checkConfig(file: string | undefined): number {
   }
 }
 
-async function run(file: string, editableFile: string): Promise<number> {
+async function run(file: string, editableFile: string, stateDir: string): Promise<number> {
+  // Every file the daemon creates (database, audit log, config versions, keys) is its own
+  // alone, also when started by hand under umask 022 (issue 12, finding 10).
+  process.umask(0o077);
   let gateway: App;
   let log = createLogger();
   try {
@@ -238,7 +246,7 @@ async function run(file: string, editableFile: string): Promise<number> {
     const config = loadSiteConfig(file, profiles);
     log = createLogger(config.log?.level);
     log.info({ config: file, version: packageVersion() }, 'starting');
-    gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log });
+    gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log, stateDir });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return 1;

@@ -68,6 +68,7 @@ export class Gateway {
   private readonly deviceProfiles = new Map<string, Profile>();
   private counters: CounterStore | null = null;
   private readonly gpioBackend: GpioBackend;
+  private readonly stateDir: string;
   /** The site config running now; replaced by reloadIo(). */
   config: SiteConfig;
 
@@ -77,10 +78,12 @@ export class Gateway {
     config: SiteConfig,
     private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
-    deps: { gpioBackend?: GpioBackend } = {},
+    deps: { gpioBackend?: GpioBackend; stateDir?: string } = {},
   ) {
     this.config = config;
     this.gpioBackend = deps.gpioBackend ?? new OnoffBackend();
+    // Without an App (tests, benches) the state folder is the database's.
+    this.stateDir = deps.stateDir ?? path.dirname(path.resolve(config.storage.path));
     this.events = new EventBus(log);
     // The site secret is read in start(); until then no identifier can be decoded anyway.
     this.pipeline = new Pipeline(this.events, (v) => {
@@ -268,7 +271,7 @@ export class Gateway {
   private startStore(): void {
     const c = this.config;
     try {
-      this.db = openDatabase(c.storage.path);
+      this.db = openDatabase(c.storage.path, (w) => this.log.warn(w));
     } catch (err) {
       throw new Error(`storage.path ${c.storage.path}: ${(err as Error).message}`);
     }
@@ -281,7 +284,7 @@ export class Gateway {
     outbox.onDiskFull(() => raw0.makeRoom());
     outbox.useReserve(new DiskReserve(`${path.resolve(c.storage.path)}.reserve`));
     this.counters = new CounterStore(this.db);
-    const secretFile = c.privacy.secretFile ?? path.join(path.dirname(path.resolve(c.storage.path)), 'site-secret');
+    const secretFile = c.privacy.secretFile ?? path.join(this.stateDir, 'site-secret');
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
     const devices = this.allDevices();
     const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);

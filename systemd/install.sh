@@ -196,9 +196,9 @@ else
 fi
 own "$R/etc/$NAME/config.yaml"
 # gateway.db, site-secret, web-admin.json, audit.log (systemd also creates it: StateDirectory=).
-install -d -m 0750 "$R/var/lib/$NAME"
+install -d -m 0700 "$R/var/lib/$NAME"
 own "$R/var/lib/$NAME"
-note "ready      /etc/$NAME/ and /var/lib/$NAME/ (mode 0750${OWNER:+, owner $NAME})"
+note "ready      /etc/$NAME/ and /var/lib/$NAME/ (0750 and 0700${OWNER:+, owner $NAME})"
 
 # --- systemd unit and udev rule ---------------------------------------------------------------
 put "$SOURCE/systemd/community-gateway.service" "$R/etc/systemd/system/$NAME.service" 0644

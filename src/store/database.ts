@@ -4,13 +4,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
 
 export type Db = Database.Database;
 
 const SCHEMA_VERSION = 2;
 
-export function openDatabase(file: string): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+export function openDatabase(file: string, onWarning?: (message: string) => void): Db {
+  if (file !== ':memory:') {
+    const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
+    if (warning) onWarning?.(warning);
+    ensurePrivateFile(file);
+    // Files left 0644 by an older version (umask 022): the database's companions too.
+    for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');

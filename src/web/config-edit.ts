@@ -1,7 +1,7 @@
 // Config editing for the web page: the common fields as a flat form keyed by config path,
-// merged into the YAML document with its comments kept; validation errors split into path,
-// message and line so the page can show each next to its field; and which changes can be
-// applied in place.
+// merged into the YAML document with its comments kept; and validation errors split into path,
+// message and line so the page can show each next to its field. Which changes can be applied
+// in place is a config concern: src/config/apply-mode.ts.
 import { parseDocument } from 'yaml';
 import type { SiteConfig } from '../config/site-schema.js';
 
@@ -60,24 +60,4 @@ export function mergeForm(text: string, form: Record<string, string | number | n
     doc.setIn(path, value);
   }
   return doc.toString();
-}
-
-const HOT = new Set(['buses', 'devices', 'gpio', 'alarms', 'simulator', 'log']);
-
-/** 'reload' when only io-side sections (and site.name) changed, 'restart' for anything else,
- * 'none' when nothing did. */
-export function applyMode(a: SiteConfig, b: SiteConfig): 'none' | 'reload' | 'restart' {
-  let mode: 'none' | 'reload' = 'none';
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof SiteConfig>;
-  for (const k of keys) {
-    if (k === 'site') {
-      if (a.site.communityCode !== b.site.communityCode || a.site.gatewayId !== b.site.gatewayId) return 'restart';
-      if (a.site.name !== b.site.name) mode = 'reload';
-      continue;
-    }
-    if (JSON.stringify(a[k]) === JSON.stringify(b[k])) continue;
-    if (!HOT.has(k)) return 'restart';
-    mode = 'reload';
-  }
-  return mode;
 }

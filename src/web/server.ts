@@ -35,6 +35,9 @@ const TYPES: Record<string, string> = {
 };
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const MAX_EVENT_CLIENTS = 20;
+/** Live streams one login may hold (a phone and a laptop, a few tabs): one session must not
+ * take every slot and keep the other technicians' pages dark. */
+const MAX_EVENT_CLIENTS_PER_SESSION = 4;
 
 interface Session {
   user: string;
@@ -55,6 +58,8 @@ export class WebServer {
   private server: http.Server | null = null;
   private readonly routes: Route[] = [];
   private readonly eventClients = new Set<http.ServerResponse>();
+  /** Open live streams per session token. */
+  private readonly eventsPerSession = new Map<string, number>();
 
   constructor(
     private opts: { host: string; port: number },
@@ -347,7 +352,10 @@ export class WebServer {
   /** Server-sent events: the latest public reading per point every half second, the
    * overview every two seconds; the stream ends when the session does. */
   private events(req: http.IncomingMessage, res: http.ServerResponse, s: Session): void {
+    const mine = this.eventsPerSession.get(s.token) ?? 0;
+    if (mine >= MAX_EVENT_CLIENTS_PER_SESSION) throw new HttpError(429, `this login already has ${mine} live pages open: close one`);
     if (this.eventClients.size >= MAX_EVENT_CLIENTS) throw new HttpError(503, 'too many live pages open');
+    this.eventsPerSession.set(s.token, mine + 1);
     res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
     res.write('retry: 2000\n\n');
     this.eventClients.add(res);
@@ -367,10 +375,16 @@ export class WebServer {
       pending.clear();
       if (ticks++ % 4 === 0) send('overview', overview(this.app.gateway, this.app.drain.state()));
     }, 500);
+    let closed = false;
     const done = () => {
+      if (closed) return;
+      closed = true;
       clearInterval(timer);
       off();
       this.eventClients.delete(res);
+      const n = (this.eventsPerSession.get(s.token) ?? 1) - 1;
+      if (n > 0) this.eventsPerSession.set(s.token, n);
+      else this.eventsPerSession.delete(s.token);
     };
     req.on('close', done);
     res.on('close', done);

@@ -43,14 +43,15 @@ export function capturingLogger(): { log: Logger; lines: () => Record<string, un
 }
 
 /** The whole daemon (gateway + web page) on `cfg`, written to a config file in a temp dir. */
-export function makeApp(cfg: Record<string, unknown>, log: Logger = silentLogger(), deps: { gpioBackend?: GpioBackend } = {}): { app: App; file: string } {
+export function makeApp(cfg: Record<string, unknown>, log: Logger = silentLogger(), deps: { gpioBackend?: GpioBackend; stateDir?: string } = {}): { app: App; file: string } {
   const profiles = loadProfiles(DRIVERS_DIR);
   const text = stringify(cfg);
   const r = parseSiteConfig(text, profiles);
   if (!r.ok) throw new Error(r.errors.join('\n'));
   const file = path.join(tmpDir('cgw-cfg-'), 'site.yaml');
   fs.writeFileSync(file, text);
-  return { app: new App(r.config, text, { configFile: file, editableFile: file, profiles, log, ...deps }), file };
+  const stateDir = path.dirname(path.resolve(r.config.storage.path));
+  return { app: new App(r.config, text, { configFile: file, editableFile: file, profiles, log, stateDir, ...deps }), file };
 }
 
 /** A logged-in API client for the web page's JSON API (cookie and CSRF token kept). */

@@ -1,7 +1,7 @@
 // Config editing helpers: the form merged into YAML with comments kept, error lines split for
-// the page, and which changes can be applied in place.
+// the page.
 import { describe, expect, it } from 'vitest';
-import { applyMode, mergeForm, splitError } from '../../src/web/config-edit.js';
+import { mergeForm, splitError } from '../../src/web/config-edit.js';
 import { parseSiteConfig } from '../../src/config/site-config.js';
 import { loadProfiles } from '../../src/config/profiles.js';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
@@ -45,16 +45,5 @@ describe('config editing', () => {
       path: 'uplink.url',
       message: 'must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)',
     });
-  });
-
-  it('applies io-side changes in place and restarts for the rest', () => {
-    const a = cfg(TEXT);
-    expect(applyMode(a, cfg(TEXT))).toBe('none');
-    expect(applyMode(a, cfg(mergeForm(TEXT, { 'devices[0].pollMs': 1000 })))).toBe('reload');
-    expect(applyMode(a, cfg(mergeForm(TEXT, { 'site.name': 'x' })))).toBe('reload');
-    expect(applyMode(a, cfg(mergeForm(TEXT, { 'log.level': 'debug' })))).toBe('reload');
-    expect(applyMode(a, cfg(mergeForm(TEXT, { 'uplink.windowSeconds': 30 })))).toBe('restart');
-    expect(applyMode(a, cfg(mergeForm(TEXT, { 'privacy.k': 7 })))).toBe('restart');
-    expect(applyMode(a, cfg(TEXT.replace('gatewayId: gw-t', 'gatewayId: gw-u')))).toBe('restart');
   });
 });

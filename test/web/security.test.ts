@@ -2,11 +2,13 @@
 // in-process over real HTTP: a simulated site with a health kiosk, real files for the config,
 // its versions and the audit log, and the real local broker for what subscribers receive.
 import fs from 'node:fs';
+import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { restartablePort, waitFor } from '../helpers/peers.js';
-import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
+import { restartablePort, tmpDir, waitFor } from '../helpers/peers.js';
+import { baseConfig, makeApp, makeGateway, WebClient } from '../helpers/gateway.js';
+import { silentLogger } from '../../src/log.js';
 import type { App } from '../../src/app.js';
 
 const PASSWORD = 'Xihu-station-2026';
@@ -139,5 +141,102 @@ describe('finding 11: odd requests answer 400, never 500', () => {
     const bad = await client.get('/api/devices/%E0%A4%A/history?point=x');
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/percent/);
+  });
+});
+
+describe('finding 11: one login cannot hold every live-event slot', () => {
+  it('a fifth stream of one session is refused (429) while another session still gets one', async () => {
+    const { app, client } = await site();
+    const aborts: AbortController[] = [];
+    cleanups.push(() => aborts.forEach((a) => a.abort()));
+    const open = async (c: WebClient) => {
+      const a = new AbortController();
+      aborts.push(a);
+      const r = await fetch(`${c.base}/api/events`, { headers: { cookie: c.cookie }, signal: a.signal });
+      if (r.status !== 200) await r.text();
+      return r.status;
+    };
+    for (let i = 0; i < 4; i++) expect(await open(client)).toBe(200);
+    expect(await open(client)).toBe(429);
+    const other = new WebClient(client.base);
+    await loggedIn(app, other);
+    expect(await open(other)).toBe(200);
+    // Closing one of the first session's streams gives its slot back.
+    aborts[0]!.abort();
+    await waitFor(async () => (await open(client)) === 200, 3000);
+  });
+});
+
+describe('finding 4: the admin account, audit log and site secret stay in one fixed state folder', () => {
+  it('refuses to move storage.path from the page; a move in the file keeps setup closed, the audit trail and the secret', async () => {
+    const stateDir = tmpDir('cgw-state-');
+    const dbDir = tmpDir('cgw-db-');
+    const cfg = baseConfig({ storage: { path: path.join(dbDir, 'gateway.db') } });
+    const first = makeApp(cfg, silentLogger(), { stateDir });
+    await first.app.start();
+    const c1 = new WebClient(`http://127.0.0.1:${first.app.web.port}`);
+    await loggedIn(first.app, c1);
+    const doc = parse(fs.readFileSync(first.file, 'utf8')) as { storage: { path: string } };
+    doc.storage.path = path.join(tmpDir('cgw-elsewhere-'), 'gateway.db');
+    const r = await c1.post('/api/config', { text: stringify(doc) });
+    expect(r.status).toBe(422);
+    expect(r.body.errors[0]).toMatchObject({ path: 'storage.path', message: expect.stringMatching(/cannot be changed while the gateway runs/) });
+    const secret = fs.readFileSync(path.join(stateDir, 'site-secret'));
+    await first.app.stop();
+    expect(fs.existsSync(path.join(dbDir, 'web-admin.json'))).toBe(false);
+
+    // The technician moves the database in the file, with the daemon stopped.
+    const second = makeApp({ ...cfg, storage: { path: doc.storage.path } }, silentLogger(), { stateDir });
+    cleanups.push(() => second.app.stop());
+    await second.app.start();
+    expect(second.app.auth.setupRequired).toBe(false);
+    const c2 = new WebClient(`http://127.0.0.1:${second.app.web.port}`);
+    expect((await c2.post('/api/setup', { password: 'Another-password-2026' })).status).toBe(409);
+    await loggedIn(second.app, c2);
+    expect(second.app.audit.recent(100).map((e) => e.action)).toEqual(expect.arrayContaining(['setup', 'config-rejected', 'login']));
+    expect(fs.readFileSync(path.join(stateDir, 'site-secret')).equals(secret)).toBe(true);
+  });
+
+  it('an install that kept them beside the database has them moved into the state folder once', async () => {
+    const dbDir = tmpDir('cgw-db-');
+    const old = makeApp(baseConfig({ storage: { path: path.join(dbDir, 'gateway.db') } }), silentLogger(), { stateDir: dbDir });
+    await old.app.start();
+    await loggedIn(old.app, new WebClient(`http://127.0.0.1:${old.app.web.port}`));
+    await old.app.stop();
+    const stateDir = tmpDir('cgw-state-');
+    const moved = makeApp(baseConfig({ storage: { path: path.join(dbDir, 'gateway.db') } }), silentLogger(), { stateDir });
+    cleanups.push(() => moved.app.stop());
+    await moved.app.start();
+    expect(moved.app.auth.setupRequired).toBe(false);
+    for (const f of ['web-admin.json', 'site-secret', 'audit.log']) {
+      expect(fs.existsSync(path.join(stateDir, f)), f).toBe(true);
+      expect(fs.existsSync(path.join(dbDir, f)), f).toBe(false);
+    }
+  });
+});
+
+describe('finding 10: the database and its folder are private whatever the umask', () => {
+  it('creates the folder 0700 and gateway.db, -wal, -shm 0600 under umask 022; tightens an old 0755/0644 install', async () => {
+    const before = process.umask(0o022);
+    try {
+      const dir = path.join(tmpDir('cgw-umask-'), 'state');
+      const g = makeGateway(baseConfig({ storage: { path: path.join(dir, 'gateway.db') } }));
+      await g.start();
+      const mode = (f: string) => (fs.statSync(f).mode & 0o777).toString(8);
+      // While it runs (the WAL and its index exist then; a clean close removes them).
+      expect(mode(dir)).toBe('700');
+      for (const n of ['gateway.db', 'gateway.db-wal', 'gateway.db-shm', 'site-secret']) expect(mode(path.join(dir, n)), n).toBe('600');
+      await g.stop();
+      // An install made before the fix (the site secret was 0600 already).
+      fs.chmodSync(dir, 0o755);
+      fs.chmodSync(path.join(dir, 'gateway.db'), 0o644);
+      const again = makeGateway(baseConfig({ storage: { path: path.join(dir, 'gateway.db') } }));
+      await again.start();
+      expect(mode(dir)).toBe('700');
+      for (const n of ['gateway.db', 'gateway.db-wal', 'gateway.db-shm', 'site-secret']) expect(mode(path.join(dir, n)), n).toBe('600');
+      await again.stop();
+    } finally {
+      process.umask(before);
+    }
   });
 });
