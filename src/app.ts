@@ -9,6 +9,7 @@ import type { SiteConfig } from './config/site-schema.js';
 import { parseSiteConfig } from './config/site-config.js';
 import { ConfigStore, type ConfigVersion } from './config/config-store.js';
 import { adoptLegacyState } from './config/state-dir.js';
+import { redactSecrets, restoreSecrets } from './config/secrets.js';
 import { ensurePrivateDir } from './store/private-files.js';
 import type { Logger } from './log.js';
 import { Gateway } from './main.js';
@@ -69,7 +70,7 @@ export class App {
     const stateDir = opts.stateDir;
     this.auth = new WebAuth({ dir: stateDir });
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'));
-    this.configs = new ConfigStore(opts.editableFile);
+    this.configs = new ConfigStore(opts.editableFile, { redact: redactSecrets });
     this.gateway = this.build(config);
     this.metrics = new Metrics(this);
     this.web = new WebServer(config.web, this, opts.log);
@@ -93,6 +94,8 @@ export class App {
     const moved = adoptLegacyState(this.opts.stateDir, path.dirname(path.resolve(this.config.storage.path)));
     if (moved.length) this.opts.log.warn({ stateDir: this.opts.stateDir, moved }, 'moved the admin account, audit log and site secret beside the database into the state folder');
     this.auth.load();
+    const scrubbed = this.configs.scrub();
+    if (scrubbed) this.opts.log.warn({ versions: scrubbed }, 'removed secrets from kept config versions');
     await this.gateway.start();
     this.relayReadings();
     try {
@@ -122,9 +125,12 @@ export class App {
     return () => this.readingListeners.delete(fn);
   }
 
-  validate(text: string): { ok: true; config: SiteConfig } | { ok: false; errors: FieldError[] } {
-    const r = parseSiteConfig(text, this.opts.profiles);
-    return r.ok ? r : { ok: false, errors: r.errors.map(splitError) };
+  /** `text` may carry the page's placeholders for secrets: they stand for the running ones. */
+  validate(text: string): { ok: true; config: SiteConfig; text: string } | { ok: false; errors: FieldError[] } {
+    const restored = restoreSecrets(text, this.text);
+    if (!restored.ok) return restored;
+    const r = parseSiteConfig(restored.text, this.opts.profiles);
+    return r.ok ? { ...r, text: restored.text } : { ok: false, errors: r.errors.map(splitError) };
   }
 
   /** Validates, saves (the previous text becomes a kept version) and applies `text`. A text
@@ -136,12 +142,13 @@ export class App {
     return run;
   }
 
-  private async applyNow(text: string, who: Actor, note: string, action: string): Promise<ApplyResult> {
-    const v = this.validate(text);
+  private async applyNow(sent: string, who: Actor, note: string, action: string): Promise<ApplyResult> {
+    const v = this.validate(sent);
     if (!v.ok) {
       this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20) } });
       return v;
     }
+    const text = v.text;
     const prev = this.gateway.config;
     const prevText = this.text;
     const fixed = fixedFieldChanges(prev, v.config);

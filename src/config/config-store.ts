@@ -24,13 +24,32 @@ export class ConfigStore {
   private readonly dir: string;
   private readonly keep: number;
   private readonly now: () => number;
+  private readonly redact: (text: string) => string;
 
-  /** `file`: the config file the daemon runs on. Versions live in `${file}.versions/`. */
-  constructor(file: string, opts: { keep?: number; now?: () => number } = {}) {
+  /** `file`: the config file the daemon runs on. Versions live in `${file}.versions/`, passed
+   * through `redact` first (secrets are not versioned: src/config/secrets.ts). */
+  constructor(file: string, opts: { keep?: number; now?: () => number; redact?: (text: string) => string } = {}) {
     this.path = file;
     this.dir = `${file}.versions`;
     this.keep = Math.max(1, Math.floor(opts.keep ?? DEFAULT_KEEP));
     this.now = opts.now ?? Date.now;
+    this.redact = opts.redact ?? ((t) => t);
+  }
+
+  /** Rewrites kept versions that still hold what `redact` removes (versions kept by an older
+   * gateway). Returns how many were rewritten. */
+  scrub(): number {
+    let n = 0;
+    for (const id of this.idsOnDisk()) {
+      const file = this.versionFile(id);
+      const text = fs.readFileSync(file, 'utf8');
+      const clean = this.redact(text);
+      if (clean !== text) {
+        atomicWrite(file, clean, FILE_MODE);
+        n++;
+      }
+    }
+    return n;
   }
 
   get file(): string {
@@ -98,7 +117,7 @@ export class ConfigStore {
       const maxId = Math.max(0, ...existing.map((v) => v.id), ...this.idsOnDisk());
       kept = { id: maxId + 1, ts: this.now(), user: meta.user, note: meta.note };
       // Order matters for crashes: the kept text first, then the index naming it, then the file.
-      atomicWrite(this.versionFile(kept.id), previous, FILE_MODE);
+      atomicWrite(this.versionFile(kept.id), this.redact(previous), FILE_MODE);
       index = [kept, ...existing].sort((a, b) => b.id - a.id).slice(0, this.keep);
       atomicWrite(path.join(this.dir, INDEX), `${JSON.stringify(index, null, 2)}\n`, FILE_MODE);
     }

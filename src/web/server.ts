@@ -17,6 +17,7 @@ import { clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError } 
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ConfigBody, PasswordBody, ReadBody, RollbackBody, WriteBody } from './api-schemas.js';
 import { formOf, mergeForm } from './config-edit.js';
+import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
 import { publicReading } from './public-reading.js';
 
@@ -309,13 +310,13 @@ export class WebServer {
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 
     this.route('GET', '/api/config', true, (_req, res) => {
-      sendJson(res, 200, { file: app.configs.file, text: app.configText, form: formOf(app.config), versions: app.configs.versions() });
+      sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), versions: app.configs.versions() });
     });
 
     this.route('GET', '/api/config/versions/:id', true, (_req, res, [id]) => {
       const n = Number(id);
       if (!Number.isInteger(n) || !app.configs.versions().some((v) => v.id === n)) throw new HttpError(404, `no kept version ${id}`);
-      sendJson(res, 200, { id: n, text: app.configs.version(n) });
+      sendJson(res, 200, { id: n, text: redactSecrets(app.configs.version(n)) });
     });
 
     const textOf = (b: { text?: string; form?: Record<string, string | number | null> }) => b.text ?? mergeForm(app.configText, b.form!);

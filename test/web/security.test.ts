@@ -9,6 +9,8 @@ import { parse, stringify } from 'yaml';
 import { restartablePort, tmpDir, waitFor } from '../helpers/peers.js';
 import { baseConfig, makeApp, makeGateway, WebClient } from '../helpers/gateway.js';
 import { silentLogger } from '../../src/log.js';
+import { hashPassword } from '../../src/broker/access.js';
+import { REDACTED } from '../../src/config/secrets.js';
 import type { App } from '../../src/app.js';
 
 const PASSWORD = 'Xihu-station-2026';
@@ -238,5 +240,56 @@ describe('finding 10: the database and its folder are private whatever the umask
     } finally {
       process.umask(before);
     }
+  });
+});
+
+describe('finding 11: secrets stay out of the page and out of config versions', () => {
+  it('GET /api/config redacts the uplink password and broker hashes; an edit keeps them; versions never hold them', async () => {
+    const hash = await hashPassword('Staff-account-2026');
+    const { app, client, file } = await site({
+      uplink: { url: 'mqtt://127.0.0.1:1', windowSeconds: 60, reconnectMinMs: 500, reconnectMaxMs: 1000, username: 'gw', password: 'platform-Secret-77' },
+      localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback', accounts: [{ username: 'staff', passwordHash: hash, subscribe: ['community/#'] }] },
+    });
+    const cfg = await client.get('/api/config');
+    expect(cfg.status).toBe(200);
+    expect(cfg.body.text).not.toContain('platform-Secret-77');
+    expect(cfg.body.text).not.toContain(hash);
+    expect(cfg.body.text).toContain(REDACTED);
+    // The technician edits the text as shown (placeholders and all).
+    const edited = (cfg.body.text as string).replace('pollMs: 300', 'pollMs: 400');
+    expect(edited).not.toBe(cfg.body.text);
+    expect((await client.post('/api/config/validate', { text: edited })).body).toEqual({ ok: true, errors: [] });
+    const r = await client.post('/api/config', { text: edited, note: 'slower' });
+    expect(r.status).toBe(200);
+    expect(app.config.uplink.password).toBe('platform-Secret-77');
+    expect(app.config.localBroker.accounts[0]!.passwordHash).toBe(hash);
+    expect(fs.readFileSync(file, 'utf8')).toContain('platform-Secret-77');
+    const versionsDir = `${file}.versions`;
+    for (const f of fs.readdirSync(versionsDir)) {
+      const t = fs.readFileSync(path.join(versionsDir, f), 'utf8');
+      expect(t, f).not.toContain('platform-Secret-77');
+      expect(t, f).not.toContain(hash);
+    }
+    const v = app.configs.versions()[0]!;
+    expect((await client.get(`/api/config/versions/${v.id}`)).body.text).not.toContain('platform-Secret-77');
+    // A rollback keeps today's secrets.
+    const back = await client.post('/api/config/rollback', { version: v.id });
+    expect(back.status).toBe(200);
+    expect(app.config.uplink.password).toBe('platform-Secret-77');
+    expect(app.config.devices[0]!.pollMs).toBe(300);
+    // A placeholder for a secret the running config does not have is named.
+    const stray = edited.replace('username: staff', 'username: nobody');
+    const e = await client.post('/api/config/validate', { text: stray });
+    expect(e.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'localBroker.accounts[0].passwordHash' })]));
+  });
+
+  it('a version kept in clear by an older gateway is scrubbed at start', async () => {
+    const { app, file } = await site({ uplink: { url: 'mqtt://127.0.0.1:1', windowSeconds: 60, username: 'gw', password: 'platform-Secret-77' } });
+    await app.stop();
+    fs.mkdirSync(`${file}.versions`, { recursive: true });
+    fs.writeFileSync(path.join(`${file}.versions`, '1.yaml'), fs.readFileSync(file, 'utf8'));
+    await app.start();
+    expect(fs.readFileSync(path.join(`${file}.versions`, '1.yaml'), 'utf8')).not.toContain('platform-Secret-77');
+    expect(app.configs.version(1)).toContain(REDACTED);
   });
 });
