@@ -15,6 +15,7 @@ import { privacyReport } from '../privacy/privacy-report.js';
 import { rawReadRefusal } from '../privacy/policy.js';
 import { clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError } from './auth.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
+import { ReplayGuard } from './replay-guard.js';
 import { ConfigBody, PasswordBody, ReadBody, RollbackBody, WriteBody } from './api-schemas.js';
 import { formOf, mergeForm } from './config-edit.js';
 import { redactSecrets } from '../config/secrets.js';
@@ -53,12 +54,15 @@ interface Route {
   pattern: RegExp;
   auth: boolean;
   handler: Handler;
+  /** A command (device write, config apply or rollback): needs a fresh X-Request-Nonce. */
+  command: boolean;
 }
 
 export class WebServer {
   private server: http.Server | null = null;
   private readonly routes: Route[] = [];
   private readonly eventClients = new Set<http.ServerResponse>();
+  private readonly replay = new ReplayGuard();
   /** Open live streams per session token. */
   private readonly eventsPerSession = new Map<string, number>();
 
@@ -124,6 +128,7 @@ export class WebServer {
       const session = this.sessionOf(req);
       if (hit.r.auth && !session) throw new HttpError(401, 'login required');
       if (req.method !== 'GET') this.checkCsrf(req, session, hit.r.auth);
+      if (hit.r.command && session) this.checkNonce(req, session, url.pathname);
       await hit.r.handler(req, res, hit.m!.slice(1).map(decodeParam), session);
     } catch (err) {
       if (res.headersSent) {
@@ -195,8 +200,20 @@ export class WebServer {
       .end(req.method === 'HEAD' ? undefined : body);
   }
 
-  private route(method: string, pattern: string, auth: boolean, handler: Handler): void {
-    this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/:\w+/g, '([^/]+)')}$`), auth, handler });
+  private route(method: string, pattern: string, auth: boolean, handler: Handler, opts: { command?: boolean } = {}): void {
+    this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/:\w+/g, '([^/]+)')}$`), auth, handler, command: opts.command ?? false });
+  }
+
+  /** Replay protection for commands (replay-guard.ts); refusals are audited. */
+  private checkNonce(req: http.IncomingMessage, s: Session, url: string): void {
+    const verdict = this.replay.take(s.token, req.headers['x-request-nonce']);
+    if (verdict === 'ok') return;
+    if (verdict === 'replayed') {
+      this.app.audit.write({ user: s.user, ip: clientIp(req), action: 'replay-refused', detail: { url } });
+      throw new HttpError(409, 'this request was already received once (replayed): nothing was done');
+    }
+    if (verdict === 'exhausted') throw new HttpError(429, 'too many commands in this session: log in again');
+    throw new HttpError(400, `X-Request-Nonce: ${verdict === 'missing' ? 'required on this command' : 'must be 16..128 characters of A-Z a-z 0-9 _ -'}`);
   }
 
   private defineRoutes(): void {
@@ -243,6 +260,7 @@ export class WebServer {
 
     this.route('POST', '/api/logout', true, (req, res, _p, s) => {
       app.auth.logout(s!.token);
+      this.replay.forget(s!.token);
       app.audit.write({ ...who(req, s), action: 'logout' });
       sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie() });
     });
@@ -305,7 +323,7 @@ export class WebServer {
         if (err instanceof ModbusError) throw new HttpError(502, `the device did not take the write: ${err.message}`);
         throw err;
       }
-    });
+    }, { command: true });
 
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 
@@ -332,7 +350,7 @@ export class WebServer {
       if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
       if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
       sendJson(res, 500, { ok: false, error: `the new configuration failed to start, the previous one is running again: ${r.startError}` });
-    });
+    }, { command: true });
 
     this.route('POST', '/api/config/rollback', true, async (req, res, _p, s) => {
       const { version } = await readBody(req, RollbackBody);
@@ -341,7 +359,7 @@ export class WebServer {
       if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
       if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
       sendJson(res, 500, { ok: false, error: r.startError });
-    });
+    }, { command: true });
 
     this.route('GET', '/api/audit', true, (req, res) => {
       const limit = Number(new URL(req.url ?? '', 'http://gateway').searchParams.get('limit') ?? 100);

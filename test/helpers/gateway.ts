@@ -1,4 +1,5 @@
 // Builds a Gateway in-process from a config object, on ephemeral ports, with a silent log.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -67,6 +68,8 @@ export class WebClient {
         ...(this.cookie ? { cookie: this.cookie } : {}),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(method !== 'GET' && this.csrf ? { 'x-csrf-token': this.csrf } : {}),
+        // A fresh nonce on every change, as the page sends (replay protection).
+        ...(method !== 'GET' ? { 'x-request-nonce': crypto.randomBytes(18).toString('base64url') } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -23,12 +23,20 @@ function retryAfter(res, body) {
   return body && typeof body.retryAfterS === 'number' ? body.retryAfterS : null;
 }
 
+function nonce() {
+  const b = crypto.getRandomValues(new Uint8Array(18));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_');
+}
+
 /** api('GET', '/api/overview') or api('POST', '/api/login', {password}, {auth: false}). */
 export async function api(method, path, body, { auth = true, retried = false } = {}) {
   const opts = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' };
   if (method !== 'GET') {
     opts.headers['Content-Type'] = 'application/json';
     if (csrf) opts.headers['X-CSRF-Token'] = csrf;
+    // Commands are taken once per nonce (replay protection, docs/WEB.md). getRandomValues works
+    // on plain http too, where crypto.randomUUID does not.
+    opts.headers['X-Request-Nonce'] = nonce();
     opts.body = JSON.stringify(body ?? {});
   }
   let res;
