@@ -69,7 +69,7 @@ describe('systemd/install.sh', () => {
     expect(pkg.name).toBe('community-gateway');
     expect(pkg.scripts.prepare).toBeUndefined();
     expect(fs.statSync(path.join(root, 'etc/community-gateway')).mode & 0o777).toBe(0o750);
-    expect(fs.statSync(path.join(root, 'var/lib/community-gateway')).mode & 0o777).toBe(0o750);
+    expect(fs.statSync(path.join(root, 'var/lib/community-gateway')).mode & 0o777).toBe(0o700);
 
     // The user and its groups, in the throwaway root's own files.
     const passwd = fs.readFileSync(path.join(root, 'etc/passwd'), 'utf8');
