@@ -166,6 +166,29 @@ export class AuditLog {
     return out;
   }
 
+  /** Files and bytes on disk now (current and rotated). */
+  usage(): { files: number; bytes: number } {
+    const files = [...rotatedFiles(this.file), this.file];
+    let bytes = 0;
+    let n = 0;
+    for (const f of files) {
+      try {
+        bytes += fs.statSync(f).size;
+        n++;
+      } catch {
+        // not there (yet)
+      }
+    }
+    this.stats.files = n;
+    this.stats.bytes = bytes;
+    return { files: n, bytes };
+  }
+
+  /** The head's seq once the file is open, without opening it. */
+  get headSeq(): number | null {
+    return this.head?.seq ?? null;
+  }
+
   /** The chain head (seq and hash of the newest line), e.g. to show or to send away. */
   chainHead(): { seq: number; hash: string } {
     this.open();
