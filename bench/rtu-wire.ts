@@ -87,7 +87,7 @@ async function measuredScanBytes(p: Profile, profiles: ReadonlyMap<string, Profi
     const cfg = {
       site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
       localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
-      web: { host: '127.0.0.1', port: 0 },
+      web: { host: '127.0.0.1', port: 0, https: false },
       storage: { path: path.join(dir, 'bench.db') },
       uplink: { url: 'mqtt://127.0.0.1:1884' },
       buses: [{ id: 'rs485', type: 'modbus-rtu', path: gw, baudRate: 9600 }],

@@ -126,7 +126,7 @@ async function servedPerScan(): Promise<Map<string, { perScan: number; polls: nu
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
     localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
-    web: { host: '127.0.0.1', port: 0 },
+    web: { host: '127.0.0.1', port: 0, https: false },
     storage: { path: './data/bench.db' },
     uplink: { url: 'mqtt://127.0.0.1:1884' },
     buses: [{ id: 'sim', type: 'modbus-tcp', host: '127.0.0.1', port: simPort }],

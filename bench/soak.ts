@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   cfg.site.gatewayId = 'gw-soak';
   cfg.localBroker = { host: '127.0.0.1', port: 0, anonymous: 'loopback' };
   const webPort = await freePort();
-  cfg.web = { host: '127.0.0.1', port: webPort };
+  cfg.web = { host: '127.0.0.1', port: webPort, https: false }; // daemonMemory() scrapes /metrics over plain HTTP
   cfg.storage = { path: path.join(dir, 'gateway.db') };
   cfg.uplink = { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 10, reconnectMinMs: 1000, reconnectMaxMs: 4000 };
   cfg.buses = cfg.buses.map((b: Record<string, unknown>) => ({ ...b, port: sim }));

@@ -88,7 +88,7 @@ export async function drainBench(n: number): Promise<DrainResult> {
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
     localBroker: { host: '127.0.0.1', port: await freePort() },
-    web: { host: '127.0.0.1', port: webPort },
+    web: { host: '127.0.0.1', port: webPort, https: false },
     storage: { path: dbFile },
     uplink: { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 200, reconnectMaxMs: 1000 },
   };

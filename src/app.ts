@@ -69,11 +69,11 @@ export class App {
     this.text = text;
     const stateDir = opts.stateDir;
     this.auth = new WebAuth({ dir: stateDir });
-    this.audit = new AuditLog(path.join(stateDir, 'audit.log'));
+    this.audit = new AuditLog(path.join(stateDir, 'audit.log'), Date.now, { ...config.web.audit, log: opts.log });
     this.configs = new ConfigStore(opts.editableFile, { redact: redactSecrets });
     this.gateway = this.build(config);
     this.metrics = new Metrics(this);
-    this.web = new WebServer(config.web, this, opts.log);
+    this.web = new WebServer({ ...config.web, stateDir }, this, opts.log);
   }
 
   get config(): SiteConfig {
@@ -176,7 +176,7 @@ export class App {
       startError = await this.restart(v.config);
     }
     if (startError === null) {
-      if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port) setTimeout(() => void this.web.rebind(v.config.web), 200).unref();
+      if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port || prev.web.https !== v.config.web.https || JSON.stringify(prev.web.tls) !== JSON.stringify(v.config.web.tls)) setTimeout(() => void this.web.rebind(v.config.web), 200).unref();
       return { ok: true, applied: 'restart', version };
     }
     // The new config could not start: put back the previous one, file and gateway.

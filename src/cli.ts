@@ -16,6 +16,8 @@ import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js'
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
+import { AuditLog } from './web/audit-log.js';
+import { renderVerify, verifyAudit, verifyExitCode } from './web/audit-verify.js';
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
@@ -42,6 +44,13 @@ const COMMANDS: Record<string, string> = {
            [--ca FILE --cert FILE --key FILE] [--username U --password P]
       The reference platform consumer: subscribes to $share/<group>/fc/v1/# (or fc/v1/#
       with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite.`,
+  audit: `audit verify [--state-dir DIR | FILE] [--json]
+      Walk the audit log's hash chain over every file (rotated ones oldest first): OK with the
+      count and date range, or each file:line where it breaks (edited, deleted, reordered
+      lines). Exit 0 intact, 1 broken, 3 intact apart from lines torn by a power cut.
+      DIR holds audit.log (default: the state folder, as for run: $STATE_DIRECTORY, else ./data).
+    audit list [--state-dir DIR | FILE] [--limit N] [--json]
+      The latest entries, newest first (default 50).`,
   schema: `schema
       Print the uplink contract as JSON Schema.`,
   'hash-password': `hash-password
@@ -88,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
       address: { type: 'string' },
       count: { type: 'string' },
       'state-dir': { type: 'string' },
+      limit: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -160,6 +170,8 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
+    case 'audit':
+      return audit(rest, values);
     case 'schema':
       process.stdout.write(`${JSON.stringify(uplinkJsonSchema(), null, 2)}\n`);
       return 0;
@@ -182,6 +194,34 @@ async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;
+  }
+}
+
+function audit(rest: string[], v: { config?: string; 'state-dir'?: string; limit?: string; json?: boolean }): number {
+  const [sub, target] = rest;
+  if (sub !== 'verify' && sub !== 'list') {
+    process.stderr.write(`audit needs verify or list\n\nUsage: community-gateway ${COMMANDS.audit}\n`);
+    return 2;
+  }
+  try {
+    // The state folder, resolved as `run` resolves it (the installed command sets
+    // STATE_DIRECTORY as systemd does for the service).
+    const where = target ?? resolveStateDir(v['state-dir']);
+    if (sub === 'verify') {
+      const r = verifyAudit(where);
+      process.stdout.write(v.json ? `${JSON.stringify(r, null, 2)}\n` : renderVerify(r));
+      return verifyExitCode(r);
+    }
+    const limit = v.limit === undefined ? 50 : Number(v.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit must be a whole number >= 1');
+    const file = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'audit.log') : where;
+    const entries = new AuditLog(file).recent(limit);
+    if (v.json) process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+    else for (const e of entries) process.stdout.write(`${new Date(e.ts).toISOString()}  ${e.user || '-'}  ${e.ip || '-'}  ${e.action}${e.detail ? `  ${JSON.stringify(e.detail)}` : ''}${e.suppressed ? `  (+${e.suppressed.count} suppressed)` : ''}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`audit ${sub}: ${(err as Error).message}\n`);
+    return 2;
   }
 }
 

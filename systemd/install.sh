@@ -178,6 +178,10 @@ wrapper_tmp=$TMP/$NAME
 cat >"$wrapper_tmp" <<EOF
 #!/bin/sh
 # Installed by community-gateway systemd/install.sh: the CLI of /opt/$NAME.
+# The service's state folder (admin account, audit log), as systemd's StateDirectory= gives it
+# to the daemon: reset-admin and audit verify find it without --state-dir.
+: "\${STATE_DIRECTORY:=/var/lib/$NAME}"
+export STATE_DIRECTORY
 exec /usr/bin/node --max-semi-space-size=1 /opt/$NAME/dist/src/cli.js "\$@"
 EOF
 put "$wrapper_tmp" "$R/usr/local/bin/$NAME" 0755

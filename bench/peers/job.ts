@@ -128,7 +128,7 @@ function gatewayConfig(dir: string, o: JobOptions, simPort: number, brokerPort: 
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
     localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback' },
-    web: { host: '127.0.0.1', port: webPort },
+    web: { host: '127.0.0.1', port: webPort, https: false },
     storage: { path: path.join(dir, 'gateway.db') },
     // No platform: aggregates wait in the outbox, as on a site whose uplink is down.
     uplink: { url: `mqtt://127.0.0.1:${deadPort}` },

@@ -78,10 +78,28 @@ export const LocalBrokerSchema = z.strictObject({
   websocket: LocalBrokerWebSocketSchema.optional(),
 });
 
-export const WebSchema = z.strictObject({
-  host: host.default('0.0.0.0'),
-  port: port.default(8080),
+export const WebAuditSchema = z.strictObject({
+  /** Rotate audit.log once it would grow past this many bytes. */
+  maxFileBytes: range(64 * 1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** All audit files together should stay under this; files inside the retention are never
+   * deleted for it (over budget is warned, counted and audited instead). */
+  budgetBytes: range(1024 * 1024, 4 * 1024 ** 3).default(32 * 1024 * 1024),
+  /** No audit file younger than this is deleted (网络安全法 Art. 21: at least six months). */
+  retentionDays: range(180, 3650).default(180),
 });
+
+export const WebSchema = z
+  .strictObject({
+    host: host.default('0.0.0.0'),
+    port: port.default(8080),
+    /** HTTPS with a self-signed certificate made on first start (or tls: the site's own); false
+     * serves plain HTTP (passwords and the session cookie in clear on the LAN: warned at start). */
+    https: z.boolean().default(true),
+    /** The site's own certificate instead of the self-signed one (PEM files). */
+    tls: z.strictObject({ certFile: z.string().min(1, 'must not be empty'), keyFile: z.string().min(1, 'must not be empty') }).optional(),
+    audit: WebAuditSchema.prefault({}),
+  })
+  .refine((w) => w.https || w.tls === undefined, { message: 'tls needs https: true (or remove tls to serve plain HTTP)', path: ['tls'] });
 
 export const StorageSchema = z.strictObject({
   /** One SQLite file holds the outbox and the raw store. Relative paths are from the working directory. */
@@ -241,7 +259,7 @@ export const AlarmRuleSchema = z
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
   localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
-  web: WebSchema.default({ host: '0.0.0.0', port: 8080 }),
+  web: WebSchema.prefault({}),
   storage: StorageSchema,
   uplink: UplinkSchema,
   buses: z.array(BusSchema).default([]),

@@ -393,12 +393,13 @@ export function parseCookies(header: string | undefined): Record<string, string>
   return out;
 }
 
-/** No `Secure`: the page is plain HTTP on the site LAN (docs/WEB.md). No Max-Age: the cookie
- * ends with the browser; the server ends the session on idle and age. */
-export function sessionCookie(token: string): string {
-  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`;
+/** `Secure` when the page is on HTTPS (web.https, the default), so the browser never sends the
+ * cookie over plain HTTP (docs/WEB.md). No Max-Age: the cookie ends with the browser; the
+ * server ends the session on idle and age. */
+export function sessionCookie(token: string, secure = false): string {
+  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
 }
 
-export function clearedCookie(): string {
-  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
+export function clearedCookie(secure = false): string {
+  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${secure ? '; Secure' : ''}`;
 }

@@ -92,6 +92,12 @@ export class Metrics {
     gauge(reg, 'cgw_local_broker_clients', 'Clients connected to the local MQTT broker.', [], () => scalar(g().broker.clients));
     counter(reg, 'cgw_local_broker_live_shed_total', 'Live readings not published on the local broker because its subscribers could not keep up (over 5,000 queued).', [], () => scalar(g().publisher.shed));
     gauge(reg, 'cgw_local_broker_connections', 'Open connections to the local broker over all listeners.', [], () => scalar(g().broker.stats.connections));
+    const audit = () => this.app.audit;
+    counter(reg, 'cgw_audit_over_budget_total', 'Rotations after which the audit files exceeded web.audit.budgetBytes with files still inside the retention (kept, not deleted).', [], () => scalar(audit().stats.overBudget));
+    counter(reg, 'cgw_audit_deleted_files_total', 'Rotated audit files deleted by the retention (older than web.audit.retentionDays and over budget).', [], () => scalar(audit().stats.deletedFiles));
+    counter(reg, 'cgw_audit_suppressed_total', 'Repeated refusals not written as lines of their own by the audit rate limit (each counted in a later line).', [], () => scalar(audit().stats.suppressed));
+    gauge(reg, 'cgw_audit_bytes', 'Bytes in the audit files (current and rotated).', [], () => scalar(audit().usage().bytes));
+    gauge(reg, 'cgw_audit_seq', 'Sequence number of the newest audit line written since start (the hash-chain head).', [], () => scalar(audit().headSeq));
     counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish, connection_cap, oversized_packet, malformed_packet, tls_handshake).', ['reason'], () => {
       const b = g().broker.stats;
       return [

@@ -3,6 +3,7 @@
 // every change needs the session's CSRF token and is written to the audit log.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
@@ -21,6 +22,7 @@ import { formOf, mergeForm } from './config-edit.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
 import { publicReading } from './public-reading.js';
+import { loadOrCreateTls, type TlsMaterial } from './tls-cert.js';
 
 const PUBLIC_DIR = path.join(PACKAGE_ROOT, 'src', 'web', 'public');
 const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot'));
@@ -58,8 +60,18 @@ interface Route {
   command: boolean;
 }
 
+/** web.* as the server needs it; `stateDir` holds the self-signed certificate. */
+export interface WebServerOptions {
+  host: string;
+  port: number;
+  https?: boolean;
+  tls?: { certFile: string; keyFile: string };
+  stateDir?: string;
+}
+
 export class WebServer {
-  private server: http.Server | null = null;
+  private server: http.Server | https.Server | null = null;
+  private tlsInfo: TlsMaterial | null = null;
   private readonly routes: Route[] = [];
   private readonly eventClients = new Set<http.ServerResponse>();
   private readonly replay = new ReplayGuard();
@@ -67,7 +79,7 @@ export class WebServer {
   private readonly eventsPerSession = new Map<string, number>();
 
   constructor(
-    private opts: { host: string; port: number },
+    private opts: WebServerOptions,
     private readonly app: App,
     private readonly log: Logger,
   ) {
@@ -79,8 +91,36 @@ export class WebServer {
     return a && typeof a === 'object' ? a.port : this.opts.port;
   }
 
+  /** The served certificate while on HTTPS (its fingerprint is shown on the page), else null. */
+  get tls(): { fingerprint256: string; source: TlsMaterial['source']; validTo: string } | null {
+    const t = this.tlsInfo;
+    return t ? { fingerprint256: t.fingerprint256, source: t.source, validTo: t.validTo } : null;
+  }
+
+  /** On HTTPS the session cookie is Secure. */
+  private get secure(): boolean {
+    return this.tlsInfo !== null;
+  }
+
   async start(): Promise<void> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
+    let server: http.Server | https.Server;
+    if (this.opts.https === false) {
+      this.tlsInfo = null;
+      server = http.createServer(handler);
+      this.log.warn({ host: this.opts.host }, 'web page on plain HTTP (web.https: false): the admin password and the session cookie cross the LAN in clear');
+    } else {
+      // No Strict-Transport-Security: on a self-signed certificate it would take away the
+      // browser's "proceed anyway" the day the certificate changes (state folder lost, box
+      // replaced), locking the technician out; browsers ignore it for IP addresses anyway.
+      const t = await loadOrCreateTls(this.opts.stateDir ?? '.', this.opts.tls);
+      this.tlsInfo = t;
+      server = https.createServer({ key: t.key, cert: t.cert, minVersion: 'TLSv1.2' }, handler);
+      this.log.info(
+        { fingerprint256: t.fingerprint256, source: t.source, certFile: t.certFile, validTo: t.validTo, created: t.created, ...(t.replaced ? { replaced: t.replaced } : {}) },
+        t.created ? 'web page certificate created: check this SHA-256 fingerprint in the browser' : 'web page certificate: check this SHA-256 fingerprint in the browser',
+      );
+    }
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
@@ -88,7 +128,7 @@ export class WebServer {
       server.listen(this.opts.port, this.opts.host, () => resolve());
     });
     this.server = server;
-    this.log.info({ host: this.opts.host, port: this.port }, 'web server listening');
+    this.log.info({ host: this.opts.host, port: this.port, scheme: this.secure ? 'https' : 'http' }, 'web server listening');
   }
 
   async stop(): Promise<void> {
@@ -102,9 +142,9 @@ export class WebServer {
   }
 
   /** After a config changed web.host/port: listen on the new address. */
-  async rebind(opts: { host: string; port: number }): Promise<void> {
+  async rebind(opts: WebServerOptions): Promise<void> {
     await this.stop();
-    this.opts = opts;
+    this.opts = { ...this.opts, ...opts };
     await this.start();
   }
 
@@ -227,14 +267,15 @@ export class WebServer {
     this.route('POST', '/api/setup', false, async (req, res) => {
       const ip = clientIp(req);
       if (!isLanAddress(ip)) {
-        app.audit.write({ user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'not from the LAN' } });
+        // Rate-limited: an outsider can repeat this at will (counted in the next line written).
+        app.audit.writeLimited(ip, { user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'not from the LAN' } });
         throw new HttpError(403, 'the first password can only be set from the site LAN');
       }
       const { password } = await readBody(req, PasswordBody);
       try {
         const s = await app.auth.setup(password);
         app.audit.write({ user: 'admin', ip, action: 'setup' });
-        sendJson(res, 200, { ok: true, csrf: s.csrf }, { 'set-cookie': sessionCookie(s.token) });
+        sendJson(res, 200, { ok: true, csrf: s.csrf }, { 'set-cookie': sessionCookie(s.token, this.secure) });
       } catch (err) {
         if (err instanceof SetupError) throw new HttpError(err.code === 'exists' ? 409 : 400, err.message);
         throw err;
@@ -247,7 +288,7 @@ export class WebServer {
       const r = await app.auth.login(password, ip);
       if (r.ok) {
         app.audit.write({ user: 'admin', ip, action: 'login' });
-        sendJson(res, 200, { ok: true, csrf: r.csrf }, { 'set-cookie': sessionCookie(r.token) });
+        sendJson(res, 200, { ok: true, csrf: r.csrf }, { 'set-cookie': sessionCookie(r.token, this.secure) });
         return;
       }
       // A locked client is answered without an audit write each time (no disk write per
@@ -262,7 +303,7 @@ export class WebServer {
       app.auth.logout(s!.token);
       this.replay.forget(s!.token);
       app.audit.write({ ...who(req, s), action: 'logout' });
-      sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie() });
+      sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie(this.secure) });
     });
 
     this.route('GET', '/api/status', true, (_req, res) => sendJson(res, 200, app.gateway.snapshot()));
@@ -360,6 +401,9 @@ export class WebServer {
       if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
       sendJson(res, 500, { ok: false, error: r.startError });
     }, { command: true });
+
+    // No login: the fingerprint is what any client sees in the handshake anyway.
+    this.route('GET', '/api/tls', false, (_req, res) => sendJson(res, 200, { https: this.tls !== null, ...(this.tls ?? {}) }));
 
     this.route('GET', '/api/audit', true, (req, res) => {
       const limit = Number(new URL(req.url ?? '', 'http://gateway').searchParams.get('limit') ?? 100);

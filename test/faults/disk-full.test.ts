@@ -43,7 +43,7 @@ async function site(rawRetentionHours: number, tmpfsSize: string) {
     stringify({
       site: { communityCode: '330106001001', gatewayId: 'gw-full' },
       localBroker: { host: '127.0.0.1', port: 0 },
-      web: { host: '127.0.0.1', port: webPort },
+      web: { host: '127.0.0.1', port: webPort, https: false },
       storage: { path: path.join(data, 'gateway.db'), rawRetentionHours },
       uplink: { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 5, reconnectMinMs: 500, reconnectMaxMs: 2000 },
       buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],

@@ -18,7 +18,7 @@ export function baseConfig(over: Record<string, unknown> = {}): Record<string, u
   return {
     site: { communityCode: '330106001001', gatewayId: 'gw-test' },
     localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
-    web: { host: '127.0.0.1', port: 0 },
+    web: { host: '127.0.0.1', port: 0, https: false }, // the page's HTTPS has its own test (test/web/tls.test.ts)
     storage: { path: path.join(tmpDir('cgw-db-'), 'gateway.db') },
     uplink: { url: 'mqtt://127.0.0.1:1884', windowSeconds: 60 },
     buses: [],

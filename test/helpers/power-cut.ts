@@ -45,7 +45,7 @@ export async function powerCutScenario(cuts: number, runMs: [number, number]): P
   const config = {
     site: { communityCode: '330106001001', gatewayId: 'gw-cut' },
     localBroker: { host: '127.0.0.1', port: 0 },
-    web: { host: '127.0.0.1', port: 0 },
+    web: { host: '127.0.0.1', port: 0, https: false },
     storage: { path: dbFile },
     uplink: { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 5, reconnectMinMs: 200, reconnectMaxMs: 1000, statusIntervalSeconds: 5 },
     buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],

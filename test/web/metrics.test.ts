@@ -58,6 +58,8 @@ describe('/metrics', () => {
     expect(value(second, 'cgw_outbox_rows')!).toBeGreaterThanOrEqual(1); // the inventory waits
     expect(value(second, 'cgw_outbox_shed_rows_total')).toBe(0);
     expect(value(second, 'cgw_privacy_suppressed_total')).toBe(0);
+    expect(value(second, 'cgw_audit_over_budget_total')).toBe(0);
+    expect(value(second, 'cgw_audit_suppressed_total')).toBe(0);
     expect(value(second, 'cgw_process_resident_memory_bytes')!).toBeGreaterThan(10e6);
     // Every series in docs/METRICS.md is served (and nothing served is undocumented).
     const documented = [...fs.readFileSync('docs/METRICS.md', 'utf8').matchAll(/^\| `(cgw_[a-z_]+)`/gm)].map((m) => m[1]!);

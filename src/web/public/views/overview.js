@@ -78,8 +78,17 @@ function deviceItem(d) {
     h('a', { class: 'button small', href: deviceHref(d.id), text: t('dev.open') }));
 }
 
+/** The page certificate's fingerprint, to compare with the browser's certificate viewer and the
+ * label or log of the box (a check against a fake box on the LAN). */
+function tlsLine(tls) {
+  if (!tls) return null;
+  return h('p', { id: 'tls-fingerprint', class: 'muted' },
+    tls.https ? t('tls.fingerprint', { fp: tls.fingerprint256 }) : t('tls.plain'));
+}
+
 export function mountOverview(root) {
   let data = null;
+  let tls = null;
   let error = '';
   function render() {
     if (!data) {
@@ -91,11 +100,13 @@ export function mountOverview(root) {
       alarmList(data.alarms),
       h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id },
         h('h2', { text: facilityName(f.id) }),
-        f.devices?.length ? h('ul', { class: 'devices' }, f.devices.map(deviceItem)) : h('p', { class: 'muted', text: t('dev.noDevices') }))))));
+        f.devices?.length ? h('ul', { class: 'devices' }, f.devices.map(deviceItem)) : h('p', { class: 'muted', text: t('dev.noDevices') })))),
+      tlsLine(tls)));
     const name = data.site?.name ?? data.site?.gatewayId;
     document.getElementById('site-name').textContent = name ? String(name) : '';
   }
   api('GET', '/api/overview').then((d) => { data = d; render(); }, (e) => { if (e.status !== 401) { error = errText(e); render(); } });
+  api('GET', '/api/tls', undefined, { auth: false }).then((x) => { tls = x; render(); }, () => {});
   render();
   return {
     render,
