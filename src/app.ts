@@ -203,7 +203,14 @@ export class App {
   }
 
   private build(config: SiteConfig): Gateway {
-    return new Gateway(config, this.opts.profiles, this.opts.log, { gpioBackend: this.opts.gpioBackend, stateDir: this.opts.stateDir });
+    return new Gateway(config, this.opts.profiles, this.opts.log, {
+      gpioBackend: this.opts.gpioBackend,
+      stateDir: this.opts.stateDir,
+      auditHead: () => {
+        const h = this.audit.chainHead();
+        return { seq: h.seq, head: h.hash };
+      },
+    });
   }
 
   private relayReadings(): void {

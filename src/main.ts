@@ -69,6 +69,8 @@ export class Gateway {
   private counters: CounterStore | null = null;
   private readonly gpioBackend: GpioBackend;
   private readonly stateDir: string;
+  /** The App's audit chain head, reported in the status message (anchored off the box). */
+  private readonly auditHead?: () => { seq: number; head: string };
   /** The site config running now; replaced by reloadIo(). */
   config: SiteConfig;
 
@@ -78,12 +80,13 @@ export class Gateway {
     config: SiteConfig,
     private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
-    deps: { gpioBackend?: GpioBackend; stateDir?: string } = {},
+    deps: { gpioBackend?: GpioBackend; stateDir?: string; auditHead?: () => { seq: number; head: string } } = {},
   ) {
     this.config = config;
     this.gpioBackend = deps.gpioBackend ?? new OnoffBackend();
     // Without an App (tests, benches) the state folder is the database's.
     this.stateDir = deps.stateDir ?? path.dirname(path.resolve(config.storage.path));
+    this.auditHead = deps.auditHead;
     this.events = new EventBus(log);
     // The site secret is read in start(); until then no identifier can be decoded anyway.
     this.pipeline = new Pipeline(this.events, (v) => {
@@ -396,6 +399,7 @@ export class Gateway {
       }),
       devices: this.pollers.map((p) => ({ id: p.device.id, online: p.stats.online, lastSuccess: p.stats.lastSuccess, requests: p.stats.requests, ...p.stats.errors })),
       gpio: this.gpio.map(({ cfg, input }) => ({ id: cfg.id, mode: input.stats.mode, lastChange: input.stats.lastChange })),
+      ...(this.auditHead ? { audit: this.auditHead() } : {}),
     };
   }
 }

@@ -152,6 +152,13 @@ export const StatusHealth = z.strictObject({
     }),
   ),
   gpio: z.array(z.strictObject({ id: ident, mode: z.enum(['interrupt', 'polling', 'unavailable', 'stopped']), lastChange: ms.nullable() })),
+  audit: z
+    .strictObject({
+      seq: z.number().int().nonnegative().describe('seq of the newest audit line'),
+      head: z.string().regex(/^[0-9a-f]{64}$/).describe('sha256 of that line: compare with `community-gateway audit verify` on the box'),
+    })
+    .optional()
+    .describe("the box's audit-log chain head, kept by the platform so that a rewritten or cut-off log on the box shows (docs/WEB.md)"),
 });
 export type StatusHealth = z.infer<typeof StatusHealth>;
 

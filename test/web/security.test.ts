@@ -1,6 +1,7 @@
 // The security review's findings on the web side (issue 12), each against the whole daemon
 // in-process over real HTTP: a simulated site with a health kiosk, real files for the config,
 // its versions and the audit log, and the real local broker for what subscribers receive.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -11,6 +12,7 @@ import { baseConfig, makeApp, makeGateway, WebClient } from '../helpers/gateway.
 import { silentLogger } from '../../src/log.js';
 import { hashPassword } from '../../src/broker/access.js';
 import { REDACTED } from '../../src/config/secrets.js';
+import { Mosquitto } from '../helpers/mosquitto.js';
 import type { App } from '../../src/app.js';
 
 const PASSWORD = 'Xihu-station-2026';
@@ -319,5 +321,25 @@ describe('replay protection for commands (等保: data integrity of commands)', 
     const versions = app.configs.versions().length;
     expect((await client.post('/api/config', { text }, { 'x-request-nonce': 'replay-test-nonce-0002' })).status).toBe(409);
     expect(app.configs.versions()).toHaveLength(versions);
+  });
+});
+
+describe('the audit chain head leaves the box in the status message', () => {
+  it('the platform receives health.audit whose head is the sha256 of that audit line', async () => {
+    const broker = await Mosquitto.start();
+    cleanups.push(() => broker.stop());
+    const { app } = await site({ uplink: { url: `mqtt://127.0.0.1:${broker.port}`, windowSeconds: 60, reconnectMinMs: 500, reconnectMaxMs: 1000, statusIntervalSeconds: 5 } });
+    await waitFor(() => app.gateway.uplink!.state === 'connected', 10000, 'uplink connected');
+    const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+    cleanups.push(() => sub.endAsync());
+    let status: { health?: { audit?: { seq: number; head: string } } } | null = null;
+    sub.on('message', (_t, p) => (status = JSON.parse(p.toString())));
+    await sub.subscribeAsync('fc/v1/+/+/status', { qos: 1 });
+    // The periodic status after the login carries the setup and login lines.
+    await waitFor(() => (status?.health?.audit?.seq ?? 0) >= 1, 12000, 'a status after the login');
+    const audit = status!.health!.audit!;
+    const lines = fs.readFileSync(path.join(path.dirname(app.config.storage.path), 'audit.log'), 'utf8').split('\n').filter(Boolean);
+    const line = lines.find((l) => (JSON.parse(l) as { seq: number }).seq === audit.seq)!;
+    expect(crypto.createHash('sha256').update(line).digest('hex')).toBe(audit.head);
   });
 });
