@@ -81,6 +81,16 @@ export const LocalBrokerSchema = z.strictObject({
 export const WebSchema = z.strictObject({
   host: host.default('0.0.0.0'),
   port: port.default(8080),
+  /** Extra names the page is opened by (a DNS name of the box). Its own addresses, hostname,
+   * hostname.local and localhost are always accepted; any other Host header is refused
+   * (DNS rebinding, docs/WEB.md). */
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a host name')).max(20).default([]),
+  /** A login session ends after this long without a request (GB/T 22239 8.1.4.1 b). */
+  sessionIdleMinutes: range(1, 720).default(15),
+  /** A login session ends this long after login, however active. */
+  sessionMaxHours: range(1, 168).default(12),
+  /** true: the admin must enrol a second factor (TOTP) at setup and cannot switch it off. */
+  requireTotp: z.boolean().default(false),
 });
 
 export const StorageSchema = z.strictObject({
@@ -241,7 +251,7 @@ export const AlarmRuleSchema = z
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
   localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
-  web: WebSchema.default({ host: '0.0.0.0', port: 8080 }),
+  web: WebSchema.default({ host: '0.0.0.0', port: 8080, allowedHosts: [], sessionIdleMinutes: 15, sessionMaxHours: 12, requireTotp: false }),
   storage: StorageSchema,
   uplink: UplinkSchema,
   buses: z.array(BusSchema).default([]),
