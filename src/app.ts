@@ -12,6 +12,7 @@ import type { Logger } from './log.js';
 import { Gateway } from './main.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { WebAuth } from './web/auth.js';
+import { stateDirOf } from './config/state-dir.js';
 import { AuditLog } from './web/audit-log.js';
 import { WebServer } from './web/server.js';
 import { DrainTracker } from './web/drain-tracker.js';
@@ -61,7 +62,7 @@ export class App {
     private readonly opts: AppOptions,
   ) {
     this.text = text;
-    const stateDir = path.dirname(path.resolve(config.storage.path));
+    const stateDir = stateDirOf(config);
     this.auth = new WebAuth({
       dir: stateDir,
       idleMs: config.web.sessionIdleMinutes * 60_000,

@@ -15,6 +15,10 @@ import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js'
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
+import { readSecret } from './cli/read-secret.js';
+import { resetAdmin } from './cli/reset-admin.js';
+import { checkPassword, policyMessage } from './security/password-policy.js';
+import { stateDirOf } from './config/state-dir.js';
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
@@ -41,8 +45,17 @@ const COMMANDS: Record<string, string> = {
       with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite.`,
   schema: `schema
       Print the uplink contract as JSON Schema.`,
-  'hash-password': `hash-password
-      Read a password on stdin, print its argon2 hash for localBroker.accounts[].passwordHash.`,
+  'hash-password': `hash-password [--username U]
+      Read a password (without echo on a terminal, asked twice; or stdin when piped), check
+      it against the password policy (docs/WEB.md), print its argon2id hash for
+      localBroker.accounts[].passwordHash. With --username the password must not contain it.`,
+  'reset-admin': `reset-admin [--config FILE | --state-dir DIR] [--delete]
+      On the box, as the service user or root: set a new web admin password (read without
+      echo, policy applied; the second factor is removed), or with --delete remove
+      web-admin.json so the page asks for setup again (new setup code in the daemon log).
+      The state directory defaults to the one the daemon uses for the same config (as for
+      run). A running daemon takes the change up on its next request and ends every session;
+      no restart needed. Written to the audit log.`,
 };
 
 const HELP = `community-gateway ${packageVersion()}
@@ -84,6 +97,8 @@ async function main(argv: string[]): Promise<number> {
       register: { type: 'string' },
       address: { type: 'string' },
       count: { type: 'string' },
+      'state-dir': { type: 'string' },
+      delete: { type: 'boolean' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -103,13 +118,11 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config':
       return checkConfig(rest[0] ?? values.config);
     case 'run': {
-      const file = values.config ?? rest[0];
-      if (file) return run(file, file);
-      // The embedded default is part of the package (read-only once installed): a config the
-      // technician applies from the web page goes to ./data/site.yaml and wins from then on.
-      const saved = path.resolve('data', 'site.yaml');
-      return fs.existsSync(saved) ? run(saved, saved) : run(DEFAULT_CONFIG, saved);
+      const { file, editable } = daemonConfigFile(values.config ?? rest[0]);
+      return run(file, editable);
     }
+    case 'reset-admin':
+      return resetAdminCommand(values.config ?? rest[0], values['state-dir'], values.delete === true);
     case 'privacy-report': {
       const file = values.config ?? rest[0];
       if (!file) {
@@ -127,11 +140,16 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'hash-password': {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-      if (pw.length < 8) {
-        process.stderr.write('hash-password: the password must have at least 8 characters\n');
+      let pw: string;
+      try {
+        pw = await readSecret('Password', true);
+      } catch (err) {
+        process.stderr.write(`hash-password: ${(err as Error).message}\n`);
+        return 1;
+      }
+      const problems = checkPassword(pw, { user: values.username });
+      if (problems.length) {
+        process.stderr.write(`hash-password: ${policyMessage(problems)}\n`);
         return 1;
       }
       process.stdout.write(`${await hashPassword(pw)}\n`);
@@ -177,6 +195,40 @@ async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;
+  }
+}
+
+/** The config file `run` uses (and `reset-admin` resolves the state directory from): the one
+ * given, else ./data/site.yaml if the web page has saved one, else the embedded default. */
+export function daemonConfigFile(explicit: string | undefined): { file: string; editable: string } {
+  if (explicit) return { file: explicit, editable: explicit };
+  // The embedded default is part of the package (read-only once installed): a config the
+  // technician applies from the web page goes to ./data/site.yaml and wins from then on.
+  const saved = path.resolve('data', 'site.yaml');
+  return fs.existsSync(saved) ? { file: saved, editable: saved } : { file: DEFAULT_CONFIG, editable: saved };
+}
+
+async function resetAdminCommand(config: string | undefined, stateDirOpt: string | undefined, del: boolean): Promise<number> {
+  let stateDir: string;
+  try {
+    stateDir = stateDirOpt ? path.resolve(stateDirOpt) : stateDirOf(loadSiteConfig(daemonConfigFile(config).file, loadProfiles(DRIVERS_DIR)));
+  } catch (err) {
+    process.stderr.write(`reset-admin: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const password = del ? undefined : await readSecret('New web admin password', true);
+    const r = await resetAdmin(stateDir, { delete: del, password });
+    process.stdout.write(
+      r.mode === 'delete'
+        ? `${r.file}: removed. The page asks for setup again; the setup code is in the daemon log (journalctl -u community-gateway).\n`
+        : `${r.file}: new admin password set${r.hadSecondFactor ? ' (the second factor was removed: enrol it again from the page)' : ''}.\n`,
+    );
+    process.stdout.write('A running daemon takes this up on its next request and ends every session; no restart needed.\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`reset-admin: ${(err as Error).message}\n`);
+    return 1;
   }
 }
 
