@@ -105,7 +105,7 @@ export class App {
     }
     this.sampler = setInterval(() => this.sample(), 2000);
     this.sampler.unref();
-    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port, setupCode: this.auth.setupCode }, 'no admin password set: open the web page from the site LAN and enter the setup code');
+    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port }, 'no admin password set: open the web page from the site LAN and enter the setup code logged above');
   }
 
   async stop(): Promise<void> {
