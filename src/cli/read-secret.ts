@@ -5,10 +5,11 @@ export class SecretInputError extends Error {}
 /** One line typed without echo. Ctrl-C or Ctrl-D on an empty line aborts. */
 function readHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let buf = '';
+    // Raw (no echo) before the prompt: whatever is typed after seeing it is never shown.
     stdin.setRawMode(true);
+    process.stderr.write(prompt);
     stdin.setEncoding('utf8');
     stdin.resume();
     const done = (err: Error | null) => {
