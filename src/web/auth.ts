@@ -373,6 +373,10 @@ export class WebAuth {
     const pwOk = await argon2.verify(admin.passwordHash, password).catch((err: unknown) => {
       throw new Error(`${this.file}: cannot verify against the stored hash (${(err as Error).message}); run community-gateway reset-admin`);
     });
+    // reset-admin may have replaced the file while argon2 ran: a check against the old hash
+    // must not open a session (or write the old record back over the new one).
+    this.sync();
+    if (this.admin !== admin) return { ok: false, reason: 'wrong' };
     let via: 'totp' | 'recovery' | undefined;
     let factorOk = true;
     let step: number | null = null;
@@ -393,8 +397,8 @@ export class WebAuth {
       return { ok: false, reason: 'wrong', ...(lockout ? { lockout, retryAfterS } : {}) };
     }
     // Both factors right: spend the code, then clear the counters.
-    if (via === 'totp' && step !== null) this.save({ ...admin, totp: { ...admin.totp!, lastStep: step } });
-    if (via === 'recovery') this.save({ ...admin, recoveryCodes: (admin.recoveryCodes ?? []).filter((_, i) => i !== recoveryIndex) });
+    if (via === 'totp' && step !== null) this.save(admin, { ...admin, totp: { ...admin.totp!, lastStep: step } });
+    if (via === 'recovery') this.save(admin, { ...admin, recoveryCodes: (admin.recoveryCodes ?? []).filter((_, i) => i !== recoveryIndex) });
     this.addresses.delete(ip);
     this.account = { failures: 0, nextAt: 0 };
     return via ? { ok: true, via } : { ok: true };
@@ -410,8 +414,9 @@ export class WebAuth {
     if (next === current) throw new AccountError('weak', 'the new password is the same as the current one');
     const r = await this.verify(current, code, clientIp);
     if (!r.ok) return r;
-    const now = this.now();
-    this.save({ ...this.admin, passwordHash: await hashPassword(next), passwordChangedAt: now });
+    const base = this.admin!;
+    const passwordHash = await hashPassword(next);
+    this.save(base, { ...base, passwordHash, passwordChangedAt: this.now() });
     this.endOtherSessions(token);
     return { ok: true };
   }
@@ -429,7 +434,8 @@ export class WebAuth {
     const r = await this.verify(password, undefined, clientIp);
     if (!r.ok) return r;
     const recovery = newRecoveryCodes();
-    this.save({ ...this.admin, totp: { secret, lastStep: step, enabledAt: now }, recoveryCodes: recovery.hashes });
+    const base = this.admin!;
+    this.save(base, { ...base, totp: { secret, lastStep: step, enabledAt: now }, recoveryCodes: recovery.hashes });
     this.endOtherSessions(token);
     return { ok: true, recoveryCodes: recovery.codes };
   }
@@ -442,13 +448,18 @@ export class WebAuth {
     if (this.requireTotp) throw new AccountError('totp-required', 'this site requires a second factor (web.requireTotp)');
     const r = await this.verify(password, code, clientIp);
     if (!r.ok) return r;
-    const { totp: _t, recoveryCodes: _r, ...rest } = this.admin;
-    this.save(rest);
+    const base = this.admin!;
+    const { totp: _t, recoveryCodes: _r, ...rest } = base;
+    this.save(base, rest);
     this.endOtherSessions(token);
     return { ok: true };
   }
 
-  private save(admin: Admin): void {
+  /** Writes `admin`, derived from `base`; refused if the file is no longer `base` (another
+   * process, reset-admin, wrote it since), so a reset is never overwritten by an old record. */
+  private save(base: Admin, admin: Admin): void {
+    this.sync();
+    if (this.admin !== base) throw new Error(`${this.file}: changed on disk meanwhile (reset-admin?): try again`);
     writeAdminFile(this.file, admin);
     this.admin = admin;
     this.identity = identityOf(fs.statSync(this.file));

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import argon2 from 'argon2';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { SetupError, WebAuth, clearedCookie, isLanAddress, parseCookies, sessionCookie } from '../../src/web/auth.js';
+import { SetupError, WebAuth, clearedCookie, isLanAddress, newAdmin, parseCookies, sessionCookie, writeAdminFile } from '../../src/web/auth.js';
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -315,6 +315,41 @@ describe('login', () => {
     clock.t += 16 * MIN;
     await auth.login('wrong', '10.10.1.1');
     expect(auth.trackedAddresses).toBe(1);
+  });
+});
+
+describe('a change on disk (community-gateway reset-admin)', () => {
+  it('ends every session and takes up the new hash on the next call; a deleted file re-opens setup with a new code', async () => {
+    const codes: string[] = [];
+    const dir = tmpDir();
+    const auth = new WebAuth({ dir, onSetupCode: (c) => codes.push(c) });
+    auth.load();
+    expect(codes).toHaveLength(1);
+    const s = await auth.setup({ password: PASSWORD, setupCode: codes[0]! }, '10.0.0.1');
+    expect(auth.session(s.token)).not.toBeNull();
+    writeAdminFile(path.join(dir, 'web-admin.json'), await newAdmin('Reset-password-2026', Date.now()));
+    expect(auth.session(s.token)).toBeNull();
+    expect((await auth.login(PASSWORD, '10.0.0.1')).ok).toBe(false);
+    expect((await auth.login('Reset-password-2026', '10.0.0.1')).ok).toBe(true);
+    fs.rmSync(path.join(dir, 'web-admin.json'));
+    expect(auth.setupRequired).toBe(true);
+    expect(codes).toHaveLength(2);
+    expect(auth.setupCode).toBe(codes[1]);
+  });
+
+  it('a login whose argon2 ran while the file was replaced opens no session and writes nothing back', async () => {
+    const { auth, file } = await withPassword();
+    const real = argon2.verify.bind(argon2);
+    vi.spyOn(argon2, 'verify').mockImplementation(async (hash, pw) => {
+      const ok = await real(hash, pw);
+      writeAdminFile(file, await newAdmin('Reset-password-2026', Date.now())); // reset-admin, meanwhile
+      return ok;
+    });
+    const before = await auth.login(PASSWORD, '10.0.0.1');
+    expect(before).toEqual({ ok: false, reason: 'wrong' });
+    vi.restoreAllMocks();
+    expect(await argon2.verify(JSON.parse(fs.readFileSync(file, 'utf8')).passwordHash, 'Reset-password-2026')).toBe(true); // the reset stands
+    expect((await auth.login('Reset-password-2026', '10.0.0.2')).ok).toBe(true);
   });
 });
 
