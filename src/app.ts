@@ -68,7 +68,16 @@ export class App {
   ) {
     this.text = text;
     const stateDir = opts.stateDir;
-    this.auth = new WebAuth({ dir: stateDir });
+    this.auth = new WebAuth({
+      dir: stateDir,
+      idleMs: config.web.sessionIdleMinutes * 60_000,
+      maxAgeMs: config.web.sessionMaxHours * 3_600_000,
+      requireTotp: config.web.requireTotp,
+      // The one-time setup code goes to the log only (journalctl): whoever can read it is on
+      // the box already; a browser on the LAN alone cannot claim the admin account.
+      onSetupCode: (setupCode) => opts.log.warn({ setupCode }, 'no admin password set: open the web page from the site LAN and enter this setup code'),
+      onExternalChange: (what) => opts.log.warn({ file: this.auth.file, what }, 'web-admin.json changed on disk (reset-admin): every session ended'),
+    });
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'), Date.now, { ...config.web.audit, log: opts.log });
     this.configs = new ConfigStore(opts.editableFile, { redact: redactSecrets });
     this.gateway = this.build(config);
@@ -106,7 +115,7 @@ export class App {
     }
     this.sampler = setInterval(() => this.sample(), 2000);
     this.sampler.unref();
-    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port }, 'no admin password set: open the web page from the site LAN to set one');
+    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port }, 'no admin password set: open the web page from the site LAN and enter the setup code logged above');
   }
 
   async stop(): Promise<void> {

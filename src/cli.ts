@@ -18,6 +18,9 @@ import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
 import { AuditLog } from './web/audit-log.js';
 import { renderVerify, verifyAudit, verifyExitCode } from './web/audit-verify.js';
+import { readSecret } from './cli/read-secret.js';
+import { resetAdmin } from './cli/reset-admin.js';
+import { checkPassword, policyMessage } from './security/password-policy.js';
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
@@ -53,8 +56,17 @@ const COMMANDS: Record<string, string> = {
       The latest entries, newest first (default 50).`,
   schema: `schema
       Print the uplink contract as JSON Schema.`,
-  'hash-password': `hash-password
-      Read a password on stdin, print its argon2 hash for localBroker.accounts[].passwordHash.`,
+  'hash-password': `hash-password [--username U]
+      Read a password (without echo on a terminal, asked twice; or stdin when piped), check
+      it against the password policy (docs/WEB.md), print its argon2id hash for
+      localBroker.accounts[].passwordHash. With --username the password must not contain it.`,
+  'reset-admin': `reset-admin [--state-dir DIR] [--delete]
+      On the box, as the service user or root: set a new web admin password (read without
+      echo, policy applied; the second factor is removed), or with --delete remove
+      web-admin.json so the page asks for setup again (new setup code in the daemon log).
+      The state folder is found as run finds it ($STATE_DIRECTORY, which the installed
+      command sets, else ./data). A running daemon takes the change up on its next request and ends every session;
+      no restart needed. Written to the audit log.`,
 };
 
 const HELP = `community-gateway ${packageVersion()}
@@ -98,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       count: { type: 'string' },
       'state-dir': { type: 'string' },
       limit: { type: 'string' },
+      delete: { type: 'boolean' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -117,14 +130,11 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config':
       return checkConfig(rest[0] ?? values.config);
     case 'run': {
-      const file = values.config ?? rest[0];
-      const stateDir = resolveStateDir(values['state-dir']);
-      if (file) return run(file, file, stateDir);
-      // The embedded default is part of the package (read-only once installed): a config the
-      // technician applies from the web page goes to ./data/site.yaml and wins from then on.
-      const saved = path.resolve('data', 'site.yaml');
-      return fs.existsSync(saved) ? run(saved, saved, stateDir) : run(DEFAULT_CONFIG, saved, stateDir);
+      const { file, editable } = daemonConfigFile(values.config ?? rest[0]);
+      return run(file, editable, resolveStateDir(values['state-dir']));
     }
+    case 'reset-admin':
+      return resetAdminCommand(values['state-dir'], values.delete === true);
     case 'privacy-report': {
       const file = values.config ?? rest[0];
       if (!file) {
@@ -142,11 +152,16 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'hash-password': {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      const pw = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-      if (pw.length < 8) {
-        process.stderr.write('hash-password: the password must have at least 8 characters\n');
+      let pw: string;
+      try {
+        pw = await readSecret('Password', true);
+      } catch (err) {
+        process.stderr.write(`hash-password: ${(err as Error).message}\n`);
+        return 1;
+      }
+      const problems = checkPassword(pw, { user: values.username });
+      if (problems.length) {
+        process.stderr.write(`hash-password: ${policyMessage(problems)}\n`);
         return 1;
       }
       process.stdout.write(`${await hashPassword(pw)}\n`);
@@ -222,6 +237,34 @@ function audit(rest: string[], v: { config?: string; 'state-dir'?: string; limit
   } catch (err) {
     process.stderr.write(`audit ${sub}: ${(err as Error).message}\n`);
     return 2;
+  }
+}
+
+/** The config file `run` uses: the one given, else ./data/site.yaml if the web page has saved one, else the embedded default. */
+export function daemonConfigFile(explicit: string | undefined): { file: string; editable: string } {
+  if (explicit) return { file: explicit, editable: explicit };
+  // The embedded default is part of the package (read-only once installed): a config the
+  // technician applies from the web page goes to ./data/site.yaml and wins from then on.
+  const saved = path.resolve('data', 'site.yaml');
+  return fs.existsSync(saved) ? { file: saved, editable: saved } : { file: DEFAULT_CONFIG, editable: saved };
+}
+
+async function resetAdminCommand(stateDirOpt: string | undefined, del: boolean): Promise<number> {
+  // The state folder as `run` resolves it: the config cannot move it (src/config/state-dir.ts).
+  const stateDir = resolveStateDir(stateDirOpt);
+  try {
+    const password = del ? undefined : await readSecret('New web admin password', true);
+    const r = await resetAdmin(stateDir, { delete: del, password });
+    process.stdout.write(
+      r.mode === 'delete'
+        ? `${r.file}: removed. The page asks for setup again; the setup code is in the daemon log (journalctl -u community-gateway).\n`
+        : `${r.file}: new admin password set${r.hadSecondFactor ? ' (the second factor was removed: enrol it again from the page)' : ''}.\n`,
+    );
+    process.stdout.write('A running daemon takes this up on its next request and ends every session; no restart needed.\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`reset-admin: ${(err as Error).message}\n`);
+    return 1;
   }
 }
 

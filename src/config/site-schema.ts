@@ -98,6 +98,16 @@ export const WebSchema = z
     /** The site's own certificate instead of the self-signed one (PEM files). */
     tls: z.strictObject({ certFile: z.string().min(1, 'must not be empty'), keyFile: z.string().min(1, 'must not be empty') }).optional(),
     audit: WebAuditSchema.prefault({}),
+    /** Extra names the page is opened by (a DNS name of the box). Its own addresses, hostname,
+     * hostname.local and localhost are always accepted; any other Host header is refused
+     * (DNS rebinding, docs/WEB.md). */
+    allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a host name')).max(20).default([]),
+    /** A login session ends after this long without a request (GB/T 22239 8.1.4.1 b). */
+    sessionIdleMinutes: range(1, 720).default(15),
+    /** A login session ends this long after login, however active. */
+    sessionMaxHours: range(1, 168).default(12),
+    /** true: the admin must enrol a second factor (TOTP) at setup and cannot switch it off. */
+    requireTotp: z.boolean().default(false),
   })
   .refine((w) => w.https || w.tls === undefined, { message: 'tls needs https: true (or remove tls to serve plain HTTP)', path: ['tls'] });
 

@@ -1,7 +1,24 @@
 // Every web request body, validated once at the edge (zod, strict: unknown fields are refused).
 import { z } from 'zod';
 
-export const PasswordBody = z.strictObject({ password: z.string().min(1, 'is required').max(256) });
+const password = z.string().min(1, 'is required').max(256);
+/** A TOTP code (6 digits) or a recovery code (XXXXX-XXXXX); the server tells which. */
+const factorCode = z.string().max(32);
+const totpSecret = z.string().regex(/^[A-Z2-7]{32}$/, 'is not a secret this box issued');
+
+export const LoginBody = z.strictObject({ password, code: factorCode.optional() });
+
+export const SetupBody = z.strictObject({
+  password,
+  setupCode: z.string().min(1, 'is required: it is printed in the daemon log').max(32),
+  totp: z.strictObject({ secret: totpSecret, code: z.string().regex(/^\s*\d{6}\s*$/, 'must be the 6 digits the app shows') }).optional(),
+});
+
+export const PasswordChangeBody = z.strictObject({ current: password, password, code: factorCode.optional() });
+
+export const TotpEnableBody = z.strictObject({ password, secret: totpSecret, code: z.string().regex(/^\s*\d{6}\s*$/, 'must be the 6 digits the app shows') });
+
+export const TotpDisableBody = z.strictObject({ password, code: factorCode.min(1, 'is required') });
 
 const FORM_KEY = /^(site\.name|uplink\.url|uplink\.windowSeconds|privacy\.k|log\.level|devices\[\d{1,4}\]\.(pollMs|name))$/;
 export const ConfigForm = z.record(z.string(), z.union([z.string().max(1000), z.number(), z.null()])).superRefine((form, ctx) => {

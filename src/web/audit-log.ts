@@ -211,7 +211,15 @@ export class AuditLog {
   }
 
   private append(entry: AuditEntry, mayRotate: boolean): void {
-    const fd0 = this.open();
+    let fd0 = this.open();
+    if (this.changedElsewhere(fd0)) {
+      // Another process appended (community-gateway reset-admin) or rotated: chain to what is
+      // on disk now, not to the head remembered here.
+      fs.closeSync(fd0);
+      this.fd = null;
+      this.head = null;
+      fd0 = this.open();
+    }
     const head = this.head!;
     // seq first: even a torn line shows which entry it was.
     const chained = { seq: head.seq + 1, ...entry, prev: head.hash };
@@ -229,6 +237,18 @@ export class AuditLog {
     this.size += body.length + 1;
     this.head = { seq: chained.seq, hash: lineHash(body) };
     if (rotated) this.retain();
+  }
+
+  /** The file grew by other hands, or audit.log is no longer the file we hold open. */
+  private changedElsewhere(fd: number): boolean {
+    const st = fs.fstatSync(fd);
+    if (st.size !== this.size) return true;
+    try {
+      const now = fs.statSync(this.file);
+      return now.ino !== st.ino || now.dev !== st.dev;
+    } catch {
+      return true;
+    }
   }
 
   /** Renames the full file to audit.log.<last seq> and opens a fresh one; returns its fd. */

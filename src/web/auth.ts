@@ -1,7 +1,8 @@
-// The web page's single admin account: first-start setup, login with per-address and
-// per-account lockout, in-memory sessions with idle and absolute expiry, and CSRF tokens.
-// The password itself is never stored, only its argon2id hash in web-admin.json (mode 0600).
-// See docs/WEB.md, "Security model".
+// The web page's single admin account: first-start setup (LAN only, with a one-time setup
+// code from the daemon's log), login with a password and an optional second factor (TOTP or
+// a recovery code), per-address lockout and a per-account growing delay, in-memory sessions
+// with idle and absolute expiry, and CSRF tokens. The password itself is never stored, only
+// its argon2id hash in web-admin.json (mode 0600). See docs/WEB.md, "Security model".
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -10,53 +11,82 @@ import argon2 from 'argon2';
 import { z } from 'zod';
 import { hashPassword } from '../broker/access.js';
 import { fsyncDir } from '../store/fsync-dir.js';
+import { checkPassword, policyMessage } from '../security/password-policy.js';
+import { isBase32Secret, matchRecoveryCode, newRecoveryCodes, normaliseCode, randomCode, sameCode, totpStep } from './second-factor.js';
 
 export const ADMIN_FILE = 'web-admin.json';
 export const SESSION_COOKIE = 'cgw_session';
-const ADMIN_USER = 'admin';
-const MIN_PASSWORD_CHARS = 10;
+export const ADMIN_USER = 'admin';
 const TOKEN_BYTES = 32;
+/** 10 characters of a 31-letter alphabet: ~49 bits, far beyond reach with 5 tries per 15 min. */
+export const SETUP_CODE_CHARS = 10;
 
-const DEFAULT_IDLE_MS = 60 * 60_000;
-const DEFAULT_MAX_AGE_MS = 12 * 60 * 60_000;
+export const DEFAULT_IDLE_MS = 15 * 60_000;
+export const DEFAULT_MAX_AGE_MS = 12 * 60 * 60_000;
 /** Per address: this many failures within FAILURE_WINDOW_MS lock the address for LOCK_MS. */
 const ADDRESS_MAX_FAILURES = 5;
-/** Per account: this many consecutive failures from anywhere lock the account for LOCK_MS. */
-const ACCOUNT_MAX_FAILURES = 20;
 const FAILURE_WINDOW_MS = 15 * 60_000;
 const LOCK_MS = 15 * 60_000;
-/** Hard cap on tracked addresses; past it the oldest entries go. The account lock still holds
+/** Per account: after this many consecutive failures from anywhere, each further attempt must
+ * wait 2^k seconds after the last failure (k = failures beyond this), at most
+ * ACCOUNT_MAX_DELAY_S. A delay, not a lock: an attacker spraying from many addresses slows the
+ * real admin down by at most that long, and never locks them out. */
+const ACCOUNT_FREE_FAILURES = 5;
+const ACCOUNT_MAX_DELAY_S = 120;
+/** Hard cap on tracked addresses; past it the oldest entries go. The account delay still holds
  * an attacker who cycles through more addresses than this. */
 const MAX_TRACKED_ADDRESSES = 10_000;
 const PRUNE_EVERY_MS = 60_000;
 
 export interface AuthOptions {
-  /** Directory holding web-admin.json (beside the storage file). */
+  /** Directory holding web-admin.json (the state directory). */
   dir: string;
-  /** A session ends after this long without a request (default 60 min). */
+  /** A session ends after this long without a request (default 15 min). */
   idleMs?: number;
   /** A session ends this long after login, however active (default 12 h). */
   maxAgeMs?: number;
+  /** Refuse a setup without a second factor, and refuse to switch it off (web.requireTotp). */
+  requireTotp?: boolean;
+  /** Called with each new setup code (at load while no password is set, and when the file is
+   * deleted under a running daemon): the daemon logs it for the technician. */
+  onSetupCode?: (code: string) => void;
+  /** Called when web-admin.json changed under the running daemon (reset-admin). */
+  onExternalChange?: (what: 'changed' | 'deleted') => void;
+  /** Read at call time (not captured), so a test can move Date. */
   now?: () => number;
 }
 
-export type LoginResult =
-  | { ok: true; token: string; csrf: string }
-  | {
-      ok: false;
-      reason: 'wrong' | 'locked' | 'no-password';
-      retryAfterS?: number;
-      /** Set on the failure that started a lock, so the caller can log and audit `lockout`. */
-      lockout?: 'address' | 'account';
-    };
+export type Refusal = {
+  ok: false;
+  /** wrong: password, code or setup code did not match; locked: the address is locked;
+   * throttled: the account's delay has not passed; no-password: setup first. */
+  reason: 'wrong' | 'locked' | 'throttled' | 'no-password';
+  retryAfterS?: number;
+  /** Set on the failure that started a lock or delay, so the caller can log and audit it. */
+  lockout?: 'address' | 'account';
+};
+
+export type LoginResult = { ok: true; token: string; csrf: string; via?: 'totp' | 'recovery' } | Refusal;
 
 export class SetupError extends Error {
   constructor(
-    readonly code: 'exists' | 'weak',
+    readonly code: 'exists' | 'weak' | 'setup-code' | 'locked' | 'totp' | 'totp-required',
     message: string,
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = 'SetupError';
+  }
+}
+
+/** A refused account change (password change, TOTP on/off) that is not a credential failure. */
+export class AccountError extends Error {
+  constructor(
+    readonly code: 'weak' | 'totp' | 'totp-required' | 'state',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AccountError';
   }
 }
 
@@ -64,8 +94,19 @@ const AdminFile = z.object({
   user: z.string().min(1),
   passwordHash: z.string().startsWith('$argon2id$', { error: 'not an argon2id hash' }),
   createdAt: z.number(),
+  passwordChangedAt: z.number().optional(),
+  totp: z
+    .object({
+      secret: z.string().refine(isBase32Secret, { error: 'not a 32-character base32 secret' }),
+      /** The last time step a code was accepted for (RFC 6238 5.2: a code is used once). */
+      lastStep: z.number().int(),
+      enabledAt: z.number(),
+    })
+    .optional(),
+  /** SHA-256 hex of each unused recovery code. */
+  recoveryCodes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).optional(),
 });
-type Admin = z.infer<typeof AdminFile>;
+export type Admin = z.infer<typeof AdminFile>;
 
 interface Session {
   user: string;
@@ -80,22 +121,63 @@ interface FailureRecord {
   lockedUntil: number;
 }
 
+export interface SetupRequest {
+  password: string;
+  setupCode: string;
+  /** Enrol a second factor now: the secret the page showed and a code from the app. */
+  totp?: { secret: string; code: string };
+}
+
+/** Writes `admin` to `file` atomically (temp file 0600, fsync, rename, fsync of the folder). */
+export function writeAdminFile(file: string, admin: Admin): void {
+  const dir = path.dirname(file);
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, `${JSON.stringify(admin)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    throw new Error(`${file}: cannot write: ${(err as Error).message}`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  fsyncDir(dir);
+}
+
+export async function newAdmin(password: string, now: number): Promise<Admin> {
+  return { user: ADMIN_USER, passwordHash: await hashPassword(password), createdAt: now, passwordChangedAt: now };
+}
+
 export class WebAuth {
-  private readonly file: string;
+  readonly file: string;
   private readonly idleMs: number;
   private readonly maxAgeMs: number;
-  private readonly now: () => number;
+  private readonly requireTotp: boolean;
+  private readonly nowFn: () => number;
   private admin: Admin | null = null;
+  /** What the file was when last read or written: a difference is an outside change. */
+  private identity: string | null = null;
+  private code: string | null = null;
   private readonly sessions = new Map<string, Session>();
   private readonly addresses = new Map<string, FailureRecord>();
-  private account = { failures: 0, lockedUntil: 0 };
+  private account = { failures: 0, nextAt: 0 };
   private lastPrune = 0;
 
-  constructor(opts: AuthOptions) {
+  constructor(private readonly opts: AuthOptions) {
     this.file = path.join(opts.dir, ADMIN_FILE);
     this.idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
     this.maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
-    this.now = opts.now ?? Date.now;
+    this.requireTotp = opts.requireTotp ?? false;
+    this.nowFn = opts.now ?? (() => Date.now());
+  }
+
+  private now(): number {
+    return this.nowFn();
   }
 
   /** Reads web-admin.json if present. Throws, naming the file, if it is group/world-accessible or malformed. */
@@ -106,11 +188,14 @@ export class WebAuth {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.admin = null;
+        this.identity = null;
+        this.newSetupCode();
         return;
       }
       throw new Error(`${this.file}: cannot read: ${(err as Error).message}`);
     }
     let text: string;
+    let identity: string;
     try {
       // fstat on the open descriptor: the mode checked is the mode of the file read.
       const st = fs.fstatSync(fd);
@@ -118,6 +203,7 @@ export class WebAuth {
       if ((st.mode & 0o077) !== 0) {
         throw new Error(`${this.file}: accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 on it`);
       }
+      identity = identityOf(st);
       text = fs.readFileSync(fd, 'utf8');
     } finally {
       fs.closeSync(fd);
@@ -126,33 +212,110 @@ export class WebAuth {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${this.file}: not valid JSON (${(err as Error).message}); restore it, or delete it to set a new password from the LAN`);
+      throw new Error(`${this.file}: not valid JSON (${(err as Error).message}); restore it, or run community-gateway reset-admin`);
     }
     const parsed = AdminFile.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw new Error(`${this.file}: ${where}${issue?.message ?? 'invalid'}; restore it, or delete it to set a new password from the LAN`);
+      throw new Error(`${this.file}: ${where}${issue?.message ?? 'invalid'}; restore it, or run community-gateway reset-admin`);
     }
     this.admin = parsed.data;
+    this.identity = identity;
+    this.code = null;
+  }
+
+  /** Takes up a change made by another process (community-gateway reset-admin): a new hash or
+   * a deleted file ends every session at once; a deleted file re-opens setup with a new code.
+   * One stat per call: cheap next to a request, and no watcher to miss an event. */
+  private sync(): void {
+    let id: string | null = null;
+    try {
+      id = identityOf(fs.statSync(this.file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${this.file}: cannot stat: ${(err as Error).message}`);
+    }
+    if (id === this.identity) return;
+    const had = this.admin !== null;
+    this.sessions.clear();
+    this.account = { failures: 0, nextAt: 0 };
+    if (id === null) {
+      this.admin = null;
+      this.identity = null;
+      if (had) {
+        this.newSetupCode();
+        this.opts.onExternalChange?.('deleted');
+      }
+      return;
+    }
+    this.load();
+    this.opts.onExternalChange?.('changed');
+  }
+
+  private newSetupCode(): void {
+    this.code = randomCode(SETUP_CODE_CHARS);
+    this.opts.onSetupCode?.(this.code);
   }
 
   get setupRequired(): boolean {
+    this.sync();
     return this.admin === null;
   }
 
-  /** Sets the first password and logs in. Only once: a second call gets SetupError('exists'). */
-  async setup(password: string): Promise<{ token: string; csrf: string }> {
+  /** The current one-time setup code, while setup is required (the daemon logs it). */
+  get setupCode(): string | null {
+    return this.admin === null ? this.code : null;
+  }
+
+  /** Whether login asks for a second factor. */
+  get secondFactor(): boolean {
+    this.sync();
+    return this.admin?.totp !== undefined;
+  }
+
+  get totpRequired(): boolean {
+    return this.requireTotp;
+  }
+
+  /** Unused recovery codes left (for the account page). */
+  get recoveryCodesLeft(): number {
+    return this.admin?.recoveryCodes?.length ?? 0;
+  }
+
+  /** Sets the first password and logs in. Only once, only with the setup code from the log;
+   * a wrong code counts as a failure against the address. */
+  async setup(req: SetupRequest, clientIp: string): Promise<{ token: string; csrf: string; recoveryCodes?: string[] }> {
+    this.sync();
     if (this.admin) throw new SetupError('exists', `the admin password is already set (${this.file}); log in instead`);
-    if ([...password].length < MIN_PASSWORD_CHARS) {
-      throw new SetupError('weak', `the password needs at least ${MIN_PASSWORD_CHARS} characters`);
+    const now = this.now();
+    const ip = normaliseAddress(clientIp);
+    const lockedUntil = this.addresses.get(ip)?.lockedUntil ?? 0;
+    if (lockedUntil > now) {
+      const s = Math.ceil((lockedUntil - now) / 1000);
+      throw new SetupError('locked', `too many wrong setup codes: try again in ${s} s`, s);
     }
-    const admin: Admin = { user: ADMIN_USER, passwordHash: await hashPassword(password), createdAt: this.now() };
+    if (!this.code || !sameCode(normaliseCode(req.setupCode), this.code)) {
+      this.recordFailure(ip, now, false);
+      throw new SetupError('setup-code', 'wrong setup code: it is printed in the daemon log (journalctl -u community-gateway) at start');
+    }
+    const problems = checkPassword(req.password, { user: ADMIN_USER });
+    if (problems.length) throw new SetupError('weak', policyMessage(problems));
+    let totp: Admin['totp'];
+    let recovery: { codes: string[]; hashes: string[] } | undefined;
+    if (req.totp) {
+      if (!isBase32Secret(req.totp.secret)) throw new SetupError('totp', 'totp.secret: not a secret this box issued');
+      const step = totpStep(req.totp.secret, req.totp.code.trim(), now);
+      if (step === null) throw new SetupError('totp', 'totp.code: the code does not match: check the phone clock and type the current code');
+      totp = { secret: req.totp.secret, lastStep: step, enabledAt: now };
+      recovery = newRecoveryCodes();
+    } else if (this.requireTotp) {
+      throw new SetupError('totp-required', 'this site requires a second factor (web.requireTotp): enrol an authenticator app');
+    }
+    const admin: Admin = { ...(await newAdmin(req.password, now)), ...(totp ? { totp, recoveryCodes: recovery!.hashes } : {}) };
     const dir = path.dirname(this.file);
     fs.mkdirSync(dir, { recursive: true });
-    // As for the site secret: written whole to a private temp file, then linked into place.
-    // link() is exclusive like O_EXCL (so two setups cannot both win), and a crash never
-    // leaves a half-written file that would block both setup and login.
+    // Written whole to a private temp file, then linked into place. link() is exclusive like
+    // O_EXCL (so two setups cannot both win), and a crash never leaves a half-written file.
     const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
     try {
       const fd = fs.openSync(tmp, 'wx', 0o600);
@@ -165,7 +328,6 @@ export class WebAuth {
       fs.linkSync(tmp, this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        // Someone set it meanwhile (or load() was not called): take up the file that won.
         try {
           this.load();
         } catch {
@@ -179,29 +341,132 @@ export class WebAuth {
     }
     fsyncDir(dir);
     this.admin = admin;
-    return this.createSession(admin.user);
+    this.identity = identityOf(fs.statSync(this.file));
+    this.code = null;
+    this.addresses.delete(ip);
+    return { ...this.createSession(admin.user), ...(recovery ? { recoveryCodes: recovery.codes } : {}) };
   }
 
-  async login(password: string, clientIp: string): Promise<LoginResult> {
+  /** Password and, when enrolled, a TOTP or recovery code. The delay and lock are answered
+   * before argon2, so a throttled client burns no CPU. */
+  async login(password: string, clientIp: string, code?: string): Promise<LoginResult> {
+    this.sync();
+    if (!this.admin) return { ok: false, reason: 'no-password' };
+    const r = await this.verify(password, code, clientIp);
+    if (!r.ok) return r;
+    this.pruneSessions(this.now());
+    return { ok: true, ...this.createSession(this.admin.user), ...(r.via ? { via: r.via } : {}) };
+  }
+
+  /** Checks the admin's credentials with the same throttling and counting as a login. */
+  private async verify(password: string, code: string | undefined, clientIp: string): Promise<{ ok: true; via?: 'totp' | 'recovery' } | Refusal> {
     const admin = this.admin;
     if (!admin) return { ok: false, reason: 'no-password' };
     const now = this.now();
     const ip = normaliseAddress(clientIp);
-    // While locked, answer before argon2: a locked-out client must not be able to burn CPU.
-    const lockedUntil = Math.max(this.addresses.get(ip)?.lockedUntil ?? 0, this.account.lockedUntil);
-    if (lockedUntil > now) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((lockedUntil - now) / 1000) };
+    const addrUntil = this.addresses.get(ip)?.lockedUntil ?? 0;
+    if (addrUntil > now) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((addrUntil - now) / 1000) };
+    if (this.account.nextAt > now) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil((this.account.nextAt - now) / 1000) };
     // Counted as a failure before verifying, so concurrent attempts see it: a burst of parallel
-    // guesses gets at most the allowed number of argon2 runs, not one per request. A success
-    // below undoes it.
-    const lockout = this.recordFailure(ip, now);
-    const ok = await argon2.verify(admin.passwordHash, password).catch((err: unknown) => {
-      throw new Error(`${this.file}: cannot verify against the stored hash (${(err as Error).message}); delete the file to set a new password from the LAN`);
+    // guesses gets at most the allowed number of argon2 runs. A success below undoes it.
+    const lockout = this.recordFailure(ip, now, true);
+    const pwOk = await argon2.verify(admin.passwordHash, password).catch((err: unknown) => {
+      throw new Error(`${this.file}: cannot verify against the stored hash (${(err as Error).message}); run community-gateway reset-admin`);
     });
-    if (!ok) return lockout ? { ok: false, reason: 'wrong', lockout, retryAfterS: LOCK_MS / 1000 } : { ok: false, reason: 'wrong' };
+    // reset-admin may have replaced the file while argon2 ran: a check against the old hash
+    // must not open a session (or write the old record back over the new one).
+    this.sync();
+    if (this.admin !== admin) return { ok: false, reason: 'wrong' };
+    let via: 'totp' | 'recovery' | undefined;
+    let factorOk = true;
+    let step: number | null = null;
+    let recoveryIndex = -1;
+    if (admin.totp) {
+      const c = (code ?? '').trim();
+      step = totpStep(admin.totp.secret, c, now);
+      // RFC 6238 5.2: a code is accepted once; a step at or before the last used one is a replay.
+      if (step !== null && step > admin.totp.lastStep) via = 'totp';
+      else if (c !== '' && !/^\d{6}$/.test(c)) {
+        recoveryIndex = matchRecoveryCode(admin.recoveryCodes ?? [], c);
+        if (recoveryIndex >= 0) via = 'recovery';
+      }
+      factorOk = via !== undefined;
+    }
+    if (!pwOk || !factorOk) {
+      const retryAfterS = lockout === 'address' ? LOCK_MS / 1000 : lockout === 'account' ? Math.ceil((this.account.nextAt - now) / 1000) : undefined;
+      return { ok: false, reason: 'wrong', ...(lockout ? { lockout, retryAfterS } : {}) };
+    }
+    // Both factors right: spend the code, then clear the counters.
+    if (via === 'totp' && step !== null) this.save(admin, { ...admin, totp: { ...admin.totp!, lastStep: step } });
+    if (via === 'recovery') this.save(admin, { ...admin, recoveryCodes: (admin.recoveryCodes ?? []).filter((_, i) => i !== recoveryIndex) });
     this.addresses.delete(ip);
-    this.account = { failures: 0, lockedUntil: 0 };
-    this.pruneSessions(this.now());
-    return { ok: true, ...this.createSession(admin.user) };
+    this.account = { failures: 0, nextAt: 0 };
+    return via ? { ok: true, via } : { ok: true };
+  }
+
+  /** Password change from a logged-in page: the current password (and code, if enrolled) is
+   * checked like a login; the new one must pass the policy. Every other session ends. */
+  async changePassword(token: string, current: string, next: string, clientIp: string, code?: string): Promise<Refusal | { ok: true }> {
+    this.sync();
+    if (!this.live(token) || !this.admin) return { ok: false, reason: 'no-password' };
+    const problems = checkPassword(next, { user: ADMIN_USER });
+    if (problems.length) throw new AccountError('weak', policyMessage(problems));
+    if (next === current) throw new AccountError('weak', 'the new password is the same as the current one');
+    const r = await this.verify(current, code, clientIp);
+    if (!r.ok) return r;
+    const base = this.admin!;
+    const passwordHash = await hashPassword(next);
+    this.save(base, { ...base, passwordHash, passwordChangedAt: this.now() });
+    this.endOtherSessions(token);
+    return { ok: true };
+  }
+
+  /** Enrols (or re-enrols) TOTP: current password, the secret the page showed, and a code from
+   * the app for it. Returns fresh recovery codes (the old ones are void). */
+  async enableTotp(token: string, password: string, secret: string, code: string, clientIp: string): Promise<Refusal | { ok: true; recoveryCodes: string[] }> {
+    this.sync();
+    if (!this.live(token) || !this.admin) return { ok: false, reason: 'no-password' };
+    if (this.admin.totp) throw new AccountError('state', 'a second factor is already enrolled: switch it off first');
+    if (!isBase32Secret(secret)) throw new AccountError('totp', 'secret: not a secret this box issued');
+    const now = this.now();
+    const step = totpStep(secret, code.trim(), now);
+    if (step === null) throw new AccountError('totp', 'code: the code does not match: check the phone clock and type the current code');
+    const r = await this.verify(password, undefined, clientIp);
+    if (!r.ok) return r;
+    const recovery = newRecoveryCodes();
+    const base = this.admin!;
+    this.save(base, { ...base, totp: { secret, lastStep: step, enabledAt: now }, recoveryCodes: recovery.hashes });
+    this.endOtherSessions(token);
+    return { ok: true, recoveryCodes: recovery.codes };
+  }
+
+  /** Switches the second factor off: current password and a current code (or recovery code). */
+  async disableTotp(token: string, password: string, code: string, clientIp: string): Promise<Refusal | { ok: true }> {
+    this.sync();
+    if (!this.live(token) || !this.admin) return { ok: false, reason: 'no-password' };
+    if (!this.admin.totp) throw new AccountError('state', 'no second factor is enrolled');
+    if (this.requireTotp) throw new AccountError('totp-required', 'this site requires a second factor (web.requireTotp)');
+    const r = await this.verify(password, code, clientIp);
+    if (!r.ok) return r;
+    const base = this.admin!;
+    const { totp: _t, recoveryCodes: _r, ...rest } = base;
+    this.save(base, rest);
+    this.endOtherSessions(token);
+    return { ok: true };
+  }
+
+  /** Writes `admin`, derived from `base`; refused if the file is no longer `base` (another
+   * process, reset-admin, wrote it since), so a reset is never overwritten by an old record. */
+  private save(base: Admin, admin: Admin): void {
+    this.sync();
+    if (this.admin !== base) throw new Error(`${this.file}: changed on disk meanwhile (reset-admin?): try again`);
+    writeAdminFile(this.file, admin);
+    this.admin = admin;
+    this.identity = identityOf(fs.statSync(this.file));
+  }
+
+  private endOtherSessions(keep: string): void {
+    for (const t of [...this.sessions.keys()]) if (t !== keep) this.sessions.delete(t);
   }
 
   logout(token: string): void {
@@ -210,10 +475,18 @@ export class WebAuth {
 
   /** The session for a cookie token, refreshing its idle timer; null if unknown or expired. */
   session(token: string | undefined): { user: string; csrf: string; createdAt: number } | null {
+    this.sync();
     const s = this.live(token);
     if (!s) return null;
     s.lastSeen = this.now();
     return { user: s.user, csrf: s.csrf, createdAt: s.createdAt };
+  }
+
+  /** Whether the session is still live, without counting as activity: for the page's live
+   * event stream, which must not keep an unattended page logged in past the idle timeout. */
+  alive(token: string | undefined): boolean {
+    this.sync();
+    return this.live(token) !== null;
   }
 
   /** Constant-time comparison of a presented CSRF header with the session's token. */
@@ -254,8 +527,9 @@ export class WebAuth {
     for (const [token, s] of this.sessions) if (this.expired(s, now)) this.sessions.delete(token);
   }
 
-  /** Counts one failure for the address and the account; returns which lock it started, if any. */
-  private recordFailure(ip: string, now: number): 'address' | 'account' | undefined {
+  /** Counts one failure for the address (and the account, for credential checks); returns
+   * which lock or delay it started, if any. */
+  private recordFailure(ip: string, now: number, countAccount: boolean): 'address' | 'account' | undefined {
     this.pruneAddresses(now);
     const rec = this.addresses.get(ip) ?? { failures: [], lockedUntil: 0 };
     // Re-inserted so the map's order is least recently failed first, for the cap below.
@@ -264,15 +538,18 @@ export class WebAuth {
     rec.failures = rec.failures.filter((t) => now - t < FAILURE_WINDOW_MS);
     rec.failures.push(now);
     let lockout: 'address' | 'account' | undefined;
+    if (countAccount) {
+      this.account.failures++;
+      const k = this.account.failures - ACCOUNT_FREE_FAILURES;
+      if (k >= 0) {
+        this.account.nextAt = now + Math.min(2 ** (k + 1), ACCOUNT_MAX_DELAY_S) * 1000;
+        if (k === 0) lockout = 'account';
+      }
+    }
     if (rec.failures.length >= ADDRESS_MAX_FAILURES) {
       rec.lockedUntil = now + LOCK_MS;
       rec.failures = []; // after the lock, the address gets a fresh allowance
       lockout = 'address';
-    }
-    this.account.failures++;
-    if (this.account.failures >= ACCOUNT_MAX_FAILURES) {
-      this.account = { failures: 0, lockedUntil: now + LOCK_MS };
-      lockout = 'account';
     }
     while (this.addresses.size > MAX_TRACKED_ADDRESSES) {
       const oldest = this.addresses.keys().next().value;
@@ -298,6 +575,9 @@ export class WebAuth {
   }
 }
 
+function identityOf(st: fs.Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+}
 
 /** One key per client: zone and brackets stripped, IPv4-mapped IPv6 counted as its IPv4 address. */
 function normaliseAddress(ip: string): string {

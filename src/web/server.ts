@@ -14,10 +14,12 @@ import { DeviceCommandError } from '../main.js';
 import { decodeAll } from '../io/modbus/device-commands.js';
 import { privacyReport } from '../privacy/privacy-report.js';
 import { rawReadRefusal } from '../privacy/policy.js';
-import { clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError } from './auth.js';
+import { AccountError, clearedCookie, isLanAddress, parseCookies, sessionCookie, SetupError, type Refusal } from './auth.js';
+import { HostCheck } from './host-check.js';
+import { newEnrolment } from './second-factor.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ReplayGuard } from './replay-guard.js';
-import { ConfigBody, PasswordBody, ReadBody, RollbackBody, WriteBody } from './api-schemas.js';
+import { ConfigBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
 import { formOf, mergeForm } from './config-edit.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
@@ -77,12 +79,17 @@ export class WebServer {
   private readonly replay = new ReplayGuard();
   /** Open live streams per session token. */
   private readonly eventsPerSession = new Map<string, number>();
+  private readonly hosts: HostCheck;
 
   constructor(
     private opts: WebServerOptions,
     private readonly app: App,
     private readonly log: Logger,
   ) {
+    this.hosts = new HostCheck(
+      () => this.opts.host,
+      () => this.app.config.web.allowedHosts,
+    );
     this.defineRoutes();
   }
 
@@ -152,6 +159,7 @@ export class WebServer {
     const url = new URL(req.url ?? '/', 'http://gateway');
     try {
       if (url.pathname === '/healthz') return this.healthz(res);
+      if (url.pathname.startsWith('/api/') || url.pathname === '/metrics') this.checkHost(req);
       if (url.pathname === '/metrics') {
         // No login (Prometheus scrapes without one), but only from the site LAN: the series
         // name devices, never residents.
@@ -189,6 +197,15 @@ export class WebServer {
     const live = this.app.gateway.liveness();
     if (live === true) res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end('ok\n');
     else res.writeHead(503, { ...BASE_HEADERS, 'content-type': 'text/plain' }).end(`stalled: ${live}\n`);
+  }
+
+  /** DNS rebinding: the Host header must name this box and the port the request came in on. */
+  private checkHost(req: http.IncomingMessage): void {
+    const sock = req.socket as http.IncomingMessage['socket'] & { encrypted?: boolean };
+    const port = sock.localPort ?? this.port;
+    if (!this.hosts.allows(req.headers.host, port, sock.encrypted ? 443 : 80)) {
+      throw new HttpError(403, 'host', { detail: 'the Host header does not name this box: open the page by its address (or add the name to web.allowedHosts)' });
+    }
   }
 
   private sessionOf(req: http.IncomingMessage): Session | null {
@@ -261,42 +278,71 @@ export class WebServer {
     const who = (req: http.IncomingMessage, s: Session | null) => ({ user: s?.user ?? 'anonymous', ip: clientIp(req) });
 
     this.route('GET', '/api/session', false, (_req, res, _p, s) => {
-      sendJson(res, 200, { setupRequired: app.auth.setupRequired, authenticated: s !== null, ...(s ? { user: s.user, csrf: s.csrf } : {}) });
+      const setupRequired = app.auth.setupRequired;
+      sendJson(res, 200, {
+        setupRequired,
+        authenticated: s !== null,
+        secondFactor: app.auth.secondFactor,
+        totpRequired: app.auth.totpRequired,
+        ...(s ? { user: s.user, csrf: s.csrf } : {}),
+      });
     });
 
-    this.route('POST', '/api/setup', false, async (req, res) => {
+    /** Answers a refused credential check: 429 while locked or delayed (not audited each time:
+     * no disk write per request for an attacker), else audits the failure and any lock it
+     * started. */
+    const refuse = (req: http.IncomingMessage, r: Refusal, action: string, status: number): never => {
+      const ip = clientIp(req);
+      if (r.reason === 'locked' || r.reason === 'throttled') {
+        const msg = r.reason === 'locked' ? 'too many failed attempts from this address: locked for a while' : 'too many failed attempts on the account: wait before the next try';
+        throw new HttpError(429, msg, { reason: r.reason, retryAfterS: r.retryAfterS }, { 'retry-after': String(r.retryAfterS ?? 900) });
+      }
+      app.audit.write({ user: 'admin', ip, action, detail: { reason: r.reason } });
+      if (r.lockout) app.audit.write({ user: 'admin', ip, action: 'lockout', detail: { scope: r.lockout, retryAfterS: r.retryAfterS } });
+      throw new HttpError(status, r.reason === 'no-password' ? 'no admin password is set yet' : 'wrong password or code', { reason: r.reason });
+    };
+    const lanOnly = (req: http.IncomingMessage) => {
       const ip = clientIp(req);
       if (!isLanAddress(ip)) {
         // Rate-limited: an outsider can repeat this at will (counted in the next line written).
         app.audit.writeLimited(ip, { user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'not from the LAN' } });
         throw new HttpError(403, 'the first password can only be set from the site LAN');
       }
-      const { password } = await readBody(req, PasswordBody);
+      return ip;
+    };
+
+    // While setup is required: a fresh TOTP secret to enrol (nothing is stored until setup).
+    this.route('POST', '/api/setup/totp', false, (req, res) => {
+      lanOnly(req);
+      if (!app.auth.setupRequired) throw new HttpError(409, 'the admin password is already set; log in instead');
+      sendJson(res, 200, newEnrolment());
+    });
+
+    this.route('POST', '/api/setup', false, async (req, res) => {
+      const ip = lanOnly(req);
+      const body = await readBody(req, SetupBody);
       try {
-        const s = await app.auth.setup(password);
-        app.audit.write({ user: 'admin', ip, action: 'setup' });
-        sendJson(res, 200, { ok: true, csrf: s.csrf }, { 'set-cookie': sessionCookie(s.token, this.secure) });
+        const s = await app.auth.setup(body, ip);
+        app.audit.write({ user: 'admin', ip, action: 'setup', detail: { secondFactor: body.totp !== undefined } });
+        sendJson(res, 200, { ok: true, csrf: s.csrf, ...(s.recoveryCodes ? { recoveryCodes: s.recoveryCodes } : {}) }, { 'set-cookie': sessionCookie(s.token, this.secure) });
       } catch (err) {
-        if (err instanceof SetupError) throw new HttpError(err.code === 'exists' ? 409 : 400, err.message);
-        throw err;
+        if (!(err instanceof SetupError)) throw err;
+        if (err.code === 'locked') throw new HttpError(429, err.message, { reason: 'locked', retryAfterS: err.retryAfterS }, { 'retry-after': String(err.retryAfterS ?? 900) });
+        if (err.code === 'setup-code') {
+          app.audit.write({ user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'wrong setup code' } });
+          throw new HttpError(403, err.message, { reason: 'setup-code' });
+        }
+        throw new HttpError(err.code === 'exists' ? 409 : 400, err.message, { reason: err.code });
       }
     });
 
     this.route('POST', '/api/login', false, async (req, res) => {
       const ip = clientIp(req);
-      const { password } = await readBody(req, PasswordBody);
-      const r = await app.auth.login(password, ip);
-      if (r.ok) {
-        app.audit.write({ user: 'admin', ip, action: 'login' });
-        sendJson(res, 200, { ok: true, csrf: r.csrf }, { 'set-cookie': sessionCookie(r.token, this.secure) });
-        return;
-      }
-      // A locked client is answered without an audit write each time (no disk write per
-      // request for an attacker); the lock itself is audited once, when it starts.
-      if (r.reason === 'locked') throw new HttpError(429, 'too many failed logins: locked for a while', { retryAfterS: r.retryAfterS }, { 'retry-after': String(r.retryAfterS ?? 900) });
-      app.audit.write({ user: 'admin', ip, action: 'login-failed', detail: { reason: r.reason } });
-      if (r.lockout) app.audit.write({ user: 'admin', ip, action: 'lockout', detail: { scope: r.lockout, retryAfterS: r.retryAfterS } });
-      throw new HttpError(401, r.reason === 'no-password' ? 'no admin password is set yet' : 'wrong password');
+      const { password, code } = await readBody(req, LoginBody);
+      const r = await app.auth.login(password, ip, code);
+      if (!r.ok) return refuse(req, r, 'login-failed', 401);
+      app.audit.write({ user: 'admin', ip, action: 'login', ...(r.via ? { detail: { via: r.via, ...(r.via === 'recovery' ? { recoveryCodesLeft: app.auth.recoveryCodesLeft } : {}) } } : {}) });
+      sendJson(res, 200, { ok: true, csrf: r.csrf, ...(r.via === 'recovery' ? { recoveryCodesLeft: app.auth.recoveryCodesLeft } : {}) }, { 'set-cookie': sessionCookie(r.token, this.secure) });
     });
 
     this.route('POST', '/api/logout', true, (req, res, _p, s) => {
@@ -304,6 +350,44 @@ export class WebServer {
       this.replay.forget(s!.token);
       app.audit.write({ ...who(req, s), action: 'logout' });
       sendJson(res, 200, { ok: true }, { 'set-cookie': clearedCookie(this.secure) });
+    });
+
+    this.route('GET', '/api/account', true, (_req, res, _p, s) => {
+      sendJson(res, 200, { user: s!.user, secondFactor: app.auth.secondFactor, totpRequired: app.auth.totpRequired, recoveryCodesLeft: app.auth.recoveryCodesLeft });
+    });
+
+    const accountError = (err: unknown): never => {
+      if (err instanceof AccountError) throw new HttpError(err.code === 'state' ? 409 : 400, err.message, { reason: err.code });
+      throw err;
+    };
+
+    this.route('POST', '/api/account/password', true, async (req, res, _p, s) => {
+      const body = await readBody(req, PasswordChangeBody);
+      const r = await app.auth.changePassword(s!.token, body.current, body.password, clientIp(req), body.code).catch(accountError);
+      if (!r.ok) return refuse(req, r, 'password-change-failed', 403);
+      app.audit.write({ ...who(req, s), action: 'password-change', detail: { otherSessionsEnded: true } });
+      sendJson(res, 200, { ok: true });
+    });
+
+    this.route('POST', '/api/account/totp/new', true, (_req, res) => {
+      if (app.auth.secondFactor) throw new HttpError(409, 'a second factor is already enrolled: switch it off first');
+      sendJson(res, 200, newEnrolment());
+    });
+
+    this.route('POST', '/api/account/totp', true, async (req, res, _p, s) => {
+      const body = await readBody(req, TotpEnableBody);
+      const r = await app.auth.enableTotp(s!.token, body.password, body.secret, body.code, clientIp(req)).catch(accountError);
+      if (!r.ok) return refuse(req, r, 'totp-enable-failed', 403);
+      app.audit.write({ ...who(req, s), action: 'totp-enable' });
+      sendJson(res, 200, { ok: true, recoveryCodes: r.recoveryCodes });
+    });
+
+    this.route('POST', '/api/account/totp/disable', true, async (req, res, _p, s) => {
+      const body = await readBody(req, TotpDisableBody);
+      const r = await app.auth.disableTotp(s!.token, body.password, body.code, clientIp(req)).catch(accountError);
+      if (!r.ok) return refuse(req, r, 'totp-disable-failed', 403);
+      app.audit.write({ ...who(req, s), action: 'totp-disable' });
+      sendJson(res, 200, { ok: true });
     });
 
     this.route('GET', '/api/status', true, (_req, res) => sendJson(res, 200, app.gateway.snapshot()));
@@ -430,7 +514,7 @@ export class WebServer {
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     let ticks = 0;
     const timer = setInterval(() => {
-      if (!this.app.auth.session(s.token)) {
+      if (!this.app.auth.alive(s.token)) {
         send('session', { ended: true });
         return res.end();
       }

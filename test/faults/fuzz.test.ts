@@ -30,7 +30,7 @@ beforeAll(async () => {
   await app.start();
   validText = app.configText;
   client = new WebClient(`http://127.0.0.1:${app.web.port}`);
-  expect((await client.post('/api/setup', { password: 'fuzz-password-2026' })).status).toBe(200);
+  expect((await client.post('/api/setup', { password: 'fuzz-password-2026', setupCode: app.auth.setupCode })).status).toBe(200);
 }, 60_000);
 
 afterAll(async () => {

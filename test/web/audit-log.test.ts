@@ -162,6 +162,18 @@ describe('AuditLog', () => {
     log.close();
   });
 
+  it('a second writer (reset-admin beside the daemon) keeps one chain', () => {
+    const { log: daemon, file } = makeLog();
+    daemon.write({ user: 'admin', ip: '192.168.1.5', action: 'login' });
+    // community-gateway reset-admin appends from another process with its own AuditLog.
+    const cli = new AuditLog(file, () => T0);
+    cli.write({ user: 'root', ip: 'local', action: 'admin-reset' });
+    cli.close();
+    daemon.write({ user: 'admin', ip: '192.168.1.5', action: 'logout' });
+    daemon.close();
+    expect(verifyAudit(file)).toMatchObject({ ok: true, entries: 3, breaks: [] });
+  });
+
   it('has nothing to show before the first write', () => {
     const { log } = makeLog();
     expect(log.recent(10)).toEqual([]);

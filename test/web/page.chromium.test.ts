@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
 import { baseConfig, makeApp } from '../helpers/gateway.js';
 import type { App } from '../../src/app.js';
+import * as OTPAuth from 'otpauth';
+import { capturingLogger } from '../helpers/gateway.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test/artifacts');
@@ -69,9 +71,11 @@ describe.skipIf(!haveChromium)('technician page in Chromium', () => {
       if (m.type() === 'error' && !/Failed to load resource: .* status of (401|422)\b/.test(m.text())) problems.push(`console: ${m.text()}`);
     });
 
-    // 1. First start: the page asks for the admin password (from the LAN: loopback here).
+    // 1. First start: the page asks for the setup code from the daemon log and the admin
+    // password (from the LAN: loopback here).
     await page.goto(base);
     await page.locator('#setup-form').waitFor();
+    await page.fill('#setup-form input[name=setupCode]', app.auth.setupCode!);
     await page.fill('#setup-form input[name=password]', PASSWORD);
     await page.fill('#setup-form input[name=password2]', PASSWORD);
     await shot(page, '01-setup');
@@ -143,5 +147,66 @@ describe.skipIf(!haveChromium)('technician page in Chromium', () => {
 
     expect(problems, problems.join("\n")).toEqual([]);
     await context.close();
+  });
+
+  it('TOTP end to end: enrol at setup by the QR page, recovery codes shown once, log in with password + code', async () => {
+    const cap = capturingLogger();
+    const { app: totpApp } = makeApp(baseConfig({ site: { communityCode: '330106001001', gatewayId: 'gw-e2e-totp', name: '拱墅区 双因素' } }), cap.log);
+    await totpApp.start();
+    try {
+      const url = `http://127.0.0.1:${totpApp.web.port}`;
+      const setupCode = cap.lines().map((l) => l.setupCode).find((c): c is string => typeof c === 'string')!;
+      const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !/Failed to load resource: .* status of 401\b/.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+      await page.goto(url);
+      await page.locator('#setup-form').waitFor();
+      await page.fill('#setup-form input[name=setupCode]', setupCode);
+      await page.fill('#setup-form input[name=password]', PASSWORD);
+      await page.fill('#setup-form input[name=password2]', PASSWORD);
+      await page.check('#setup-totp');
+      const qr = page.locator('#setup-totp-qr');
+      await qr.waitFor();
+      // The QR is an inline SVG image (data: URI, allowed by the CSP) that really rendered.
+      expect(await qr.getAttribute('src')).toMatch(/^data:image\/svg\+xml;base64,/);
+      await expect.poll(() => qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+      const secret = ((await page.locator('#setup-totp-secret').textContent()) ?? '').replace(/\s+/g, '');
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+      const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 });
+      await page.fill('#setup-totp-code', totp.generate());
+      await shot(page, '10-setup-totp');
+      await page.click('[data-action=setup]');
+      await page.locator('#recovery-codes li').first().waitFor();
+      expect(await page.locator('#recovery-codes li').count()).toBe(10);
+      await shot(page, '11-recovery-codes');
+      await page.click('[data-action=recovery-done]');
+      await page.locator('[data-action=logout]').waitFor();
+
+      // Log out; the login form now asks for the code. The code used at setup is spent, so
+      // the phone's next one (one step ahead is inside the ±1 window) is typed.
+      await page.click('[data-action=logout]');
+      await page.locator('#login-code').waitFor();
+      await page.fill('#login-form input[name=password]', PASSWORD);
+      await page.fill('#login-code', '000000');
+      await page.click('[data-action=login]');
+      await expect.poll(async () => (await page.locator('#login-error').textContent()) ?? '', { timeout: 5000 }).toContain('验证码');
+      await page.fill('#login-form input[name=password]', PASSWORD);
+      await page.fill('#login-code', totp.generate({ timestamp: Date.now() + 30_000 }));
+      await shot(page, '12-login-totp');
+      await page.click('[data-action=login]');
+      await page.locator('[data-action=logout]').waitFor();
+      await page.goto(`${url}/#/account`);
+      await page.locator('#totp-state[data-state=on]').waitFor();
+      await shot(page, '13-account');
+      expect(totpApp.audit.recent(50).map((e) => e.action)).toEqual(expect.arrayContaining(['setup', 'login-failed', 'login']));
+      expect(problems, problems.join('\n')).toEqual([]);
+      await context.close();
+    } finally {
+      await totpApp.stop();
+    }
   });
 });

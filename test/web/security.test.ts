@@ -44,7 +44,7 @@ async function site(over: Record<string, unknown> = {}) {
 }
 
 async function loggedIn(app: App, c: WebClient): Promise<void> {
-  const r = app.auth.setupRequired ? await c.post('/api/setup', { password: PASSWORD }) : await c.post('/api/login', { password: PASSWORD });
+  const r = app.auth.setupRequired ? await c.post('/api/setup', { password: PASSWORD, setupCode: app.auth.setupCode }) : await c.post('/api/login', { password: PASSWORD });
   expect(r.status).toBe(200);
 }
 
@@ -195,7 +195,7 @@ describe('finding 4: the admin account, audit log and site secret stay in one fi
     await second.app.start();
     expect(second.app.auth.setupRequired).toBe(false);
     const c2 = new WebClient(`http://127.0.0.1:${second.app.web.port}`);
-    expect((await c2.post('/api/setup', { password: 'Another-password-2026' })).status).toBe(409);
+    expect((await c2.post('/api/setup', { password: 'Another-password-2026', setupCode: 'ABCDEFGHJK' })).status).toBe(409);
     await loggedIn(second.app, c2);
     expect(second.app.audit.recent(100).map((e) => e.action)).toEqual(expect.arrayContaining(['setup', 'config-rejected', 'login']));
     expect(fs.readFileSync(path.join(stateDir, 'site-secret')).equals(secret)).toBe(true);

@@ -2,11 +2,17 @@
 // real Mosquitto as the platform, real files for the config, its versions and the audit log.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import net from 'node:net';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import argon2 from 'argon2';
+import * as OTPAuth from 'otpauth';
+import { RawClient, rawRequest } from '../helpers/http-raw.js';
+import { CLI, assertBuilt } from '../helpers/cli.js';
 import { parse, stringify } from 'yaml';
 import { restartablePort, waitFor } from '../helpers/peers.js';
-import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
+import { baseConfig, capturingLogger, makeApp, WebClient } from '../helpers/gateway.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import type { App } from '../../src/app.js';
 
@@ -39,7 +45,7 @@ async function site(uplinkUrl = 'mqtt://127.0.0.1:1') {
 }
 
 async function loggedIn(app: App, c: WebClient): Promise<void> {
-  const r = app.auth.setupRequired ? await c.post('/api/setup', { password: PASSWORD }) : await c.post('/api/login', { password: PASSWORD });
+  const r = app.auth.setupRequired ? await c.post('/api/setup', { password: PASSWORD, setupCode: app.auth.setupCode }) : await c.post('/api/login', { password: PASSWORD });
   expect(r.status).toBe(200);
 }
 
@@ -50,18 +56,19 @@ function auditActions(app: App): string[] {
 describe('web API: login, CSRF, lockout', () => {
   it('asks for the first password once, then needs a session for everything under /api', async () => {
     const { app, client } = await site();
-    expect((await client.get('/api/session')).body).toEqual({ setupRequired: true, authenticated: false });
+    expect((await client.get('/api/session')).body).toEqual({ setupRequired: true, authenticated: false, secondFactor: false, totpRequired: false });
     expect((await client.get('/api/overview')).status).toBe(401);
-    expect((await client.post('/api/setup', { password: 'short' })).status).toBe(400);
-    const set = await client.post('/api/setup', { password: PASSWORD });
+    const setupCode = app.auth.setupCode!;
+    expect((await client.post('/api/setup', { password: 'short', setupCode })).status).toBe(400);
+    const set = await client.post('/api/setup', { password: PASSWORD, setupCode });
     expect(set.status).toBe(200);
     expect(set.headers.get('set-cookie')).toMatch(/^cgw_session=[\w-]{40,}; HttpOnly; SameSite=Strict; Path=\//);
     expect((await client.get('/api/session')).body).toMatchObject({ setupRequired: false, authenticated: true, user: 'admin' });
     expect((await client.get('/api/overview')).status).toBe(200);
     // Only once: a second setup, even from a logged-in page, is refused.
-    expect((await client.post('/api/setup', { password: 'another-password-1' })).status).toBe(409);
+    expect((await client.post('/api/setup', { password: 'Another-password-1', setupCode })).status).toBe(409);
     const stranger = new WebClient(client.base);
-    expect((await stranger.post('/api/setup', { password: 'another-password-1' })).status).toBe(409);
+    expect((await stranger.post('/api/setup', { password: 'Another-password-1', setupCode })).status).toBe(409);
     expect(auditActions(app)).toContain('setup');
     // The hash, not the password, is on disk.
     const adminFile = path.join(path.dirname(app.config.storage.path), 'web-admin.json');
@@ -269,5 +276,318 @@ describe('web API: devices', () => {
     expect((await fetch(`${client.base}/vendor/uplot.iife.min.js`)).status).toBe(200);
     expect((await fetch(`${client.base}/%2e%2e/%2e%2e/%2e%2e/package.json`)).status).toBe(404);
     expect((await fetch(`${client.base}/healthz`)).status).toBe(200);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Issue 12: the admin login (findings 5 and 9, password policy, TOTP, session timeout,
+// password change and reset). Driven with node:http (RawClient) so a test can send any Host
+// header, come from several loopback addresses, and move Date without fetch's own timers.
+
+/** The daemon with a capturing log (the setup code is read from it, as a technician would). */
+async function authSite(web: Record<string, unknown> = {}) {
+  const cap = capturingLogger();
+  const { app } = makeApp(baseConfig({ web: { host: '127.0.0.1', port: 0, https: false, ...web } }), cap.log);
+  cleanups.push(() => app.stop());
+  await app.start();
+  const codes = () => cap.lines().map((l) => l.setupCode).filter((c): c is string => typeof c === 'string');
+  return { app, port: app.web.port, codes, lines: cap.lines };
+}
+
+function stateFile(app: App, name: string): string {
+  return path.join(path.dirname(app.config.storage.path), name);
+}
+
+/** The TOTP code for `secret` at Date.now() + `offsetSteps` steps, as the phone shows it. */
+function totpCode(secret: string, offsetSteps = 0): string {
+  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: Date.now() + offsetSteps * 30_000 });
+}
+
+const SITE_PASSWORD = 'Qiantang-Canteen-2026';
+
+async function setUp(app: App, c: RawClient, extra: Record<string, unknown> = {}) {
+  const r = await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: app.auth.setupCode, ...extra });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r;
+}
+
+describe('web API: admin authentication (issue 12)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('refuses API requests whose Host does not name the box (DNS rebinding), also for setup', async () => {
+    const { app, port } = await authSite({ allowedHosts: ['gw-7.site.lan'] });
+    const evil = new RawClient(port, '127.0.0.1', `rebind.attacker.example:${port}`);
+    const s = await evil.get('/api/session');
+    expect(s.status).toBe(403);
+    expect(s.body).toMatchObject({ error: 'host' });
+    const setup = await evil.post('/api/setup', { password: SITE_PASSWORD, setupCode: app.auth.setupCode });
+    expect(setup.status).toBe(403);
+    expect(app.auth.setupRequired).toBe(true);
+    // The right name on another port (or none: port 80), a malformed one: refused too.
+    for (const host of [`127.0.0.1:${port + 1}`, '127.0.0.1', 'a b', `[::1`, `127.0.0.1:${port}@evil.example`]) {
+      expect((await rawRequest(port, 'GET', '/api/session', { headers: { host } })).status, host).toBe(403);
+    }
+    expect((await rawRequest(port, 'GET', '/metrics', { headers: { host: `rebind.attacker.example:${port}` } })).status).toBe(403);
+    // The box's own names and addresses, and the configured extra name, are fine.
+    const own = ['localhost', '127.0.0.1', '[::1]', os.hostname(), `${os.hostname().split('.')[0]}.local`, 'gw-7.site.lan', 'GW-7.Site.Lan'];
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) own.push(a.family === 'IPv6' ? `[${a.address.split('%')[0]}]` : a.address);
+    for (const host of own) expect((await rawRequest(port, 'GET', '/api/session', { headers: { host: `${host}:${port}` } })).status, host).toBe(200);
+    // Static assets are public anyway (no data in them): served whatever the Host.
+    expect((await rawRequest(port, 'GET', '/', { headers: { host: 'rebind.attacker.example' } })).status).toBe(200);
+  });
+
+  it('setup needs the one-time code printed in the log; wrong codes count against the address', async () => {
+    const { app, port, codes } = await authSite();
+    const code = codes()[0]!;
+    expect(code).toMatch(/^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{10}$/);
+    expect(app.auth.setupCode).toBe(code);
+    const c = new RawClient(port, '127.0.0.2');
+    const missing = await c.post('/api/setup', { password: SITE_PASSWORD });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toMatch(/^setupCode: /);
+    for (let i = 0; i < 4; i++) {
+      const r = await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: `WRONGCODE${i}` });
+      expect(r.status).toBe(403);
+      expect(r.body.reason).toBe('setup-code');
+    }
+    expect(auditActions(app).filter((a) => a === 'setup-refused')).toHaveLength(4);
+    // The fifth wrong code locks the address: then even the right code is refused for a while.
+    expect((await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: 'WRONGCODE5' })).status).toBe(403);
+    const locked = await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: code });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(800);
+    expect(app.auth.setupRequired).toBe(true);
+    // Another address with the code (typed in lower case with a dash) sets the password.
+    const tech = new RawClient(port, '127.0.0.3');
+    const ok = await tech.post('/api/setup', { password: SITE_PASSWORD, setupCode: `${code.slice(0, 5).toLowerCase()}-${code.slice(5)}` });
+    expect(ok.status).toBe(200);
+    expect(app.auth.setupCode).toBeNull();
+    // A daemon started on an empty state directory prints a new code each start.
+    const again = await authSite();
+    const again2 = await authSite();
+    expect(again.codes()[0]).not.toBe(again2.codes()[0]);
+  });
+
+  it('a spray of wrong passwords from many addresses delays the account (growing, capped) but never locks the admin out', async () => {
+    const { app, port } = await authSite();
+    await setUp(app, new RawClient(port));
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const verify = vi.spyOn(argon2, 'verify');
+    const delays: number[] = [];
+    // 30 failures, each from its own address, each as soon as the account delay allows it.
+    let addr = 0;
+    for (let failures = 0; failures < 30; ) {
+      const r = await new RawClient(port, `127.0.1.${++addr % 250}`).post('/api/login', { password: `guess-${addr}` });
+      if (r.status === 429) {
+        expect(r.body.reason).toBe('throttled');
+        const wait = Number(r.headers['retry-after']);
+        delays.push(wait);
+        vi.setSystemTime(Date.now() + wait * 1000);
+        continue;
+      }
+      expect(r.status).toBe(401);
+      failures++;
+    }
+    // The first five failures are free; then 2, 4, 8, ... seconds, never above two minutes.
+    expect(delays.slice(0, 7)).toEqual([2, 4, 8, 16, 32, 64, 120]);
+    expect(delays).toHaveLength(25);
+    expect(Math.max(...delays)).toBe(120);
+    // Throttled answers ran no argon2: one verify per failure, none per refusal.
+    expect(verify).toHaveBeenCalledTimes(30);
+    const verifiesBefore = verify.mock.calls.length;
+    vi.setSystemTime(Date.now() + 120_000);
+    expect((await new RawClient(port, '127.0.3.1').post('/api/login', { password: 'guess-x' })).status).toBe(401);
+    const throttled = await new RawClient(port, '127.0.3.2').post('/api/login', { password: SITE_PASSWORD });
+    expect(throttled.status).toBe(429);
+    expect(verify.mock.calls.length).toBe(verifiesBefore + 1);
+    // The real admin waits at most the cap, then gets in (today's code: a 15 min account lock).
+    vi.setSystemTime(Date.now() + 120_000);
+    const admin = await new RawClient(port, '127.0.4.1').post('/api/login', { password: SITE_PASSWORD });
+    expect(admin.status).toBe(200);
+    // The delay started once and was audited as such.
+    expect(app.audit.recent(1000).filter((e) => e.action === 'lockout' && e.detail?.scope === 'account').length).toBeGreaterThan(0);
+  });
+
+  it('applies the password policy at setup and on change, naming the rule', async () => {
+    const { app, port } = await authSite();
+    const c = new RawClient(port);
+    const code = app.auth.setupCode;
+    const cases: [string, RegExp][] = [
+      ['Short-1a', /at least 12 characters/],
+      ['admin123456', /at least 12 characters/],
+      ['password1234', /at least 3 of/],
+      ['Password1234', /common or default/],
+      ['Raspberry-2026', /common or default/],
+      ['123456789012', /common or default/],
+      ['Community-Gateway1', /common or default/],
+      ['alllowercaseletters', /at least 3 of/],
+      ['My-Admin-Box-2026', /must not contain the user name "admin"/],
+    ];
+    for (const [pw, why] of cases) {
+      const r = await c.post('/api/setup', { password: pw, setupCode: code });
+      expect(r.status, pw).toBe(400);
+      expect(r.body.error, pw).toMatch(why);
+    }
+    expect(app.auth.setupRequired).toBe(true);
+    await setUp(app, c);
+    const weak = await c.post('/api/account/password', { current: SITE_PASSWORD, password: 'Password1234' });
+    expect(weak.status).toBe(400);
+    expect(weak.body.error).toMatch(/common or default/);
+  });
+
+  it('TOTP: enrol at setup (QR as an SVG data URI), then login needs a code; a code is used once; recovery codes are single-use', async () => {
+    const { app, port } = await authSite();
+    const c = new RawClient(port);
+    const enrol = await c.post('/api/setup/totp');
+    expect(enrol.status).toBe(200);
+    const { secret, uri, qr } = enrol.body as { secret: string; uri: string; qr: string };
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(uri).toMatch(/^otpauth:\/\/totp\/.*secret=[A-Z2-7]{32}/);
+    expect(uri).toContain('algorithm=SHA1');
+    expect(uri).toContain('digits=6');
+    expect(uri).toContain('period=30');
+    expect(qr).toMatch(/^data:image\/svg\+xml;base64,/);
+    expect(Buffer.from(qr.split(',')[1]!, 'base64').toString()).toMatch(/^<svg[\s\S]*<\/svg>$/);
+    vi.useFakeTimers({ toFake: ['Date'], now: Math.floor(Date.now() / 30_000) * 30_000 + 1000 });
+    const bad = await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: app.auth.setupCode, totp: { secret, code: totpCode(secret, 5) } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/^totp\.code: /);
+    const setupCode = totpCode(secret);
+    const set = await setUp(app, c, { totp: { secret, code: setupCode } });
+    const recovery = set.body.recoveryCodes as string[];
+    expect(recovery).toHaveLength(10);
+    for (const r of recovery) expect(r).toMatch(/^[A-Z2-9]{5}-[A-Z2-9]{5}$/);
+    expect(new Set(recovery).size).toBe(10);
+    // Stored: the secret (0600 file) and only hashes of the recovery codes.
+    const admin = fs.readFileSync(stateFile(app, 'web-admin.json'), 'utf8');
+    expect(JSON.parse(admin).totp.secret).toBe(secret);
+    for (const r of recovery) expect(admin).not.toContain(r.replace('-', ''));
+    expect((await c.get('/api/session')).body.secondFactor).toBe(true);
+
+    const login = (code?: string, from = '127.0.5.1') => new RawClient(port, from).post('/api/login', code === undefined ? { password: SITE_PASSWORD } : { password: SITE_PASSWORD, code });
+    expect((await login()).status).toBe(401);
+    expect((await login(undefined, '127.0.5.2')).body.error).toBe('wrong password or code');
+    // The code used at setup is spent: a replay in the same 30 s step is refused.
+    expect((await login(setupCode, '127.0.5.3')).status).toBe(401);
+    expect((await new RawClient(port, '127.0.5.4').post('/api/login', { password: 'Wrong-Password-99', code: totpCode(secret, 1) })).status).toBe(401);
+    // Next step: the new code works once (window ±1 step), not twice.
+    vi.setSystemTime(Date.now() + 30_000);
+    const now1 = totpCode(secret);
+    expect((await login(now1, '127.0.5.5')).status).toBe(200);
+    expect((await login(now1, '127.0.5.6')).status).toBe(401);
+    // One step ahead (a phone clock 30 s fast) is accepted; two steps are not.
+    expect((await login(totpCode(secret, 2), '127.0.5.7')).status).toBe(401);
+    expect((await login(totpCode(secret, 1), '127.0.5.8')).status).toBe(200);
+    // A recovery code, once.
+    const rec = await login(recovery[3]!.toLowerCase(), '127.0.5.9');
+    expect(rec.status).toBe(200);
+    expect(rec.body.recoveryCodesLeft).toBe(9);
+    expect((await login(recovery[3]!, '127.0.5.10')).status).toBe(401);
+    expect(auditActions(app).filter((a) => a === 'login-failed').length).toBeGreaterThanOrEqual(6);
+
+    // Switch it off with the password and a current code; login is password-only again.
+    vi.setSystemTime(Date.now() + 60_000);
+    const off = await c.post('/api/account/totp/disable', { password: SITE_PASSWORD, code: totpCode(secret) });
+    expect(off.status, JSON.stringify(off.body)).toBe(200);
+    expect((await login(undefined, '127.0.6.1')).status).toBe(200);
+    // And on again from the account page: a new secret, confirmed with a code.
+    const fresh = (await c.post('/api/account/totp/new')).body as { secret: string };
+    const wrongPw = await c.post('/api/account/totp', { password: 'Not-The-Password-1', secret: fresh.secret, code: totpCode(fresh.secret) });
+    expect(wrongPw.status).toBe(403);
+    const on = await c.post('/api/account/totp', { password: SITE_PASSWORD, secret: fresh.secret, code: totpCode(fresh.secret) });
+    expect(on.status).toBe(200);
+    expect(on.body.recoveryCodes).toHaveLength(10);
+    expect((await login(undefined, '127.0.6.2')).status).toBe(401);
+    vi.setSystemTime(Date.now() + 30_000);
+    expect((await login(totpCode(fresh.secret), '127.0.6.3')).status).toBe(200);
+    expect(auditActions(app)).toEqual(expect.arrayContaining(['totp-enable', 'totp-disable', 'totp-enable-failed']));
+  });
+
+  it('a site can require the second factor (web.requireTotp)', async () => {
+    const { app, port } = await authSite({ requireTotp: true });
+    const c = new RawClient(port);
+    expect((await c.get('/api/session')).body.totpRequired).toBe(true);
+    const r = await c.post('/api/setup', { password: SITE_PASSWORD, setupCode: app.auth.setupCode });
+    expect(r.status).toBe(400);
+    expect(r.body.reason).toBe('totp-required');
+  });
+
+  it('ends a session after 15 minutes idle by default, and after web.sessionIdleMinutes when set', async () => {
+    const { app, port } = await authSite();
+    const c = new RawClient(port);
+    await setUp(app, c);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    vi.setSystemTime(Date.now() + 14 * 60_000);
+    expect((await c.get('/api/overview')).status).toBe(200); // activity restarts the idle timer
+    vi.setSystemTime(Date.now() + 14 * 60_000);
+    expect((await c.get('/api/overview')).status).toBe(200);
+    vi.setSystemTime(Date.now() + 15 * 60_000);
+    expect((await c.get('/api/overview')).status).toBe(401);
+    vi.useRealTimers();
+
+    const short = await authSite({ sessionIdleMinutes: 5 });
+    const d = new RawClient(short.port);
+    await setUp(short.app, d);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    vi.setSystemTime(Date.now() + 4 * 60_000);
+    expect((await d.get('/api/overview')).status).toBe(200);
+    vi.setSystemTime(Date.now() + 5 * 60_000 + 1000);
+    expect((await d.get('/api/overview')).status).toBe(401);
+  });
+
+  it('changes the password from the page: current password checked, policy applied, other sessions end, audited', async () => {
+    const { app, port } = await authSite();
+    const a = new RawClient(port, '127.0.7.1');
+    await setUp(app, a);
+    const b = new RawClient(port, '127.0.7.2');
+    expect((await b.post('/api/login', { password: SITE_PASSWORD })).status).toBe(200);
+    const NEW = 'Gongshu-Health-Station-7';
+    const wrong = await a.post('/api/account/password', { current: 'Not-The-Password-1', password: NEW });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.error).toBe('wrong password or code');
+    expect((await a.post('/api/account/password', { current: SITE_PASSWORD, password: NEW }, )).status).toBe(200);
+    expect((await b.get('/api/overview')).status).toBe(401); // the other session ended
+    expect((await a.get('/api/overview')).status).toBe(200); // this one goes on
+    expect((await new RawClient(port, '127.0.7.3').post('/api/login', { password: SITE_PASSWORD })).status).toBe(401);
+    expect((await new RawClient(port, '127.0.7.4').post('/api/login', { password: NEW })).status).toBe(200);
+    expect(auditActions(app)).toEqual(expect.arrayContaining(['password-change', 'password-change-failed']));
+    // A change without the CSRF token is refused like any other.
+    expect((await a.call('POST', '/api/account/password', { current: NEW, password: SITE_PASSWORD }, { 'x-csrf-token': 'forged' })).status).toBe(403);
+  });
+
+  it('community-gateway reset-admin sets a new password or re-opens setup; a running daemon takes it up at once; audited', async () => {
+    assertBuilt();
+    const { app, port, codes } = await authSite();
+    const a = new RawClient(port);
+    await setUp(app, a);
+    const stateDir = path.dirname(app.config.storage.path);
+    const NEW = 'Reset-By-Technician-42';
+    const weak = spawnSync(process.execPath, [CLI, 'reset-admin', '--state-dir', stateDir], { input: 'password1234', encoding: 'utf8' });
+    expect(weak.status).toBe(1);
+    expect(weak.stderr).toMatch(/at least 3 of/);
+    const r = spawnSync(process.execPath, [CLI, 'reset-admin', '--state-dir', stateDir], { input: `${NEW}\n`, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('no restart needed');
+    // The running daemon: the old session is gone, the old password too, the new one works.
+    expect((await a.get('/api/overview')).status).toBe(401);
+    expect((await new RawClient(port, '127.0.8.1').post('/api/login', { password: SITE_PASSWORD })).status).toBe(401);
+    expect((await new RawClient(port, '127.0.8.2').post('/api/login', { password: NEW })).status).toBe(200);
+    expect(fs.statSync(stateFile(app, 'web-admin.json')).mode & 0o777).toBe(0o600);
+    const reset = app.audit.recent(100).find((e) => e.action === 'admin-reset');
+    expect(reset).toMatchObject({ ip: 'local', detail: { mode: 'password', via: 'cli' } });
+
+    const del = spawnSync(process.execPath, [CLI, 'reset-admin', '--state-dir', stateDir, '--delete'], { encoding: 'utf8' });
+    expect(del.status, del.stderr).toBe(0);
+    expect(fs.existsSync(stateFile(app, 'web-admin.json'))).toBe(false);
+    const s = await new RawClient(port).get('/api/session');
+    expect(s.body.setupRequired).toBe(true);
+    // A new setup code is logged for the re-opened setup, different from the first.
+    expect(codes()).toHaveLength(2);
+    expect(codes()[1]).not.toBe(codes()[0]);
+    expect(app.auth.setupCode).toBe(codes()[1]);
+    expect((await new RawClient(port).post('/api/setup', { password: NEW, setupCode: codes()[0] })).status).toBe(403);
+    expect(app.audit.recent(100).filter((e) => e.action === 'admin-reset').map((e) => e.detail?.mode)).toEqual(['delete', 'password']);
   });
 });

@@ -27,7 +27,7 @@ describe('setup refused from outside the LAN', () => {
     // A fresh connection per request, so each carries the address set for it.
     const attempt = async (ip: string) => {
       next = ip;
-      const r = await fetch(`${base}/api/setup`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ password: 'Xihu-station-2026' }) });
+      const r = await fetch(`${base}/api/setup`, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ password: 'Xihu-station-2026', setupCode: app.auth.setupCode }) });
       await r.text();
       return r.status;
     };

@@ -67,7 +67,7 @@ describe('the page over HTTPS', () => {
     // The page can show it.
     expect(JSON.parse((await get('127.0.0.1', app.web.port, cert, '/api/tls')).body)).toEqual({ https: true, fingerprint256: x.fingerprint256, source: 'self-signed', validTo: new Date(x.validTo).toISOString() });
     // The session cookie is Secure on HTTPS.
-    const setup = await get('127.0.0.1', app.web.port, cert, '/api/setup', { method: 'POST', body: JSON.stringify({ password: 'Xihu-station-2026' }) });
+    const setup = await get('127.0.0.1', app.web.port, cert, '/api/setup', { method: 'POST', body: JSON.stringify({ password: 'Xihu-station-2026', setupCode: app.auth.setupCode }) });
     expect(setup.status).toBe(200);
     expect(String(setup.headers['set-cookie'])).toMatch(/; Secure$/);
     // No plain HTTP on the page's port.
@@ -117,7 +117,7 @@ describe('the page over HTTPS', () => {
     const { app, dir, lines } = await start({ https: false });
     const c = new WebClient(`http://127.0.0.1:${app.web.port}`);
     expect((await c.get('/api/tls')).body).toEqual({ https: false });
-    const setup = await c.post('/api/setup', { password: 'Xihu-station-2026' });
+    const setup = await c.post('/api/setup', { password: 'Xihu-station-2026', setupCode: app.auth.setupCode });
     expect(setup.headers.get('set-cookie')).not.toContain('Secure');
     expect(lines().find((l) => l['level'] === 40 && /plain HTTP/.test(String(l['msg'])))).toBeDefined();
     expect(fs.existsSync(path.join(dir, TLS_KEY_FILE))).toBe(false);

@@ -8,6 +8,7 @@ import { mountOverview } from './views/overview.js';
 import { mountDevice } from './views/device.js';
 import { mountConfig } from './views/config.js';
 import { mountAudit } from './views/audit.js';
+import { mountAccount } from './views/account.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -62,6 +63,9 @@ function route() {
   } else if (hash === '#/audit') {
     name = 'audit';
     show(mountAudit);
+  } else if (hash === '#/account') {
+    name = 'account';
+    show(mountAccount);
   } else show(mountOverview);
   for (const a of nav.querySelectorAll('a[data-route]')) {
     if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
@@ -70,11 +74,13 @@ function route() {
   window.scrollTo(0, 0);
 }
 
+let secondFactor = false;
+
 function showLogin() {
   authed = false;
   closeEvents();
   setShell(false);
-  show((root) => mountLogin(root, { onSuccess: boot }));
+  show((root) => mountLogin(root, { onSuccess: boot, secondFactor }));
 }
 
 async function boot() {
@@ -96,6 +102,7 @@ async function boot() {
   }
   s ??= {};
   setCsrf(s.csrf);
+  secondFactor = s.secondFactor === true;
   if (!hasSavedLang() && STRINGS[s.lang] && s.lang !== getLang()) {
     setLang(s.lang, false);
     translateShell();
@@ -104,7 +111,7 @@ async function boot() {
     authed = false;
     closeEvents();
     setShell(false);
-    show((root) => mountSetup(root, { onSuccess: boot, onAlreadySet: boot }));
+    show((root) => mountSetup(root, { onSuccess: boot, onAlreadySet: boot, totpRequired: s.totpRequired === true }));
   } else if (!s.authenticated) {
     showLogin();
   } else {
