@@ -87,6 +87,8 @@ export interface LocalBrokerStats {
   loginRefusals: Record<LoginRefusal, number>;
   /** Logins answered at once without a password check because of back-off. */
   backedOffLogins: number;
+  /** argon2 verifications started. */
+  loginVerifications: number;
   /** Persistent sessions now, and expired so far. */
   persistentSessions: number;
   expiredSessions: number;
@@ -224,6 +226,7 @@ export class LocalBroker {
       ...this.counts,
       loginRefusals: { ...this.loginRefusals },
       backedOffLogins: this.loginRefusals.backed_off,
+      loginVerifications: this.loginGuard.verifications,
       persistentSessions: this.sessions.persistentSessions,
       expiredSessions: this.sessions.expiredSessions,
       refusedInflight: this.memory.refusedInflight,
