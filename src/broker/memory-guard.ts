@@ -126,20 +126,30 @@ export class MemoryGuard {
 
     const storeIncoming = p.incomingStorePacket.bind(p);
     p.incomingStorePacket = async (client, packet) => {
-      const mine = this.incoming.get(client.id) ?? new Map<number, number>();
+      // Reserved synchronously: aedes stores a whole read chunk's packets concurrently.
+      let mine = this.incoming.get(client.id);
+      if (!mine) this.incoming.set(client.id, (mine = new Map<number, number>()));
       const id = packet.messageId ?? 0;
+      const had = mine.has(id);
       const old = mine.get(id) ?? 0;
       const bytes = packetBytes(packet);
-      const count = mine.size + (mine.has(id) ? 0 : 1);
+      const count = mine.size + (had ? 0 : 1);
       const ownBytes = sum(mine) - old + bytes;
       if (count > l.inflightPerClient || ownBytes > l.inflightBytesPerClient || this.incomingBytes - old + bytes > l.inflightBytesTotal) {
         this.refusedInflight++;
+        if (mine.size === 0) this.incoming.delete(client.id);
         throw new CapError(`inbound QoS 2 cap: ${count} messages / ${ownBytes} bytes awaiting PUBREL for this client`);
       }
-      await storeIncoming(client, packet);
       mine.set(id, bytes);
-      this.incoming.set(client.id, mine);
       this.incomingBytes += bytes - old;
+      try {
+        await storeIncoming(client, packet);
+      } catch (err) {
+        this.incomingBytes -= bytes - old;
+        if (had) mine.set(id, old);
+        else mine.delete(id);
+        throw err;
+      }
     };
     const delIncoming = p.incomingDelPacket.bind(p);
     p.incomingDelPacket = async (client, packet) => {
