@@ -17,6 +17,9 @@ export const BROKER_DEFAULTS = {
   maxKeepaliveSeconds: 300,
   /** Persistent sessions offline longer than this are expired (their queue freed). */
   sessionExpirySeconds: 3 * 24 * 3600,
+  /** Persistent sessions one account (or "anonymous") may hold; a new one past it expires its
+   * longest-offline one. */
+  maxSessionsPerAccount: 50,
   maxPacketBytes: 262_144,
   maxClientIdLength: 23,
 } as const;

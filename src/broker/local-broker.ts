@@ -54,6 +54,8 @@ export interface LocalBrokerOptions {
   maxKeepaliveSeconds?: number;
   /** Persistent sessions offline this long are expired; default 259200 (3 days). */
   sessionExpirySeconds?: number;
+  /** Persistent sessions per account; default 50 (a new one past it expires the longest-offline). */
+  maxSessionsPerAccount?: number;
   loginBackoff?: Partial<LoginBackoffOptions>;
   memory?: Partial<MemoryLimits>;
   /** Largest packet a client may send, fixed header included; default 262144. */
@@ -189,8 +191,8 @@ export class LocalBroker {
     this.memory = new MemoryGuard({ ...MEMORY_DEFAULTS, ...opts.memory });
     this.sessions = new SessionRegistry(this.opt('sessionExpirySeconds') * 1000, (id) => {
       this.memory.expire(id).catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'local broker: could not free an expired session'));
-      this.log.info({ client: id, sessionExpirySeconds: this.opt('sessionExpirySeconds') }, 'local broker: persistent session expired (offline too long), its queued messages freed');
-    });
+      this.log.info({ client: id, sessionExpirySeconds: this.opt('sessionExpirySeconds'), maxSessionsPerAccount: this.opt('maxSessionsPerAccount') }, 'local broker: persistent session expired (offline too long, or its account at maxSessionsPerAccount), its queued messages freed');
+    }, this.opt('maxSessionsPerAccount'));
   }
 
   /** An option, or its default (BROKER_DEFAULTS, the schema's). */

@@ -6,6 +6,9 @@
 // as long as that connection is open or, for a persistent session (CleanSession 0), until the
 // session ends: the owner connects with CleanSession 1, or the session stays offline for
 // sessionExpiryMs and is expired (its subscriptions, queued and in-flight messages freed).
+// One identity may hold at most maxSessionsPerOwner persistent sessions: a new one past that
+// expires the owner's longest-offline session first (so an account cannot pile up sessions,
+// each with its subscriptions, by connecting with fresh client ids).
 import type { Client } from 'aedes';
 
 interface Session {
@@ -27,6 +30,7 @@ export class SessionRegistry {
   constructor(
     private readonly expiryMs: number,
     private readonly onExpire: (clientId: string) => void,
+    private readonly maxSessionsPerOwner = Infinity,
   ) {}
 
   /** At CONNECT, once the credentials were accepted: may `owner` use `clientId`? If so, this
@@ -38,6 +42,7 @@ export class SessionRegistry {
       this.refusedTakeovers++;
       return false;
     }
+    if (!clean && !s?.persistent) this.makeRoom(owner);
     // CleanSession 1 discards any previous session (section 3.1.2.4): it ends with this connection.
     this.sessions.set(clientId, { owner, persistent: !clean, holder: client, offlineSince: now });
     return true;
@@ -64,6 +69,22 @@ export class SessionRegistry {
         this.onExpire(id);
       }
     }
+  }
+
+  /** At maxSessionsPerOwner persistent sessions: expires the owner's longest-offline one. */
+  private makeRoom(owner: string): void {
+    let n = 0;
+    let oldest: [string, Session] | null = null;
+    for (const e of this.sessions) {
+      const s = e[1];
+      if (s.owner !== owner || !s.persistent) continue;
+      n++;
+      if (s.holder === null && (!oldest || s.offlineSince < oldest[1].offlineSince)) oldest = e;
+    }
+    if (n < this.maxSessionsPerOwner || !oldest) return; // all online: the connection caps bound those
+    this.sessions.delete(oldest[0]);
+    this.expiredSessions++;
+    this.onExpire(oldest[0]);
   }
 
   /** Persistent sessions now (online or offline). */

@@ -108,6 +108,9 @@ export const LocalBrokerSchema = z.strictObject({
   maxKeepaliveSeconds: range(1, 65_535).default(BROKER_DEFAULTS.maxKeepaliveSeconds),
   /** A persistent session (CleanSession 0) offline this long is expired and its queue freed. */
   sessionExpirySeconds: range(1, 30 * 86_400).default(BROKER_DEFAULTS.sessionExpirySeconds),
+  /** Persistent sessions one account (or all anonymous clients) may hold; a new one past it
+   * expires the account's longest-offline session. */
+  maxSessionsPerAccount: range(1, 100_000).default(BROKER_DEFAULTS.maxSessionsPerAccount),
   /** Login back-off per source address and per user name (a growing delay, never a lock). */
   loginBackoff: LoginBackoffSchema.default(() => LoginBackoffSchema.parse({})),
   /** What clients may make the broker hold in memory. */

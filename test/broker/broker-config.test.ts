@@ -35,6 +35,7 @@ describe('localBroker config', () => {
       connectTimeoutMs: 5000,
       maxKeepaliveSeconds: 300,
       sessionExpirySeconds: 259_200,
+      maxSessionsPerAccount: 50,
       loginBackoff: { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 60_000, maxConcurrent: 2, maxQueued: 16 },
       memory: {
         inflightPerClient: 100,

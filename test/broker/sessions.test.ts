@@ -130,4 +130,21 @@ describe('client id bound to its account', () => {
     await waitFor(() => ops.received.length >= 1, 3000, 'ops gets ordinary topics');
     expect(ops.received.every((r) => !r.topic.startsWith('$'))).toBe(true);
   });
+
+  it('holds at most maxSessionsPerAccount persistent sessions per account: a new one expires the longest-offline', async () => {
+    await start({ maxSessionsPerAccount: 2 });
+    for (const id of ['s1', 's2', 's3']) {
+      const c = await connectClient(url(), { ...app, clientId: id, clean: false });
+      await subscribe(c, 'apps/q', 1);
+      await end(c);
+      await sleep(5); // distinct offline times
+    }
+    expect(broker!.stats).toMatchObject({ persistentSessions: 2, expiredSessions: 1 });
+    await broker!.publishAsync('apps/q', 'm', { qos: 1 });
+    expect(broker!.stats.queuedMessages).toBe(2); // for s2 and s3 only
+    const s1 = await connectClient(url(), { ...app, clientId: 's1', clean: false });
+    clients.push(s1);
+    await sleep(100);
+    expect(s1.received).toEqual([]);
+  });
 });
