@@ -74,6 +74,8 @@ export interface LocalBrokerStats {
   connections: number;
   /** MQTT clients connected now (CONNECT accepted). */
   clients: number;
+  /** Open connections not logged in yet (counted against maxPendingConnections). */
+  pendingConnections: number;
   /** Connections accepted (not refused by the cap). */
   acceptedConnections: number;
   /** Connections closed at once because maxConnections (or maxConnectionsPerAddress from
@@ -176,6 +178,7 @@ export class LocalBroker {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly lastWarn = new Map<string, number>();
   private readonly dropped = new WeakSet<Duplex>();
+  private readonly listenerOf = new WeakMap<Duplex, Listener>();
   /** Publishes handed to aedes and not yet delivered to every subscriber. */
   pending = 0;
   /** Connections corked while the gateway's own publishes are in flight (see publish()). */
@@ -225,6 +228,7 @@ export class LocalBroker {
     return {
       connections: this.sockets.size,
       clients: this.clients,
+      pendingConnections: this.pendingSockets.size,
       ...this.counts,
       loginRefusals: { ...this.loginRefusals },
       backedOffLogins: this.loginRefusals.backed_off,
@@ -282,7 +286,7 @@ export class LocalBroker {
     aedes.on('clientError', (client, err) => {
       this.counts.clientErrors++;
       // aedes closes these itself (MQTT 3.1.1 section 4.7.1); counted as malformed here.
-      if (/is not allowed in PUBLISH|empty topic not allowed/.test(err.message)) this.drop(client.conn as Duplex, 'malformed', 'tcp');
+      if (/is not allowed in PUBLISH|empty topic not allowed/.test(err.message)) this.dropClient(client, 'malformed');
       this.log.debug({ client: client?.id, err: err.message }, 'local broker client error');
     });
     aedes.on('connectionError', (client, err) => {
@@ -439,7 +443,7 @@ export class LocalBroker {
     this.connectInfo.set(client, { clientIdBytes: Buffer.byteLength(packet.clientId ?? ''), clean: packet.clean ?? true, keepalive: packet.keepalive ?? 0 });
     const will = packet.will?.topic;
     if (hasNul(packet.clientId ?? '') || (will !== undefined && (hasNul(will) || /[+#]/.test(will) || will === ''))) {
-      this.drop(client.conn as Duplex, 'malformed', 'tcp');
+      this.dropClient(client, 'malformed');
       return done(new Error('malformed CONNECT: U+0000 or a wildcard in the client id or will topic'), false);
     }
     done(null, true);
@@ -501,7 +505,7 @@ export class LocalBroker {
 
   private readonly authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
     if (hasNul(sub.topic)) {
-      this.drop(client.conn as Duplex, 'malformed', 'tcp');
+      this.dropClient(client, 'malformed');
       return done(new Error('U+0000 in a topic filter (MQTT 3.1.1 section 1.5.3)'));
     }
     this.access.authorizeSubscribe(client, sub, done);
@@ -511,7 +515,7 @@ export class LocalBroker {
   private readonly authorizePublish = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void => {
     if (client && hasNul(packet.topic)) {
       // MQTT 3.1.1 section 1.5.3: the receiver MUST close the network connection.
-      this.drop(client.conn as Duplex, 'malformed', 'tcp');
+      this.dropClient(client, 'malformed');
       return done(new Error('U+0000 in a PUBLISH topic (MQTT 3.1.1 section 1.5.3)'));
     }
     this.access.authorizePublish(client, packet, (err) => {
@@ -556,8 +560,15 @@ export class LocalBroker {
       return guard.validBytes > 0 ? chunk.subarray(0, guard.validBytes) : null;
     };
     this.conns.add(conn);
+    this.listenerOf.set(conn, listener);
     conn.once('close', () => this.conns.delete(conn));
     aedes.handle(conn, req);
+  }
+
+  /** drop() for a connection aedes serves. */
+  private dropClient(client: Client, verdict: GuardVerdict): void {
+    const conn = client.conn as Duplex;
+    this.drop(conn, verdict, this.listenerOf.get(conn) ?? 'tcp');
   }
 
   /** Counts a connection closed for a bad packet (once per connection). */
