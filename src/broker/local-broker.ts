@@ -172,6 +172,8 @@ export class LocalBroker {
   /** Raw sockets by "address|port", to find a client's socket whatever stream aedes reads. */
   private readonly byPeer = new Map<string, net.Socket>();
   private readonly connectInfo = new WeakMap<Client, ConnectInfo>();
+  /** Pending sockets whose CONNECT has arrived (logging in): evicted only after idle ones. */
+  private readonly connectSeen = new WeakSet<net.Socket>();
   private readonly loginGuard: LoginGuard;
   private readonly sessions: SessionRegistry;
   readonly memory: MemoryGuard;
@@ -413,7 +415,15 @@ export class LocalBroker {
       return false;
     }
     if (this.pendingSockets.size >= this.maxPendingConnections) {
-      const oldest = this.pendingSockets.values().next().value!;
+      // The oldest that has not even sent CONNECT; a login in progress only if there is none.
+      let oldest: net.Socket | undefined;
+      for (const p of this.pendingSockets) {
+        if (!this.connectSeen.has(p)) {
+          oldest = p;
+          break;
+        }
+      }
+      oldest ??= this.pendingSockets.values().next().value!;
       this.pendingSockets.delete(oldest);
       this.counts.evictedPending++;
       this.warn('pending', { listener, remote: oldest.remoteAddress, maxPendingConnections: this.maxPendingConnections, evicted: this.counts.evictedPending }, 'local broker: too many connections not logged in, closing the oldest');
@@ -441,6 +451,8 @@ export class LocalBroker {
    * section 3.1.3.3 and 4.7.1). An error here closes the connection without a CONNACK. */
   private readonly preConnect = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void => {
     this.connectInfo.set(client, { clientIdBytes: Buffer.byteLength(packet.clientId ?? ''), clean: packet.clean ?? true, keepalive: packet.keepalive ?? 0 });
+    const sock = this.byPeer.get(peerKey(client.conn as unknown as net.Socket));
+    if (sock) this.connectSeen.add(sock);
     const will = packet.will?.topic;
     if (hasNul(packet.clientId ?? '') || (will !== undefined && (hasNul(will) || /[+#]/.test(will) || will === ''))) {
       this.dropClient(client, 'malformed');
