@@ -4,6 +4,7 @@
 // a subscription naming a personal topic is refused, and a wildcard subscription does not
 // receive personal topics. Anonymous clients (if allowed at all) may subscribe to public
 // readings and publish nothing.
+import { randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 import type { Client, AuthenticateError, Subscription } from 'aedes';
 
@@ -106,7 +107,15 @@ export class AccessControl {
       this.refusedLogins++;
       done(authError(4, 'bad user name or password'), false);
     };
-    if (!account || !password) return fail();
+    if (!password) return fail();
+    if (!account) {
+      // The same argon2 work as a known user's wrong password: the answer's timing must not
+      // tell which user names exist.
+      dummyHash()
+        .then((h) => argon2.verify(h, password))
+        .then(fail, fail);
+      return;
+    }
     argon2.verify(account.passwordHash, password).then(
       (ok) => {
         if (!ok) return fail();
@@ -190,6 +199,13 @@ export function covers(pattern: string, filter: string): boolean {
     if (f[i] !== p[i]) return false; // a literal (or +) where the pattern needs this literal
   }
   return p.length === f.length;
+}
+
+let dummy: Promise<string> | null = null;
+/** A hash of a random password, made once: verified against for unknown user names. */
+function dummyHash(): Promise<string> {
+  dummy ??= hashPassword(randomBytes(16).toString('hex'));
+  return dummy;
 }
 
 /** argon2id with OWASP's minimum memory setting (19 MiB, t=2, p=1): a Pi-class box verifies a

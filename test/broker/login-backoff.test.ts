@@ -78,3 +78,25 @@ describe('local broker login back-off', () => {
     expect(broker.stats.loginVerifications).toBe(3);
   });
 });
+
+describe('local broker login timing', () => {
+  it('spends a password check on an unknown user name too (the answer does not tell which names exist)', async () => {
+    broker = await startBroker({ loginBackoff: { freeFailures: 1000 } }, 'off');
+    const time = async (username: string) => {
+      const t0 = process.hrtime.bigint();
+      expect(await login('127.0.0.6', username, 'wrong')).toBe(4);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    await time('app'); // warm-up: the first check also hashes the decoy
+    await time('nobody');
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      known.push(await time('app'));
+      unknown.push(await time('nobody'));
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[1]!;
+    // argon2 (19 MiB, t=2) takes tens of milliseconds; a refusal without it well under one.
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5);
+  });
+});
