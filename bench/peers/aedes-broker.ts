@@ -12,7 +12,9 @@ const access = new AccessControl({
   personalTopics: new Set(),
   anonymousSubscribe: ['bench/#'],
 });
-const broker = new LocalBroker({ host: '127.0.0.1', port: 0 }, silentLogger(), access);
+// Every bench client connects from 127.0.0.1: the per-address cap (default 20) would count
+// them all as one LAN host.
+const broker = new LocalBroker({ host: '127.0.0.1', port: 0, maxConnectionsPerAddress: 200 }, silentLogger(), access);
 await broker.start();
 process.stdout.write(`${JSON.stringify({ port: broker.port })}\n`);
 const stop = () => {

@@ -1,18 +1,24 @@
 // The box's own MQTT broker (aedes, MQTT 3.1.1) for facility staff and local apps: a plain
 // TCP listener, optionally a TLS and a WebSocket listener, all served by one aedes instance
-// with the same accounts and ACLs (access.ts). Limits aedes lacks are added here: a cap on
-// open connections over all listeners, and a packet-size and framing guard (packet-guard.ts)
-// between each connection and aedes.
+// with the same accounts and ACLs (access.ts). Limits aedes lacks are added here: caps on
+// open connections (over all listeners, per source address, and for connections that have
+// not logged in yet), a server-side idle bound, a packet-size and framing guard
+// (packet-guard.ts) between each connection and aedes, login back-off (login-guard.ts),
+// client ids bound to their owner (sessions.ts) and memory caps (memory-guard.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesOptions } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log.js';
-import type { AccessControl } from './access.js';
+import { identityOf, remoteOf, type AccessControl } from './access.js';
+import { BROKER_DEFAULTS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from './broker-defaults.js';
+import { LoginGuard, type LoginBackoffOptions } from './login-guard.js';
+import { MemoryGuard, packetBytes, type MemoryLimits, type WrappablePersistence } from './memory-guard.js';
 import { PacketGuard, type GuardVerdict } from './packet-guard.js';
+import { SessionRegistry } from './sessions.js';
 
 export interface LocalBrokerTlsOptions {
   /** Default: the plain listener's host. */
@@ -36,6 +42,22 @@ export interface LocalBrokerOptions {
   port: number;
   /** Open connections over all listeners; default 200. */
   maxConnections?: number;
+  /** Open connections from one source address; default 20. */
+  maxConnectionsPerAddress?: number;
+  /** Connections not logged in yet (before CONNACK 0) at most; past it the oldest such one is
+   * closed to make room. Default: half of maxConnections, so that clients that have logged in
+   * always keep the other half. */
+  maxPendingConnections?: number;
+  /** CONNECT (and the TLS or WebSocket handshake) must arrive this soon; default 5000. */
+  connectTimeoutMs?: number;
+  /** Longest keepalive honoured (MQTT 3.1.1 section 3.1.2.10); default 300. */
+  maxKeepaliveSeconds?: number;
+  /** Persistent sessions offline this long are expired; default 259200 (3 days). */
+  sessionExpirySeconds?: number;
+  /** Persistent sessions per account; default 50 (a new one past it expires the longest-offline). */
+  maxSessionsPerAccount?: number;
+  loginBackoff?: Partial<LoginBackoffOptions>;
+  memory?: Partial<MemoryLimits>;
   /** Largest packet a client may send, fixed header included; default 262144. */
   maxPacketBytes?: number;
   /** Longest client id accepted; default 23. */
@@ -52,10 +74,38 @@ export interface LocalBrokerStats {
   connections: number;
   /** MQTT clients connected now (CONNECT accepted). */
   clients: number;
+  /** Open connections not logged in yet (counted against maxPendingConnections). */
+  pendingConnections: number;
   /** Connections accepted (not refused by the cap). */
   acceptedConnections: number;
-  /** Connections closed at once because maxConnections were already open. */
+  /** Connections closed at once because maxConnections (or maxConnectionsPerAddress from
+   * that address) were already open. */
   refusedConnections: number;
+  /** Of refusedConnections: refused by maxConnectionsPerAddress. */
+  refusedPerAddress: number;
+  /** Connections not yet logged in, closed to make room for a new one (maxPendingConnections). */
+  evictedPending: number;
+  /** Connections closed for silence: no packet for 1.5x the (bounded) keepalive. */
+  idleTimeouts: number;
+  /** CONNECTs refused, by reason (refusedLogins is their sum). */
+  loginRefusals: Record<LoginRefusal, number>;
+  /** Logins answered at once without a password check because of back-off. */
+  backedOffLogins: number;
+  /** argon2 verifications started. */
+  loginVerifications: number;
+  /** Persistent sessions now, and expired so far. */
+  persistentSessions: number;
+  expiredSessions: number;
+  /** Memory caps (memory-guard.ts): refusals and current usage. */
+  refusedInflight: number;
+  droppedQueued: number;
+  refusedRetained: number;
+  inflightMessages: number;
+  inflightBytes: number;
+  queuedMessages: number;
+  queuedBytes: number;
+  retainedMessages: number;
+  retainedBytes: number;
   /** Connections closed because a packet announced more than maxPacketBytes (or a WebSocket
    * message was larger than that). */
   oversizedPackets: number;
@@ -69,7 +119,7 @@ export interface LocalBrokerStats {
   /** TLS handshakes that failed on the TLS listener: no client certificate or one not from
    * caFile (with requireClientCert), a plain-TCP client, a handshake timeout. */
   tlsHandshakeFailures: number;
-  /** CONNECTs refused: bad user name or password, or anonymous where not allowed (access.ts). */
+  /** CONNECTs refused, for any reason in loginRefusals. */
   refusedLogins: number;
   /** Subscriptions answered with SUBACK failure (outside the account's patterns, or a personal topic). */
   refusedSubscriptions: number;
@@ -79,11 +129,27 @@ export interface LocalBrokerStats {
 
 type Listener = 'tcp' | 'tls' | 'websocket';
 
-const DEFAULT_MAX_CONNECTIONS = 200;
-const DEFAULT_MAX_PACKET_BYTES = 262_144;
-const DEFAULT_MAX_CLIENT_ID_LENGTH = 23;
-/** CONNECT must arrive this soon after accept; also the TLS and WebSocket handshake timeout. */
-const CONNECT_TIMEOUT_MS = 10_000;
+/** Why a CONNECT was refused: bad_credentials (CONNACK 4), anonymous where not allowed (5),
+ * backed_off and busy (3, server unavailable: try later), client_id_taken (2, the id belongs
+ * to another identity), client_id_invalid (2, longer than maxClientIdLength, or empty with
+ * CleanSession 0: MQTT 3.1.1 section 3.1.3.1). */
+export type LoginRefusal = 'bad_credentials' | 'anonymous' | 'backed_off' | 'busy' | 'client_id_taken' | 'client_id_invalid';
+const LOGIN_REFUSALS: LoginRefusal[] = ['bad_credentials', 'anonymous', 'backed_off', 'busy', 'client_id_taken', 'client_id_invalid'];
+
+/** What the CONNECT said that authenticate() does not get from aedes. */
+interface ConnectInfo {
+  clientIdBytes: number;
+  clean: boolean;
+  keepalive: number;
+}
+
+/** MQTT 3.1.1 section 3.2.2.3: CONNACK return codes used here. */
+function connackError(code: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
+}
+
+/** MQTT 3.1.1 section 1.5.3: U+0000 in a UTF-8 string is a protocol violation. */
+const hasNul = (s: string) => s.includes('\u0000');
 /** Repeated warnings (cap reached, bad packets) at most this often. */
 const WARN_INTERVAL_MS = 60_000;
 
@@ -97,9 +163,24 @@ export class LocalBroker {
   private readonly sockets = new Set<net.Socket>();
   /** What aedes reads and writes: the socket, the TLS socket or the WebSocket stream. */
   private readonly conns = new Set<Duplex>();
-  private readonly counts = { acceptedConnections: 0, refusedConnections: 0, oversizedPackets: 0, malformedPackets: 0, clientErrors: 0, tlsHandshakeFailures: 0 };
+  private readonly counts = { acceptedConnections: 0, refusedConnections: 0, refusedPerAddress: 0, evictedPending: 0, idleTimeouts: 0, oversizedPackets: 0, malformedPackets: 0, clientErrors: 0, tlsHandshakeFailures: 0 };
+  private readonly loginRefusals = Object.fromEntries(LOGIN_REFUSALS.map((r) => [r, 0])) as Record<LoginRefusal, number>;
+  /** Open connections per source address. */
+  private readonly perAddress = new Map<string, number>();
+  /** Accepted connections that have not logged in yet, oldest first. */
+  private readonly pendingSockets = new Set<net.Socket>();
+  /** Raw sockets by "address|port", to find a client's socket whatever stream aedes reads. */
+  private readonly byPeer = new Map<string, net.Socket>();
+  private readonly connectInfo = new WeakMap<Client, ConnectInfo>();
+  /** Pending sockets whose CONNECT has arrived (logging in): evicted only after idle ones. */
+  private readonly connectSeen = new WeakSet<net.Socket>();
+  private readonly loginGuard: LoginGuard;
+  private readonly sessions: SessionRegistry;
+  readonly memory: MemoryGuard;
+  private sweepTimer: NodeJS.Timeout | null = null;
   private readonly lastWarn = new Map<string, number>();
   private readonly dropped = new WeakSet<Duplex>();
+  private readonly listenerOf = new WeakMap<Duplex, Listener>();
   /** Publishes handed to aedes and not yet delivered to every subscriber. */
   pending = 0;
   /** Connections corked while the gateway's own publishes are in flight (see publish()). */
@@ -110,7 +191,19 @@ export class LocalBroker {
     private readonly opts: LocalBrokerOptions,
     private readonly log: Logger,
     private readonly access: AccessControl,
-  ) {}
+  ) {
+    this.loginGuard = new LoginGuard({ ...LOGIN_DEFAULTS, ...opts.loginBackoff });
+    this.memory = new MemoryGuard({ ...MEMORY_DEFAULTS, ...opts.memory });
+    this.sessions = new SessionRegistry(this.opt('sessionExpirySeconds') * 1000, (id) => {
+      this.memory.expire(id).catch((err: Error) => this.log.warn({ client: id, err: err.message }, 'local broker: could not free an expired session'));
+      this.log.info({ client: id, sessionExpirySeconds: this.opt('sessionExpirySeconds'), maxSessionsPerAccount: this.opt('maxSessionsPerAccount') }, 'local broker: persistent session expired (offline too long, or its account at maxSessionsPerAccount), its queued messages freed');
+    }, this.opt('maxSessionsPerAccount'));
+  }
+
+  /** An option, or its default (BROKER_DEFAULTS, the schema's). */
+  private opt<K extends keyof typeof BROKER_DEFAULTS>(key: K): number {
+    return (this.opts[key] as number | undefined) ?? BROKER_DEFAULTS[key];
+  }
 
   /** The bound port (differs from the configured one when that was 0). */
   get port(): number {
@@ -133,22 +226,37 @@ export class LocalBroker {
 
   /** See LocalBrokerStats for what each counter means. */
   get stats(): LocalBrokerStats {
+    const refusedLogins = LOGIN_REFUSALS.reduce((n, r) => n + this.loginRefusals[r], 0);
     return {
       connections: this.sockets.size,
       clients: this.clients,
+      pendingConnections: this.pendingSockets.size,
       ...this.counts,
-      refusedLogins: this.access.refusedLogins,
+      loginRefusals: { ...this.loginRefusals },
+      backedOffLogins: this.loginRefusals.backed_off,
+      loginVerifications: this.loginGuard.verifications,
+      persistentSessions: this.sessions.persistentSessions,
+      expiredSessions: this.sessions.expiredSessions,
+      refusedInflight: this.memory.refusedInflight,
+      droppedQueued: this.memory.droppedQueued,
+      refusedRetained: this.memory.refusedRetained,
+      ...this.memory.usage,
+      refusedLogins,
       refusedSubscriptions: this.access.refusedSubscriptions,
       refusedPublishes: this.access.refusedPublishes,
     };
   }
 
   private get maxConnections(): number {
-    return this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    return this.opt('maxConnections');
+  }
+
+  private get maxPendingConnections(): number {
+    return this.opts.maxPendingConnections ?? Math.max(1, Math.floor(this.maxConnections / 2));
   }
 
   private get maxPacketBytes(): number {
-    return this.opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+    return this.opt('maxPacketBytes');
   }
 
   async start(): Promise<void> {
@@ -159,16 +267,28 @@ export class LocalBroker {
       // absurdly deep topics are refused before they reach the topic tree.
       drainTimeout: 10_000,
       maxTopicLevels: 16,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      maxClientsIdLength: this.opts.maxClientIdLength ?? DEFAULT_MAX_CLIENT_ID_LENGTH,
-      authenticate: this.access.authenticate,
-      authorizeSubscribe: this.access.authorizeSubscribe,
-      authorizePublish: this.access.authorizePublish,
+      connectTimeout: this.opt('connectTimeoutMs'),
+      // aedes applies this to MQTT 3.1 only; authenticate() below enforces it for 3.1.1.
+      maxClientsIdLength: this.opt('maxClientIdLength'),
+      // aedes' own count cap on inbound QoS 2 awaiting PUBREL; memory-guard.ts adds bytes.
+      maxInflightInbound: this.memory.limits.inflightPerClient,
+      preConnect: this.preConnect,
+      authenticate: this.authenticate,
+      authorizeSubscribe: this.authorizeSubscribe,
+      authorizePublish: this.authorizePublish,
       authorizeForward: this.access.authorizeForward as AedesOptions['authorizeForward'],
     };
     const aedes = await Aedes.createBroker(options);
+    this.memory.install((aedes as unknown as { persistence: WrappablePersistence }).persistence);
+    aedes.on('clientReady', (client) => {
+      // Logged in: no longer counted against maxPendingConnections.
+      const sock = this.byPeer.get(peerKey(client.conn as unknown as net.Socket));
+      if (sock) this.pendingSockets.delete(sock);
+    });
     aedes.on('clientError', (client, err) => {
       this.counts.clientErrors++;
+      // aedes closes these itself (MQTT 3.1.1 section 4.7.1); counted as malformed here.
+      if (/is not allowed in PUBLISH|empty topic not allowed/.test(err.message)) this.dropClient(client, 'malformed');
       this.log.debug({ client: client?.id, err: err.message }, 'local broker client error');
     });
     aedes.on('connectionError', (client, err) => {
@@ -176,6 +296,9 @@ export class LocalBroker {
       this.log.debug({ client: client?.id, err: err.message }, 'local broker connection error');
     });
     this.aedes = aedes;
+    const expiryMs = this.opt('sessionExpirySeconds') * 1000;
+    this.sweepTimer = setInterval(() => this.sessions.sweep(), Math.min(60_000, Math.max(50, Math.floor(expiryMs / 4))));
+    this.sweepTimer.unref();
     try {
       const server = net.createServer();
       server.on('connection', (socket: net.Socket) => {
@@ -196,6 +319,8 @@ export class LocalBroker {
         ...(this.tlsServer ? { tlsPort: this.tlsPort } : {}),
         ...(this.wsHttp ? { websocketPort: this.websocketPort } : {}),
         maxConnections: this.maxConnections,
+        maxConnectionsPerAddress: this.opt('maxConnectionsPerAddress'),
+        maxPendingConnections: this.maxPendingConnections,
         maxPacketBytes: this.maxPacketBytes,
       },
       'local MQTT broker listening',
@@ -212,7 +337,7 @@ export class LocalBroker {
           minVersion: 'TLSv1.2',
           requestCert: requireCert,
           rejectUnauthorized: requireCert,
-          handshakeTimeout: CONNECT_TIMEOUT_MS,
+          handshakeTimeout: this.opt('connectTimeoutMs'),
         },
         (socket) => this.serve(aedes, socket, 'tls'),
       );
@@ -237,7 +362,7 @@ export class LocalBroker {
 
   private async startWebSocket(aedes: Aedes, w: LocalBrokerWebSocketOptions): Promise<void> {
     // Plain HTTP requests get 426; the WebSocket upgrade on /mqtt is MQTT (MQTT 3.1.1 section 6).
-    const server = http.createServer({ headersTimeout: CONNECT_TIMEOUT_MS, requestTimeout: CONNECT_TIMEOUT_MS }, (_req, res) => {
+    const server = http.createServer({ headersTimeout: this.opt('connectTimeoutMs'), requestTimeout: this.opt('connectTimeoutMs') }, (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close', upgrade: 'websocket' });
       res.end('MQTT over WebSocket: ws://<host>:<port>/mqtt, subprotocol mqtt\n');
     });
@@ -256,6 +381,7 @@ export class LocalBroker {
       const stream = createWebSocketStream(ws);
       // access.ts reads the peer from client.conn.remoteAddress (the loopback-anonymous rule).
       Object.defineProperty(stream, 'remoteAddress', { value: req.socket.remoteAddress, enumerable: true });
+      Object.defineProperty(stream, 'remotePort', { value: req.socket.remotePort, enumerable: true });
       // ws closes the connection itself on a message over maxPayload (1009) or a broken frame.
       ws.on('error', (err: Error & { code?: string }) => {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.drop(stream, 'oversized', 'websocket');
@@ -269,19 +395,153 @@ export class LocalBroker {
     await listen(server, w.host ?? this.opts.host, w.port, 'local broker WebSocket listener');
   }
 
-  /** Counts an accepted TCP connection, or closes it at once past maxConnections. */
+  /** Counts an accepted TCP connection, or closes it at once past maxConnections or
+   * maxConnectionsPerAddress. Connections that have not logged in yet may hold at most
+   * maxPendingConnections: past it the oldest of them is closed, so idle sockets cannot keep
+   * a client that sends its CONNECT at once out. */
   private admit(socket: net.Socket, listener: Listener): boolean {
-    if (this.sockets.size >= this.maxConnections) {
+    const address = socket.remoteAddress ?? '';
+    const fromHere = this.perAddress.get(address) ?? 0;
+    if (this.sockets.size >= this.maxConnections || fromHere >= this.opt('maxConnectionsPerAddress')) {
       this.counts.refusedConnections++;
-      this.warn('cap', { listener, maxConnections: this.maxConnections, refused: this.counts.refusedConnections }, 'local broker connection cap reached: refusing connections');
+      const perAddress = this.sockets.size < this.maxConnections;
+      if (perAddress) this.counts.refusedPerAddress++;
+      this.warn(
+        perAddress ? 'cap-address' : 'cap',
+        { listener, remote: address, maxConnections: this.maxConnections, maxConnectionsPerAddress: this.opt('maxConnectionsPerAddress'), refused: this.counts.refusedConnections },
+        perAddress ? 'local broker per-address connection cap reached: refusing connections from this address' : 'local broker connection cap reached: refusing connections',
+      );
       socket.destroy();
       return false;
     }
+    if (this.pendingSockets.size >= this.maxPendingConnections) {
+      // The oldest that has not even sent CONNECT; a login in progress only if there is none.
+      let oldest: net.Socket | undefined;
+      for (const p of this.pendingSockets) {
+        if (!this.connectSeen.has(p)) {
+          oldest = p;
+          break;
+        }
+      }
+      oldest ??= this.pendingSockets.values().next().value!;
+      this.pendingSockets.delete(oldest);
+      this.counts.evictedPending++;
+      this.warn('pending', { listener, remote: oldest.remoteAddress, maxPendingConnections: this.maxPendingConnections, evicted: this.counts.evictedPending }, 'local broker: too many connections not logged in, closing the oldest');
+      oldest.destroy();
+    }
     this.counts.acceptedConnections++;
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    this.pendingSockets.add(socket);
+    this.perAddress.set(address, fromHere + 1);
+    const key = peerKey(socket);
+    this.byPeer.set(key, socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.pendingSockets.delete(socket);
+      if (this.byPeer.get(key) === socket) this.byPeer.delete(key);
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, n);
+    });
     return true;
   }
+
+  /** Before aedes looks at a CONNECT: note what authenticate() needs, and close the
+   * connection on a will topic that breaks MQTT 3.1.1 (U+0000, section 1.5.3; a wildcard,
+   * section 3.1.3.3 and 4.7.1). An error here closes the connection without a CONNACK. */
+  private readonly preConnect = (client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void => {
+    this.connectInfo.set(client, { clientIdBytes: Buffer.byteLength(packet.clientId ?? ''), clean: packet.clean ?? true, keepalive: packet.keepalive ?? 0 });
+    const sock = this.byPeer.get(peerKey(client.conn as unknown as net.Socket));
+    if (sock) this.connectSeen.add(sock);
+    const will = packet.will?.topic;
+    if (hasNul(packet.clientId ?? '') || (will !== undefined && (hasNul(will) || /[+#]/.test(will) || will === ''))) {
+      this.dropClient(client, 'malformed');
+      return done(new Error('malformed CONNECT: U+0000 or a wildcard in the client id or will topic'), false);
+    }
+    done(null, true);
+  };
+
+  /** Login: the client id rules, back-off, the account check (access.ts), then the client id
+   * binding (sessions.ts). */
+  private readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
+    const info = this.connectInfo.get(client);
+    const remote = remoteOf(client);
+    const refuse = (reason: LoginRefusal, err: AuthenticateError) => {
+      this.loginRefusals[reason]++;
+      this.warn(`login-${reason}`, { remote, username, client: client.id, reason, refused: this.loginRefusals[reason] }, 'local broker: login refused');
+      done(err, false);
+    };
+    // MQTT 3.1.1 section 3.1.3.1: a server may refuse a long client id, and must refuse an
+    // empty one with CleanSession 0 (3.1.3-8), with CONNACK 2, identifier rejected (3.2.2.3).
+    if (info && (info.clientIdBytes > this.opt('maxClientIdLength') || (info.clientIdBytes === 0 && !info.clean))) {
+      return refuse('client_id_invalid', connackError(2, 'identifier rejected'));
+    }
+    const user = username ?? '';
+    if (this.loginGuard.wait(remote, user) > 0) return refuse('backed_off', connackError(3, 'too many failed logins: try again later'));
+    const finish = (err: AuthenticateError | null, ok: boolean | null) => {
+      if (err || !ok) {
+        if (!username) return refuse('anonymous', err ?? connackError(5, 'not authorized'));
+        const t = this.loginGuard.failure(remote, user);
+        this.loginRefusals.bad_credentials++;
+        this.warn('login-failure', { remote, username, failuresFromAddress: t.failures, refused: this.loginRefusals.bad_credentials }, 'local broker: wrong user name or password');
+        return done(err ?? connackError(4, 'bad user name or password'), false);
+      }
+      if (username) this.loginGuard.success(remote, user);
+      const owner = identityOf(client) ?? 'anonymous';
+      // CONNACK 2, not 5: the credentials were right; what is refused is this client id,
+      // which belongs to another identity (MQTT 3.1.1 section 3.2.2.3: "the Client
+      // identifier is correct UTF-8 but not allowed by the Server"). Checked only after the
+      // password, so a stranger learns nothing about which ids are in use.
+      if (!this.sessions.claim(client, client.id, owner, info?.clean ?? client.clean)) {
+        return refuse('client_id_taken', connackError(2, 'identifier rejected: this client id belongs to another account'));
+      }
+      const id = client.id;
+      (client.conn as Duplex).once('close', () => this.sessions.release(id, client));
+      done(null, true);
+    };
+    if (!username) return this.access.authenticate(client, username, password, finish);
+    const queued = this.loginGuard.run((release) => {
+      // Waited for a slot: failures meanwhile may have backed this attempt off.
+      if (client.closed) return release();
+      if (this.loginGuard.wait(remote, user) > 0) {
+        release();
+        return refuse('backed_off', connackError(3, 'too many failed logins: try again later'));
+      }
+      this.access.authenticate(client, username, password, (err, ok) => {
+        release();
+        finish(err, ok);
+      });
+    });
+    if (!queued) refuse('busy', connackError(3, 'too many logins at once: try again later'));
+  };
+
+  private readonly authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
+    if (hasNul(sub.topic)) {
+      this.dropClient(client, 'malformed');
+      return done(new Error('U+0000 in a topic filter (MQTT 3.1.1 section 1.5.3)'));
+    }
+    this.access.authorizeSubscribe(client, sub, done);
+  };
+
+  /** Protocol checks aedes lacks, the ACL, then the retained-message caps (before any PUBACK). */
+  private readonly authorizePublish = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void => {
+    if (client && hasNul(packet.topic)) {
+      // MQTT 3.1.1 section 1.5.3: the receiver MUST close the network connection.
+      this.dropClient(client, 'malformed');
+      return done(new Error('U+0000 in a PUBLISH topic (MQTT 3.1.1 section 1.5.3)'));
+    }
+    this.access.authorizePublish(client, packet, (err) => {
+      if (err || !client || !packet.retain || typeof packet.payload === 'string' || packet.payload.length === 0) return done(err);
+      const owner = identityOf(client) ?? 'anonymous';
+      if (!this.memory.retainedFits(owner, packet.topic, packetBytes(packet))) {
+        this.memory.refusedRetained++;
+        this.warn('retained-cap', { client: client.id, owner, topic: packet.topic, refused: this.memory.refusedRetained, usage: this.memory.retainedUsage(owner) }, 'local broker: retained message over the cap refused, connection closed');
+        return done(new Error('retained message cap reached'));
+      }
+      this.memory.noteOwner(packet.payload, owner);
+      done(null);
+    });
+  };
 
   /** Hands a connection to aedes behind the packet guard. The guard wraps the stream's
    * read() (aedes consumes it with read() on 'readable'), so it judges each chunk before
@@ -290,10 +550,21 @@ export class LocalBroker {
    * late: aedes would already hold the chunk. */
   private serve(aedes: Aedes, conn: Duplex, listener: Listener, req?: http.IncomingMessage): void {
     const guard = new PacketGuard(this.maxPacketBytes);
+    // Server-side idle bound: a client silent for 1.5x maxKeepaliveSeconds is closed, whatever
+    // keepalive it asked for (0, "none", or more than the maximum; MQTT 3.1.1 section
+    // 3.1.2.10). A client within its own smaller keepalive is closed earlier by aedes.
+    const idle = setTimeout(() => {
+      this.counts.idleTimeouts++;
+      this.warn('idle', { listener, remote: (conn as { remoteAddress?: string }).remoteAddress, maxKeepaliveSeconds: this.opt('maxKeepaliveSeconds') }, 'local broker: connection silent too long, closed');
+      conn.destroy();
+    }, this.opt('maxKeepaliveSeconds') * 1500);
+    idle.unref();
+    conn.once('close', () => clearTimeout(idle));
     const read = conn.read.bind(conn);
     conn.read = (size?: number) => {
       const chunk = read(size) as Buffer | string | null;
       if (chunk === null || typeof chunk === 'string') return chunk;
+      idle.refresh();
       const verdict = guard.check(chunk);
       if (verdict === null) return chunk;
       this.drop(conn, verdict, listener);
@@ -301,8 +572,15 @@ export class LocalBroker {
       return guard.validBytes > 0 ? chunk.subarray(0, guard.validBytes) : null;
     };
     this.conns.add(conn);
+    this.listenerOf.set(conn, listener);
     conn.once('close', () => this.conns.delete(conn));
     aedes.handle(conn, req);
+  }
+
+  /** drop() for a connection aedes serves. */
+  private dropClient(client: Client, verdict: GuardVerdict): void {
+    const conn = client.conn as Duplex;
+    this.drop(conn, verdict, this.listenerOf.get(conn) ?? 'tcp');
   }
 
   /** Counts a connection closed for a bad packet (once per connection). */
@@ -391,6 +669,8 @@ export class LocalBroker {
     const servers = [this.server, this.tlsServer, this.wsHttp].filter((s): s is net.Server => s !== null);
     const wss = this.wss;
     this.aedes = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
     this.server = null;
     this.tlsServer = null;
     this.wsHttp = null;
@@ -412,6 +692,12 @@ export class LocalBroker {
 /** Longest a connection stays corked for the gateway's publishes: well under what a person
  * watching a live value notices, and short enough to keep a socket's buffer small. */
 const CORK_MAX_MS = 5;
+
+/** "address|port" of a connection: the same for a raw socket and the TLS socket or WebSocket
+ * stream on top of it. */
+function peerKey(conn: { remoteAddress?: string; remotePort?: number }): string {
+  return `${conn.remoteAddress ?? ''}|${conn.remotePort ?? ''}`;
+}
 
 function boundPort(s: net.Server | null): number | undefined {
   const a = s?.address();

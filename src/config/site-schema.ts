@@ -1,6 +1,7 @@
 // Site configuration schema (config/*.yaml). The names here are a contract: other tools,
 // the web page and the tests rely on them. Unknown keys are errors (strict objects).
 import { z } from 'zod';
+import { BROKER_DEFAULTS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from '../broker/broker-defaults.js';
 
 const range = (lo: number, hi: number) => z.number().int(`must be a whole number ${lo}..${hi}`).min(lo, `must be ${lo}..${hi}`).max(hi, `must be ${lo}..${hi}`);
 const ident = z
@@ -61,6 +62,33 @@ export const LocalBrokerWebSocketSchema = z.strictObject({
   port: port.default(8083),
 });
 
+const LoginBackoffSchema = z.strictObject({
+  /** Failures allowed before any delay. */
+  freeFailures: range(1, 1000).default(LOGIN_DEFAULTS.freeFailures),
+  /** First delay; it doubles with each further failure, up to maxDelayMs. */
+  baseDelayMs: range(1, 3_600_000).default(LOGIN_DEFAULTS.baseDelayMs),
+  maxDelayMs: range(1, 3_600_000).default(LOGIN_DEFAULTS.maxDelayMs),
+  /** argon2 verifications at once; more wait (up to maxQueued), past that refused as busy. */
+  maxConcurrent: range(1, 64).default(LOGIN_DEFAULTS.maxConcurrent),
+  maxQueued: range(0, 10_000).default(LOGIN_DEFAULTS.maxQueued),
+});
+
+const BrokerMemorySchema = z.strictObject({
+  /** Inbound QoS 2 messages awaiting PUBREL per client, and their bytes; over it the client is disconnected. */
+  inflightPerClient: range(1, 65_535).default(MEMORY_DEFAULTS.inflightPerClient),
+  inflightBytesPerClient: range(1024, 1024 ** 3).default(MEMORY_DEFAULTS.inflightBytesPerClient),
+  inflightBytesTotal: range(1024, 4 * 1024 ** 3).default(MEMORY_DEFAULTS.inflightBytesTotal),
+  /** Messages queued (QoS 1/2, unacknowledged or offline) per client id, and bytes; over it new ones are dropped for that client. */
+  queuedPerClient: range(1, 1_000_000).default(MEMORY_DEFAULTS.queuedPerClient),
+  queuedBytesPerClient: range(1024, 1024 ** 3).default(MEMORY_DEFAULTS.queuedBytesPerClient),
+  queuedBytesTotal: range(1024, 4 * 1024 ** 3).default(MEMORY_DEFAULTS.queuedBytesTotal),
+  /** Retained messages per account and in total (the gateway's own are not counted); over it a retained publish is refused. */
+  retainedPerAccount: range(0, 1_000_000).default(MEMORY_DEFAULTS.retainedPerAccount),
+  retainedBytesPerAccount: range(0, 1024 ** 3).default(MEMORY_DEFAULTS.retainedBytesPerAccount),
+  retainedTotal: range(0, 10_000_000).default(MEMORY_DEFAULTS.retainedTotal),
+  retainedBytesTotal: range(0, 4 * 1024 ** 3).default(MEMORY_DEFAULTS.retainedBytesTotal),
+});
+
 export const LocalBrokerSchema = z.strictObject({
   host: host.default('0.0.0.0'),
   port: port.default(1883),
@@ -68,12 +96,30 @@ export const LocalBrokerSchema = z.strictObject({
   anonymous: z.enum(['off', 'loopback', 'lan']).default('off'),
   accounts: z.array(AccountSchema).default([]),
   /** Open connections over all listeners (TCP, TLS, WebSocket); further ones are closed at once. */
-  maxConnections: range(1, 100_000).default(200),
+  maxConnections: range(1, 100_000).default(BROKER_DEFAULTS.maxConnections),
+  /** Open connections from one source address; further ones are closed at once. */
+  maxConnectionsPerAddress: range(1, 100_000).default(BROKER_DEFAULTS.maxConnectionsPerAddress),
+  /** Connections not logged in yet at most (default: half of maxConnections); past it the
+   * oldest of them is closed, so clients that send CONNECT at once always get in. */
+  maxPendingConnections: range(1, 100_000).optional(),
+  /** CONNECT (and the TLS/WebSocket handshake) must arrive this soon after accept. */
+  connectTimeoutMs: range(100, 60_000).default(BROKER_DEFAULTS.connectTimeoutMs),
+  /** Longest keepalive honoured: a client silent for 1.5x this is closed, whatever it asked. */
+  maxKeepaliveSeconds: range(1, 65_535).default(BROKER_DEFAULTS.maxKeepaliveSeconds),
+  /** A persistent session (CleanSession 0) offline this long is expired and its queue freed. */
+  sessionExpirySeconds: range(1, 30 * 86_400).default(BROKER_DEFAULTS.sessionExpirySeconds),
+  /** Persistent sessions one account (or all anonymous clients) may hold; a new one past it
+   * expires the account's longest-offline session. */
+  maxSessionsPerAccount: range(1, 100_000).default(BROKER_DEFAULTS.maxSessionsPerAccount),
+  /** Login back-off per source address and per user name (a growing delay, never a lock). */
+  loginBackoff: LoginBackoffSchema.default(() => LoginBackoffSchema.parse({})),
+  /** What clients may make the broker hold in memory. */
+  memory: BrokerMemorySchema.default(() => BrokerMemorySchema.parse({})),
   /** Largest MQTT packet a client may send, fixed header included; a larger one (announced
    * in the Remaining Length) closes that client's connection before its body is read. */
-  maxPacketBytes: range(1024, 268_435_455).default(262_144),
+  maxPacketBytes: range(1024, 268_435_455).default(BROKER_DEFAULTS.maxPacketBytes),
   /** Longest client id accepted (23 is the length every MQTT 3.1.1 server must accept). */
-  maxClientIdLength: range(23, 65_535).default(23),
+  maxClientIdLength: range(23, 65_535).default(BROKER_DEFAULTS.maxClientIdLength),
   tls: LocalBrokerTlsSchema.optional(),
   websocket: LocalBrokerWebSocketSchema.optional(),
 });

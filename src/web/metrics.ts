@@ -98,16 +98,48 @@ export class Metrics {
     counter(reg, 'cgw_audit_suppressed_total', 'Repeated refusals not written as lines of their own by the audit rate limit (each counted in a later line).', [], () => scalar(audit().stats.suppressed));
     gauge(reg, 'cgw_audit_bytes', 'Bytes in the audit files (current and rotated).', [], () => scalar(audit().usage().bytes));
     gauge(reg, 'cgw_audit_seq', 'Sequence number of the newest audit line written since start (the hash-chain head).', [], () => scalar(audit().headSeq));
-    counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish, connection_cap, oversized_packet, malformed_packet, tls_handshake).', ['reason'], () => {
+    counter(reg, 'cgw_local_broker_refused_total', 'Refusals by the local broker (reason: login, subscribe, publish, connection_cap, address_cap, oversized_packet, malformed_packet, tls_handshake, retained_cap, inflight_cap).', ['reason'], () => {
       const b = g().broker.stats;
       return [
         [{ reason: 'login' }, b.refusedLogins],
         [{ reason: 'subscribe' }, b.refusedSubscriptions],
         [{ reason: 'publish' }, b.refusedPublishes],
-        [{ reason: 'connection_cap' }, b.refusedConnections],
+        [{ reason: 'connection_cap' }, b.refusedConnections - b.refusedPerAddress],
+        [{ reason: 'address_cap' }, b.refusedPerAddress],
         [{ reason: 'oversized_packet' }, b.oversizedPackets],
         [{ reason: 'malformed_packet' }, b.malformedPackets],
         [{ reason: 'tls_handshake' }, b.tlsHandshakeFailures],
+        [{ reason: 'retained_cap' }, b.refusedRetained],
+        [{ reason: 'inflight_cap' }, b.refusedInflight],
+      ];
+    });
+    counter(reg, 'cgw_local_broker_login_refusals_total', 'CONNECTs refused by the local broker, by reason (bad_credentials, anonymous, backed_off, busy, client_id_taken, client_id_invalid).', ['reason'], () =>
+      Object.entries(g().broker.stats.loginRefusals).map(([reason, n]) => [{ reason }, n] as [Labels, number]),
+    );
+    counter(reg, 'cgw_local_broker_closed_total', 'Connections the local broker closed to protect itself (reason: pending_evicted, idle_timeout).', ['reason'], () => {
+      const b = g().broker.stats;
+      return [
+        [{ reason: 'pending_evicted' }, b.evictedPending],
+        [{ reason: 'idle_timeout' }, b.idleTimeouts],
+      ];
+    });
+    counter(reg, 'cgw_local_broker_queue_dropped_total', 'Messages not queued for a client whose queue (or the total) was at its cap.', [], () => scalar(g().broker.stats.droppedQueued));
+    gauge(reg, 'cgw_local_broker_sessions', 'Persistent sessions (CleanSession 0) on the local broker, online or offline.', [], () => scalar(g().broker.stats.persistentSessions));
+    counter(reg, 'cgw_local_broker_expired_sessions_total', 'Persistent sessions expired after staying offline for sessionExpirySeconds.', [], () => scalar(g().broker.stats.expiredSessions));
+    gauge(reg, 'cgw_local_broker_stored_messages', 'Messages the local broker holds (kind: inflight, inbound QoS 2 awaiting PUBREL; queued, for sessions; retained, from accounts).', ['kind'], () => {
+      const b = g().broker.stats;
+      return [
+        [{ kind: 'inflight' }, b.inflightMessages],
+        [{ kind: 'queued' }, b.queuedMessages],
+        [{ kind: 'retained' }, b.retainedMessages],
+      ];
+    });
+    gauge(reg, 'cgw_local_broker_stored_bytes', 'Topic and payload bytes of those messages, by kind.', ['kind'], () => {
+      const b = g().broker.stats;
+      return [
+        [{ kind: 'inflight' }, b.inflightBytes],
+        [{ kind: 'queued' }, b.queuedBytes],
+        [{ kind: 'retained' }, b.retainedBytes],
       ];
     });
   }

@@ -20,4 +20,14 @@ describe('topic patterns', () => {
     expect(covers('a/+/c', 'a/#')).toBe(false);
     expect(covers('a/b', 'a/b/c')).toBe(false);
   });
+
+  it('does not let a first-level wildcard reach $ topics (MQTT 3.1.1 section 4.7.2)', () => {
+    expect(matches('#', '$SYS/broker/x')).toBe(false);
+    expect(matches('+/broker/x', '$SYS/broker/x')).toBe(false);
+    expect(matches('$SYS/#', '$SYS/broker/x')).toBe(true);
+    expect(covers('#', '$SYS/#')).toBe(false);
+    expect(covers('+/#', '$SYS/x')).toBe(false);
+    expect(covers('$SYS/#', '$SYS/+/x')).toBe(true);
+    expect(covers('#', 'community/#')).toBe(true);
+  });
 });

@@ -31,6 +31,24 @@ describe('localBroker config', () => {
       maxConnections: 200,
       maxPacketBytes: 262_144,
       maxClientIdLength: 23,
+      maxConnectionsPerAddress: 20,
+      connectTimeoutMs: 5000,
+      maxKeepaliveSeconds: 300,
+      sessionExpirySeconds: 259_200,
+      maxSessionsPerAccount: 50,
+      loginBackoff: { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 60_000, maxConcurrent: 2, maxQueued: 16 },
+      memory: {
+        inflightPerClient: 100,
+        inflightBytesPerClient: 4 * 1024 ** 2,
+        inflightBytesTotal: 32 * 1024 ** 2,
+        queuedPerClient: 1000,
+        queuedBytesPerClient: 8 * 1024 ** 2,
+        queuedBytesTotal: 64 * 1024 ** 2,
+        retainedPerAccount: 1000,
+        retainedBytesPerAccount: 4 * 1024 ** 2,
+        retainedTotal: 5000,
+        retainedBytesTotal: 16 * 1024 ** 2,
+      },
     });
     const r = parse({ host: '127.0.0.1', port: 1883 });
     expect(r.ok && r.config.localBroker).toMatchObject({ maxConnections: 200, maxPacketBytes: 262_144, maxClientIdLength: 23 });
@@ -41,6 +59,16 @@ describe('localBroker config', () => {
     expect(errors({ maxPacketBytes: 100 })).toEqual(['localBroker.maxPacketBytes: must be 1024..268435455']);
     expect(errors({ maxPacketBytes: 268_435_456 })).toEqual(['localBroker.maxPacketBytes: must be 1024..268435455']);
     expect(errors({ maxClientIdLength: 10 })).toEqual(['localBroker.maxClientIdLength: must be 23..65535']);
+    expect(errors({ connectTimeoutMs: 50 })).toEqual(['localBroker.connectTimeoutMs: must be 100..60000']);
+    expect(errors({ maxConnectionsPerAddress: 0 })).toEqual(['localBroker.maxConnectionsPerAddress: must be 1..100000']);
+    expect(errors({ sessionExpirySeconds: 0 })).toEqual(['localBroker.sessionExpirySeconds: must be 1..2592000']);
+    expect(errors({ loginBackoff: { maxConcurrent: 0 } })).toEqual(['localBroker.loginBackoff.maxConcurrent: must be 1..64']);
+    expect(errors({ memory: { queuedPerClient: 0 } })).toEqual(['localBroker.memory.queuedPerClient: must be 1..1000000']);
+    expect(errors({ memory: { retained: 5 } })).toEqual(['localBroker.memory.retained: unknown key']);
+    // A partial group keeps the other defaults.
+    const r = parse({ memory: { retainedTotal: 10 }, loginBackoff: { freeFailures: 3 } });
+    expect(r.ok && r.config.localBroker.memory).toMatchObject({ retainedTotal: 10, retainedPerAccount: 1000 });
+    expect(r.ok && r.config.localBroker.loginBackoff).toMatchObject({ freeFailures: 3, maxDelayMs: 60_000 });
   });
 
   it('takes TLS and WebSocket listeners with their defaults', () => {

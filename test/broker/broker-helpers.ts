@@ -15,10 +15,23 @@ export async function appAccount(): Promise<Account> {
 }
 
 export async function startBroker(opts: Partial<LocalBrokerOptions> = {}, anonymous: 'off' | 'loopback' | 'lan' = 'loopback', log: Logger = silentLogger()): Promise<LocalBroker> {
-  const access = new AccessControl({ anonymous, accounts: [await appAccount()], personalTopics: new Set(), anonymousSubscribe: ['community/#'] });
+  return (await startBrokerWithAccess(opts, [], anonymous, log)).broker;
+}
+
+const hashes = new Map<string, Promise<string>>();
+
+/** Another account with password `${username}-pass-1`. */
+export async function account(username: string, subscribe: string[], publish: string[] = [], personal = false): Promise<Account> {
+  if (!hashes.has(username)) hashes.set(username, hashPassword(`${username}-pass-1`));
+  return { username, passwordHash: await hashes.get(username)!, publish, subscribe, personal };
+}
+
+/** The broker with the "app" account and `more`, and its AccessControl (for reload tests). */
+export async function startBrokerWithAccess(opts: Partial<LocalBrokerOptions> = {}, more: Account[] = [], anonymous: 'off' | 'loopback' | 'lan' = 'loopback', log: Logger = silentLogger()): Promise<{ broker: LocalBroker; access: AccessControl }> {
+  const access = new AccessControl({ anonymous, accounts: [await appAccount(), ...more], personalTopics: new Set(), anonymousSubscribe: ['community/#'] });
   const broker = new LocalBroker({ host: '127.0.0.1', port: 0, ...opts }, log, access);
   await broker.start();
-  return broker;
+  return { broker, access };
 }
 
 export interface Received {
@@ -53,9 +66,16 @@ export function tryConnect(url: string, opts: IClientOptions = {}): Promise<{ ou
   });
 }
 
+/** The granted QoS, or 128 for SUBACK failure (mqtt.js 5 rejects those). */
 export async function subscribe(c: MqttClient, topic: string, qos: 0 | 1 = 0): Promise<number> {
-  const granted = await c.subscribeAsync(topic, { qos });
-  return granted[0]!.qos;
+  try {
+    const granted = await c.subscribeAsync(topic, { qos });
+    return granted[0]!.qos;
+  } catch (err) {
+    const g = (err as { packet?: { granted?: number[] } }).packet?.granted;
+    if (g?.[0] === 128) return 128;
+    throw err;
+  }
 }
 
 export function end(...clients: (MqttClient | undefined)[]): Promise<unknown> {

@@ -111,7 +111,10 @@ describe('local broker fuzz', () => {
     const rnd = seededRandom(seed); // the same seed gives the same fuzz run
     const int = (n: number) => Math.floor(rnd() * n);
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-    broker = await startBroker({ maxPacketBytes: 8192, maxConnections: 100 });
+    // All fuzz clients come from 127.0.0.1: the per-address cap and the login back-off (its
+    // bad logins) would otherwise refuse some of them, which is tested elsewhere
+    // (connection-caps.test.ts, login-backoff.test.ts); here every connection must reach aedes.
+    broker = await startBroker({ maxPacketBytes: 8192, maxConnections: 100, maxConnectionsPerAddress: 100, loginBackoff: { freeFailures: 1000 } });
     const b = broker;
 
     const control = await connectClient(url(), { ...app, clientId: 'control' });

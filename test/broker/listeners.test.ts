@@ -219,6 +219,8 @@ describe('WebSocket listener', () => {
     subs.push(sub);
     clients.push(ws);
     await waitFor(() => broker!.stats.connections === 3, 3000, 'three connections');
+    // Logged in over TCP, WebSocket and TLS: none of them counts against maxPendingConnections.
+    await waitFor(() => broker!.stats.pendingConnections === 0, 3000, 'no connection pending once logged in');
     for (const url of [wsUrl(broker), `mqtt://127.0.0.1:${broker.port}`]) {
       const r = await tryConnect(url);
       clients.push(r.client);

@@ -318,7 +318,7 @@ describe('site config: defaults and the embedded config', () => {
 
   it('a minimal config (site, storage, uplink) gets the defaults', () => {
     const c = ok('site: { communityCode: "330106001001", gatewayId: gw-min }\nstorage: { path: ./gw.db }\nuplink: { url: mqtt://10.0.0.1:1883 }\n');
-    expect(c.localBroker).toEqual({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [], maxConnections: 200, maxPacketBytes: 262144, maxClientIdLength: 23 });
+    expect(c.localBroker).toMatchObject({ host: '0.0.0.0', port: 1883, anonymous: 'off', accounts: [], maxConnections: 200, maxPacketBytes: 262144, maxClientIdLength: 23, maxConnectionsPerAddress: 20, connectTimeoutMs: 5000 });
     expect(c.web).toEqual({ host: '0.0.0.0', port: 8080, https: true, audit: { maxFileBytes: 1024 * 1024, budgetBytes: 32 * 1024 * 1024, retentionDays: 180 }, allowedHosts: [], sessionIdleMinutes: 15, sessionMaxHours: 12, requireTotp: false });
     expect(c.uplink.windowSeconds).toBe(60);
     expect(c.buses).toEqual([]);

@@ -1,0 +1,46 @@
+// The local broker's limits and their defaults, shared by the config schema
+// (src/config/site-schema.ts) and LocalBroker (for callers that pass a partial config).
+// docs/LOCAL-MQTT.md says why each default is what it is.
+import type { LoginBackoffOptions } from './login-guard.js';
+import type { MemoryLimits } from './memory-guard.js';
+
+const MiB = 1024 * 1024;
+
+export const BROKER_DEFAULTS = {
+  maxConnections: 200,
+  /** Open connections from one source address. */
+  maxConnectionsPerAddress: 20,
+  /** CONNECT must arrive this soon after accept (also the TLS and WebSocket handshake timeout). */
+  connectTimeoutMs: 5000,
+  /** Largest keepalive honoured: a client asking 0 (none) or more is disconnected after 1.5x this
+   * without a packet (MQTT 3.1.1 section 3.1.2.10). */
+  maxKeepaliveSeconds: 300,
+  /** Persistent sessions offline longer than this are expired (their queue freed). */
+  sessionExpirySeconds: 3 * 24 * 3600,
+  /** Persistent sessions one account (or "anonymous") may hold; a new one past it expires its
+   * longest-offline one. */
+  maxSessionsPerAccount: 50,
+  maxPacketBytes: 262_144,
+  maxClientIdLength: 23,
+} as const;
+
+export const LOGIN_DEFAULTS: LoginBackoffOptions = {
+  freeFailures: 5,
+  baseDelayMs: 1000,
+  maxDelayMs: 60_000,
+  maxConcurrent: 2,
+  maxQueued: 16,
+};
+
+export const MEMORY_DEFAULTS: MemoryLimits = {
+  inflightPerClient: 100,
+  inflightBytesPerClient: 4 * MiB,
+  inflightBytesTotal: 32 * MiB,
+  queuedPerClient: 1000,
+  queuedBytesPerClient: 8 * MiB,
+  queuedBytesTotal: 64 * MiB,
+  retainedPerAccount: 1000,
+  retainedBytesPerAccount: 4 * MiB,
+  retainedTotal: 5000,
+  retainedBytesTotal: 16 * MiB,
+};
