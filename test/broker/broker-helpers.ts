@@ -1,6 +1,8 @@
 // An embedded LocalBroker on ephemeral ports for the limit, fuzz and listener tests, and
 // mqtt.js clients against it.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { afterEach } from 'vitest';
+import type { RawClient } from './raw-mqtt.js';
 import { AccessControl, hashPassword, type Account } from '../../src/broker/access.js';
 import { LocalBroker, type LocalBrokerOptions } from '../../src/broker/local-broker.js';
 import { silentLogger, type Logger } from '../../src/log.js';
@@ -80,4 +82,23 @@ export async function subscribe(c: MqttClient, topic: string, qos: 0 | 1 = 0): P
 
 export function end(...clients: (MqttClient | undefined)[]): Promise<unknown> {
   return Promise.all(clients.map((c) => c?.endAsync(true).catch(() => undefined)));
+}
+
+/** One test file's broker, clients and raw sockets, all closed after each test. */
+export interface BrokerSuite {
+  broker: LocalBroker | null;
+  readonly clients: MqttClient[];
+  readonly raws: RawClient[];
+  url(): string;
+}
+
+export function brokerSuite(): BrokerSuite {
+  const s: BrokerSuite = { broker: null, clients: [], raws: [], url: () => `mqtt://127.0.0.1:${s.broker!.port}` };
+  afterEach(async () => {
+    for (const r of s.raws.splice(0)) r.destroy();
+    await end(...s.clients.splice(0));
+    await s.broker?.stop();
+    s.broker = null;
+  });
+  return s;
 }

@@ -1,31 +1,19 @@
 // The embedded broker's limits, seen by real clients on real sockets: the connection cap,
 // oversized packets, and a bounded fuzz loop of malformed input. Each offender is
 // disconnected; the other clients keep receiving throughout.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
-import type { LocalBroker } from '../../src/broker/local-broker.js';
+import { describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../helpers/peers.js';
-import { APP_PASSWORD, connectClient, end, startBroker, subscribe, tryConnect } from './broker-helpers.js';
+import { APP_PASSWORD, connectClient, end, startBroker, subscribe, tryConnect, brokerSuite } from './broker-helpers.js';
 import { RawClient, connectPacket, packet, publishPacket, subscribePacket, varint } from './raw-mqtt.js';
 import { seededRandom } from '../../src/sim/random.js';
 
-let broker: LocalBroker | null = null;
-const clients: MqttClient[] = [];
-const raws: RawClient[] = [];
-
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy();
-  await end(...clients.splice(0));
-  await broker?.stop();
-  broker = null;
-});
-
-const url = () => `mqtt://127.0.0.1:${broker!.port}`;
+const suite = brokerSuite();
+const { clients, raws, url } = suite;
 const app = { username: 'app', password: APP_PASSWORD };
 
 describe('local broker limits', () => {
   it('closes connections past maxConnections at once; the first ones keep receiving', async () => {
-    broker = await startBroker({ maxConnections: 3 });
+    suite.broker = await startBroker({ maxConnections: 3 });
     const subs = [];
     for (let i = 0; i < 3; i++) {
       const c = await connectClient(url(), { clientId: `cap-${i}` });
@@ -33,37 +21,37 @@ describe('local broker limits', () => {
       await subscribe(c, 'community/cap/#');
       subs.push(c);
     }
-    expect(broker.stats).toMatchObject({ connections: 3, clients: 3, refusedConnections: 0 });
+    expect(suite.broker.stats).toMatchObject({ connections: 3, clients: 3, refusedConnections: 0 });
 
     const t0 = Date.now();
     const fourth = await tryConnect(url(), { clientId: 'cap-3' });
     clients.push(fourth.client);
     expect(fourth.outcome).toBe('closed');
     expect(Date.now() - t0).toBeLessThan(2000); // refused at once, not left to time out
-    expect(broker.stats.refusedConnections).toBe(1);
+    expect(suite.broker.stats.refusedConnections).toBe(1);
     // A raw socket is refused just the same (no CONNACK, closed).
-    const raw = new RawClient(broker.port);
+    const raw = new RawClient(suite.broker.port);
     raws.push(raw);
     await raw.done;
     expect(raw.received.length).toBe(0);
-    expect(broker.stats.refusedConnections).toBe(2);
+    expect(suite.broker.stats.refusedConnections).toBe(2);
 
-    for (let i = 0; i < 5; i++) await broker.publishAsync('community/cap/x', `m${i}`);
+    for (let i = 0; i < 5; i++) await suite.broker.publishAsync('community/cap/x', `m${i}`);
     for (const c of subs) {
       await waitFor(() => (c as unknown as { received: unknown[] }).received.length === 5, 3000, 'the first three receive');
     }
-    expect(broker.stats).toMatchObject({ connections: 3, clients: 3 });
+    expect(suite.broker.stats).toMatchObject({ connections: 3, clients: 3 });
 
     // A slot freed is a slot again.
     await end(subs[0]);
-    await waitFor(() => broker!.stats.connections === 2, 3000, 'slot freed');
+    await waitFor(() => suite.broker!.stats.connections === 2, 3000, 'slot freed');
     const again = await connectClient(url(), { clientId: 'cap-4' });
     clients.push(again);
-    expect(broker.stats.refusedConnections).toBe(2);
+    expect(suite.broker.stats.refusedConnections).toBe(2);
   });
 
   it('disconnects a client publishing over maxPacketBytes; others keep receiving, the big message goes nowhere', async () => {
-    broker = await startBroker({ maxPacketBytes: 1024 });
+    suite.broker = await startBroker({ maxPacketBytes: 1024 });
     const watcher = await connectClient(url(), { ...app, clientId: 'watcher' });
     clients.push(watcher);
     await subscribe(watcher, 'apps/#');
@@ -72,7 +60,7 @@ describe('local broker limits', () => {
     const bad = await connectClient(url(), { ...app, clientId: 'bad' });
     clients.push(good, bad);
 
-    await broker.publishAsync('community/gw/before', 'gw-1');
+    await suite.broker.publishAsync('community/gw/before', 'gw-1');
     await good.publishAsync('apps/good', 'good-1');
     await waitFor(() => watcher.received.length === 2, 3000, 'messages before');
 
@@ -82,9 +70,9 @@ describe('local broker limits', () => {
     // ... one byte more closes the connection.
     void bad.publishAsync('apps/bad', Buffer.alloc(2000, 0x62)).catch(() => undefined);
     await waitFor(() => bad.closed, 3000, 'the offender disconnected');
-    expect(broker.stats.oversizedPackets).toBe(1);
+    expect(suite.broker.stats.oversizedPackets).toBe(1);
 
-    await broker.publishAsync('community/gw/after', 'gw-2');
+    await suite.broker.publishAsync('community/gw/after', 'gw-2');
     await good.publishAsync('apps/good', 'good-2');
     await waitFor(() => watcher.received.length === 5, 3000, 'messages after');
     expect(watcher.received.map((m) => m.payload.slice(0, 6))).toEqual(['gw-1', 'good-1', 'aaaaaa', 'gw-2', 'good-2']);
@@ -92,8 +80,8 @@ describe('local broker limits', () => {
   });
 
   it('closes a raw connection as soon as a packet announces too much, before any body byte', async () => {
-    broker = await startBroker({ maxPacketBytes: 4096 });
-    const raw = new RawClient(broker.port);
+    suite.broker = await startBroker({ maxPacketBytes: 4096 });
+    const raw = new RawClient(suite.broker.port);
     raws.push(raw);
     await raw.write(connectPacket('raw-big'));
     await waitFor(() => raw.connack === 0, 3000, 'CONNACK');
@@ -101,7 +89,7 @@ describe('local broker limits', () => {
     await raw.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]));
     await Promise.race([raw.done, sleep(2000)]);
     expect(raw.closed).toBe(true);
-    expect(broker.stats.oversizedPackets).toBe(1);
+    expect(suite.broker.stats.oversizedPackets).toBe(1);
   });
 });
 
@@ -114,8 +102,8 @@ describe('local broker fuzz', () => {
     // All fuzz clients come from 127.0.0.1: the per-address cap and the login back-off (its
     // bad logins) would otherwise refuse some of them, which is tested elsewhere
     // (connection-caps.test.ts, login-backoff.test.ts); here every connection must reach aedes.
-    broker = await startBroker({ maxPacketBytes: 8192, maxConnections: 100, maxConnectionsPerAddress: 100, loginBackoff: { freeFailures: 1000 } });
-    const b = broker;
+    suite.broker = await startBroker({ maxPacketBytes: 8192, maxConnections: 100, maxConnectionsPerAddress: 100, loginBackoff: { freeFailures: 1000 } });
+    const b = suite.broker;
 
     const control = await connectClient(url(), { ...app, clientId: 'control' });
     clients.push(control);

@@ -1,29 +1,8 @@
 // Which config changes a running daemon applies in place, by a restart, or not at all.
 import { describe, expect, it } from 'vitest';
+import { cfg, TEXT } from '../helpers/config-text.js';
 import { mergeForm } from '../../src/web/config-edit.js';
 import { applyMode, fixedFieldChanges } from '../../src/config/apply-mode.js';
-import { parseSiteConfig } from '../../src/config/site-config.js';
-import { loadProfiles } from '../../src/config/profiles.js';
-import { DRIVERS_DIR } from '../../src/config/paths.js';
-
-const profiles = loadProfiles(DRIVERS_DIR);
-const TEXT = [
-  '# Site of the test community',
-  'site: { communityCode: "330106001001", gatewayId: gw-t }',
-  'storage: { path: ./data/t.db }',
-  'uplink: { url: mqtt://127.0.0.1:1884 }   # the platform',
-  'buses:',
-  '  - { id: lan, type: modbus-tcp, host: 127.0.0.1, port: 5020 }',
-  'devices:',
-  '  # the fridge in the canteen',
-  '  - { id: fridge-1, facility: canteen, profile: r4dcb08, bus: lan, unitId: 1, pollMs: 5000 }',
-  '',
-].join('\n');
-const cfg = (t: string) => {
-  const r = parseSiteConfig(t, profiles);
-  if (!r.ok) throw new Error(r.errors.join('\n'));
-  return r.config;
-};
 
 describe('apply mode', () => {
   it('applies io-side changes in place and restarts for the rest', () => {
