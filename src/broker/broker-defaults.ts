@@ -33,14 +33,18 @@ export const LOGIN_DEFAULTS: LoginBackoffOptions = {
 };
 
 export const MEMORY_DEFAULTS: MemoryLimits = {
-  inflightPerClient: 100,
-  inflightBytesPerClient: 4 * MiB,
-  inflightBytesTotal: 32 * MiB,
+  // Measured (npm run bench:attacks, docs/PERFORMANCE.md): the daemon's RSS grows by about 3.5x
+  // the payload bytes held (message objects, parser buffers, allocator slack). The totals below
+  // (4 + 16 + 4 MiB) keep the worst case near 85 MiB above an idle ~100 MiB, under the unit's
+  // MemoryHigh=200M; local apps' ordinary use stays far below each of them.
+  inflightPerClient: 20,
+  inflightBytesPerClient: 512 * 1024,
+  inflightBytesTotal: 4 * MiB,
   queuedPerClient: 1000,
-  queuedBytesPerClient: 8 * MiB,
-  queuedBytesTotal: 64 * MiB,
-  retainedPerAccount: 1000,
-  retainedBytesPerAccount: 4 * MiB,
-  retainedTotal: 5000,
-  retainedBytesTotal: 16 * MiB,
+  queuedBytesPerClient: 2 * MiB,
+  queuedBytesTotal: 16 * MiB,
+  retainedPerAccount: 100,
+  retainedBytesPerAccount: 1 * MiB,
+  retainedTotal: 1000,
+  retainedBytesTotal: 4 * MiB,
 };

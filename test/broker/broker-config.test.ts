@@ -38,16 +38,16 @@ describe('localBroker config', () => {
       maxSessionsPerAccount: 50,
       loginBackoff: { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 60_000, maxConcurrent: 2, maxQueued: 16 },
       memory: {
-        inflightPerClient: 100,
-        inflightBytesPerClient: 4 * 1024 ** 2,
-        inflightBytesTotal: 32 * 1024 ** 2,
+        inflightPerClient: 20,
+        inflightBytesPerClient: 512 * 1024,
+        inflightBytesTotal: 4 * 1024 ** 2,
         queuedPerClient: 1000,
-        queuedBytesPerClient: 8 * 1024 ** 2,
-        queuedBytesTotal: 64 * 1024 ** 2,
-        retainedPerAccount: 1000,
-        retainedBytesPerAccount: 4 * 1024 ** 2,
-        retainedTotal: 5000,
-        retainedBytesTotal: 16 * 1024 ** 2,
+        queuedBytesPerClient: 2 * 1024 ** 2,
+        queuedBytesTotal: 16 * 1024 ** 2,
+        retainedPerAccount: 100,
+        retainedBytesPerAccount: 1 * 1024 ** 2,
+        retainedTotal: 1000,
+        retainedBytesTotal: 4 * 1024 ** 2,
       },
     });
     const r = parse({ host: '127.0.0.1', port: 1883 });
@@ -67,7 +67,7 @@ describe('localBroker config', () => {
     expect(errors({ memory: { retained: 5 } })).toEqual(['localBroker.memory.retained: unknown key']);
     // A partial group keeps the other defaults.
     const r = parse({ memory: { retainedTotal: 10 }, loginBackoff: { freeFailures: 3 } });
-    expect(r.ok && r.config.localBroker.memory).toMatchObject({ retainedTotal: 10, retainedPerAccount: 1000 });
+    expect(r.ok && r.config.localBroker.memory).toMatchObject({ retainedTotal: 10, retainedPerAccount: 100 });
     expect(r.ok && r.config.localBroker.loginBackoff).toMatchObject({ freeFailures: 3, maxDelayMs: 60_000 });
   });
 
