@@ -25,6 +25,8 @@ export const DEFAULT_IDLE_MS = 15 * 60_000;
 export const DEFAULT_MAX_AGE_MS = 12 * 60 * 60_000;
 /** Per address: this many failures within FAILURE_WINDOW_MS lock the address for LOCK_MS. */
 const ADDRESS_MAX_FAILURES = 5;
+/** Login addresses remembered in web-admin.json (exempt from the account-wide delay). */
+const MAX_TRUSTED_ADDRESSES = 16;
 const FAILURE_WINDOW_MS = 15 * 60_000;
 const LOCK_MS = 15 * 60_000;
 /** Per account: after this many consecutive failures from anywhere, each further attempt must
@@ -105,6 +107,9 @@ const AdminFile = z.object({
     .optional(),
   /** SHA-256 hex of each unused recovery code. */
   recoveryCodes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).optional(),
+  /** Addresses the admin has logged in from (newest first): the account-wide delay does not
+   * apply to them, so guesses from elsewhere cannot keep the admin out. */
+  trustedAddresses: z.array(z.string().max(64)).max(16).optional(),
 });
 export type Admin = z.infer<typeof AdminFile>;
 
@@ -311,7 +316,7 @@ export class WebAuth {
     } else if (this.requireTotp) {
       throw new SetupError('totp-required', 'this site requires a second factor (web.requireTotp): enrol an authenticator app');
     }
-    const admin: Admin = { ...(await newAdmin(req.password, now)), ...(totp ? { totp, recoveryCodes: recovery!.hashes } : {}) };
+    const admin: Admin = { ...(await newAdmin(req.password, now)), ...(totp ? { totp, recoveryCodes: recovery!.hashes } : {}), trustedAddresses: [ip] };
     const dir = path.dirname(this.file);
     fs.mkdirSync(dir, { recursive: true });
     // Written whole to a private temp file, then linked into place. link() is exclusive like
@@ -366,10 +371,14 @@ export class WebAuth {
     const ip = normaliseAddress(clientIp);
     const addrUntil = this.addresses.get(ip)?.lockedUntil ?? 0;
     if (addrUntil > now) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((addrUntil - now) / 1000) };
-    if (this.account.nextAt > now) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil((this.account.nextAt - now) / 1000) };
+    // The account-wide delay holds off guesses spread over many addresses; an address the admin
+    // logged in from before is not held by it (only by its own lock), or an attacker sending one
+    // wrong password per delay could keep the admin out for good.
+    const trusted = (admin.trustedAddresses ?? []).includes(ip);
+    if (!trusted && this.account.nextAt > now) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil((this.account.nextAt - now) / 1000) };
     // Counted as a failure before verifying, so concurrent attempts see it: a burst of parallel
     // guesses gets at most the allowed number of argon2 runs. A success below undoes it.
-    const lockout = this.recordFailure(ip, now, true);
+    const lockout = this.recordFailure(ip, now, !trusted);
     const pwOk = await argon2.verify(admin.passwordHash, password).catch((err: unknown) => {
       throw new Error(`${this.file}: cannot verify against the stored hash (${(err as Error).message}); run community-gateway reset-admin`);
     });
@@ -396,9 +405,12 @@ export class WebAuth {
       const retryAfterS = lockout === 'address' ? LOCK_MS / 1000 : lockout === 'account' ? Math.ceil((this.account.nextAt - now) / 1000) : undefined;
       return { ok: false, reason: 'wrong', ...(lockout ? { lockout, retryAfterS } : {}) };
     }
-    // Both factors right: spend the code, then clear the counters.
-    if (via === 'totp' && step !== null) this.save(admin, { ...admin, totp: { ...admin.totp!, lastStep: step } });
-    if (via === 'recovery') this.save(admin, { ...admin, recoveryCodes: (admin.recoveryCodes ?? []).filter((_, i) => i !== recoveryIndex) });
+    // Both factors right: spend the code, remember the address, then clear the counters.
+    let next = admin;
+    if (via === 'totp' && step !== null) next = { ...next, totp: { ...next.totp!, lastStep: step } };
+    if (via === 'recovery') next = { ...next, recoveryCodes: (next.recoveryCodes ?? []).filter((_, i) => i !== recoveryIndex) };
+    if ((next.trustedAddresses ?? [])[0] !== ip) next = { ...next, trustedAddresses: [ip, ...(next.trustedAddresses ?? []).filter((a) => a !== ip)].slice(0, MAX_TRUSTED_ADDRESSES) };
+    if (next !== admin) this.save(admin, next);
     this.addresses.delete(ip);
     this.account = { failures: 0, nextAt: 0 };
     return via ? { ok: true, via } : { ok: true };

@@ -68,7 +68,7 @@ describe('setup', () => {
     const text = fs.readFileSync(file, 'utf8');
     expect(text).not.toContain(PASSWORD);
     const json = JSON.parse(text) as { user: string; passwordHash: string; createdAt: number };
-    expect(Object.keys(json).sort()).toEqual(['createdAt', 'passwordChangedAt', 'passwordHash', 'user']);
+    expect(Object.keys(json).sort()).toEqual(['createdAt', 'passwordChangedAt', 'passwordHash', 'trustedAddresses', 'user']);
     expect(json.user).toBe('admin');
     expect(json.createdAt).toBe(T0);
     // argon2id with the broker's parameters (hashPassword): m=19456, t=2, p=1, in any order.
@@ -248,6 +248,26 @@ describe('login', () => {
     expect(await auth.login(PASSWORD, 'fd00::1')).toEqual({ ok: false, reason: 'throttled', retryAfterS: 120 });
     clock.t += 120_000;
     expect((await auth.login(PASSWORD, '10.0.2.1')).ok).toBe(true);
+  });
+
+  it('the account delay never holds an address the admin logged in from (an attacker cannot keep the admin out)', async () => {
+    const { auth, clock } = await withPassword();
+    expect((await auth.login(PASSWORD, '192.168.1.20')).ok).toBe(true);
+    // One wrong password each time the delay passes, from a few addresses under their own lock.
+    for (let i = 1; i <= 30; i++) {
+      clock.t += 120_000;
+      await auth.login(`wrong ${i}`, `10.0.9.${i % 3}`);
+    }
+    expect(await auth.login(PASSWORD, '10.0.2.1')).toMatchObject({ ok: false, reason: 'throttled' });
+    // The admin's own address gets in at once, and survives a reload of web-admin.json.
+    expect((await auth.login(PASSWORD, '192.168.1.20')).ok).toBe(true);
+    const again = new WebAuth({ dir: path.dirname(auth.file), now: () => clock.t });
+    again.load();
+    for (let i = 1; i <= 6; i++) await again.login(`wrong ${i}`, `10.0.8.${i}`);
+    expect((await again.login(PASSWORD, '192.168.1.20')).ok).toBe(true);
+    // A wrong password from the trusted address is still counted against that address.
+    for (let i = 0; i < 5; i++) await again.login(`wrong again ${i}`, '192.168.1.20');
+    expect(await again.login(PASSWORD, '192.168.1.20')).toMatchObject({ ok: false, reason: 'locked' });
   });
 
   it('answers a locked login without running argon2', async () => {
