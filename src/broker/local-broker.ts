@@ -487,6 +487,10 @@ export class LocalBroker {
         return done(err ?? connackError(4, 'bad user name or password'), false);
       }
       if (username) this.loginGuard.success(remote, user);
+      // The client may have gone while argon2 ran: its 'close' has fired already, so a claim
+      // now would never be released (the id bound for good, the entry never swept).
+      const conn = client.conn as Duplex;
+      if (client.closed || conn.destroyed) return done(connackError(3, 'the connection closed during the login'), false);
       const owner = identityOf(client) ?? 'anonymous';
       // CONNACK 2, not 5: the credentials were right; what is refused is this client id,
       // which belongs to another identity (MQTT 3.1.1 section 3.2.2.3: "the Client
@@ -496,7 +500,7 @@ export class LocalBroker {
         return refuse('client_id_taken', connackError(2, 'identifier rejected: this client id belongs to another account'));
       }
       const id = client.id;
-      (client.conn as Duplex).once('close', () => this.sessions.release(id, client));
+      conn.once('close', () => this.sessions.release(id, client));
       done(null, true);
     };
     if (!username) return this.access.authenticate(client, username, password, finish);

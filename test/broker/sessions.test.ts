@@ -7,6 +7,7 @@ import type { MqttClient } from 'mqtt';
 import type { AccessControl } from '../../src/broker/access.js';
 import type { LocalBroker } from '../../src/broker/local-broker.js';
 import { sleep, waitFor } from '../helpers/peers.js';
+import { RawClient, connectPacket } from './raw-mqtt.js';
 import { APP_PASSWORD, account, appAccount, connectClient, end, startBrokerWithAccess, subscribe, tryConnect } from './broker-helpers.js';
 
 let broker: LocalBroker | null = null;
@@ -83,6 +84,19 @@ describe('client id bound to its account', () => {
     const again = await connectClient(url(), { ...app, clientId: 'live' });
     clients.push(again);
     await waitFor(() => a.closed, 3000, 'the older connection of the owner closed');
+  });
+
+  it('a client that hangs up during its password check claims nothing: the id stays free for its owner', async () => {
+    await start();
+    // CleanSession 0 with the right password, gone before argon2 has answered.
+    const raw = new RawClient(broker!.port);
+    await raw.connected();
+    await raw.write(connectPacket('grab', 'app', APP_PASSWORD, 30, false));
+    raw.socket.destroy();
+    await sleep(300);
+    const owner = await tryConnect(url(), { ...other, clientId: 'grab', clean: false });
+    clients.push(owner.client);
+    expect(owner.outcome).toBe('connected');
   });
 
   it('frees the id once the clean session ended', async () => {
