@@ -70,9 +70,7 @@ export class App {
     const stateDir = opts.stateDir;
     this.auth = new WebAuth({
       dir: stateDir,
-      idleMs: config.web.sessionIdleMinutes * 60_000,
-      maxAgeMs: config.web.sessionMaxHours * 3_600_000,
-      requireTotp: config.web.requireTotp,
+      ...authSettings(config),
       // The one-time setup code goes to the log only (journalctl): whoever can read it is on
       // the box already; a browser on the LAN alone cannot claim the admin account.
       onSetupCode: (setupCode) => opts.log.warn({ setupCode }, 'no admin password set: open the web page from the site LAN and enter this setup code'),
@@ -171,6 +169,8 @@ export class App {
     const version = this.configs.save(text, { user: who.user, note });
     this.text = text;
     this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, keptVersion: version?.id ?? null, note } });
+    // The page's own login settings hold at once (the web server itself is not rebuilt).
+    this.auth.reconfigure(authSettings(v.config));
     if (mode === 'none') return { ok: true, applied: 'none', version };
     let startError: string | null = null;
     if (mode === 'reload') {
@@ -189,6 +189,7 @@ export class App {
       return { ok: true, applied: 'restart', version };
     }
     // The new config could not start: put back the previous one, file and gateway.
+    this.auth.reconfigure(authSettings(prev));
     this.configs.save(prevText, { user: 'system', note: `restored: the applied config failed to start (${startError})` });
     this.text = prevText;
     const back = await this.restart(prev);
@@ -233,4 +234,9 @@ export class App {
     if (!g.outbox || !g.uplink) return;
     this.drain.add({ t: Date.now(), acked: g.uplink.stats.acked, rows: g.outbox.stats().rows, connected: g.uplink.state === 'connected' });
   }
+}
+
+/** The login settings of the web section (auth.ts). */
+function authSettings(c: SiteConfig): { idleMs: number; maxAgeMs: number; requireTotp: boolean } {
+  return { idleMs: c.web.sessionIdleMinutes * 60_000, maxAgeMs: c.web.sessionMaxHours * 3_600_000, requireTotp: c.web.requireTotp };
 }

@@ -160,9 +160,9 @@ export async function newAdmin(password: string, now: number): Promise<Admin> {
 
 export class WebAuth {
   readonly file: string;
-  private readonly idleMs: number;
-  private readonly maxAgeMs: number;
-  private readonly requireTotp: boolean;
+  private idleMs: number;
+  private maxAgeMs: number;
+  private requireTotp: boolean;
   private readonly nowFn: () => number;
   private admin: Admin | null = null;
   /** What the file was when last read or written: a difference is an outside change. */
@@ -183,6 +183,20 @@ export class WebAuth {
 
   private now(): number {
     return this.nowFn();
+  }
+
+  /** A config applied from the page changed web.sessionIdleMinutes, sessionMaxHours or
+   * requireTotp: they hold from the next request on, for the sessions already open too. */
+  reconfigure(opts: Pick<AuthOptions, 'idleMs' | 'maxAgeMs' | 'requireTotp'>): void {
+    this.idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
+    this.maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+    this.requireTotp = opts.requireTotp ?? false;
+  }
+
+  /** web.requireTotp is on but no second factor is enrolled (a site turned it on after setup,
+   * or reset-admin removed the factor): a session may then only enrol one (server.ts). */
+  get enrolmentRequired(): boolean {
+    return this.requireTotp && this.admin !== null && !this.admin.totp;
   }
 
   /** Reads web-admin.json if present. Throws, naming the file, if it is group/world-accessible or malformed. */

@@ -60,7 +60,12 @@ interface Route {
   handler: Handler;
   /** A command (device write, config apply or rollback): needs a fresh X-Request-Nonce. */
   command: boolean;
+  /** Open to a session that must enrol a second factor first (web.requireTotp). */
+  enrolment: boolean;
 }
+
+/** What a session may do while web.requireTotp waits for a second factor to be enrolled. */
+const ENROLMENT_ROUTES = new Set(['GET /api/account', 'POST /api/account/totp/new', 'POST /api/account/totp', 'POST /api/logout']);
 
 /** web.* as the server needs it; `stateDir` holds the self-signed certificate. */
 export interface WebServerOptions {
@@ -177,6 +182,9 @@ export class WebServer {
       if (hit.r.auth && !session) throw new HttpError(401, 'login required');
       if (req.method !== 'GET') this.checkCsrf(req, session, hit.r.auth);
       if (hit.r.command && session) this.checkNonce(req, session, url.pathname);
+      if (hit.r.auth && !hit.r.enrolment && this.app.auth.enrolmentRequired) {
+        throw new HttpError(403, 'this site requires a second factor (web.requireTotp): enrol one on the account page first', { reason: 'enrol-totp' });
+      }
       await hit.r.handler(req, res, hit.m!.slice(1).map(decodeParam), session);
     } catch (err) {
       if (res.headersSent) {
@@ -258,7 +266,7 @@ export class WebServer {
   }
 
   private route(method: string, pattern: string, auth: boolean, handler: Handler, opts: { command?: boolean } = {}): void {
-    this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/:\w+/g, '([^/]+)')}$`), auth, handler, command: opts.command ?? false });
+    this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/:\w+/g, '([^/]+)')}$`), auth, handler, command: opts.command ?? false, enrolment: ENROLMENT_ROUTES.has(`${method} ${pattern}`) });
   }
 
   /** Replay protection for commands (replay-guard.ts); refusals are audited. */
@@ -284,7 +292,7 @@ export class WebServer {
         authenticated: s !== null,
         secondFactor: app.auth.secondFactor,
         totpRequired: app.auth.totpRequired,
-        ...(s ? { user: s.user, csrf: s.csrf } : {}),
+        ...(s ? { user: s.user, csrf: s.csrf, mustEnrol: app.auth.enrolmentRequired } : {}),
       });
     });
 

@@ -514,6 +514,28 @@ describe('web API: admin authentication (issue 12)', () => {
     expect(r.body.reason).toBe('totp-required');
   });
 
+  it('web.requireTotp turned on after setup: the session may only enrol a second factor, then the page opens', async () => {
+    const { app, port } = await authSite();
+    const c = new RawClient(port);
+    await setUp(app, c);
+    const cfg = await c.get('/api/config');
+    const text = (cfg.body.text as string).replace('https: false', 'https: false\n  requireTotp: true');
+    expect(text).toContain('requireTotp: true');
+    const nonce = { 'x-request-nonce': 'require-totp-nonce-0001' };
+    expect((await c.call('POST', '/api/config', { text }, nonce)).status).toBe(200);
+    expect((await c.get('/api/session')).body).toMatchObject({ authenticated: true, totpRequired: true, mustEnrol: true });
+    const blocked = await c.get('/api/overview');
+    expect(blocked.status).toBe(403);
+    expect(blocked.body.reason).toBe('enrol-totp');
+    expect((await c.get('/api/account')).status).toBe(200);
+    const e = await c.post('/api/account/totp/new', {});
+    expect(e.status).toBe(200);
+    const on = await c.post('/api/account/totp', { password: SITE_PASSWORD, secret: e.body.secret, code: totpCode(e.body.secret) });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect((await c.get('/api/overview')).status).toBe(200);
+    expect((await c.get('/api/session')).body.mustEnrol).toBe(false);
+  });
+
   it('ends a session after 15 minutes idle by default, and after web.sessionIdleMinutes when set', async () => {
     const { app, port } = await authSite();
     const c = new RawClient(port);

@@ -47,9 +47,12 @@ function setShell(on, user) {
   if (!on) document.getElementById('site-name').textContent = '';
 }
 
+/** web.requireTotp with no second factor enrolled: only the account page (server.ts). */
+let mustEnrol = false;
+
 function route() {
   if (!authed) return;
-  const hash = location.hash || '#/';
+  const hash = mustEnrol ? '#/account' : location.hash || '#/';
   const m = /^#\/device\/(.+)$/.exec(hash);
   let name = 'overview';
   if (m) {
@@ -116,8 +119,9 @@ async function boot() {
     showLogin();
   } else {
     authed = true;
+    mustEnrol = s.mustEnrol === true;
     setShell(true, s.user);
-    openEvents();
+    if (!mustEnrol) openEvents();
     route();
   }
 }
@@ -190,6 +194,7 @@ logoutBtn.addEventListener('click', async () => {
 });
 
 window.addEventListener('hashchange', route);
+window.addEventListener('cgw:second-factor', () => { if (mustEnrol) { mustEnrol = false; openEvents(); } });
 
 checkStrings();
 translateShell();

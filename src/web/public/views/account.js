@@ -111,6 +111,8 @@ export function mountAccount(root) {
         enrolment = null;
         recovery = r.recoveryCodes;
         render();
+        // The rest of the page opens once a required second factor is enrolled (app.js).
+        window.dispatchEvent(new Event('cgw:second-factor'));
       } catch (e) {
         err.textContent = wrongText(e);
       }
@@ -129,6 +131,7 @@ export function mountAccount(root) {
     }
     root.replaceChildren(h('section', { id: 'account' },
       h('h1', { text: t('account.title') }),
+      info.totpRequired && !info.secondFactor && h('p', { id: 'account-must-enrol', class: 'banner error', role: 'alert', text: t('account.mustEnrol') }),
       notice && h('p', { id: 'account-notice', class: 'banner ok', role: 'status', text: notice }),
       passwordForm(),
       totpSection()));
