@@ -185,7 +185,7 @@ export class App {
       startError = await this.restart(v.config);
     }
     if (startError === null) {
-      if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port || prev.web.https !== v.config.web.https || JSON.stringify(prev.web.tls) !== JSON.stringify(v.config.web.tls)) setTimeout(() => void this.web.rebind(v.config.web), 200).unref();
+      if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port || prev.web.https !== v.config.web.https || JSON.stringify(prev.web.tls) !== JSON.stringify(v.config.web.tls)) setTimeout(() => this.web.rebind(v.config.web).catch((err: Error) => this.opts.log.fatal({ err: err.message }, 'the web page is down: it could start neither on the new settings nor on the previous ones')), 200).unref();
       return { ok: true, applied: 'restart', version };
     }
     // The new config could not start: put back the previous one, file and gateway.

@@ -224,14 +224,18 @@ function uplinkFiles(rawDoc: unknown): Problem[] {
   return out;
 }
 
-/** The local broker's TLS listener files must exist (relative paths are from the working directory). */
+/** The TLS files of the local broker and of the page must exist (relative paths are from the working directory). */
 function localBrokerFiles(rawDoc: unknown): Problem[] {
   const out: Problem[] = [];
-  const t = obj(obj(obj(rawDoc)?.localBroker)?.tls);
-  if (!t) return out;
-  for (const key of ['certFile', 'keyFile', 'caFile']) {
-    const f = str(t[key]);
-    if (f !== undefined && f !== '' && !fs.existsSync(f)) out.push({ path: ['localBroker', 'tls', key], message: `file not found: ${f}` });
+  // The page's own certificate too: a missing one applied from the page would take the page
+  // down at its rebind.
+  for (const section of ['localBroker', 'web']) {
+    const t = obj(obj(obj(rawDoc)?.[section])?.tls);
+    if (!t) continue;
+    for (const key of ['certFile', 'keyFile', 'caFile']) {
+      const f = str(t[key]);
+      if (f !== undefined && f !== '' && !fs.existsSync(f)) out.push({ path: [section, 'tls', key], message: `file not found: ${f}` });
+    }
   }
   return out;
 }

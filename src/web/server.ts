@@ -154,10 +154,21 @@ export class WebServer {
   }
 
   /** After a config changed web.host/port: listen on the new address. */
+  /** After a config changed web.host/port/https/tls: listen on the new address. If that
+   * fails (port taken, a certificate that does not load), the page comes back on the previous
+   * one: the box must never be left without its page. */
   async rebind(opts: WebServerOptions): Promise<void> {
+    const prev = this.opts;
     await this.stop();
-    this.opts = { ...this.opts, ...opts };
-    await this.start();
+    // Replaced whole (not merged): removing web.tls must drop the site's certificate.
+    this.opts = { ...opts, stateDir: opts.stateDir ?? prev.stateDir };
+    try {
+      await this.start();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'the web page could not start on the new settings: back on the previous ones');
+      this.opts = prev;
+      await this.start();
+    }
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

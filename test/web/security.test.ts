@@ -3,6 +3,7 @@
 // its versions and the audit log, and the real local broker for what subscribers receive.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -341,5 +342,34 @@ describe('the audit chain head leaves the box in the status message', () => {
     const lines = fs.readFileSync(path.join(path.dirname(app.config.storage.path), 'audit.log'), 'utf8').split('\n').filter(Boolean);
     const line = lines.find((l) => (JSON.parse(l) as { seq: number }).seq === audit.seq)!;
     expect(crypto.createHash('sha256').update(line).digest('hex')).toBe(audit.head);
+  });
+});
+
+describe('a page setting that cannot start never takes the page down', () => {
+  it('a web.tls file that does not exist is refused by name; a taken port falls back to the previous listener', async () => {
+    const { app, client } = await site();
+    const cfg = await client.get('/api/config');
+    const text = cfg.body.text as string;
+    const missing = text.replace('https: false', 'https: true\n  tls: { certFile: /nonexistent/web.crt, keyFile: /nonexistent/web.key }');
+    expect(missing).not.toBe(text);
+    const r = await client.post('/api/config', { text: missing });
+    expect(r.status).toBe(422);
+    expect(r.body.errors.map((e: { path: string }) => e.path)).toEqual(expect.arrayContaining(['web.tls.certFile', 'web.tls.keyFile']));
+    // A port someone else holds.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    const moved = text.replace(/port: 0\n(\s+https: false)/, `port: ${taken}\n$1`);
+    expect(moved).not.toBe(text);
+    const before = app.web.port;
+    expect((await client.post('/api/config', { text: moved })).status).toBe(200);
+    // The rebind runs 200 ms after the answer, fails on the taken port, and comes back on the
+    // previous setting (port 0 here: a new ephemeral port).
+    await waitFor(async () => {
+      const port = app.web.port;
+      if (port === taken || port === 0 || port === before) return false;
+      return (await fetch(`http://127.0.0.1:${port}/healthz`).then((x) => x.status, () => 0)) === 200;
+    }, 5000, 'the page back on a port of its own');
   });
 });
