@@ -9,7 +9,7 @@ import type { SiteConfig } from './config/site-schema.js';
 import { parseSiteConfig } from './config/site-config.js';
 import { ConfigStore, type ConfigVersion } from './config/config-store.js';
 import { adoptLegacyState } from './config/state-dir.js';
-import { redactSecrets, restoreSecrets } from './config/secrets.js';
+import { isSecretPath, redactSecrets, restoreSecrets } from './config/secrets.js';
 import { ensurePrivateDir } from './store/private-files.js';
 import type { Logger } from './log.js';
 import { Gateway } from './main.js';
@@ -152,7 +152,7 @@ export class App {
   private async applyNow(sent: string, who: Actor, note: string, action: string): Promise<ApplyResult> {
     const v = this.validate(sent);
     if (!v.ok) {
-      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20) } });
+      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20).map(withoutSecret) } });
       return v;
     }
     const text = v.text;
@@ -166,9 +166,10 @@ export class App {
     const mode = applyMode(prev, v.config);
     // The running text is kept as a version even when it came from the embedded default.
     if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start' });
+    // Audited before the file changes: an apply the audit log cannot record does not happen.
+    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note } });
     const version = this.configs.save(text, { user: who.user, note });
     this.text = text;
-    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, keptVersion: version?.id ?? null, note } });
     // The page's own login settings hold at once (the web server itself is not rebuilt).
     this.auth.reconfigure(authSettings(v.config));
     if (mode === 'none') return { ok: true, applied: 'none', version };
@@ -239,4 +240,10 @@ export class App {
 /** The login settings of the web section (auth.ts). */
 function authSettings(c: SiteConfig): { idleMs: number; maxAgeMs: number; requireTotp: boolean } {
   return { idleMs: c.web.sessionIdleMinutes * 60_000, maxAgeMs: c.web.sessionMaxHours * 3_600_000, requireTotp: c.web.requireTotp };
+}
+
+/** A validation error about a secret field may quote the value ("got number 12345678"): the
+ * audit log keeps the field, not what was typed there. */
+function withoutSecret(e: FieldError): FieldError {
+  return isSecretPath(e.path) ? { ...e, message: 'invalid (a secret field: the value is not recorded)' } : e;
 }

@@ -7,6 +7,11 @@ import { isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 
 
 export const REDACTED = '(secret kept on the box)';
 
+/** Config paths that hold secrets ("uplink.password", "localBroker.accounts[2].passwordHash"). */
+export function isSecretPath(path: string): boolean {
+  return path === 'uplink.password' || /^localBroker\.accounts\[\d+\]\.passwordHash$/.test(path);
+}
+
 interface SecretNode {
   /** Config path, for error messages. */
   path: string;

@@ -348,7 +348,9 @@ export class WebServer {
         if (!(err instanceof SetupError)) throw err;
         if (err.code === 'locked') throw new HttpError(429, err.message, { reason: 'locked', retryAfterS: err.retryAfterS }, { 'retry-after': String(err.retryAfterS ?? 900) });
         if (err.code === 'setup-code') {
-          app.audit.write({ user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'wrong setup code' } });
+          // Rate-limited like the refusals from outside the LAN: a host cycling addresses must
+          // not be able to fill the audit log while setup is open (counts are kept).
+          app.audit.writeLimited(ip, { user: 'anonymous', ip, action: 'setup-refused', detail: { reason: 'wrong setup code' } });
           throw new HttpError(403, err.message, { reason: 'setup-code' });
         }
         throw new HttpError(err.code === 'exists' ? 409 : 400, err.message, { reason: err.code });
@@ -456,17 +458,22 @@ export class WebServer {
     this.route('POST', '/api/devices/:id/write', true, async (req, res, [id], s) => {
       const body = await readBody(req, WriteBody);
       const point = app.gateway.profileOf(id!)?.points.find((p) => p.id === body.point);
-      if (point && point.privacy !== 'public') throw new HttpError(403, `point ${body.point} is ${point.privacy} data`);
+      const detail = { device: id, point: body.point, value: body.value };
+      if (point && point.privacy !== 'public') {
+        app.audit.write({ ...who(req, s), action: 'device-write-refused', detail: { ...detail, error: `point is ${point.privacy} data` } });
+        throw new HttpError(403, `point ${body.point} is ${point.privacy} data`);
+      }
       try {
         await app.gateway.writePoint(id!, body.point, body.value);
-        app.audit.write({ ...who(req, s), action: 'device-write', detail: { device: id, point: body.point, value: body.value } });
-        sendJson(res, 200, { ok: true });
       } catch (err) {
-        app.audit.write({ ...who(req, s), action: 'device-write-refused', detail: { device: id, point: body.point, value: body.value, error: (err as Error).message } });
+        app.audit.write({ ...who(req, s), action: 'device-write-refused', detail: { ...detail, error: (err as Error).message } });
         if (err instanceof DeviceCommandError) throw new HttpError(422, err.message);
         if (err instanceof ModbusError) throw new HttpError(502, `the device did not take the write: ${err.message}`);
         throw err;
       }
+      // Outside the catch: a write that happened is never recorded as refused.
+      app.audit.write({ ...who(req, s), action: 'device-write', detail });
+      sendJson(res, 200, { ok: true });
     }, { command: true });
 
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));

@@ -286,6 +286,20 @@ describe('finding 11: secrets stay out of the page and out of config versions', 
     expect(e.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'localBroker.accounts[0].passwordHash' })]));
   });
 
+  it('a rejected config never quotes a secret into the audit log', async () => {
+    const { app, client } = await site();
+    const cfg = await client.get('/api/config');
+    const text = (cfg.body.text as string).replace(/uplink:\n/, 'uplink:\n  username: gw\n  password: 987654321\n');
+    expect(text).toContain('987654321');
+    const r = await client.post('/api/config', { text });
+    expect(r.status).toBe(422);
+    expect(r.body.errors.map((e: { path: string }) => e.path)).toContain('uplink.password');
+    const rejected = app.audit.recent(20).find((e) => e.action === 'config-rejected');
+    expect(rejected).toBeDefined();
+    expect(JSON.stringify(rejected)).not.toContain('987654321');
+    expect(JSON.stringify(rejected)).toContain('uplink.password');
+  });
+
   it('a version kept in clear by an older gateway is scrubbed at start', async () => {
     const { app, file } = await site({ uplink: { url: 'mqtt://127.0.0.1:1', windowSeconds: 60, username: 'gw', password: 'platform-Secret-77' } });
     await app.stop();
