@@ -65,7 +65,9 @@ export async function resetAdmin(stateDir: string, opts: { delete: boolean; pass
     mode = 'password';
   }
   const auditFile = path.join(stateDir, 'audit.log');
-  const audit = new AuditLog(auditFile);
+  // Rotation and retention are the daemon's, with the site's web.audit settings: this one line
+  // never rotates the file, so it never applies the built-in budget to the site's log.
+  const audit = new AuditLog(auditFile, Date.now, { maxFileBytes: Number.MAX_SAFE_INTEGER });
   try {
     audit.write({ user: operator(), ip: 'local', action: 'admin-reset', detail: { mode, existed, secondFactorRemoved: hadSecondFactor, via: 'cli' } });
   } finally {
