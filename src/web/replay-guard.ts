@@ -5,14 +5,18 @@
 // kept for the session's life (sessions end within hours), bounded per session.
 const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
 const MAX_PER_SESSION = 5000;
-/** Sessions remembered; past it the oldest is forgotten (long expired by then: logins are
- * rate-limited and a session lives 12 h at most). */
-const MAX_SESSIONS = 200;
+/** Past this many remembered sessions, those that have ended are forgotten; a session's nonces
+ * are never dropped while it lives (its captured commands would replay). */
+const PRUNE_AT = 200;
 
 export type NonceVerdict = 'ok' | 'missing' | 'malformed' | 'replayed' | 'exhausted';
 
 export class ReplayGuard {
   private readonly seen = new Map<string, Set<string>>();
+
+  /** `live(session)`: whether a session can still make requests (auth.ts, without counting
+   * as activity). */
+  constructor(private readonly live: (session: string) => boolean) {}
 
   /** Takes `nonce` for `session`; anything but 'ok' means the command must not run. */
   take(session: string, nonce: string | string[] | undefined): NonceVerdict {
@@ -22,7 +26,7 @@ export class ReplayGuard {
     if (!used) {
       used = new Set();
       this.seen.set(session, used);
-      while (this.seen.size > MAX_SESSIONS) this.seen.delete(this.seen.keys().next().value!);
+      if (this.seen.size > PRUNE_AT) for (const t of [...this.seen.keys()]) if (t !== session && !this.live(t)) this.seen.delete(t);
     }
     if (used.has(nonce)) return 'replayed';
     // Dropping old nonces would let them be replayed: past the bound, log in again.

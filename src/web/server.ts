@@ -81,7 +81,7 @@ export class WebServer {
   private tlsInfo: TlsMaterial | null = null;
   private readonly routes: Route[] = [];
   private readonly eventClients = new Set<http.ServerResponse>();
-  private readonly replay = new ReplayGuard();
+  private readonly replay = new ReplayGuard((token) => this.app.auth.alive(token));
   /** Open live streams per session token. */
   private readonly eventsPerSession = new Map<string, number>();
   private readonly hosts: HostCheck;
