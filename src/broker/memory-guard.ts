@@ -229,14 +229,21 @@ export class MemoryGuard {
     const over = (u: Usage) => u.count + 1 > l.queuedPerClient || u.bytes + bytes > l.queuedBytesPerClient || this.outgoingBytes + bytes > l.queuedBytesTotal;
     let u = this.outgoing.get(clientId) ?? { count: 0, bytes: 0 };
     if (over(u) && this.persistence) {
-      const real: Usage = { count: 0, bytes: 0 };
-      for await (const pkt of this.persistence.outgoingStream({ id: clientId })) {
-        real.count++;
-        real.bytes += packetBytes(pkt);
+      // Recount from aedes' own queues: this client's, and every other's when the total is what
+      // says no (a queue aedes dropped without clearing each message, as for a clean session
+      // that went away, would otherwise hold the total high for good).
+      const ids = this.outgoingBytes + bytes > l.queuedBytesTotal ? [...new Set([clientId, ...this.outgoing.keys()])] : [clientId];
+      for (const id of ids) {
+        const real: Usage = { count: 0, bytes: 0 };
+        for await (const pkt of this.persistence.outgoingStream({ id })) {
+          real.count++;
+          real.bytes += packetBytes(pkt);
+        }
+        this.outgoingBytes += real.bytes - (this.outgoing.get(id)?.bytes ?? 0);
+        if (real.count === 0 && id !== clientId) this.outgoing.delete(id);
+        else this.outgoing.set(id, real);
       }
-      this.outgoingBytes += real.bytes - u.bytes;
-      u = real;
-      this.outgoing.set(clientId, u);
+      u = this.outgoing.get(clientId)!;
     }
     if (over(u)) {
       this.droppedQueued++;

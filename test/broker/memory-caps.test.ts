@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../helpers/peers.js';
 import { APP_PASSWORD, connectClient, end, startBroker, subscribe, tryConnect, brokerSuite } from './broker-helpers.js';
-import { RawClient, connectPacket, publishQosPacket } from './raw-mqtt.js';
+import { RawClient, connectPacket, publishQosPacket, subscribePacket } from './raw-mqtt.js';
 
 const suite = brokerSuite();
 const { clients, raws, url } = suite;
@@ -71,6 +71,28 @@ describe('local broker memory caps', () => {
     await sleep(100);
     expect(back.received.map((r) => r.payload)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
     await waitFor(() => suite.broker!.stats.queuedMessages === 0, 3000, 'acknowledged ones freed');
+  });
+
+  it('a session its owner wiped (a clean CONNECT) does not hold the total queue cap for others', async () => {
+    suite.broker = await startBroker({ memory: { queuedBytesTotal: 10_000 } });
+    const a = await connectClient(url(), { ...app, clientId: 'wiped', clean: false });
+    await subscribe(a, 'apps/q', 1);
+    await end(a);
+    for (let i = 0; i < 8; i++) await suite.broker.publishAsync('apps/q', Buffer.alloc(1000), { qos: 1 });
+    expect(suite.broker.stats.queuedMessages).toBe(8);
+    // The owner comes back with CleanSession 1: aedes drops that session and its queue.
+    const clean = await connectClient(url(), { ...app, clientId: 'wiped', clean: true });
+    await end(clean);
+    await sleep(100);
+    // Another persistent session, offline: its messages must still be queued.
+    const away = await connectClient(url(), { ...app, clientId: 'away-total', clean: false });
+    await subscribe(away, 'apps/r', 1);
+    await end(away);
+    for (let i = 0; i < 5; i++) await suite.broker.publishAsync('apps/r', Buffer.alloc(1000), { qos: 1 });
+    expect(suite.broker.stats.droppedQueued).toBe(0);
+    const back = await connectClient(url(), { ...app, clientId: 'away-total', clean: false });
+    clients.push(back);
+    await waitFor(() => back.received.length === 5, 3000, 'the five queued');
   });
 
   it('caps queued bytes per client', async () => {

@@ -53,10 +53,10 @@ export function publishQosPacket(topic: string, payload: Buffer | string, qos: 1
   return packet(0x30 | (qos << 1) | (retain ? 1 : 0), Buffer.concat([str(topic), mid, typeof payload === 'string' ? Buffer.from(payload) : payload]));
 }
 
-export function subscribePacket(id: number, topic: string): Buffer {
+export function subscribePacket(id: number, topic: string, qos: 0 | 1 | 2 = 0): Buffer {
   const mid = Buffer.alloc(2);
   mid.writeUInt16BE(id);
-  return packet(0x82, Buffer.concat([mid, str(topic), Buffer.from([0])]));
+  return packet(0x82, Buffer.concat([mid, str(topic), Buffer.from([qos])]));
 }
 
 export const pingreq = Buffer.from([0xc0, 0x00]);
