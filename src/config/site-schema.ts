@@ -333,7 +333,7 @@ export const SiteConfigSchema = z.strictObject({
       /** With epsilon set, every released count of personal data gets Laplace noise of scale
        * 1/epsilon; docs/PRIVACY.md gives the resulting budget per window and per day. */
       epsilon: z.number().positive().max(10).optional(),
-      /** The site secret for pseudonyms; default: site-secret beside storage.path. */
+      /** The site secret for pseudonyms; default: site-secret in the state folder (src/config/state-dir.ts). */
       secretFile: z.string().min(1).optional(),
     })
     .default({ k: 5 }),
