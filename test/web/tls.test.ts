@@ -109,8 +109,19 @@ describe('the page over HTTPS', () => {
 
   it('refuses web.tls with https: false, and a missing certificate file names the field', async () => {
     expect(() => makeApp(baseConfig({ web: { host: '127.0.0.1', port: 0, https: false, tls: { certFile: 'a', keyFile: 'b' } } }))).toThrow(/web\.tls: tls needs https: true/);
-    const { app } = makeApp(baseConfig({ web: { host: '127.0.0.1', port: 0, tls: { certFile: '/nonexistent/site.crt', keyFile: '/nonexistent/site.key' } } }));
-    await expect(app.start()).rejects.toThrow(/web\.tls\.certFile: cannot read \/nonexistent\/site\.crt: ENOENT/);
+    // A file that does not exist is a config error, named before anything starts.
+    expect(() => makeApp(baseConfig({ web: { host: '127.0.0.1', port: 0, tls: { certFile: '/nonexistent/site.crt', keyFile: '/nonexistent/site.key' } } }))).toThrow(
+      /web\.tls\.certFile: file not found: \/nonexistent\/site\.crt/,
+    );
+    // One that vanished between the check and the start still names the field.
+    const dir = tmpDir('cgw-tls-gone-');
+    const certFile = path.join(dir, 'site.crt');
+    const keyFile = path.join(dir, 'site.key');
+    fs.writeFileSync(certFile, '');
+    fs.writeFileSync(keyFile, '');
+    const { app } = makeApp(baseConfig({ web: { host: '127.0.0.1', port: 0, tls: { certFile, keyFile } } }));
+    fs.rmSync(certFile);
+    await expect(app.start()).rejects.toThrow(/web\.tls\.certFile: cannot read .*site\.crt: ENOENT/);
   });
 
   it('https: false serves plain HTTP, with a warning at start and no Secure cookie', async () => {
