@@ -11,6 +11,7 @@ import argon2 from 'argon2';
 import { z } from 'zod';
 import { hashPassword } from '../broker/access.js';
 import { fsyncDir } from '../store/fsync-dir.js';
+import { atomicWrite } from '../config/config-store.js';
 import { checkPassword, policyMessage } from '../security/password-policy.js';
 import { isBase32Secret, matchRecoveryCode, newRecoveryCodes, normaliseCode, randomCode, sameCode, totpStep } from './second-factor.js';
 
@@ -135,23 +136,7 @@ export interface SetupRequest {
 
 /** Writes `admin` to `file` atomically (temp file 0600, fsync, rename, fsync of the folder). */
 export function writeAdminFile(file: string, admin: Admin): void {
-  const dir = path.dirname(file);
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, 'wx', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify(admin)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    throw new Error(`${file}: cannot write: ${(err as Error).message}`);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-  fsyncDir(dir);
+  atomicWrite(file, `${JSON.stringify(admin)}\n`, 0o600);
 }
 
 export async function newAdmin(password: string, now: number): Promise<Admin> {
