@@ -3,24 +3,17 @@
 // attack gets a growing delay for unknown addresses, but an address that logged in as that
 // user before still gets in; argon2 verifications are bounded; all of it counted and logged.
 // Other loopback addresses (127.0.0.x) stand in for other LAN hosts.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { LocalBroker } from '../../src/broker/local-broker.js';
+import { describe, expect, it } from 'vitest';
 import { capturingLogger } from '../helpers/gateway.js';
-import { APP_PASSWORD, startBroker } from './broker-helpers.js';
+import { APP_PASSWORD, brokerSuite, startBroker } from './broker-helpers.js';
 import { RawClient, connectPacket } from './raw-mqtt.js';
 
-let broker: LocalBroker | null = null;
-const raws: RawClient[] = [];
-
-afterEach(async () => {
-  for (const r of raws.splice(0)) r.destroy();
-  await broker?.stop();
-  broker = null;
-});
+const suite = brokerSuite();
+const { raws } = suite;
 
 /** One CONNECT as `username` from `from`; resolves with the CONNACK return code. */
 async function login(from: string, username: string, password: string, clientId = `c-${from}`): Promise<number | undefined> {
-  const r = new RawClient(broker!.port, from);
+  const r = new RawClient(suite.broker!.port, from);
   raws.push(r);
   await r.connected();
   await r.write(connectPacket(clientId, username, password));
@@ -32,16 +25,16 @@ async function login(from: string, username: string, password: string, clientId 
 describe('local broker login back-off', () => {
   it('answers an address after freeFailures wrong passwords at once, without argon2, even with the right password', async () => {
     const cap = capturingLogger();
-    broker = await startBroker({ loginBackoff: { freeFailures: 3, baseDelayMs: 30_000, maxDelayMs: 60_000 } }, 'off', cap.log);
+    suite.broker = await startBroker({ loginBackoff: { freeFailures: 3, baseDelayMs: 30_000, maxDelayMs: 60_000 } }, 'off', cap.log);
     for (let i = 0; i < 3; i++) expect(await login('127.0.0.2', 'app', 'wrong')).toBe(4);
-    const before = broker.stats.loginVerifications;
+    const before = suite.broker.stats.loginVerifications;
     const t0 = Date.now();
     expect(await login('127.0.0.2', 'app', APP_PASSWORD)).toBe(3);
     expect(await login('127.0.0.2', 'nobody', 'x')).toBe(3);
     expect(Date.now() - t0).toBeLessThan(500);
-    expect(broker.stats.loginVerifications).toBe(before); // no argon2 for a backed-off attempt
-    expect(broker.stats.loginRefusals).toMatchObject({ bad_credentials: 3, backed_off: 2 });
-    expect(broker.stats.refusedLogins).toBe(5);
+    expect(suite.broker.stats.loginVerifications).toBe(before); // no argon2 for a backed-off attempt
+    expect(suite.broker.stats.loginRefusals).toMatchObject({ bad_credentials: 3, backed_off: 2 });
+    expect(suite.broker.stats.refusedLogins).toBe(5);
     // Logged as a warning, once per kind a minute (the rest at debug).
     const warns = cap.lines().filter((l) => l.level === 40 && String(l.msg).startsWith('local broker:'));
     expect(warns.map((l) => l.msg)).toEqual(['local broker: wrong user name or password', 'local broker: login refused']);
@@ -50,7 +43,7 @@ describe('local broker login back-off', () => {
   });
 
   it('delays a user name under attack for unknown addresses, but never locks the real user out', async () => {
-    broker = await startBroker({ loginBackoff: { freeFailures: 3, baseDelayMs: 30_000, maxDelayMs: 60_000 } }, 'off');
+    suite.broker = await startBroker({ loginBackoff: { freeFailures: 3, baseDelayMs: 30_000, maxDelayMs: 60_000 } }, 'off');
     // The real user logged in from its own host before.
     expect(await login('127.0.0.1', 'app', APP_PASSWORD)).toBe(0);
     // An attacker spreads guesses over hosts (each under the per-address allowance).
@@ -62,7 +55,7 @@ describe('local broker login back-off', () => {
   });
 
   it('grows the delay and lets the address try again once it passed', async () => {
-    broker = await startBroker({ loginBackoff: { freeFailures: 1, baseDelayMs: 200, maxDelayMs: 1000 } }, 'off');
+    suite.broker = await startBroker({ loginBackoff: { freeFailures: 1, baseDelayMs: 200, maxDelayMs: 1000 } }, 'off');
     expect(await login('127.0.0.5', 'app', 'wrong')).toBe(4);
     expect(await login('127.0.0.5', 'app', APP_PASSWORD)).toBe(3);
     await new Promise((r) => setTimeout(r, 250)); // the delay itself is what is tested here
@@ -70,18 +63,18 @@ describe('local broker login back-off', () => {
   });
 
   it('bounds concurrent argon2 verifications: a burst past maxConcurrent + maxQueued is refused as busy', async () => {
-    broker = await startBroker({ loginBackoff: { freeFailures: 1000, maxConcurrent: 1, maxQueued: 2 } }, 'off');
+    suite.broker = await startBroker({ loginBackoff: { freeFailures: 1000, maxConcurrent: 1, maxQueued: 2 } }, 'off');
     const codes = await Promise.all(Array.from({ length: 10 }, (_, i) => login(`127.0.3.${i + 1}`, 'app', 'wrong')));
     expect(codes.filter((c) => c === 4).length).toBe(3);
     expect(codes.filter((c) => c === 3).length).toBe(7);
-    expect(broker.stats.loginRefusals.busy).toBe(7);
-    expect(broker.stats.loginVerifications).toBe(3);
+    expect(suite.broker.stats.loginRefusals.busy).toBe(7);
+    expect(suite.broker.stats.loginVerifications).toBe(3);
   });
 });
 
 describe('local broker login timing', () => {
   it('spends a password check on an unknown user name too (the answer does not tell which names exist)', async () => {
-    broker = await startBroker({ loginBackoff: { freeFailures: 1000 } }, 'off');
+    suite.broker = await startBroker({ loginBackoff: { freeFailures: 1000 } }, 'off');
     const time = async (username: string) => {
       const t0 = process.hrtime.bigint();
       expect(await login('127.0.0.6', username, 'wrong')).toBe(4);

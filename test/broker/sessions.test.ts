@@ -2,30 +2,20 @@
 // another account or an anonymous client with the same client id is refused (CONNACK 2), the
 // owner's queued messages stay the owner's, a live owner is not disconnected; deliveries are
 // checked against the account's patterns as they are now; wildcards do not reach $SYS.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
+import { describe, expect, it } from 'vitest';
 import type { AccessControl } from '../../src/broker/access.js';
-import type { LocalBroker } from '../../src/broker/local-broker.js';
 import { sleep, waitFor } from '../helpers/peers.js';
 import { RawClient, connectPacket } from './raw-mqtt.js';
-import { APP_PASSWORD, account, appAccount, connectClient, end, startBrokerWithAccess, subscribe, tryConnect } from './broker-helpers.js';
+import { APP_PASSWORD, account, appAccount, brokerSuite, connectClient, end, startBrokerWithAccess, subscribe, tryConnect } from './broker-helpers.js';
 
-let broker: LocalBroker | null = null;
+const suite = brokerSuite();
+const { clients, url } = suite;
 let access: AccessControl;
-const clients: MqttClient[] = [];
-
-afterEach(async () => {
-  await end(...clients.splice(0));
-  await broker?.stop();
-  broker = null;
-});
-
-const url = () => `mqtt://127.0.0.1:${broker!.port}`;
 const app = { username: 'app', password: APP_PASSWORD };
 const other = { username: 'other', password: 'other-pass-1' };
 
 async function start(opts = {}): Promise<void> {
-  ({ broker, access } = await startBrokerWithAccess(opts, [await account('other', ['apps/#', 'community/#']), await account('ops', ['#'])]));
+  ({ broker: suite.broker, access } = await startBrokerWithAccess(opts, [await account('other', ['apps/#', 'community/#']), await account('ops', ['#'])]));
 }
 
 /** Account app leaves a persistent session "shared" subscribed to apps/q at QoS 1, with one message queued. */
@@ -33,7 +23,7 @@ async function leaveSession(): Promise<void> {
   const a = await connectClient(url(), { ...app, clientId: 'shared', clean: false });
   await subscribe(a, 'apps/q', 1);
   await end(a);
-  await broker!.publishAsync('apps/q', 'for-app', { qos: 1 });
+  await suite.broker!.publishAsync('apps/q', 'for-app', { qos: 1 });
 }
 
 const codeOf = (r: { error?: Error }) => (r.error as (Error & { code?: number }) | undefined)?.code;
@@ -46,7 +36,7 @@ describe('client id bound to its account', () => {
     clients.push(b.client);
     expect(b.outcome).toBe('closed');
     expect(codeOf(b)).toBe(2);
-    expect(broker!.stats.loginRefusals.client_id_taken).toBe(1);
+    expect(suite.broker!.stats.loginRefusals.client_id_taken).toBe(1);
 
     const a = await connectClient(url(), { ...app, clientId: 'shared', clean: false });
     clients.push(a);
@@ -77,7 +67,7 @@ describe('client id bound to its account', () => {
       clients.push(b.client);
       expect(codeOf(b)).toBe(2);
     }
-    await broker!.publishAsync('apps/live', 'still-here');
+    await suite.broker!.publishAsync('apps/live', 'still-here');
     await waitFor(() => a.received.length === 1, 3000, 'the owner still receives');
     expect(a.closed).toBe(false);
     // The owner itself may take its own id over (MQTT 3.1.1 section 3.1.4-2).
@@ -89,7 +79,7 @@ describe('client id bound to its account', () => {
   it('a client that hangs up during its password check claims nothing: the id stays free for its owner', async () => {
     await start();
     // CleanSession 0 with the right password, gone before argon2 has answered.
-    const raw = new RawClient(broker!.port);
+    const raw = new RawClient(suite.broker!.port);
     await raw.connected();
     await raw.write(connectPacket('grab', 'app', APP_PASSWORD, 30, false));
     raw.socket.destroy();
@@ -103,7 +93,7 @@ describe('client id bound to its account', () => {
     await start();
     const a = await connectClient(url(), { ...app, clientId: 'free' });
     await end(a);
-    await waitFor(() => broker!.stats.clients === 0, 3000, 'gone');
+    await waitFor(() => suite.broker!.stats.clients === 0, 3000, 'gone');
     const b = await connectClient(url(), { ...other, clientId: 'free' });
     clients.push(b);
   });
@@ -116,20 +106,20 @@ describe('client id bound to its account', () => {
     await end(a);
     // A reload narrows app to community/# only.
     access.setAccounts([{ ...(await appAccount()), subscribe: ['community/#'] }, await account('other', ['apps/#'])]);
-    await broker!.publishAsync('apps/secret', 'no', { qos: 1 });
-    await broker!.publishAsync('community/gw/x', 'yes', { qos: 1 });
+    await suite.broker!.publishAsync('apps/secret', 'no', { qos: 1 });
+    await suite.broker!.publishAsync('community/gw/x', 'yes', { qos: 1 });
     const back = await connectClient(url(), { ...app, clientId: 'tight', clean: false });
     clients.push(back);
     await waitFor(() => back.received.length >= 1, 3000, 'the allowed message');
-    await broker!.publishAsync('apps/live-secret', 'no', { qos: 1 });
-    await broker!.publishAsync('community/gw/y', 'yes-2', { qos: 1 });
+    await suite.broker!.publishAsync('apps/live-secret', 'no', { qos: 1 });
+    await suite.broker!.publishAsync('community/gw/y', 'yes-2', { qos: 1 });
     await waitFor(() => back.received.length >= 2, 3000, 'the live allowed message');
     await sleep(100);
     expect(back.received.map((r) => r.payload)).toEqual(['yes', 'yes-2']);
   });
 
   it('keeps $SYS away from # and + (MQTT 3.1.1 section 4.7.2) unless an account names $SYS', async () => {
-    ({ broker, access } = await startBrokerWithAccess({}, [await account('ops', ['#']), await account('sys', ['$SYS/#'])]));
+    ({ broker: suite.broker, access } = await startBrokerWithAccess({}, [await account('ops', ['#']), await account('sys', ['$SYS/#'])]));
     const ops = await connectClient(url(), { username: 'ops', password: 'ops-pass-1', clientId: 'ops' });
     const sys = await connectClient(url(), { username: 'sys', password: 'sys-pass-1', clientId: 'sys' });
     clients.push(ops, sys);
@@ -140,7 +130,7 @@ describe('client id bound to its account', () => {
     const c = await connectClient(url(), { clientId: 'trigger' });
     clients.push(c);
     await waitFor(() => sys.received.some((r) => r.topic.startsWith('$SYS/')), 3000, 'the $SYS account sees $SYS');
-    await broker!.publishAsync('community/gw/z', 'z');
+    await suite.broker!.publishAsync('community/gw/z', 'z');
     await waitFor(() => ops.received.length >= 1, 3000, 'ops gets ordinary topics');
     expect(ops.received.every((r) => !r.topic.startsWith('$'))).toBe(true);
   });
@@ -153,9 +143,9 @@ describe('client id bound to its account', () => {
       await end(c);
       await sleep(5); // distinct offline times
     }
-    expect(broker!.stats).toMatchObject({ persistentSessions: 2, expiredSessions: 1 });
-    await broker!.publishAsync('apps/q', 'm', { qos: 1 });
-    expect(broker!.stats.queuedMessages).toBe(2); // for s2 and s3 only
+    expect(suite.broker!.stats).toMatchObject({ persistentSessions: 2, expiredSessions: 1 });
+    await suite.broker!.publishAsync('apps/q', 'm', { qos: 1 });
+    expect(suite.broker!.stats.queuedMessages).toBe(2); // for s2 and s3 only
     const s1 = await connectClient(url(), { ...app, clientId: 's1', clean: false });
     clients.push(s1);
     await sleep(100);
