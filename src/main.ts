@@ -37,7 +37,13 @@ import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
 import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
+import { ClockSync } from './time/clock-sync.js';
+import { ClockWatch } from './time/clock-watch.js';
+import type { OutboxItem } from './store/outbox.js';
 import path from 'node:path';
+
+/** Outbox counter holding the end of the last aggregation window sent (WindowAggregator). */
+const CLOSED_UP_TO = 'agg.closedUpTo';
 
 /** A device command that cannot be made as asked (unknown device or point, not writable). */
 export class DeviceCommandError extends Error {}
@@ -61,6 +67,9 @@ export class Gateway {
   alarms: AlarmMonitor | null = null;
   personal: PersonalAggregator | null = null;
   uplink: Uplink | null = null;
+  /** Wall clock against monotonic: steps (NTP on a box without RTC) go to the aggregator. */
+  readonly clockWatch: ClockWatch;
+  readonly clockSync: ClockSync;
   private off: (() => void)[] = [];
   private started = false;
   private pseudonymise: ((v: number) => string) | null = null;
@@ -103,6 +112,17 @@ export class Gateway {
     this.broker = new LocalBroker(config.localBroker, log, this.access);
     this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
     this.state = new LiveState(this.events);
+    this.clockWatch = new ClockWatch(log);
+    this.clockWatch.onStep((s) => this.aggregator?.onClockStep(s));
+    this.clockSync = new ClockSync(config.clock);
+    this.clockSync.onChange((synced) => log.info({ synchronized: synced, source: this.clockSync.source }, synced ? 'clock synchronised' : 'clock not synchronised: items to the platform are flagged clockUnsynced'));
+  }
+
+  /** Items made while the time daemon says the clock is not synchronised carry
+   * clockUnsynced: true, so the platform can tell their timestamps may be off. */
+  private flagClock(items: OutboxItem[]): OutboxItem[] {
+    if (this.clockSync.synchronized !== false) return items;
+    return items.map((it) => (it.kind === 'agg' || it.kind === 'alarm' ? { ...it, body: JSON.stringify({ ...(JSON.parse(it.body) as object), clockUnsynced: true }) } : it));
   }
 
   /** The io side of a config: profiles with overrides, simulator, buses, pollers, GPIO
@@ -219,7 +239,7 @@ export class Gateway {
       const why = p.stalled(now);
       if (why) return why;
     }
-    return this.aggregator?.stalled(now) ?? true;
+    return this.aggregator?.stalled() ?? true;
   }
 
   /** A device's effective profile (with the site's privacy overrides). */
@@ -243,6 +263,8 @@ export class Gateway {
   async start(): Promise<void> {
     // Consumers first, producers last, so no reading is emitted into a part not yet running.
     try {
+      this.clockSync.start();
+      this.clockWatch.start();
       this.startStore();
       await this.broker.start();
       this.state.start();
@@ -290,14 +312,17 @@ export class Gateway {
     const secretFile = c.privacy.secretFile ?? path.join(this.stateDir, 'site-secret');
     this.pseudonymise = pseudonymiser(loadOrCreateSiteSecret(secretFile));
     const devices = this.allDevices();
-    const sink = (items: Parameters<Outbox['append']>[0]) => void outbox.append(items);
+    const sink = (items: OutboxItem[]) => void outbox.append(this.flagClock(items));
+    // Each window's items commit with the end of that window: after a step back and a
+    // restart, nothing before it is sent again.
+    const windowSink = (items: OutboxItem[], closedUpTo: number) => void outbox.append(this.flagClock(items), { marks: { [CLOSED_UP_TO]: closedUpTo } });
     const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, personalWindowSeconds(c) * 1000);
     this.personal = personal;
     this.aggregator = new WindowAggregator(
-      { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100) },
+      { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100), closedUpTo: outbox.mark(CLOSED_UP_TO), checkClock: () => void this.clockWatch.check() },
       this.aggregatedPoints(devices),
       devices,
-      sink,
+      windowSink,
       this.log,
       Date.now,
       [personal],
@@ -327,6 +352,8 @@ export class Gateway {
    * the local broker after it has said bridge/state offline. */
   async stop(): Promise<void> {
     await this.stopIo();
+    this.clockWatch.stop();
+    this.clockSync.stop();
     for (const f of this.off) f();
     this.off = [];
     this.aggregator?.stop();
@@ -348,6 +375,7 @@ export class Gateway {
       version: packageVersion(),
       site: this.config.site,
       process: process.memoryUsage(),
+      clock: { now: Date.now(), ...this.clockState() },
       localBroker: { port: this.broker.port, clients: this.broker.clients },
       uplink: this.uplink && { state: this.uplink.state, url: this.config.uplink.url, lastError: this.uplink.lastError, connectedSince: this.uplink.connectedSince, ...this.uplink.stats },
       outbox: this.outbox?.stats() ?? null,
@@ -400,6 +428,19 @@ export class Gateway {
       devices: this.pollers.map((p) => ({ id: p.device.id, online: p.stats.online, lastSuccess: p.stats.lastSuccess, requests: p.stats.requests, ...p.stats.errors })),
       gpio: this.gpio.map(({ cfg, input }) => ({ id: cfg.id, mode: input.stats.mode, lastChange: input.stats.lastChange })),
       ...(this.auditHead ? { audit: this.auditHead() } : {}),
+      clock: this.clockState(),
+    };
+  }
+
+  /** The clock as the status message and the page report it. */
+  clockState(): NonNullable<StatusHealth['clock']> {
+    return {
+      synchronized: this.clockSync.synchronized,
+      source: this.clockSync.source,
+      steps: this.clockWatch.steps,
+      lastStep: this.clockWatch.lastStep,
+      lateReadings: this.aggregator?.late ?? 0,
+      skippedWindows: this.aggregator?.windowsSkipped ?? 0,
     };
   }
 }

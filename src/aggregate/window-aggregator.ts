@@ -2,6 +2,10 @@
 // for counters the increase (across wraps and resets); for on/off points the share of "on"
 // and the number of changes. Each window closes on time, also for a silent device (count 0),
 // and carries, per facility, the time-weighted share of devices online.
+// Clock steps (a box without RTC syncing NTP): a window is sent at most once, also across a
+// restart (the end of the last closed window is persisted with its items), and never for
+// time the gateway did not observe (a forward step skips the gap; a backward step waits
+// until the wall clock is past what was already sent). docs/RELIABILITY.md, "Clock steps".
 import type { Point } from '../config/profile-schema.js';
 import type { Logger } from '../log.js';
 import type { OutboxItem } from '../store/outbox.js';
@@ -42,7 +46,22 @@ export interface WindowAggregatorOptions {
   windowSeconds: number;
   /** Wait after the boundary before closing, so a reading taken just before it still counts. */
   closeDelayMs: number;
+  /** End of the last window sent before this start (persisted): nothing before it is sent again. */
+  closedUpTo?: number;
+  /** The monotonic clock, for the watchdog's view of the close timer. */
+  mono?: () => number;
+  /** Asks the clock watch to compare clocks now, so a step is handled before a window closes. */
+  checkClock?: () => void;
 }
+
+/** Called with each closed window's items and the end of that window (to persist with them). */
+export type WindowSink = (items: OutboxItem[], closedUpTo: number) => void;
+
+/** The close timer re-checks at least this often: after a step back the next window may be an
+ * hour away on the wall clock, and setTimeout cannot take more than 24.8 days anyway. */
+const MAX_TIMER_MS = 60_000;
+/** The close timer this late (event loop stuck, timer lost) is a stall for the watchdog. */
+const STALL_GRACE_MS = 30_000;
 
 const key = (device: string, point: string) => `${device}\u0000${point}`;
 
@@ -56,22 +75,31 @@ export class WindowAggregator {
   private timer: NodeJS.Timeout | null = null;
   private observedFrom = 0;
   private openWindow = 0;
+  /** Readings stamped before the open window (late, or before a backward clock step). */
   late = 0;
   windowsClosed = 0;
-  /** When a window last closed (or start): the watchdog's sign of life. */
-  lastClose: number | null = null;
+  /** Windows never observed, jumped over by a forward clock step. */
+  windowsSkipped = 0;
+  /** End of the last window sent: the at-most-once line. */
+  closedUpTo: number;
+  /** Monotonic time the close timer is due: the watchdog's sign of life. */
+  private dueMono: number | null = null;
+  private running = false;
+  private readonly mono: () => number;
 
   constructor(
     private readonly opts: WindowAggregatorOptions,
     points: AggregatedPoint[],
     devices: { id: string; facility: Facility }[],
-    private readonly sink: (items: OutboxItem[]) => void,
+    private readonly sink: WindowSink,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly contributors: WindowContributor[] = [],
   ) {
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
     for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
+    this.closedUpTo = opts.closedUpTo ?? 0;
+    this.mono = opts.mono ?? (() => performance.now());
   }
 
   /** Points and devices from a reloaded config. The open window keeps its readings: kept
@@ -94,17 +122,53 @@ export class WindowAggregator {
 
   start(): void {
     const t = this.now();
-    this.observedFrom = t;
     this.openWindow = Math.floor(t / this.windowMs) * this.windowMs;
-    this.lastClose = t;
+    this.observedFrom = t;
+    // Started with the clock behind what was already sent (stepped back, then restarted): wait
+    // for the wall clock to pass it; readings until then are late.
+    if (this.openWindow < this.closedUpTo) this.resumeAfterSent(t);
+    this.running = true;
     this.schedule();
   }
 
-  /** null while windows close on time, else why not (for the service watchdog). */
-  stalled(now = this.now()): string | null {
-    if (this.lastClose === null || this.timer === null) return null;
-    const limit = 3 * this.windowMs + this.opts.closeDelayMs + 10_000;
-    return now - this.lastClose > limit ? `aggregation: no window closed for ${Math.round((now - this.lastClose) / 1000)} s` : null;
+  /** The open window moves to the first aligned one at or after closedUpTo. */
+  private resumeAfterSent(t: number): void {
+    this.openWindow = Math.ceil(this.closedUpTo / this.windowMs) * this.windowMs;
+    this.observedFrom = Math.max(t, this.openWindow);
+    this.log.warn({ resumesAt: new Date(this.openWindow).toISOString() }, 'aggregation: the clock is behind windows already sent; aggregates resume when it passes them (readings stay local and live)');
+  }
+
+  /** null while the close timer fires on time, else why not (for the service watchdog).
+   * Measured on the monotonic clock: a wall-clock step is not a stall. */
+  stalled(mono = this.mono()): string | null {
+    if (this.timer === null || this.dueMono === null) return null;
+    const late = mono - this.dueMono;
+    return late > STALL_GRACE_MS ? `aggregation: the window timer is ${Math.round(late / 1000)} s late` : null;
+  }
+
+  /** The wall clock stepped (ClockWatch). Forward past the open window: that window is sent
+   * with what was observed until the step, and the gap is skipped (no item claims time the
+   * gateway did not see). Back before the open window: it is sent now, and the next opens
+   * where it ended, so nothing already sent is sent again. Within the open window: nothing. */
+  onClockStep(step: { before: number; after: number; deltaMs: number }): void {
+    if (!this.running) return;
+    const target = Math.floor(step.after / this.windowMs) * this.windowMs;
+    if (step.deltaMs > 0 && target > this.openWindow) {
+      this.emit(this.openWindow, step.before);
+      const skipped = Math.max(0, (target - this.openWindow - this.windowMs) / this.windowMs);
+      this.windowsSkipped += skipped;
+      this.openWindow = target;
+      this.observedFrom = step.after;
+      for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
+      this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
+    } else if (step.deltaMs < 0 && target < this.openWindow) {
+      this.emit(this.openWindow, step.before);
+      this.resumeAfterSent(step.after);
+    } else {
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule();
   }
 
   /** The window open at stop is not sent: a partial window would collide with the one the
@@ -112,6 +176,7 @@ export class WindowAggregator {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.running = false;
   }
 
   onReading(r: Reading): void {
@@ -119,7 +184,7 @@ export class WindowAggregator {
     const p = this.points.get(k);
     if (!p) return;
     const ws = Math.floor(r.ts / this.windowMs) * this.windowMs;
-    if (ws < this.openWindow) {
+    if (ws < this.openWindow || r.ts < this.observedFrom) {
       this.late++;
       return;
     }
@@ -158,32 +223,48 @@ export class WindowAggregator {
   }
 
   private schedule(): void {
-    const next = this.openWindow + this.windowMs;
-    this.timer = setTimeout(() => this.close(), Math.max(0, next + this.opts.closeDelayMs - this.now()));
+    const due = this.openWindow + this.windowMs + this.opts.closeDelayMs;
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, due - this.now()));
+    this.dueMono = this.mono() + ms;
+    this.timer = setTimeout(() => this.close(), ms);
   }
 
-  /** Closes every window that has ended (more than one after a stalled event loop). */
+  /** Closes every window that has ended (more than one after a stalled event loop: those were
+   * observed, their readings are in). A clock step is handled first, so it is never taken
+   * for a stall. */
   private close(): void {
+    this.timer = null;
+    this.opts.checkClock?.();
+    if (this.timer) return; // the step handler closed and rescheduled
     const t = this.now();
     while (this.openWindow + this.windowMs + this.opts.closeDelayMs <= t) {
-      try {
-        this.sink([...this.items(this.openWindow), ...this.contributors.flatMap((c) => c.items(this.openWindow, this.opts.windowSeconds))]);
-      } catch (err) {
-        this.log.error({ err, windowStart: this.openWindow }, 'aggregate window could not be written');
-      }
-      this.windows.delete(this.openWindow);
+      this.emit(this.openWindow, t);
       this.openWindow += this.windowMs;
-      this.windowsClosed++;
-      this.lastClose = t;
     }
     this.schedule();
   }
 
-  private items(ws: number): OutboxItem[] {
-    const we = ws + this.windowMs;
+  /** Sends window ws, observed until `until` (its end, or a clock step inside it). Never a
+   * window at or before one already sent. */
+  private emit(ws: number, until: number): void {
+    if (ws >= this.closedUpTo) {
+      const end = ws + this.windowMs;
+      try {
+        this.sink([...this.items(ws, until), ...this.contributors.flatMap((c) => c.items(ws, this.opts.windowSeconds))], end);
+      } catch (err) {
+        this.log.error({ err, windowStart: ws }, 'aggregate window could not be written');
+      }
+      this.closedUpTo = end;
+      this.windowsClosed++;
+    }
+    this.windows.delete(ws);
+  }
+
+  private items(ws: number, until: number): OutboxItem[] {
+    const we = Math.min(ws + this.windowMs, Math.max(ws, until));
     const accs = this.windows.get(ws) ?? new Map<string, Acc>();
     const out: OutboxItem[] = [];
-    const ts = we;
+    const ts = ws + this.windowMs;
     for (const [k, p] of this.points) {
       const a = accs.get(k);
       const n = a?.count ?? 0;

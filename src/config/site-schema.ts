@@ -312,6 +312,15 @@ export const AlarmRuleSchema = z
     message: 'needs exactly one of above, below, equals',
   });
 
+/** How the gateway learns that the wall clock is synchronised (src/time/clock-sync.ts). Until
+ * it is, items sent to the platform carry clockUnsynced: true (docs/UPLINK.md). */
+export const ClockSchema = z.strictObject({
+  /** auto: timesyncd when it runs, else chrony when installed, else none (unknown: no flag). */
+  sync: z.enum(['auto', 'timesyncd', 'timedatectl', 'chrony', 'none']).default('auto'),
+  /** systemd-timesyncd's flag file; another path for tests or another daemon that touches one. */
+  syncFile: z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' }).default('/run/systemd/timesync/synchronized'),
+});
+
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
   localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
@@ -323,6 +332,7 @@ export const SiteConfigSchema = z.strictObject({
   gpio: z.array(GpioSchema).default([]),
   simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
   alarms: z.array(AlarmRuleSchema).default([]),
+  clock: ClockSchema.prefault({}),
   privacy: z
     .strictObject({
       /** Smallest number of distinct residents a personal figure may rest on. */

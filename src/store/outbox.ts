@@ -149,15 +149,24 @@ export class Outbox {
     reserve.ensure();
   }
 
+  /** A mark written by append() (see its `marks`), or undefined. */
+  mark(name: string): number | undefined {
+    return (this.db.prepare('SELECT value FROM counters WHERE name = ?').pluck().get(name) as number | undefined) ?? undefined;
+  }
+
   /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written.
    * Disk-full policy: first the raw store makes room (local diagnostics go before data owed
    * to the platform) and the append is tried once more; only then are the items dropped,
    * counted in dropped_rows (persisted, shown in the status message and the metrics). */
-  append(items: OutboxItem[], retry = true): number[] {
+  append(items: OutboxItem[], opts: { retry?: boolean; marks?: Record<string, number> } = {}): number[] {
     if (items.length === 0) return [];
+    const retry = opts.retry ?? true;
     let seqs: number[] = [];
     try {
       seqs = this.db.transaction(() => {
+        // Marks (the aggregator's "sent up to") commit with the items they describe, so a
+        // crash can neither lose the mark of a committed window nor keep one without it.
+        for (const [name, value] of Object.entries(opts.marks ?? {})) this.st.counter.run(name, value);
         const out: number[] = [];
         for (const it of items) {
           const bytes = Buffer.byteLength(it.body);
@@ -176,7 +185,7 @@ export class Outbox {
       if (!isDiskFull(err)) throw err;
       // Room from the raw store, or from moving the WAL into the file and truncating it. The
       // ballast is not touched here: it is kept for the deletes that follow acknowledgements.
-      if (retry && ((this.makeRoom?.() ?? 0) > 0 || this.checkpoint())) return this.append(items, false);
+      if (retry && ((this.makeRoom?.() ?? 0) > 0 || this.checkpoint())) return this.append(items, { ...opts, retry: false });
       this.counters.dropped_rows += items.length;
       const now = Date.now();
       if (now - this.lastFullLog > 60_000) {

@@ -19,6 +19,11 @@ const ms = z.number().int().nonnegative().describe('milliseconds since the Unix 
 const facility = z.enum(['health', 'canteen', 'security']);
 const ident = z.string().min(1).max(63);
 const num = z.number().nullable();
+/** Additive in contract v1: absent when the box's clock was synchronised (or its state unknown). */
+const clockUnsynced = z
+  .literal(true)
+  .optional()
+  .describe("present when the box's clock was not synchronised (no NTP yet since boot) when this item was made: its timestamps may be off; see status health.clock");
 
 export const PointAggregate = z.strictObject({
   seq,
@@ -40,6 +45,7 @@ export const PointAggregate = z.strictObject({
   increase: num.optional().describe('counters: increase over the window, across wraps and resets'),
   trueShare: num.optional().describe('on/off points: share of good readings that were on (1)'),
   changes: z.number().int().nonnegative().optional().describe('on/off points: number of changes seen'),
+  clockUnsynced,
 });
 
 export const FacilityAvailability = z.strictObject({
@@ -51,6 +57,7 @@ export const FacilityAvailability = z.strictObject({
   devices: z.number().int().nonnegative(),
   availability: z.number().min(0).max(1).nullable().describe('time-weighted share of the facility\'s devices online over the observed part of the window'),
   observedSeconds: z.number().nonnegative().describe('part of the window the gateway was running'),
+  clockUnsynced,
 });
 
 const count = z.number().int().nonnegative();
@@ -73,6 +80,7 @@ export const PersonalAggregate = z.strictObject({
   bands: z.record(z.string(), count.nullable()).nullable().optional().describe('measurements per band; a null cell is suppressed'),
   suppressed: count.describe('measurements withheld from the released figures'),
   epsilon: z.number().positive().optional().describe('present when counts carry Laplace noise of this epsilon'),
+  clockUnsynced,
 });
 
 export const AggItem = z.discriminatedUnion('type', [PointAggregate, FacilityAvailability, PersonalAggregate]);
@@ -88,6 +96,7 @@ export const AlarmItem = z.strictObject({
   point: ident,
   value: z.union([z.number(), z.boolean()]).nullable(),
   condition: z.string().describe('human-readable condition, e.g. "> 8 for 600 s"'),
+  clockUnsynced,
 });
 
 export const InventoryItem = z.strictObject({
@@ -159,6 +168,17 @@ export const StatusHealth = z.strictObject({
     })
     .optional()
     .describe("the box's audit-log chain head, kept by the platform so that a rewritten or cut-off log on the box shows (docs/WEB.md)"),
+  clock: z
+    .strictObject({
+      synchronized: z.boolean().nullable().describe('whether the time daemon says the clock is synchronised; null when unknown (no source)'),
+      source: z.enum(['timesyncd', 'timedatectl', 'chrony', 'none']),
+      steps: count.describe('wall-clock steps seen since start (wall clock against the monotonic clock, threshold 1 s)'),
+      lastStep: z.strictObject({ ts: ms.describe('wall time just after the step'), seconds: z.number().describe('size of the step, positive forwards') }).nullable(),
+      lateReadings: count.describe('readings not aggregated because they were stamped before the open window (late, or the clock stepped back)'),
+      skippedWindows: count.describe('windows not sent because a forward step jumped over them (never observed)'),
+    })
+    .optional()
+    .describe("the box's clock (a Raspberry Pi has no RTC): additive in contract v1"),
 });
 export type StatusHealth = z.infer<typeof StatusHealth>;
 

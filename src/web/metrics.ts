@@ -76,6 +76,13 @@ export class Metrics {
     counter(reg, 'cgw_outbox_dropped_rows_total', 'Items that could not be written (disk full); persisted across restarts.', [], () => scalar(outbox()?.droppedRows));
     gauge(reg, 'cgw_outbox_last_seq', 'Highest seq committed.', [], () => scalar(outbox()?.lastSeq));
 
+    counter(reg, 'cgw_clock_steps_total', 'Steps of the wall clock seen (against the monotonic clock, threshold 1 s): NTP syncing a box without RTC.', [], () => scalar(g().clockWatch.steps));
+    gauge(reg, 'cgw_clock_synchronized', '1 when the time daemon says the clock is synchronised, 0 when not (absent when unknown).', ['source'], () => {
+      const c = g().clockSync;
+      return c.synchronized === null ? [] : [[{ source: c.source }, c.synchronized ? 1 : 0]];
+    });
+    counter(reg, 'cgw_aggregate_late_readings_total', 'Readings not aggregated: stamped before the open window (late, or the clock stepped back past windows already sent).', [], () => scalar(g().aggregator?.late));
+    counter(reg, 'cgw_aggregate_skipped_windows_total', 'Aggregation windows not sent because a forward clock step jumped over them (never observed).', [], () => scalar(g().aggregator?.windowsSkipped));
     counter(reg, 'cgw_raw_dropped_total', 'Raw readings (local diagnostics, never uplinked) that could not be written.', [], () => scalar(g().raw?.dropped));
     counter(reg, 'cgw_raw_evicted_total', 'Oldest raw readings given up to make room on a full disk, before any outbox item is dropped.', [], () => scalar(g().raw?.evicted));
     gauge(reg, 'cgw_uplink_connected', '1 while connected to the platform broker.', [], () => scalar(g().uplink ? (g().uplink!.state === 'connected' ? 1 : 0) : undefined));

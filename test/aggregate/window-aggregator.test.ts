@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { counterDelta, WindowAggregator, type AggregatedPoint } from '../../src/aggregate/window-aggregator.js';
 import { PointSchema, type Point } from '../../src/config/profile-schema.js';
 import { silentLogger } from '../../src/log.js';
+import { ClockWatch } from '../../src/time/clock-watch.js';
 import type { OutboxItem } from '../../src/store/outbox.js';
 import type { Facility, Quality, Reading } from '../../src/types.js';
 
@@ -511,5 +512,114 @@ describe('WindowAggregator late and early readings', () => {
     expect(a.windowsClosed).toBe(2);
     expect(got).toHaveLength(1);
     expect(pointBody(got[0]!, 'fridge-1', 'temperature')).toMatchObject({ windowStart: T0 + WMS, last: 2, count: 1 });
+  });
+});
+
+describe('WindowAggregator and clock steps (a box without RTC)', () => {
+  // In these tests the fake Date.now() is the monotonic clock and `now` (Date.now() + stall) is
+  // the wall clock: moving `stall` is a step of the wall clock alone.
+  const mono = () => Date.now();
+  const DAY = 86_400_000;
+  let sent: { items: OutboxItem[]; closedUpTo: number }[] = [];
+  function makeStepped(closedUpTo?: number): { a: WindowAggregator; watch: ClockWatch } {
+    sent = [];
+    const watch = new ClockWatch(silentLogger(), { wall: now, mono, everyMs: 1000 });
+    agg = new WindowAggregator(
+      { windowSeconds: W, closeDelayMs: DELAY, closedUpTo, mono, checkClock: () => void watch.check() },
+      [{ device: 'fridge-1', facility: 'canteen', point: temperature }],
+      DEVICES,
+      (items, upTo) => {
+        sent.push({ items, closedUpTo: upTo });
+        batches.push(items);
+      },
+      silentLogger(),
+      now,
+    );
+    watch.onStep((s) => agg!.onClockStep(s));
+    watch.start();
+    return { a: agg, watch };
+  }
+  const starts = () => batches.map((b) => pointBody(b, 'fridge-1', 'temperature').windowStart);
+
+  it('a forward step of two days sends the open window as observed until the step, and nothing for the gap', () => {
+    const { a, watch } = makeStepped();
+    a.start();
+    a.onStatus({ device: 'fridge-1', facility: 'canteen', online: true });
+    a.onReading(reading('fridge-1', temperature, now() + 1000, 5));
+    advance(30_000); // 30 s into the first window
+    stall = 2 * DAY; // NTP: the clock was two days behind
+    a.onReading(reading('fridge-1', temperature, now(), 6)); // stamped after the step
+    watch.check();
+    expect(batches).toHaveLength(1);
+    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).toMatchObject({ windowStart: T0, count: 1, last: 5 });
+    expect(facilityBody(batches[0]!, 'canteen')).toMatchObject({ windowStart: T0, observedSeconds: 30, availability: 0.5 }) // fridge-2 never online;
+    expect(a.windowsSkipped).toBe(2 * DAY / WMS - 1);
+    // The next window is the one the corrected clock is in, with the reading taken after the step.
+    advanceTo(T0 + 2 * DAY + WMS + DELAY);
+    expect(batches).toHaveLength(2);
+    expect(pointBody(batches[1]!, 'fridge-1', 'temperature')).toMatchObject({ windowStart: T0 + 2 * DAY, count: 1, last: 6 });
+    // Observed from the step (30 s into its window), not from the window's start.
+    expect(facilityBody(batches[1]!, 'canteen')).toMatchObject({ observedSeconds: 30, availability: 0.5 });
+    for (const b of batches.flatMap(bodies)) expect(b.windowStart < T0 + WMS || b.windowStart >= T0 + 2 * DAY).toBe(true);
+    expect(a.stalled(mono())).toBeNull();
+  });
+
+  it('a step found only when the close timer fires is handled before the window closes (no flood)', () => {
+    const { a } = makeStepped();
+    a.start();
+    a.onReading(reading('fridge-1', temperature, now() + 1000, 5));
+    advance(20_000);
+    stall = 2 * DAY; // no ClockWatch tick yet: the close timer is the first to look
+    advanceTo(T0 + 2 * DAY + WMS + DELAY);
+    expect(batches.length).toBeLessThanOrEqual(2);
+    expect(a.windowsClosed).toBeLessThanOrEqual(2);
+    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).toMatchObject({ windowStart: T0, count: 1 });
+  });
+
+  it('a backward step sends the open window once and resumes after it: nothing is sent twice, late readings are counted', () => {
+    const { a, watch } = makeStepped();
+    a.start();
+    a.onReading(reading('fridge-1', temperature, now() + 1000, 1));
+    advanceTo(T0 + 2 * WMS + DELAY); // windows T0 and T0+W sent
+    a.onReading(reading('fridge-1', temperature, now(), 2)); // in window T0+2W
+    advance(10_000);
+    stall = -2 * WMS; // stepped back two minutes: the wall clock reads T0+12 s
+    watch.check();
+    expect(starts()).toEqual([T0, T0 + WMS, T0 + 2 * WMS]);
+    expect(pointBody(batches[2]!, 'fridge-1', 'temperature')).toMatchObject({ count: 1, last: 2 });
+    expect(sent.at(-1)!.closedUpTo).toBe(T0 + 3 * WMS);
+    // Readings stamped in time already sent are not aggregated, and counted.
+    const late0 = a.late;
+    a.onReading(reading('fridge-1', temperature, now(), 3));
+    expect(a.late).toBe(late0 + 1);
+    // The timer re-arms at most a minute ahead, so the watchdog never sees a stall.
+    advance(60_000);
+    expect(a.stalled(mono())).toBeNull();
+    // Once the wall clock passes T0+3W, windows go on from there, each once.
+    advanceTo(T0 + 5 * WMS + DELAY);
+    expect(starts()).toEqual([T0, T0 + WMS, T0 + 2 * WMS, T0 + 3 * WMS, T0 + 4 * WMS]);
+    expect(new Set(starts()).size).toBe(starts().length);
+  });
+
+  it('started with the clock behind windows already sent (step back, then restart), it resumes after them', () => {
+    stall = -2 * WMS;
+    const { a } = makeStepped(T0 + WMS); // the previous run sent up to T0+W; the clock reads T0-2W
+    a.start();
+    a.onReading(reading('fridge-1', temperature, now() + 1000, 9));
+    expect(a.late).toBe(1);
+    advanceTo(T0 + 2 * WMS + DELAY);
+    expect(starts()).toEqual([T0 + WMS]);
+    // Observed from where it resumed: the whole window.
+    expect(facilityBody(batches[0]!, 'canteen').observedSeconds).toBe(60);
+  });
+
+  it('the watchdog sees a close timer that does not fire, on the monotonic clock', () => {
+    const { a } = makeStepped();
+    a.start();
+    expect(a.stalled(mono())).toBeNull();
+    expect(a.stalled(mono() + WMS + DELAY + 31_000)).toMatch(/^aggregation: the window timer is \d+ s late$/);
+    // A wall-clock step alone is not a stall.
+    stall = 3600_000;
+    expect(a.stalled(mono())).toBeNull();
   });
 });

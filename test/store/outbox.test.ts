@@ -391,3 +391,20 @@ describe('Outbox dropped counter', () => {
     expect(again.ob.stats()).toMatchObject({ droppedRows: dropped, rows: 2, lastSeq: 2 });
   });
 });
+
+describe('Outbox marks (the aggregator\'s "sent up to")', () => {
+  it('commit with the items they describe, survive a reopen, and are not written when the items are not', () => {
+    const file = dbFile();
+    const { db, ob } = mk(file);
+    expect(ob.mark('agg.closedUpTo')).toBeUndefined();
+    ob.append([item('agg', 1)], { marks: { 'agg.closedUpTo': 60_000 } });
+    expect(ob.mark('agg.closedUpTo')).toBe(60_000);
+    // An append that fails (a body SQLite refuses: NOT NULL) rolls its mark back too.
+    expect(() => ob.append([item('agg', 2), { kind: 'agg', ts: 3, body: null as unknown as string }], { marks: { 'agg.closedUpTo': 120_000 } })).toThrow();
+    expect(ob.mark('agg.closedUpTo')).toBe(60_000);
+    db.close();
+    const again = mk(file);
+    expect(again.ob.mark('agg.closedUpTo')).toBe(60_000);
+    expect(again.ob.stats().rows).toBe(1);
+  });
+});
