@@ -42,6 +42,8 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     site: c.site,
     uplink: g.uplink && { state: g.uplink.state, url: c.uplink.url, connectedSince: g.uplink.connectedSince, lastError: g.uplink.lastError },
     backlog: out ? { rows: out.rows, bytes: out.bytes, oldestTs: out.oldestTs, shedRows: out.shedRows, ...drain } : null,
+    // The box's own time next to the technician's phone shows a clock that is off at a glance.
+    clock: { now: Date.now(), ...g.clockState() },
     alarms: g.alarms?.active() ?? [],
     facilities: FACILITIES.map((f) => ({ id: f, devices: devices.filter((d) => d.facility === f) })).filter((f) => f.devices.length > 0),
   };

@@ -3,6 +3,7 @@
 // login, a live value changing, a bad config refused next to its field while the running one
 // stays, a good one applied, a rollback. Screenshots go to test/artifacts/ (not committed).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +39,8 @@ beforeAll(async () => {
         { id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 4, pollMs: 1000 },
       ],
       simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
+      // timesyncd's flag file absent: the box has not synced since boot, and the page says so.
+      clock: { sync: 'timesyncd', syncFile: path.join(os.tmpdir(), `cgw-e2e-no-sync-${process.pid}`, 'synchronized') },
     }),
   ));
   await app.start();
@@ -94,6 +97,9 @@ describe.skipIf(!haveChromium)('technician page in Chromium', () => {
     await page.locator('[data-facility]').first().waitFor();
     await page.locator('[data-device="meter-1"] [data-point="active_power"] .value').waitFor();
     await shot(page, '02-overview');
+    // The clock strip: not synchronised, with the box's own time.
+    await expect.poll(async () => (await page.locator('#clock').getAttribute('data-state')) ?? '', { timeout: 5000 }).toBe('unsynced');
+    expect(await page.locator('#clock').textContent()).toMatch(/未同步.*本机时间/);
     // Personal values never reach the page.
     const kioskText = (await page.locator('[data-device="kiosk-1"]').first().textContent()) ?? '';
     expect(kioskText).toMatch(/隐私|private/);

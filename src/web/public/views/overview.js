@@ -40,6 +40,15 @@ function uplinkStrip(o) {
       h('span', { id: 'backlog-rows', class: b.rows ? 'badge warn' : 'badge ok', text: b.rows ? t('backlog.rows', { n: b.rows }) : t('backlog.empty') }),
       b.rows && b.oldestTs ? h('span', { class: 'muted', text: t('backlog.oldest', { time: fmtTime(b.oldestTs) }) }) : null),
   ];
+  const c = o.clock;
+  if (c) {
+    const state = c.synchronized === true ? 'synced' : c.synchronized === false ? 'unsynced' : 'unknown';
+    parts.push(h('div', { class: 'strip-item', id: 'clock', 'data-state': state },
+      h('span', { class: 'strip-label', text: t('clock.title') }),
+      h('span', { class: `badge ${state === 'synced' ? 'ok' : state === 'unsynced' ? 'warn' : ''}`, text: t(`clock.${state}`) }),
+      h('span', { class: 'muted', text: t('clock.now', { time: fmtTime(c.now) }) }),
+      c.lastStep ? h('span', { class: 'muted', text: t('clock.lastStep', { time: fmtTime(c.lastStep.ts), s: fmtNumber(c.lastStep.seconds) }) }) : null));
+  }
   if (b.draining) {
     const pct = Math.round(Math.min(1, Math.max(0, b.progress ?? 0)) * 100);
     parts.push(h('div', { class: 'strip-item drain', id: 'drain' },
