@@ -37,6 +37,7 @@ import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
 import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
+import { monoNow } from './time/monotonic.js';
 import path from 'node:path';
 
 /** A device command that cannot be made as asked (unknown device or point, not writable). */
@@ -212,14 +213,16 @@ export class Gateway {
   }
 
   /** true while every loop makes progress, else the first reason it does not: the service
-   * watchdog pings only while this holds, so systemd restarts a daemon that is stuck. */
-  liveness(now = Date.now()): true | string {
+   * watchdog pings only while this holds, so systemd restarts a daemon that is stuck. `mono` is
+   * a monotonic time (monoNow): a step of the wall clock is not a stall. */
+  liveness(mono = monoNow()): true | string {
     if (!this.started) return true;
     for (const p of this.pollers) {
-      const why = p.stalled(now);
+      const why = p.stalled(mono);
       if (why) return why;
     }
-    return this.aggregator?.stalled(now) ?? true;
+    // The aggregator judges on its own clock.
+    return this.aggregator?.stalled() ?? true;
   }
 
   /** A device's effective profile (with the site's privacy overrides). */
