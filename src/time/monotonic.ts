@@ -3,10 +3,10 @@
 // NTP sets the wall clock or a box without RTC boots with a stale time, so a step can neither
 // shorten nor stretch a duration. Date.now() is only for stamping data shown to people or sent
 // to the platform. Under libfaketime with FAKETIME_DONT_FAKE_MONOTONIC=1 only Date.now() moves.
-import { performance } from 'node:perf_hooks';
 
 /** Milliseconds on the monotonic clock (fractional; its zero is arbitrary: compare, never show). */
 export function monoNow(): number {
+  // The global, looked up on each call, so that test fake timers (which replace it) apply.
   return performance.now();
 }
 
