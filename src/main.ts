@@ -31,6 +31,7 @@ import { Outbox } from './store/outbox.js';
 import { RawStore } from './store/raw-store.js';
 import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
+import { SqliteAlarmState } from './store/alarm-state.js';
 import { Uplink } from './uplink/uplink.js';
 import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
@@ -305,7 +306,8 @@ export class Gateway {
       Date.now,
       [personal],
     );
-    this.alarms = new AlarmMonitor(c.alarms, devices, sink);
+    // Raised alarms survive a restart in the counters table: not raised twice, cleared once.
+    this.alarms = new AlarmMonitor(c.alarms, devices, sink, { store: new SqliteAlarmState(this.db), log: this.log });
     this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log, () => this.health());
     const raw = this.raw;
     const agg = this.aggregator;
