@@ -31,6 +31,7 @@ import { Outbox } from './store/outbox.js';
 import { RawStore } from './store/raw-store.js';
 import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
+import { SqliteAlarmState } from './store/alarm-state.js';
 import { Uplink } from './uplink/uplink.js';
 import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
@@ -40,6 +41,7 @@ import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js'
 import { ClockSync } from './time/clock-sync.js';
 import { ClockWatch } from './time/clock-watch.js';
 import type { OutboxItem } from './store/outbox.js';
+import { monoNow } from './time/monotonic.js';
 import path from 'node:path';
 
 /** Outbox counter holding the end of the last aggregation window sent (WindowAggregator). */
@@ -232,14 +234,15 @@ export class Gateway {
   }
 
   /** true while every loop makes progress, else the first reason it does not: the service
-   * watchdog pings only while this holds, so systemd restarts a daemon that is stuck. */
-  liveness(now = Date.now()): true | string {
+   * watchdog pings only while this holds, so systemd restarts a daemon that is stuck. `mono` is
+   * a monotonic time (monoNow): a step of the wall clock is not a stall. */
+  liveness(mono = monoNow()): true | string {
     if (!this.started) return true;
     for (const p of this.pollers) {
-      const why = p.stalled(now);
+      const why = p.stalled(mono);
       if (why) return why;
     }
-    return this.aggregator?.stalled() ?? true;
+    return this.aggregator?.stalled(mono) ?? true;
   }
 
   /** A device's effective profile (with the site's privacy overrides). */
@@ -327,7 +330,8 @@ export class Gateway {
       Date.now,
       [personal],
     );
-    this.alarms = new AlarmMonitor(c.alarms, devices, sink);
+    // Raised alarms survive a restart in the counters table: not raised twice, cleared once.
+    this.alarms = new AlarmMonitor(c.alarms, devices, sink, { store: new SqliteAlarmState(this.db), log: this.log });
     this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log, () => this.health());
     const raw = this.raw;
     const agg = this.aggregator;

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from './helpers/peers.js';
 import { baseConfig, makeGateway } from './helpers/gateway.js';
 import type { Gateway } from '../src/main.js';
+import { monoNow } from '../src/time/monotonic.js';
 
 let g: Gateway | null = null;
 afterEach(async () => {
@@ -26,7 +27,7 @@ describe('gateway liveness', () => {
     await waitFor(() => g!.pollers[0]!.stats.polls > 2, 5000, 'scans');
     expect(g.liveness()).toBe(true);
     // Seen from 61 s later with no scan finished since: the poller is stuck.
-    expect(g.liveness(Date.now() + 61_000)).toMatch(/^device th-1: no scan finished for 6\d s$/);
+    expect(g.liveness(monoNow() + 61_000)).toMatch(/^device th-1: no scan finished for 6\d s$/);
     // The aggregation windows (5 s) would be overdue too, but the first stalled loop is named.
     // The aggregator judges on the monotonic clock: its close timer 40 s late is a stall.
     expect(g.aggregator!.stalled(performance.now() + 40_000)).toMatch(/^aggregation: the window timer is \d+ s late$/);

@@ -8,6 +8,7 @@
 // until the wall clock is past what was already sent). docs/RELIABILITY.md, "Clock steps".
 import type { Point } from '../config/profile-schema.js';
 import type { Logger } from '../log.js';
+import { monoNow } from '../time/monotonic.js';
 import type { OutboxItem } from '../store/outbox.js';
 import type { DeviceStatus, Facility, Reading } from '../types.js';
 
@@ -99,7 +100,7 @@ export class WindowAggregator {
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
     for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
     this.closedUpTo = opts.closedUpTo ?? 0;
-    this.mono = opts.mono ?? (() => performance.now());
+    this.mono = opts.mono ?? monoNow;
   }
 
   /** Points and devices from a reloaded config. The open window keeps its readings: kept

@@ -8,6 +8,7 @@
 // A backed-off attempt is answered at once, before argon2. At most `maxConcurrent`
 // verifications run at a time; up to `maxQueued` more wait, and past that a login is refused
 // as busy. Failures are forgotten after FORGET_MS without one.
+import { monoNow } from '../time/monotonic.js';
 
 export interface LoginBackoffOptions {
   freeFailures: number;
@@ -45,7 +46,7 @@ export class LoginGuard {
   constructor(private readonly opts: LoginBackoffOptions) {}
 
   /** Milliseconds until `address` may try `username` again; 0: now. */
-  wait(address: string, username: string, now = Date.now()): number {
+  wait(address: string, username: string, now = monoNow()): number {
     const a = this.delayLeft(this.byAddress.get(address), now);
     const trusted = this.goodAddresses.get(username)?.has(address) ?? false;
     const u = trusted ? 0 : this.delayLeft(this.byUser.get(username), now);
@@ -78,7 +79,7 @@ export class LoginGuard {
     });
   }
 
-  failure(address: string, username: string, now = Date.now()): Track {
+  failure(address: string, username: string, now = monoNow()): Track {
     this.bump(this.byUser, username, now);
     return this.bump(this.byAddress, address, now);
   }

@@ -10,6 +10,7 @@
 // expires the owner's longest-offline session first (so an account cannot pile up sessions,
 // each with its subscriptions, by connecting with fresh client ids).
 import type { Client } from 'aedes';
+import { monoNow } from '../time/monotonic.js';
 
 interface Session {
   owner: string;
@@ -36,7 +37,7 @@ export class SessionRegistry {
   /** At CONNECT, once the credentials were accepted: may `owner` use `clientId`? If so, this
    * connection holds it now (a reconnect of the owner takes over its own session, as MQTT
    * 3.1.1 section 3.1.4-2 wants). */
-  claim(client: Client, clientId: string, owner: string, clean: boolean, now = Date.now()): boolean {
+  claim(client: Client, clientId: string, owner: string, clean: boolean, now = monoNow()): boolean {
     const s = this.sessions.get(clientId);
     if (s && s.owner !== owner) {
       this.refusedTakeovers++;
@@ -49,7 +50,7 @@ export class SessionRegistry {
   }
 
   /** The connection `client` closed: a clean session ends, a persistent one goes offline. */
-  release(clientId: string, client: Client, now = Date.now()): void {
+  release(clientId: string, client: Client, now = monoNow()): void {
     const s = this.sessions.get(clientId);
     if (!s || s.holder !== client) return; // taken over by the owner's newer connection
     if (!s.persistent) {
@@ -61,7 +62,7 @@ export class SessionRegistry {
   }
 
   /** Expires persistent sessions offline for longer than sessionExpiryMs. */
-  sweep(now = Date.now()): void {
+  sweep(now = monoNow()): void {
     for (const [id, s] of this.sessions) {
       if (s.holder === null && now - s.offlineSince >= this.expiryMs) {
         this.sessions.delete(id);

@@ -2,6 +2,7 @@
 // NTP syncing a box without RTC moves Date.now() by days at once, forwards or back, while
 // performance.now() (CLOCK_MONOTONIC) runs on. Slews (a few ms/s) stay under the threshold.
 import type { Logger } from '../log.js';
+import { monoNow } from './monotonic.js';
 
 export interface ClockStep {
   /** What the wall clock would read now without the step (ms since the epoch). */
@@ -38,7 +39,7 @@ export class ClockWatch {
     this.thresholdMs = opts.thresholdMs ?? 1000;
     this.everyMs = opts.everyMs ?? 1000;
     this.wall = opts.wall ?? Date.now;
-    this.mono = opts.mono ?? (() => performance.now());
+    this.mono = opts.mono ?? monoNow;
   }
 
   onStep(fn: (s: ClockStep) => void): void {

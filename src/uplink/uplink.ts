@@ -10,6 +10,7 @@ import type { UplinkConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
 import { CONTRACT_VERSION, uplinkTopic, type StatusHealth, type StatusMessage } from './contract.js';
+import { CLOCK_CODES, clockMessage, probeValidity, type Validity } from './tls-clock.js';
 
 export interface UplinkIdentity {
   communityCode: string;
@@ -32,6 +33,10 @@ export class Uplink {
   private statusTimer: NodeJS.Timeout | null = null;
   private tls: Pick<IClientOptions, 'ca' | 'cert' | 'key'> = {};
   private idleWaiters: (() => void)[] = [];
+  /** The broker certificate's validity, read once per run of clock-like TLS failures
+   * (undefined: not read yet; null: could not be read). */
+  private certValidity: Validity | null | undefined = undefined;
+  private probing = false;
   state: UplinkState = 'stopped';
   lastError = '';
   connectedSince: number | null = null;
@@ -142,6 +147,7 @@ export class Uplink {
       this.connectedSince = Date.now();
       this.attempt = 0;
       this.lastError = '';
+      this.certValidity = undefined;
       this.stats.connects++;
       this.cursor = newCursor();
       this.log.info({ url: this.cfg.url, backlog: this.outbox.stats().rows }, 'uplink connected');
@@ -154,11 +160,28 @@ export class Uplink {
     });
     client.on('error', (err) => {
       if (gen !== this.generation) return;
-      this.lastError = describe(err);
+      const code = String((err as { code?: unknown }).code ?? '');
+      if (CLOCK_CODES.has(code)) this.clockError(code);
+      else this.lastError = describe(err);
     });
     client.on('close', () => {
       if (gen !== this.generation) return;
       this.dropped();
+    });
+  }
+
+  /** "Not yet valid" / "expired": most likely this box's clock (no RTC, not synced yet). The
+   * message shows the box's time now, and the certificate's validity once it has been read. */
+  private clockError(code: string): void {
+    this.lastError = clockMessage(code, Date.now(), this.certValidity);
+    if (this.probing || this.certValidity !== undefined) return;
+    this.probing = true;
+    void probeValidity(this.cfg.url, this.tls, Date.now(), this.cfg.connectTimeoutMs).then((v) => {
+      this.probing = false;
+      this.certValidity = v;
+      if (this.state === 'stopped' || this.state === 'connected') return;
+      this.lastError = clockMessage(code, Date.now(), v);
+      this.log.warn({ url: this.cfg.url, err: this.lastError }, "uplink: the broker's certificate does not cover this box's time; data stays in the outbox");
     });
   }
 

@@ -14,6 +14,7 @@ import { fsyncDir } from '../store/fsync-dir.js';
 import { atomicWrite } from '../config/config-store.js';
 import { checkPassword, policyMessage } from '../security/password-policy.js';
 import { isBase32Secret, matchRecoveryCode, newRecoveryCodes, normaliseCode, randomCode, sameCode, totpStep } from './second-factor.js';
+import { monoNow } from '../time/monotonic.js';
 
 export const ADMIN_FILE = 'web-admin.json';
 export const SESSION_COOKIE = 'cgw_session';
@@ -57,6 +58,9 @@ export interface AuthOptions {
   onExternalChange?: (what: 'changed' | 'deleted') => void;
   /** Read at call time (not captured), so a test can move Date. */
   now?: () => number;
+  /** Monotonic clock for the login locks and delays (a wall-clock step must not lift or
+   * stretch them); default monoNow, or `now` when only that is given (a test's one clock). */
+  mono?: () => number;
 }
 
 export type Refusal = {
@@ -149,6 +153,7 @@ export class WebAuth {
   private maxAgeMs: number;
   private requireTotp: boolean;
   private readonly nowFn: () => number;
+  private readonly mono: () => number;
   private admin: Admin | null = null;
   /** What the file was when last read or written: a difference is an outside change. */
   private identity: string | null = null;
@@ -164,6 +169,7 @@ export class WebAuth {
     this.maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
     this.requireTotp = opts.requireTotp ?? false;
     this.nowFn = opts.now ?? (() => Date.now());
+    this.mono = opts.mono ?? opts.now ?? monoNow;
   }
 
   private now(): number {
@@ -292,14 +298,15 @@ export class WebAuth {
     this.sync();
     if (this.admin) throw new SetupError('exists', `the admin password is already set (${this.file}); log in instead`);
     const now = this.now();
+    const mono = this.mono();
     const ip = normaliseAddress(clientIp);
     const lockedUntil = this.addresses.get(ip)?.lockedUntil ?? 0;
-    if (lockedUntil > now) {
-      const s = Math.ceil((lockedUntil - now) / 1000);
+    if (lockedUntil > mono) {
+      const s = Math.ceil((lockedUntil - mono) / 1000);
       throw new SetupError('locked', `too many wrong setup codes: try again in ${s} s`, s);
     }
     if (!this.code || !sameCode(normaliseCode(req.setupCode), this.code)) {
-      this.recordFailure(ip, now, false);
+      this.recordFailure(ip, mono, false);
       throw new SetupError('setup-code', 'wrong setup code: it is printed in the daemon log (journalctl -u community-gateway) at start');
     }
     const problems = checkPassword(req.password, { user: ADMIN_USER });
@@ -367,17 +374,18 @@ export class WebAuth {
     const admin = this.admin;
     if (!admin) return { ok: false, reason: 'no-password' };
     const now = this.now();
+    const mono = this.mono();
     const ip = normaliseAddress(clientIp);
     const addrUntil = this.addresses.get(ip)?.lockedUntil ?? 0;
-    if (addrUntil > now) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((addrUntil - now) / 1000) };
+    if (addrUntil > mono) return { ok: false, reason: 'locked', retryAfterS: Math.ceil((addrUntil - mono) / 1000) };
     // The account-wide delay holds off guesses spread over many addresses; an address the admin
     // logged in from before is not held by it (only by its own lock), or an attacker sending one
     // wrong password per delay could keep the admin out for good.
     const trusted = (admin.trustedAddresses ?? []).includes(ip);
-    if (!trusted && this.account.nextAt > now) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil((this.account.nextAt - now) / 1000) };
+    if (!trusted && this.account.nextAt > mono) return { ok: false, reason: 'throttled', retryAfterS: Math.ceil((this.account.nextAt - mono) / 1000) };
     // Counted as a failure before verifying, so concurrent attempts see it: a burst of parallel
     // guesses gets at most the allowed number of argon2 runs. A success below undoes it.
-    const lockout = this.recordFailure(ip, now, !trusted);
+    const lockout = this.recordFailure(ip, mono, !trusted);
     const pwOk = await argon2.verify(admin.passwordHash, password).catch((err: unknown) => {
       throw new Error(`${this.file}: cannot verify against the stored hash (${(err as Error).message}); run community-gateway reset-admin`);
     });
@@ -401,7 +409,7 @@ export class WebAuth {
       factorOk = via !== undefined;
     }
     if (!pwOk || !factorOk) {
-      const retryAfterS = lockout === 'address' ? LOCK_MS / 1000 : lockout === 'account' ? Math.ceil((this.account.nextAt - now) / 1000) : undefined;
+      const retryAfterS = lockout === 'address' ? LOCK_MS / 1000 : lockout === 'account' ? Math.ceil((this.account.nextAt - mono) / 1000) : undefined;
       return { ok: false, reason: 'wrong', ...(lockout ? { lockout, retryAfterS } : {}) };
     }
     // Both factors right: spend the code, remember the address, then clear the counters.
@@ -539,7 +547,7 @@ export class WebAuth {
   }
 
   /** Counts one failure for the address (and the account, for credential checks); returns
-   * which lock or delay it started, if any. */
+   * which lock or delay it started, if any. Times here are monotonic. */
   private recordFailure(ip: string, now: number, countAccount: boolean): 'address' | 'account' | undefined {
     this.pruneAddresses(now);
     const rec = this.addresses.get(ip) ?? { failures: [], lockedUntil: 0 };

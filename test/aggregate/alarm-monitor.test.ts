@@ -1,9 +1,15 @@
-// Alarm rules from the site config and alarm inputs from the profiles.
-import { beforeEach, describe, expect, it } from 'vitest';
-import { AlarmMonitor } from '../../src/aggregate/alarm-monitor.js';
+// Alarm rules from the site config and alarm inputs from the profiles; hold times on the
+// monotonic clock; raised alarms persisted in a real SQLite file across restarts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AlarmMonitor, type AlarmMonitorOptions } from '../../src/aggregate/alarm-monitor.js';
 import { ProfileSchema, type Point, type Profile } from '../../src/config/profile-schema.js';
 import { AlarmRuleSchema, type AlarmRule } from '../../src/config/site-schema.js';
 import type { OutboxItem } from '../../src/store/outbox.js';
+import { openDatabase, type Db } from '../../src/store/database.js';
+import { SqliteAlarmState } from '../../src/store/alarm-state.js';
+import { tmpDir } from '../helpers/peers.js';
 import type { Facility, Quality, Reading } from '../../src/types.js';
 
 const T0 = Date.UTC(2025, 4, 1, 8, 0, 0);
@@ -52,15 +58,20 @@ const RULES: AlarmRule[] = [
 ];
 
 let items: OutboxItem[] = [];
+/** The monitor's monotonic clock. rd() moves it with the reading's stamp (a clock that does
+ * not step) unless a test gives it its own value. */
+let mono = 0;
 beforeEach(() => {
   items = [];
+  mono = 0;
 });
 
-function mk(rules = RULES, devices = DEVICES): AlarmMonitor {
-  return new AlarmMonitor(rules, devices, (it) => items.push(...it));
+function mk(rules = RULES, devices = DEVICES, opts: Omit<AlarmMonitorOptions, 'mono'> = {}): AlarmMonitor {
+  return new AlarmMonitor(rules, devices, (it) => items.push(...it), { mono: () => mono, ...opts });
 }
 
-function rd(device: string, point: string, ts: number, value: number | boolean | null, quality: Quality = 'good'): Reading {
+function rd(device: string, point: string, ts: number, value: number | boolean | null, quality: Quality = 'good', monoAt = ts - T0 + 3_600_000): Reading {
+  mono = monoAt;
   const d = DEVICES.find((x) => x.id === device)!;
   const p = d.profile.points.find((x: Point) => x.id === point)!;
   return { device, facility: d.facility, point, ts, value, quality, unit: p.unit, privacy: p.privacy, kind: p.kind };
@@ -280,4 +291,148 @@ describe('AlarmMonitor profile alarm inputs', () => {
     ]);
     expect(items.every((i) => i.kind === 'alarm')).toBe(true);
   });
+});
+
+describe('AlarmMonitor hold time on the monotonic clock', () => {
+  const door = [rule({ id: 'door-open', device: 'fridge-1', point: 'door', equals: true, forSeconds: 120 })];
+
+  it('a forward step of the wall clock does not raise a 120 s alarm early', () => {
+    const m = mk(door);
+    // Open from T0, a reading every 10 s; at 60 s NTP moves the wall clock an hour ahead.
+    for (let s = 0; s < 60; s += 10) m.onReading(rd('fridge-1', 'door', T0 + s * 1000, true));
+    const H = 3_600_000;
+    for (let s = 60; s < 120; s += 10) m.onReading(rd('fridge-1', 'door', T0 + H + s * 1000, true, 'good', 3_600_000 + s * 1000));
+    expect(items).toEqual([]);
+    m.onReading(rd('fridge-1', 'door', T0 + H + 120_000, true, 'good', 3_600_000 + 120_000));
+    // Raised after 120 s of monotonic time, stamped with the (stepped) wall time; since = when it began.
+    expect(emitted().map((b) => [b.state, b.ts])).toEqual([['raised', T0 + H + 120_000]]);
+    expect(m.active()[0]!.since).toBe(T0);
+  });
+
+  it('a backward step of the wall clock does not delay it', () => {
+    const m = mk(door);
+    for (let s = 0; s < 60; s += 10) m.onReading(rd('fridge-1', 'door', T0 + s * 1000, true));
+    const H = 3_600_000;
+    for (let s = 60; s < 120; s += 10) m.onReading(rd('fridge-1', 'door', T0 - H + s * 1000, true, 'good', 3_600_000 + s * 1000));
+    expect(items).toEqual([]);
+    m.onReading(rd('fridge-1', 'door', T0 - H + 120_000, true, 'good', 3_600_000 + 120_000));
+    expect(emitted().map((b) => [b.state, b.ts])).toEqual([['raised', T0 - H + 120_000]]);
+  });
+});
+
+describe('AlarmMonitor across a restart (raised alarms in the counters table)', () => {
+  const dirs: string[] = [];
+  const dbs: Db[] = [];
+  afterEach(() => {
+    for (const d of dbs.splice(0)) d.close();
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  /** A gateway database on disk; `reopen()` is a restart: the process and its memory are gone. */
+  function storage() {
+    const dir = tmpDir('cgw-alarm-');
+    dirs.push(dir);
+    const file = path.join(dir, 'gateway.db');
+    return {
+      file,
+      open(): SqliteAlarmState {
+        for (const d of dbs.splice(0)) d.close();
+        const db = openDatabase(file);
+        dbs.push(db);
+        return new SqliteAlarmState(db);
+      },
+    };
+  }
+  const door = [rule({ id: 'door-open', device: 'fridge-1', point: 'door', equals: true, forSeconds: 120 })];
+
+  it('a raised alarm is not raised again after a step back of 2 min and a restart, and is cleared once', () => {
+    const st = storage();
+    let m = mk(door, DEVICES, { store: st.open() });
+    m.onReading(rd('fridge-1', 'door', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 120_000, true));
+    expect(emitted().map((b) => b.state)).toEqual(['raised']);
+
+    // The clock steps back 2 min, then the daemon restarts (watchdog kill, power cut, config
+    // apply): a new monitor on the same file, a monotonic clock started afresh.
+    m = mk(door, DEVICES, { store: st.open() });
+    expect(m.active()).toEqual([{ id: 'door-open', device: 'fridge-1', point: 'door', severity: 'warning', since: T0 }]);
+    for (let s = 0; s <= 300; s += 10) m.onReading(rd('fridge-1', 'door', T0 + s * 1000, true, 'good', 1000 + s * 1000));
+    expect(emitted().map((b) => b.state)).toEqual(['raised']);
+    expect(m.raisedCount).toBe(0);
+
+    m.onReading(rd('fridge-1', 'door', T0 + 310_000, false));
+    m.onReading(rd('fridge-1', 'door', T0 + 320_000, false));
+    expect(emitted().map((b) => [b.state, b.ts])).toEqual([['raised', T0 + 120_000], ['cleared', T0 + 310_000]]);
+
+    // Cleared is persisted too: after another restart nothing is restored, nothing re-sent.
+    m = mk(door, DEVICES, { store: st.open() });
+    expect(m.active()).toEqual([]);
+    m.onReading(rd('fridge-1', 'door', T0 + 330_000, false));
+    expect(items).toHaveLength(2);
+  });
+
+  it('right after a restart, a first reading that does not hold clears it (sent once)', () => {
+    const st = storage();
+    let m = mk(door, DEVICES, { store: st.open() });
+    m.onReading(rd('fridge-1', 'door', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 120_000, true));
+    m = mk(door, DEVICES, { store: st.open() });
+    m.onReading(rd('fridge-1', 'door', T0 + 200_000, false));
+    m.onReading(rd('fridge-1', 'door', T0 + 210_000, false));
+    expect(emitted().map((b) => [b.alarm, b.state, b.ts])).toEqual([
+      ['door-open', 'raised', T0 + 120_000],
+      ['door-open', 'cleared', T0 + 200_000],
+    ]);
+  });
+
+  it('a raised alarm whose rule is gone after the restart is cleared at start, once', () => {
+    const st = storage();
+    let m = mk(door, DEVICES, { store: st.open() });
+    m.onReading(rd('fridge-1', 'door', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 120_000, true));
+    m = mk(RULES.filter((r) => r.id !== 'door-open'), DEVICES, { store: st.open(), now: () => T0 + 500_000 });
+    expect(emitted()[1]).toEqual({
+      ts: T0 + 500_000,
+      alarm: 'door-open',
+      state: 'cleared',
+      severity: 'warning',
+      facility: 'canteen',
+      device: 'fridge-1',
+      point: 'door',
+      value: null,
+      condition: 'rule removed from the configuration',
+    });
+    m = mk(RULES.filter((r) => r.id !== 'door-open'), DEVICES, { store: st.open() });
+    expect(items).toHaveLength(2);
+  });
+
+  it('a rule removed by reconfigure is cleared and stays cleared after a restart', () => {
+    const st = storage();
+    let m = mk(door, DEVICES, { store: st.open() });
+    m.onReading(rd('panel-1', 'smoke', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 120_000, true));
+    m.reconfigure([], DEVICES);
+    expect(emitted().map((b) => [b.alarm, b.state])).toEqual([['smoke', 'raised'], ['door-open', 'raised'], ['door-open', 'cleared']]);
+    m = mk([], DEVICES, { store: st.open() });
+    expect(m.active().map((a) => a.id)).toEqual(['smoke']);
+    expect(items).toHaveLength(3);
+  });
+
+  it('a raise is in the outbox before it is persisted; a clear is persisted before it is sent', () => {
+    const order: string[] = [];
+    const saved: string[][] = [];
+    const store = {
+      load: () => [],
+      save: (raised: { id: string }[]) => {
+        order.push(`save ${raised.map((a) => a.id).join(',') || '-'}`);
+        saved.push(raised.map((a) => a.id));
+      },
+    };
+    const m = new AlarmMonitor(door, DEVICES, (it) => order.push(`append ${(JSON.parse(it[0]!.body) as { state: string }).state}`), { store, mono: () => mono });
+    m.onReading(rd('fridge-1', 'door', T0, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 120_000, true));
+    m.onReading(rd('fridge-1', 'door', T0 + 130_000, false));
+    expect(order).toEqual(['append raised', 'save door-open', 'save -', 'append cleared']);
+  });
+
 });

@@ -103,3 +103,30 @@ export function makeCerts(dir: string = tmpDir('cgw-certs-')): Certs {
     rogueClientKey: abs(rogueClient.key),
   };
 }
+
+const asn1 = (d: Date) => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
+
+/** A server cert for 127.0.0.1/localhost from `certs`' CA valid only from `start` to `end`
+ * (a broker's cert as a box with a wrong clock sees it). OpenSSL 3.0's x509 cannot set
+ * notBefore, so this uses `openssl ca -startdate -enddate` with a throwaway CA database. */
+export function datedServerCert(certs: Certs, name: string, start: Date, end: Date): { cert: string; key: string } {
+  const d = certs.dir;
+  const db = path.join(d, `${name}-db`);
+  fs.mkdirSync(db, { recursive: true });
+  fs.writeFileSync(path.join(db, 'index.txt'), '');
+  fs.writeFileSync(path.join(db, 'serial'), '1000\n');
+  const cnf = `${name}-ca.cnf`;
+  fs.writeFileSync(
+    path.join(d, cnf),
+    ['[ca]', 'default_ca = c', '[c]', `database = ${db}/index.txt`, `new_certs_dir = ${db}`, `serial = ${db}/serial`, 'default_md = sha256', 'policy = p', 'unique_subject = no', '[p]', 'commonName = supplied', ''].join('\n'),
+  );
+  const key = `${name}.key`;
+  const csr = `${name}.csr`;
+  const cert = `${name}.crt`;
+  fs.writeFileSync(path.join(d, `${name}.ext`), SERVER_EXT);
+  genKey(key, d);
+  openssl(['req', '-new', '-key', key, '-out', csr, '-subj', '/CN=localhost'], d);
+  openssl(['ca', '-batch', '-notext', '-config', cnf, '-cert', certs.caCert, '-keyfile', certs.caKey, '-in', csr, '-out', cert, '-startdate', asn1(start), '-enddate', asn1(end), '-extfile', `${name}.ext`], d);
+  fs.chmodSync(path.join(d, cert), 0o644);
+  return { cert: path.join(d, cert), key: path.join(d, key) };
+}

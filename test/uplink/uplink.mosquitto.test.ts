@@ -3,7 +3,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
-import { makeCerts } from '../helpers/certs.js';
+import { datedServerCert, makeCerts } from '../helpers/certs.js';
 import { freePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
 import { baseConfig, capturingLogger, makeGateway } from '../helpers/gateway.js';
 import { PlatformConsumer } from '../../src/platform/consumer.js';
@@ -177,4 +177,29 @@ describe('uplink to Mosquitto', () => {
     expect(refused, JSON.stringify(captured.lines().slice(-5))).toBeDefined();
     expect(String(refused!.err)).toMatch(/TLS handshake refused by the broker \(alert: unknown ca\): the platform does not accept this gateway.s client certificate/);
   }, 60_000);
+  // A box without RTC that has not synced yet, or a clock far ahead: the broker's certificate
+  // is fine but outside this box's time. The log names the clock, not uplink.caFile.
+  for (const c of [
+    { code: 'not yet valid', start: '2030-01-01T00:00:00Z', end: '2030-02-01T00:00:00Z', probed: /^TLS: the broker's certificate is not valid until 2030-01-01T00:00:00Z but this box's clock says \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; the clock may be wrong \(not synchronised yet: check NTP\), not uplink\.caFile$/, first: /^TLS: the broker's certificate is not yet valid but this box's clock says / },
+    { code: 'expired', start: '2020-01-01T00:00:00Z', end: '2020-02-01T00:00:00Z', probed: /^TLS: the broker's certificate expired at 2020-02-01T00:00:00Z and this box's clock says \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ; the clock may be wrong \(check NTP\); if it is right, the platform must renew its certificate \(not uplink\.caFile\)$/, first: /^TLS: the broker's certificate has expired and this box's clock says / },
+  ]) {
+    it(`TLS: a broker certificate ${c.code} for this box's clock is reported as a clock problem with the box's time`, async () => {
+      const certs = makeCerts();
+      const server = datedServerCert(certs, `server-${c.code.replace(/ /g, '-')}`, new Date(c.start), new Date(c.end));
+      const broker = await Mosquitto.start({ tls: { caFile: certs.caCert, certFile: server.cert, keyFile: server.key } });
+      const captured = capturingLogger();
+      const before = Date.now();
+      const g = await site({ url: `mqtts://127.0.0.1:${broker.tlsPort}`, caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey }, { gatewayId: 'gw-clock' }, captured.log);
+      const refused = await waitFor(() => captured.lines().find((l) => l.msg === 'uplink cannot connect; data stays in the outbox'), 10000, 'the refusal');
+      expect(String(refused.err)).toMatch(c.first);
+      const probed = await waitFor(() => captured.lines().find((l) => l.msg === "uplink: the broker's certificate does not cover this box's time; data stays in the outbox"), 10000, 'the validity read');
+      expect(String(probed.err)).toMatch(c.probed);
+      // The box's time shown is the clock's reading, to the second.
+      const shown = Date.parse(/clock says (\S+);/.exec(String(probed.err))![1]!);
+      expect(shown).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(shown).toBeLessThanOrEqual(Date.now());
+      expect(g.uplink!.lastError).toMatch(c.probed);
+      expect(g.uplink!.state).not.toBe('connected');
+    }, 30_000);
+  }
 });

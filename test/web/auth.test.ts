@@ -201,6 +201,21 @@ describe('login', () => {
     expect(ok2.csrf).not.toBe(ok.csrf);
   });
 
+  it('the lock runs on the monotonic clock: a wall-clock step neither lifts it nor stretches it', async () => {
+    const clock = { t: T0, mono: 1000 };
+    const auth = new WebAuth({ dir: tmpDir(), now: () => clock.t, mono: () => clock.mono });
+    auth.load();
+    await auth.setup({ password: PASSWORD, setupCode: auth.setupCode! }, '10.0.0.1');
+    for (let i = 1; i <= 5; i++) await auth.login(`wrong ${i}`, '192.168.1.50');
+    // NTP moves the wall clock a day ahead: still locked for the full 15 minutes.
+    clock.t += 86_400_000;
+    expect(await auth.login(PASSWORD, '192.168.1.50')).toEqual({ ok: false, reason: 'locked', retryAfterS: 900 });
+    // Then back two days: the lock still ends 15 minutes after it began.
+    clock.t -= 2 * 86_400_000;
+    clock.mono += 15 * MIN;
+    expect((await auth.login(PASSWORD, '192.168.1.50')).ok).toBe(true);
+  });
+
   it('locks an address for 15 minutes after 5 failures within 15 minutes; other addresses still log in', async () => {
     const { auth, clock } = await withPassword();
     for (let i = 1; i <= 4; i++) {

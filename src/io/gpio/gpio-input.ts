@@ -3,6 +3,7 @@
 // on every increment so a crash or power cut loses no pulse.
 import type { Logger } from '../../log.js';
 import type { GpioBackend, GpioLine, Level } from './line.js';
+import { monoNow, type MonoClock } from '../../time/monotonic.js';
 
 export interface GpioInputConfig {
   id: string;
@@ -44,7 +45,7 @@ export class GpioInput {
   private pollTimer: NodeJS.Timeout | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private debounceTimer: NodeJS.Timeout | null = null;
-  /** Polling debounce: the raw level last read and since when it has been read unchanged. */
+  /** Polling debounce: the raw level last read and since when (monotonic) it has been read unchanged. */
   private raw: Level | null = null;
   private rawSince = 0;
 
@@ -54,7 +55,10 @@ export class GpioInput {
     private readonly counters: CounterStore,
     private readonly sink: GpioSink,
     private readonly log: Logger,
+    /** Wall clock for the stamps of values and lastChange. */
     private readonly now: () => number = Date.now,
+    /** Monotonic clock for the polling debounce: a wall-clock step must not hold a level back. */
+    private readonly mono: MonoClock = monoNow,
   ) {}
 
   start(): void {
@@ -77,7 +81,7 @@ export class GpioInput {
     }
     this.stats.level = level;
     this.raw = level;
-    this.rawSince = this.now();
+    this.rawSince = this.mono();
     if (this.cfg.kind === 'counter') this.stats.count = this.count;
     this.emit();
 
@@ -122,7 +126,7 @@ export class GpioInput {
   private poll(): void {
     const lvl = this.read();
     if (lvl === null) return;
-    const t = this.now();
+    const t = this.mono();
     if (lvl !== this.raw) {
       if (this.raw !== null) this.stats.edges++;
       this.raw = lvl;

@@ -7,6 +7,7 @@ import type { Facility, Quality } from '../../types.js';
 import type { ModbusBus } from './bus.js';
 import { ModbusError, ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 import { planReads, pointSpan, unusedRanges, type ReadBlock } from './read-plan.js';
+import { monoNow, type MonoClock } from '../../time/monotonic.js';
 
 export interface PolledDevice {
   id: string;
@@ -28,6 +29,8 @@ export interface PollSink {
 
 export interface PollerOptions {
   offlineBackoffMaxMs: number;
+  /** Clock for scheduling and liveness (tests inject one); reading stamps stay on Date.now. */
+  mono?: MonoClock;
 }
 
 export interface DeviceStats {
@@ -44,7 +47,7 @@ export interface DeviceStats {
   /** Duration of the last scan and the sum of all (for average latency), in ms. */
   lastScanMs: number | null;
   scanMsTotal: number;
-  /** When the last scan ended, or when polling started: the watchdog's sign of life. */
+  /** When the last scan ended, or when polling started (wall time, for people). */
   lastScanEnd: number | null;
 }
 
@@ -58,6 +61,9 @@ export class DevicePoller {
   private plan: ReadBlock[];
   private readonly learned: Hole[] = [];
   private readonly unsupported = new Set<Point>();
+  private readonly mono: MonoClock;
+  /** lastScanEnd on the monotonic clock: the watchdog's sign of life, immune to clock steps. */
+  private lastScanEndMono: number | null = null;
   readonly stats: DeviceStats;
 
   constructor(
@@ -67,6 +73,7 @@ export class DevicePoller {
     private readonly opts: PollerOptions,
     private readonly log: Logger,
   ) {
+    this.mono = opts.mono ?? monoNow;
     this.plan = this.replan();
     this.stats = { polls: 0, failedPolls: 0, requests: 0, lastSuccess: null, lastError: '', online: null, learnedHoles: this.learned, unsupportedPoints: [], errors: { timeouts: 0, exceptions: 0, lineErrors: 0, linkErrors: 0 }, lastScanMs: null, scanMsTotal: 0, lastScanEnd: null };
     bus.onUp(() => {
@@ -83,6 +90,7 @@ export class DevicePoller {
   start(): void {
     this.running = true;
     this.stats.lastScanEnd = Date.now();
+    this.lastScanEndMono = this.mono();
     this.schedule(0);
   }
 
@@ -92,10 +100,11 @@ export class DevicePoller {
     return Math.max(60_000, 3 * this.device.pollMs, 2 * this.opts.offlineBackoffMaxMs);
   }
 
-  /** null while polling as it should, else why not (for the service watchdog). */
-  stalled(now = Date.now()): string | null {
-    if (!this.running || this.stats.lastScanEnd === null) return null;
-    const quiet = now - this.stats.lastScanEnd;
+  /** null while polling as it should, else why not (for the service watchdog). `mono` is a
+   * time on this poller's monotonic clock, so a step of the wall clock never looks like a stall. */
+  stalled(mono = this.mono()): string | null {
+    if (!this.running || this.lastScanEndMono === null) return null;
+    const quiet = mono - this.lastScanEndMono;
     return quiet > this.stallLimitMs ? `device ${this.device.id}: no scan finished for ${Math.round(quiet / 1000)} s` : null;
   }
 
@@ -111,7 +120,7 @@ export class DevicePoller {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      const started = Date.now();
+      const started = this.mono();
       this.polling = this.pollOnce()
         .catch((err: Error) => {
           // A bug in one device's handling must not stop the daemon or the other devices.
@@ -120,8 +129,9 @@ export class DevicePoller {
         })
         .finally(() => {
           this.polling = null;
-          const end = Date.now();
-          this.stats.lastScanEnd = end;
+          const end = this.mono();
+          this.lastScanEndMono = end;
+          this.stats.lastScanEnd = Date.now();
           this.stats.lastScanMs = end - started;
           this.stats.scanMsTotal += end - started;
           if (!this.running) return;
@@ -130,7 +140,7 @@ export class DevicePoller {
             this.stats.online === false
               ? Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16))
               : this.device.pollMs;
-          this.schedule(Math.max(0, started + period - Date.now()));
+          this.schedule(Math.max(0, started + period - this.mono()));
         });
     }, delay);
   }

@@ -15,6 +15,7 @@ import { emptyStats } from './transport.js';
 import { FC, requestBody, replyDataBytes, unpack, writeBody, writeFc } from './pdu.js';
 import { serialBinding } from './serial-binding.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
+import { monoNow, type MonoClock } from '../../time/monotonic.js';
 
 const RTURequest = jsmodbus.ModbusRTURequest;
 
@@ -52,11 +53,16 @@ export class ModbusRtuTransport implements ModbusTransport {
   private port: SerialPortStream | null = null;
   private rx: Buffer = Buffer.alloc(0);
   private pending: Pending | null = null;
+  /** When a byte last went out or came in, on the monotonic clock: a wall-clock step must not
+   * turn the t3.5 silence into an hour's pause (or no pause at all). */
   private lastActivity = 0;
   private needRecovery = false;
   private dropListeners: ((reason: string) => void)[] = [];
 
-  constructor(private readonly opts: RtuTransportOptions) {
+  constructor(
+    private readonly opts: RtuTransportOptions,
+    private readonly mono: MonoClock = monoNow,
+  ) {
     this.endpoint = `${opts.path}@${opts.baudRate}`;
     const bits = 1 + opts.dataBits + (opts.parity === 'none' ? 0 : 1) + opts.stopBits;
     this.charMs = (bits * 1000) / opts.baudRate;
@@ -85,7 +91,7 @@ export class ModbusRtuTransport implements ModbusTransport {
         }
         this.port = p;
         this.rx = Buffer.alloc(0);
-        this.lastActivity = Date.now();
+        this.lastActivity = this.mono();
         p.on('data', (d: Buffer) => this.onData(d));
         p.on('error', () => {
           /* 'close' follows with the reason */
@@ -137,7 +143,7 @@ export class ModbusRtuTransport implements ModbusTransport {
       this.pending = { ...expect, resolve, reject, timer };
       this.stats.requests++;
       this.stats.txBytes += frame.length;
-      this.lastActivity = Date.now();
+      this.lastActivity = this.mono();
       p.write(frame);
     });
   }
@@ -145,17 +151,19 @@ export class ModbusRtuTransport implements ModbusTransport {
   /** Waits until nothing has arrived for t3.5 (or the recovery quiet after trouble). */
   private async waitForQuiet(): Promise<void> {
     const need = this.needRecovery ? this.recoverQuietMs : this.t35Ms;
-    const deadline = Date.now() + MAX_QUIET_WAIT_MS;
+    const deadline = this.mono() + MAX_QUIET_WAIT_MS;
     for (;;) {
-      const quietFor = Date.now() - this.lastActivity;
-      if (quietFor >= need || Date.now() >= deadline) break;
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(need - quietFor))));
+      const now = this.mono();
+      const quietFor = now - this.lastActivity;
+      if (quietFor >= need || now >= deadline) break;
+      // Never sleep past the deadline, whatever the clock said.
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(Math.min(need - quietFor, deadline - now)))));
     }
     this.needRecovery = false;
   }
 
   private onData(chunk: Buffer): void {
-    this.lastActivity = Date.now();
+    this.lastActivity = this.mono();
     this.stats.rxBytes += chunk.length;
     this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
     if (this.pending) this.parse(this.pending);
@@ -215,7 +223,7 @@ export class ModbusRtuTransport implements ModbusTransport {
     this.needRecovery = true;
     // The quiet counts from now: a reply still on its way must land before the next request
     // goes out, where it is discarded, not after, where it would pass for the next answer.
-    this.lastActivity = Date.now();
+    this.lastActivity = this.mono();
     if (got > 0) {
       this.stats.shortFrames++;
       this.fail(new ModbusLineError('short', `short frame: ${got} bytes then silence (${hex(this.rx)})`));

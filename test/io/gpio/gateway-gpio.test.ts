@@ -71,6 +71,33 @@ describe('GPIO inputs in the gateway', () => {
     await waitFor(() => g.gpio.find((x) => x.cfg.id === 'meals')!.input.stats.count === 4, 5000, 'fourth meal');
   });
 
+  it('an alarm input raised before a restart is not raised again after it, and is cleared once', async () => {
+    const cfg = baseConfig({ gpio: [gpio[1]] });
+    const alarmRows = () => {
+      const d = new Database((cfg.storage as { path: string }).path, { readonly: true });
+      try {
+        return (d.prepare("SELECT body FROM outbox WHERE kind = 'alarm' ORDER BY seq").all() as { body: string }[]).map((r) => (JSON.parse(r.body) as { state: string }).state);
+      } finally {
+        d.close();
+      }
+    };
+    const backend = new FakeBackend();
+    let g = await start(cfg, backend);
+    lineOf(backend, 27).set(1);
+    await waitFor(() => alarmRows().length === 1, 5000, 'the raise');
+    // Restart with the button still pressed: the pin reads 1 from the start.
+    await g.stop();
+    const backend2 = new FakeBackend();
+    backend2.initial = 1;
+    g = await start(cfg, backend2);
+    await waitFor(() => (g.gpio[0]!.input.stats.level === 1 ? true : null), 5000, 'the input read after the restart');
+    expect(g.alarms!.active().map((a) => a.device)).toEqual(['sos-1']);
+    expect(alarmRows()).toEqual(['raised']);
+    lineOf(backend2, 27).set(0);
+    await waitFor(() => alarmRows().length === 2, 5000, 'the clear');
+    expect(alarmRows()).toEqual(['raised', 'cleared']);
+  });
+
   it('says clearly when sysfs GPIO is absent and keeps every other part running', async () => {
     const backend = new FakeBackend();
     backend.reason = '/sys/class/gpio is absent: this kernel has no sysfs GPIO (Raspberry Pi 5 on current Raspberry Pi OS); GPIO inputs are disabled';

@@ -142,6 +142,22 @@ describe('GpioInput', () => {
     expect(got).toEqual([[false, T0], [true, T0 + 590]]);
   });
 
+  it('debounces on the monotonic clock: a wall-clock step back neither holds a level back nor restamps it', () => {
+    backend.watchError = 'no edges';
+    let step = 0;
+    let mono = 0;
+    const i = new GpioInput(cfg({ debounceMs: 50, pollMs: 10 }), backend, store, (v, ts) => void got.push([v, ts]), logs.log, () => Date.now() + step, () => mono);
+    inputs.push(i);
+    i.start();
+    backend.line.set(1);
+    vi.advanceTimersByTime(10); // first seen by the poll at T0+10
+    step = -3_600_000; // NTP sets the clock back an hour while the level settles
+    mono = 60;
+    vi.advanceTimersByTime(10);
+    // Accepted once unchanged for 50 ms of monotonic time, stamped with the wall clock's (stepped) time.
+    expect(got).toEqual([[false, T0], [true, T0 + 20 - 3_600_000]]);
+  });
+
   it('counts only 0->1, persists every increment, and a restart continues from the stored count', () => {
     const i = make({ id: 'meter-1', kind: 'counter', debounceMs: 5 });
     i.start();

@@ -3,7 +3,7 @@
 // reply is counted and retried by the bus; a late reply is never taken for the next answer.
 import { SerialPort } from 'serialport';
 import crc16modbus from 'crc/crc16modbus';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ModbusRtuTransport } from '../../../src/io/modbus/rtu-transport.js';
 import { ModbusBus } from '../../../src/io/modbus/bus.js';
 import { ModbusExceptionError, ModbusLineError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
@@ -21,6 +21,7 @@ type Script = (req: Req, n: number, dev: SerialPort) => void;
 
 let cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
@@ -84,6 +85,20 @@ describe('Modbus RTU link', () => {
     const { t, seen } = await scripted((r, _n, dev) => dev.write(reply(r.unit, r.fc, [0x1234, 0xfffe])));
     await expect(t.read(read, 200)).resolves.toEqual([0x1234, 0xfffe]);
     expect(seen).toEqual([{ unit: 1, fc: 3, start: 0, count: 2 }]);
+  });
+
+  it('does not pause the line when the wall clock steps back an hour', async () => {
+    const { t } = await scripted((r, _n, dev) => dev.write(reply(r.unit, r.fc, [1, 2])));
+    await expect(t.read(read, 200)).resolves.toEqual([1, 2]);
+    // NTP sets the clock back right after a reply: the quiet wait before the next request is
+    // t3.5 on the monotonic clock (on the wall clock it was a 3,599,999 ms timer).
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    await expect(t.read(read, 200)).resolves.toEqual([1, 2]);
+    await expect(t.read(read, 200)).resolves.toEqual([1, 2]);
+    const delays = timers.mock.calls.map((c) => Number(c[1] ?? 0));
+    expect(Math.max(...delays)).toBeLessThan(1000);
   });
 
   it('counts a CRC error and the bus retries the request', async () => {
