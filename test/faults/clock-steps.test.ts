@@ -116,6 +116,9 @@ function perSeriesMax(items: Item[]): number {
 
 const claimsData = (it: Item) => (typeof it.count === 'number' && it.count > 0) || (typeof it.availability === 'number' && it.availability > 0) || (typeof it.measurements === 'number' && it.measurements > 0);
 
+/** The reason the daemon logged when it stopped pinging the watchdog, if it did. */
+const watchdogStopped = (d: FaketimeDaemon) => d.logLines().find((l) => String(l.msg).startsWith('watchdog: stopped pinging'))?.reason ?? null;
+
 const raised = <T extends Item>(items: T[], alarm: string): T[] => bySeq(items).filter((a) => a.alarm === alarm && a.state === 'raised');
 
 describe('fault: wall-clock steps under libfaketime', () => {
@@ -213,6 +216,8 @@ describe('fault: wall-clock steps under libfaketime', () => {
       pings: pings.length,
       longestPingGapMs: pings.length ? longestGap(pings, pings[0]!, stopAt) : null,
       longestPingGapAroundStepMs: longestGap(pings, stepReal - PING_MS, stopAt),
+      pingsAfterStep: pings.filter((t) => t > stepReal).length,
+      watchdogStopped: watchdogStopped(s.daemon),
       stillRunning,
       exit,
     };
@@ -368,6 +373,8 @@ describe('fault: wall-clock steps under libfaketime', () => {
       pings: pings.length,
       longestPingGapMs: pings.length ? longestGap(pings, pings[0]!, stopAt) : null,
       longestPingGapAfterStepMs: longestGap(pings, stepReal, stopAt),
+      pingsAfterStep: pings.filter((t) => t > stepReal).length,
+      watchdogStopped: watchdogStopped(s.daemon),
       liveReadingsAfterStep: liveAfter.length,
       longestLiveGapAfterStepMs: longestGap(liveAfter, stepReal, stopAt),
       stillRunning,
