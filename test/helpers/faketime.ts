@@ -198,16 +198,17 @@ export interface SiteOptions {
 }
 
 /** A simulated site (no hardware): the built-in simulator serves every device. */
-export async function writeSite(o: SiteOptions): Promise<{ file: string; brokerPort: number; gatewayId: string; dbFile: string }> {
+export async function writeSite(o: SiteOptions): Promise<{ file: string; brokerPort: number; webPort: number; gatewayId: string; dbFile: string }> {
   const simPort = await restartablePort();
   const brokerPort = await restartablePort();
+  const webPort = await restartablePort();
   const gatewayId = 'gw-clock';
   const dbFile = path.join(o.dir, 'gateway.db');
   const config: Record<string, unknown> = {
     site: { communityCode: '330106001001', gatewayId },
     // Loopback anonymous read, so the test can watch live readings go on through a step.
     localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback' },
-    web: { host: '127.0.0.1', port: 0, https: false },
+    web: { host: '127.0.0.1', port: webPort, https: false },
     storage: { path: dbFile },
     uplink: {
       url: `mqtt://127.0.0.1:${o.platformPort}`,
@@ -229,7 +230,7 @@ export async function writeSite(o: SiteOptions): Promise<{ file: string; brokerP
   if (o.clock) config.clock = o.clock;
   const file = path.join(o.dir, 'site.yaml');
   fs.writeFileSync(file, stringify(config));
-  return { file, brokerPort, gatewayId, dbFile };
+  return { file, brokerPort, webPort, gatewayId, dbFile };
 }
 
 /** One run of the real daemon (`cli.js run`) under the fake clock. */
