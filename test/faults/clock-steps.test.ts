@@ -439,6 +439,7 @@ describe('fault: wall-clock steps under libfaketime', () => {
     const figures = {
       keysSentTwice: twice.length,
       keysWithDifferentContent: differing.length,
+      metricsSeries: metrics.split('\n').filter((l) => l.startsWith('cgw_')).length,
       lateMetrics: late,
       pings: pings.length,
       longestPingGapMs: pings.length ? longestGap(pings, pings[0]!, stopAt) : null,
