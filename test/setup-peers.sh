@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real peers the tests drive are installed (../shared/DESIGN.md):
 # mosquitto + clients, pymodbus (Debian's python3-pymodbus, run with /usr/bin/python3),
-# socat, mbpoll, and Debian's chromium for the page tests (driven by playwright-core).
+# socat, mbpoll, Debian's chromium for the page tests (driven by playwright-core), and
+# faketime (libfaketime, LD_PRELOAD) for the clock-step tests (test/faults/clock-steps.test.ts).
 # As root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 missing=()
@@ -11,6 +12,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The clock-step tests preload the library, not the faketime wrapper: check for the library.
+dpkg -s libfaketime >/dev/null 2>&1 || compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime)
 # A CJK font, so the page screenshots (test/artifacts/) show Chinese, not boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -eq 0 ]; then
