@@ -210,7 +210,8 @@ describe('fault: wall-clock steps under libfaketime', () => {
     const now = raised(alarms, 'cold-now');
     const held = raised(alarms, 'cold-held');
     const statuses = s.capture.statuses();
-    const clockOf = (st: Record<string, unknown>) => st.clock as { synchronized?: boolean; source?: string; steps?: number; lastStep?: { ts?: number; seconds?: number } } | undefined;
+    // The clock rides in the status message's health (docs/UPLINK.md, health.clock).
+    const clockOf = (st: Record<string, unknown>) => (st.health as { clock?: unknown } | undefined)?.clock as { synchronized?: boolean; source?: string; steps?: number; lastStep?: { ts?: number; seconds?: number } } | undefined;
     const preStatus = statuses.filter((st) => st.at < stepReal - 500);
     const lastStatus = statuses.filter((st) => st.at > stepReal + 2 * W * 1000).at(-1);
     const pings = s.notify.pings();
@@ -312,7 +313,7 @@ describe('fault: wall-clock steps under libfaketime', () => {
     const alarms = s.capture.items('alarm');
     const soon = raised(alarms, 'cold-soon');
     const statusesRun1 = s.capture.statuses().filter((st) => st.at > stepReal + 500 && st.at <= run1EndAt);
-    const stepSeen = statusesRun1.map((st) => (st.clock as { lastStep?: { seconds?: number } } | undefined)?.lastStep?.seconds ?? null);
+    const stepSeen = statusesRun1.map((st) => ((st.health as { clock?: unknown } | undefined)?.clock as { lastStep?: { seconds?: number } } | undefined)?.lastStep?.seconds ?? null);
     const caughtUp = distinct.filter((it) => (it.windowStart as number) >= windowOf(stepReal, W) + W * 1000);
     const figures = {
       received: distinct.length,
@@ -426,7 +427,7 @@ describe('fault: wall-clock steps under libfaketime', () => {
     await sleep(4 * W * 1000);
     // Readings stamped in the hour already closed are late: counted somewhere a technician sees.
     const metrics = await fetch(`http://127.0.0.1:${s.webPort}/metrics`).then((r) => r.text()).catch((e: Error) => `fetch failed: ${e.message}`);
-    const late = [...metrics.matchAll(/^(cgw_\w*late\w*)(?:\{[^}]*\})? ([\d.e+]+)$/gm)].map((m) => ({ name: m[1]!, value: Number(m[2]) }));
+    const late = [...metrics.matchAll(/^(cgw_aggregate_late_readings_total)(?:\{[^}]*\})? ([\d.e+]+)$/gm)].map((m) => ({ name: m[1]!, value: Number(m[2]) }));
     const stillRunning = s.daemon.running;
     const stopAt = Date.now();
     const exit = await s.daemon.stop('SIGTERM');
