@@ -213,7 +213,8 @@ describe('fault: wall-clock steps under libfaketime', () => {
     // The clock rides in the status message's health (docs/UPLINK.md, health.clock).
     const clockOf = (st: Record<string, unknown>) => (st.health as { clock?: unknown } | undefined)?.clock as { synchronized?: boolean; source?: string; steps?: number; lastStep?: { ts?: number; seconds?: number } } | undefined;
     const preStatus = statuses.filter((st) => st.at < stepReal - 500);
-    const lastStatus = statuses.filter((st) => st.at > stepReal + 2 * W * 1000).at(-1);
+    // The last status with health (the shutdown status and the will carry none).
+    const lastStatus = statuses.filter((st) => st.at > stepReal + 2 * W * 1000 && st.health !== undefined).at(-1);
     const pings = s.notify.pings();
     const figures = {
       received: all.length,
