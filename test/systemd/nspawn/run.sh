@@ -63,8 +63,18 @@ fi
 [ -x /usr/bin/node ] || die "/usr/bin/node is missing (the unit runs /usr/bin/node)"
 
 # --- teardown, also on failure --------------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cgw-nspawn.XXXXXX")
+# The container's own cgroup, in the v2 hierarchy (and the v1 name=systemd one on a hybrid host).
 CG=cgw-nspawn-$$
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  CG2=/sys/fs/cgroup/$CG
+  CGDIRS=("$CG2")
+elif [ -d /sys/fs/cgroup/unified ]; then
+  CG2=/sys/fs/cgroup/unified/$CG
+  CGDIRS=("$CG2" /sys/fs/cgroup/systemd/$CG)
+else
+  die "no cgroup v2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified): DeviceAllow= cannot be shown"
+fi
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cgw-nspawn.XXXXXX")
 NSPAWN=
 BG=()
 cleanup() {
@@ -77,11 +87,11 @@ cleanup() {
     kill -0 "$NSPAWN" 2>/dev/null && kill -KILL "$NSPAWN" 2>/dev/null
   fi
   # Whatever is left of the container is in our own cgroup: end exactly those processes.
-  if [ -e "/sys/fs/cgroup/unified/$CG/cgroup.kill" ]; then echo 1 >"/sys/fs/cgroup/unified/$CG/cgroup.kill" 2>/dev/null; fi
+  if [ -e "$CG2/cgroup.kill" ]; then echo 1 >"$CG2/cgroup.kill" 2>/dev/null; fi
   for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
   sleep 0.3
-  for h in unified systemd; do
-    [ -d "/sys/fs/cgroup/$h/$CG" ] && find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
+  for d in "${CGDIRS[@]}"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   if [ "${CGW_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
@@ -188,15 +198,14 @@ grep -q READY "$WORK/modbus.log" || die "pymodbus did not start: $(cat "$WORK/mo
 #       hierarchy, read-only in the container, they are silently not)
 #   --private-network            the daemon's ports (1883, 8080) stay inside the container
 # The container runs in a cgroup of its own, so teardown can end exactly its processes.
-mkdir -p "/sys/fs/cgroup/unified/$CG" "/sys/fs/cgroup/systemd/$CG"
+for d in "${CGDIRS[@]}"; do mkdir -p "$d"; done
 t=$(date +%s)
 setsid bash -c '
-  echo $$ > /sys/fs/cgroup/unified/'"$CG"'/cgroup.procs
-  echo $$ > /sys/fs/cgroup/systemd/'"$CG"'/cgroup.procs
-  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn --quiet -D "$1" -M "cgw-test-$4" -b \
+  for d in $4; do echo $$ > "$d/cgroup.procs"; done
+  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec systemd-nspawn --quiet -D "$1" -M "cgw-test-$3" -b \
     --register=no --keep-unit --console=pipe --private-network --system-call-filter=bpf \
     --bind="$2":/dev/ttyGW0
-' nspawn "$ROOT" "$(readlink -f "$WORK/gw-a")" "$$" </dev/null >"$WORK/nspawn.log" 2>&1 &
+' nspawn "$ROOT" "$(readlink -f "$WORK/gw-a")" "$$" "${CGDIRS[*]}" </dev/null >"$WORK/nspawn.log" 2>&1 &
 NSPAWN=$!
 LEADER=
 # nspawn forks a short-lived helper first; the container's PID 1 is the child that became systemd.
@@ -359,9 +368,10 @@ C sh -c "kill -STOP $p0"
 restarted "$n0" "$p0" 120
 rc=$?
 el=$(($(date +%s) - t))
-wd=$(journal --since "@$((t - 1))" | grep -i -m1 'watchdog timeout')
+wd=$(journal --since "@$((t - 1))" | grep -i -m1 'watchdog timeout' | sed 's/^.*: //')
+how=$(journal --since "@$((t - 1))" | grep -m1 -o 'Main process exited, .*')
 check "SIGSTOP > WatchdogSec: the watchdog kills it and it is restarted" \
-  "MainPID $p0 -> $(show MainPID), NRestarts $n0 -> $(show NRestarts), active again after $el s; journal: ${wd:-no watchdog line}" \
+  "MainPID $p0 -> $(show MainPID), NRestarts $n0 -> $(show NRestarts), active again after $el s; journal: ${wd:-no watchdog line} ${how}" \
   test -n "$wd" -a "$rc" = 0
 
 # --- systemd-analyze security --------------------------------------------------------------------------------
