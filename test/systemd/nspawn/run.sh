@@ -242,6 +242,8 @@ journal() { C journalctl -u "$UNIT" --no-pager -o short-monotonic "$@"; }
 wait_active() { # wait_active SECONDS: until the unit is active/running (Type=notify: READY=1 seen)
   for _ in $(seq 1 $(($1 * 2))); do
     [ "$(show ActiveState)/$(show SubState)" = active/running ] && return 0
+    # Given up (the start limit): no use waiting.
+    [ "$(show ActiveState)" = failed ] && [ "$(show NRestarts)" -ge "$(show StartLimitBurst)" ] && return 1
     sleep 0.5
   done
   return 1
