@@ -376,6 +376,17 @@ check "SIGSTOP > WatchdogSec: the watchdog kills it and it is restarted" \
   "MainPID $p0 -> $(show MainPID), NRestarts $n0 -> $(show NRestarts), active again after $el s; journal: ${wd:-no watchdog line} ${how}" \
   test -n "$wd" -a "$rc" = 0
 
+# --- a clean stop ---------------------------------------------------------------------------------------------
+# SIGTERM (KillSignal=) must end the daemon by itself, before TimeoutStopSec= would SIGKILL it.
+t=$(date +%s)
+C systemctl stop "$UNIT"
+el=$(($(date +%s) - t))
+res=$(C systemctl show -p Result,ExecMainCode,ExecMainStatus "$UNIT" | tr '\n' ' ')
+killed=$(journal --since "@$((t - 1))" | grep -E -m1 'timed out|SIGKILL' | sed 's/^.*: //')
+check "systemctl stop ends it with SIGTERM alone" "$res in $el s, TimeoutStopSec=$(show TimeoutStopUSec)${killed:+; journal: $killed}" \
+  test -z "$killed" -a "$(show Result)" = success
+C systemctl start "$UNIT"
+
 # --- systemd-analyze security --------------------------------------------------------------------------------
 sec=$(C systemd-analyze security --no-pager "$UNIT" 2>&1)
 score=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$sec")
