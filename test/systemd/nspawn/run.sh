@@ -5,12 +5,14 @@
 # gateway into it with systemd/install.sh, and checks, each as a pass/fail line:
 #   READY=1 reached systemd; watchdog pings arrive; kill -9 is restarted; SIGSTOP longer than
 #   WatchdogSec is killed by the watchdog and restarted; the sandbox lets the daemon write its
-#   state and config directories and open the serial port it is given (and only that one),
-#   and refuses writes to /usr; systemd-analyze security scores at most 3.0.
+#   state and config directories and open the serial port it is given, enforces DeviceAllow=
+#   (a listed tty opens, an unlisted one does not), and refuses writes to /usr; a stop is clean;
+#   systemd-analyze security scores at most 3.0.
 # Ends with "N passed, N failed" and exits non-zero on a failure. Needs root.
 #
 #   npm run test:systemd                 # builds dist/ first
 #   CGW_KEEP=1 bash test/systemd/nspawn/run.sh   # keep the work folder for a post-mortem
+#   CGW_HOLD=1 bash test/systemd/nspawn/run.sh   # keep the container up at the end (see the log)
 #
 # The rootfs (debootstrap, ~35 s) is cached in $CGW_TEST_CACHE (default
 # /var/cache/community-gateway-test); each run works on a copy. How this machine's quirks
