@@ -149,8 +149,9 @@ export class WindowAggregator {
 
   /** The wall clock stepped (ClockWatch). Forward past the open window: that window is sent
    * with what was observed until the step, and the gap is skipped (no item claims time the
-   * gateway did not see). Back before the open window: it is sent now, and the next opens
-   * where it ended, so nothing already sent is sent again. Within the open window: nothing. */
+   * gateway did not see). Back before the open window: the open window waits for the clock to
+   * come back to it (readings until then are late), so nothing already sent is sent again.
+   * Within the open window: nothing. */
   onClockStep(step: { before: number; after: number; deltaMs: number }): void {
     if (!this.running) return;
     const target = Math.floor(step.after / this.windowMs) * this.windowMs;
@@ -163,8 +164,10 @@ export class WindowAggregator {
       for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
       this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
     } else if (step.deltaMs < 0 && target < this.openWindow) {
-      this.emit(this.openWindow, step.before);
-      this.resumeAfterSent(step.after);
+      // The open window has not been sent: it stays open, and fills again once the clock is
+      // back in it. What is stamped before it was sent already or is late: counted, not sent.
+      this.log.warn({ resumesAt: new Date(this.openWindow).toISOString() }, 'aggregation: clock stepped back; aggregates resume when it passes windows already sent (readings stay local and live)');
+      return;
     } else {
       return;
     }
