@@ -1,6 +1,7 @@
-// The gateway's one SQLite file (better-sqlite3 12): the outbox and the raw store.
-// WAL lets the raw-store pruner and the uplink read while readings are written;
-// synchronous=FULL makes a committed outbox row survive a power cut.
+// The gateway's durable SQLite file (better-sqlite3 12): the outbox and the counters. The raw
+// store has its own file (raw-database.ts), so that its minute blocks never share a commit,
+// a WAL or a checkpoint with the outbox. synchronous=FULL makes a committed outbox row survive
+// a power cut.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +9,8 @@ import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
 
 export type Db = Database.Database;
 
-const SCHEMA_VERSION = 2;
+// 3: the raw store moved to its own file (raw-database.ts); its old tables are dropped here.
+const SCHEMA_VERSION = 3;
 
 export function openDatabase(file: string, onWarning?: (message: string) => void): Db {
   if (file !== ':memory:') {
@@ -43,36 +45,28 @@ function migrate(db: Db): void {
     throw new Error(`database schema ${version} is newer than this gateway (${SCHEMA_VERSION}); refusing to touch it`);
   }
   if (version === SCHEMA_VERSION) return;
-  db.exec(`
-    -- seq: AUTOINCREMENT never reuses a value, even after every row is deleted, so the
-    -- per-gateway sequence survives restarts and acknowledged (deleted) rows.
-    CREATE TABLE IF NOT EXISTS outbox (
-      seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-      kind     TEXT    NOT NULL,
-      priority INTEGER NOT NULL,
-      ts       INTEGER NOT NULL,
-      body     TEXT    NOT NULL,
-      bytes    INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS outbox_priority ON outbox (priority, seq);
-    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS raw (
-      device  TEXT    NOT NULL,
-      point   TEXT    NOT NULL,
-      ts      INTEGER NOT NULL,
-      value   REAL,
-      quality TEXT    NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS raw_point_ts ON raw (device, point, ts);
-    CREATE INDEX IF NOT EXISTS raw_ts ON raw (ts);
-    -- Schema 2: the privacy class each raw series was stored under (RawStore.reclassify).
-    CREATE TABLE IF NOT EXISTS raw_class (
-      device  TEXT NOT NULL,
-      point   TEXT NOT NULL,
-      privacy TEXT NOT NULL,
-      PRIMARY KEY (device, point)
-    ) WITHOUT ROWID;
-  `);
+  db.transaction(() => {
+    db.exec(`
+      -- seq: AUTOINCREMENT never reuses a value, even after every row is deleted, so the
+      -- per-gateway sequence survives restarts and acknowledged (deleted) rows.
+      CREATE TABLE IF NOT EXISTS outbox (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind     TEXT    NOT NULL,
+        priority INTEGER NOT NULL,
+        ts       INTEGER NOT NULL,
+        body     TEXT    NOT NULL,
+        bytes    INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS outbox_priority ON outbox (priority, seq);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      -- Schema 1-2 kept raw readings here, a row each: dropped, not moved (a few hours of
+      -- best-effort local diagnostics; docs/RELIABILITY.md). Their pages are reused by the outbox.
+      DROP INDEX IF EXISTS raw_point_ts;
+      DROP INDEX IF EXISTS raw_ts;
+      DROP TABLE IF EXISTS raw;
+      DROP TABLE IF EXISTS raw_class;
+    `);
+  })();
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
 }
 

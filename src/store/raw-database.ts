@@ -1,0 +1,78 @@
+// The raw store's own SQLite file, beside the outbox's (gateway.db -> gateway-raw.db) in the
+// same private state folder. Raw readings are best effort, so it trades durability for
+// SD-card wear: synchronous=NORMAL (a power cut may lose the last commits, never corrupt the
+// file), one commit a minute, and rows keyed so that each commit appends at the end of the
+// table (docs/RELIABILITY.md, "Raw store").
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
+import type { Db } from './database.js';
+
+const SCHEMA_VERSION = 1;
+
+/** gateway.db -> gateway-raw.db; any other name gets "-raw.db" appended. */
+export function rawDatabasePath(file: string): string {
+  if (file === ':memory:') return file;
+  return file.endsWith('.db') ? `${file.slice(0, -3)}-raw.db` : `${file}-raw.db`;
+}
+
+export function openRawDatabase(file: string, onWarning?: (message: string) => void): Db {
+  if (file !== ':memory:') {
+    const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
+    if (warning) onWarning?.(warning);
+    ensurePrivateFile(file);
+    for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
+  }
+  const db = new Database(file);
+  // Must precede the first table: lets makeRoom() give pages back to the file system (a full
+  // disk is shared with the outbox's file, which cannot use pages freed inside this one).
+  if ((db.pragma('user_version', { simple: true }) as number) === 0) db.pragma('auto_vacuum = INCREMENTAL');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  // Same small-WAL rule as the outbox's file (a full partition, docs/RELIABILITY.md).
+  db.pragma('wal_autocheckpoint = 64');
+  db.pragma('journal_size_limit = 524288');
+  db.pragma('cache_size = -2000');
+  db.pragma('busy_timeout = 2000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`raw database schema ${version} is newer than this gateway (${SCHEMA_VERSION}); refusing to touch it`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec(`
+    -- One row per (device, point); privacy: the class its readings are stored under
+    -- (RawStore.reclassify), NULL until the first reclassify.
+    CREATE TABLE IF NOT EXISTS series (
+      id      INTEGER PRIMARY KEY,
+      device  TEXT NOT NULL,
+      point   TEXT NOT NULL,
+      privacy TEXT,
+      UNIQUE (device, point)
+    );
+    -- One row per flush (a sequence number, not a time: a clock step back cannot collide),
+    -- with the time span of the readings it wrote: what a query or the pruner looks up.
+    CREATE TABLE IF NOT EXISTS flush (
+      f  INTEGER PRIMARY KEY,
+      t0 INTEGER NOT NULL,
+      t1 INTEGER NOT NULL
+    );
+    -- One row per series per flush (more only if its readings span over 10 minutes):
+    -- k = f * 2^26 + series * 64 + part, so a flush's rows, written in k order, append to the
+    -- end of the table, and one series in one flush is a range lookup: no secondary index,
+    -- whose leaves (one per series) every flush would rewrite.
+    CREATE TABLE IF NOT EXISTS block (
+      k    INTEGER PRIMARY KEY,
+      t0   INTEGER NOT NULL,
+      t1   INTEGER NOT NULL,
+      n    INTEGER NOT NULL,
+      data BLOB    NOT NULL
+    );
+  `);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}

@@ -1,0 +1,57 @@
+// The raw block codec: lossless for every value a reading can hold, and small for a steady poll.
+import { describe, expect, it } from 'vitest';
+import { decodeBlock, encodeBlock, type RawPoint } from '../../src/store/raw-codec.js';
+import { seededRandom } from '../../src/sim/random.js';
+
+const T0 = Date.UTC(2026, 11, 1, 8, 0, 0);
+const roundTrip = (pts: RawPoint[]) => decodeBlock(pts[0]?.ts ?? 0, encodeBlock(pts));
+
+describe('raw block codec', () => {
+  it('gives back decimals, integers, negatives, huge and tiny floats exactly', () => {
+    const values = [4.5, -12.25, 0, 1234.5, 0.1 + 0.2, 1e300, -5e-324, Number.MAX_SAFE_INTEGER, 3, 2 ** 60, Math.PI];
+    for (const v of values) {
+      const pts = [0, 1, 2].map((i) => ({ ts: T0 + i * 1000, value: v * (i + 1), quality: 'good' }));
+      expect(roundTrip(pts)).toEqual(pts);
+    }
+    const mixed = values.map((v, i) => ({ ts: T0 + i * 997, value: v, quality: 'good' }));
+    expect(roundTrip(mixed)).toEqual(mixed);
+  });
+
+  it('keeps qualities, null values and out-of-order or equal timestamps', () => {
+    const pts: RawPoint[] = [
+      { ts: T0, value: 1, quality: 'good' },
+      { ts: T0 + 5000, value: null, quality: 'timeout' },
+      { ts: T0 + 5000, value: 99.5, quality: 'out_of_range' },
+      { ts: T0 - 120_000, value: 2, quality: 'good' },
+      { ts: T0 + 10_003, value: null, quality: 'exception' },
+      { ts: T0 + 15_000, value: null, quality: 'good' },
+      { ts: T0 + 20_000, value: -3, quality: 'timeout' },
+    ];
+    expect(roundTrip(pts)).toEqual(pts);
+    expect(roundTrip([])).toEqual([]);
+    expect(roundTrip([{ ts: T0, value: null, quality: 'timeout' }])).toEqual([{ ts: T0, value: null, quality: 'timeout' }]);
+  });
+
+  it('random series round-trip', () => {
+    const rnd = seededRandom(7);
+    for (let run = 0; run < 50; run++) {
+      let ts = T0;
+      const pts: RawPoint[] = [];
+      const decimals = Math.floor(rnd() * 4);
+      for (let i = 0; i < 200; i++) {
+        ts += Math.floor(rnd() * 3000) - 200;
+        const q = rnd() < 0.05 ? 'timeout' : 'good';
+        const value = q === 'timeout' && rnd() < 0.5 ? null : run % 5 === 0 ? (rnd() - 0.5) * 1e6 : Math.round((rnd() - 0.5) * 10 ** (decimals + 3)) / 10 ** decimals;
+        pts.push({ ts, value, quality: q });
+      }
+      expect(roundTrip(pts)).toEqual(pts);
+    }
+  });
+
+  it('a steady 1 s poll of a one-decimal gauge costs about two bytes a reading', () => {
+    const pts = Array.from({ length: 60 }, (_, i) => ({ ts: T0 + i * 1000 + (i % 3), value: Math.round((4 + Math.sin(i / 10)) * 10) / 10, quality: 'good' }));
+    const bytes = encodeBlock(pts).length;
+    expect(roundTrip(pts)).toEqual(pts);
+    expect(bytes).toBeLessThan(60 * 3);
+  });
+});
