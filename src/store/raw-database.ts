@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
-import type { Db } from './database.js';
+import { PAGE_SIZE, smallWal, type Db } from './database.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -27,12 +27,15 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
   const db = new Database(file);
   // Must precede the first table: lets makeRoom() give pages back to the file system (a full
   // disk is shared with the outbox's file, which cannot use pages freed inside this one).
-  if ((db.pragma('user_version', { simple: true }) as number) === 0) db.pragma('auto_vacuum = INCREMENTAL');
+  // 1 KB pages, as the outbox's file: a flush's partly filled last leaf is rewritten whole.
+  if ((db.pragma('page_count', { simple: true }) as number) === 0) {
+    db.pragma(`page_size = ${PAGE_SIZE}`);
+    db.pragma('auto_vacuum = INCREMENTAL');
+  }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   // Same small-WAL rule as the outbox's file (a full partition, docs/RELIABILITY.md).
-  db.pragma('wal_autocheckpoint = 64');
-  db.pragma('journal_size_limit = 524288');
+  smallWal(db);
   db.pragma('cache_size = -2000');
   db.pragma('busy_timeout = 2000');
   migrate(db);

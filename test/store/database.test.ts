@@ -20,7 +20,9 @@ describe('openDatabase', () => {
     const p = (name: string) => db.pragma(name, { simple: true });
     expect(p('journal_mode')).toBe('wal');
     expect(p('synchronous')).toBe(2); // FULL
-    expect(p('wal_autocheckpoint')).toBe(64);
+    // 1 KB pages; the WAL is checkpointed every 256 KB (256 pages) as before (64 of 4 KB).
+    expect(p('page_size')).toBe(1024);
+    expect(p('wal_autocheckpoint')).toBe(256);
     expect(p('journal_size_limit')).toBe(524288);
     // Not better-sqlite3's 16 MB: that cache filled slowly and looked like a leak in the soak.
     expect(p('cache_size')).toBe(-2000);
@@ -48,6 +50,9 @@ describe('openDatabase', () => {
     const db = openDatabase(file);
     open.push(db);
     expect(db.pragma('user_version', { simple: true })).toBe(3);
+    // Compacted once: the raw pages are given back and the file moved to 1 KB pages.
+    expect(db.pragma('page_size', { simple: true })).toBe(1024);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[]);
     expect(tables).toEqual(['counters', 'outbox', 'outbox_priority']);
     expect(db.prepare('SELECT seq, body FROM outbox').all()).toEqual([{ seq: 1, body: '{"a":1}' }]);
@@ -75,7 +80,8 @@ describe('openRawDatabase', () => {
     expect(p('journal_mode')).toBe('wal');
     expect(p('synchronous')).toBe(1); // NORMAL: best effort, never corrupt
     expect(p('auto_vacuum')).toBe(2); // INCREMENTAL: makeRoom() shrinks the file
-    expect(p('wal_autocheckpoint')).toBe(64);
+    expect(p('page_size')).toBe(1024);
+    expect(p('wal_autocheckpoint')).toBe(256);
     expect(fs.statSync(file).mode & 0o077).toBe(0);
   });
 });
