@@ -32,6 +32,10 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
     db.pragma(`page_size = ${PAGE_SIZE}`);
     db.pragma('auto_vacuum = INCREMENTAL');
   }
+  // Exclusive: the WAL index lives in the process's memory instead of a -shm file beside the
+  // database, whose mapped pages the kernel writes back (and so wears the card) every time a
+  // commit touches them. No other process reads this file while the gateway runs.
+  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   // Same small-WAL rule as the outbox's file (a full partition, docs/RELIABILITY.md).

@@ -79,6 +79,9 @@ describe('openRawDatabase', () => {
     const p = (name: string) => db.pragma(name, { simple: true });
     expect(p('journal_mode')).toBe('wal');
     expect(p('synchronous')).toBe(1); // NORMAL: best effort, never corrupt
+    expect(p('locking_mode')).toBe('exclusive'); // no -shm file to write back
+    db.prepare('CREATE TABLE t (x)').run();
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
     expect(p('auto_vacuum')).toBe(2); // INCREMENTAL: makeRoom() shrinks the file
     expect(p('page_size')).toBe(1024);
     expect(p('wal_autocheckpoint')).toBe(256);
