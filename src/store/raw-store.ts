@@ -19,8 +19,11 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_CHUNK = 20;
 /** Readings given up per attempt when the disk is full (at least one flush). */
 const MAKE_ROOM_READINGS = 5000;
-/** Readings held in memory between flushes at most; past it the oldest are dropped (counted). */
-const MAX_BUFFER = 50_000;
+/** A running store flushes early once this many readings wait (a large site: 10,000 points
+ * every 10 s fill it in 50 s), so that the buffer, not the minute, bounds the memory. */
+const FLUSH_EARLY = 50_000;
+/** Readings held in memory at most (flushes failing); past it the oldest are dropped (counted). */
+const MAX_BUFFER = 100_000;
 /** A series' readings in one flush spanning longer than this (only after a clock step, or in
  * a test) are split into blocks, so that pruning by time stays fine-grained. */
 const BLOCK_SPAN_MS = 10 * 60_000;
@@ -38,6 +41,7 @@ export class RawStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private pruning = false;
+  private earlyFlush = false;
   written = 0;
   dropped = 0;
   pruned = 0;
@@ -113,6 +117,13 @@ export class RawStore {
       this.dropped++;
     }
     this.buffer.push(r);
+    if (this.buffer.length >= FLUSH_EARLY && this.flushTimer && !this.earlyFlush) {
+      this.earlyFlush = true;
+      setImmediate(() => {
+        this.earlyFlush = false;
+        this.flush();
+      });
+    }
   }
 
   /** Disk full: gives up the oldest flushes (about MAKE_ROOM_READINGS readings) and hands

@@ -282,13 +282,27 @@ describe('RawStore', () => {
     expect(rs.pruned).toBe(1);
   });
 
-  it('past 50 000 buffered readings the oldest are dropped and counted', () => {
+  it('past 100 000 buffered readings (no flush ran) the oldest are dropped and counted', () => {
     const { db, rs } = mk();
-    for (let i = 0; i < 50_003; i++) rs.add(rd({ ts: NOW + i, value: i }));
+    for (let i = 0; i < 100_003; i++) rs.add(rd({ ts: NOW + i, value: i }));
     expect(rs.dropped).toBe(3);
     rs.flush();
-    expect(rs.written).toBe(50_000);
+    expect(rs.written).toBe(100_000);
     const values = all(db).map((r) => r.value!);
-    expect({ lo: Math.min(...values), hi: Math.max(...values), n: values.length }).toEqual({ lo: 3, hi: 50_002, n: 50_000 });
+    expect({ lo: values.reduce((a, b) => Math.min(a, b)), hi: values.reduce((a, b) => Math.max(a, b)), n: values.length }).toEqual({ lo: 3, hi: 100_002, n: 100_000 });
+  });
+
+  it('a running store flushes early at 50 000 buffered readings instead of waiting the minute', async () => {
+    const { db, rs } = mk();
+    rs.start();
+    for (let i = 0; i < 49_999; i++) rs.add(rd({ ts: NOW + i, value: i }));
+    await new Promise((r) => setImmediate(r));
+    expect(rs.written).toBe(0);
+    rs.add(rd({ ts: NOW + 50_000, value: -1 }));
+    await new Promise((r) => setImmediate(r));
+    expect(rs.written).toBe(50_000);
+    expect(rs.flushes).toBe(1);
+    expect(rs.dropped).toBe(0);
+    expect(all(db)).toHaveLength(50_000);
   });
 });
