@@ -1,7 +1,8 @@
 // Compact encoding of one series' raw readings (a block): a few bytes per reading instead of
 // a row each. Timestamps as zigzag varints of the delta of deltas (a steady poll costs one
 // byte); values as varint deltas of integers at the smallest decimal scale that holds every
-// value exactly (4.5 °C is 45 at scale 1), or as float64 when none does; readings that are not
+// value exactly (4.5 °C is 45 at scale 1), else as float32 when every value is one (a
+// register pair decoded as an IEEE float: 4 bytes), else as float64; readings that are not
 // 'good' or have no value are listed apart (usually none). Lossless for every finite number.
 
 export interface RawPoint {
@@ -12,6 +13,7 @@ export interface RawPoint {
 
 const VERSION = 1;
 const FLOAT = 255;
+const FLOAT32 = 254;
 const MAX_SCALE = 6;
 
 class Writer {
@@ -48,6 +50,12 @@ class Writer {
     this.room(8);
     this.buf.writeDoubleLE(v, this.len);
     this.len += 8;
+  }
+
+  f32(v: number): void {
+    this.room(4);
+    this.buf.writeFloatLE(v, this.len);
+    this.len += 4;
   }
 
   str(s: string): void {
@@ -95,6 +103,13 @@ class Reader {
     return v;
   }
 
+  f32(): number {
+    if (this.pos + 4 > this.buf.length) throw new Error('raw block truncated');
+    const v = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, 4).readFloatLE(0);
+    this.pos += 4;
+    return v;
+  }
+
   str(): string {
     const n = this.uvar();
     if (this.pos + n > this.buf.length) throw new Error('raw block truncated');
@@ -111,7 +126,7 @@ function scaleOf(values: number[]): number {
     const m = 10 ** s;
     if (values.every((v) => Number.isSafeInteger(Math.round(v * m)) && Math.round(v * m) / m === v && !Object.is(v, -0))) return s;
   }
-  return FLOAT;
+  return values.every((v) => Math.fround(v) === v) ? FLOAT32 : FLOAT;
 }
 
 /** Encodes readings already sorted by ts (out-of-order input only costs bytes). `t0` is the
@@ -153,6 +168,8 @@ export function encodeBlock(points: readonly RawPoint[]): Buffer {
   w.byte(scale);
   if (scale === FLOAT) {
     for (const v of values) w.f64(v);
+  } else if (scale === FLOAT32) {
+    for (const v of values) w.f32(v);
   } else {
     const m = 10 ** scale;
     let pv = 0;
@@ -186,7 +203,7 @@ export function decodeBlock(t0: number, data: Uint8Array): RawPoint[] {
     exc.set(at, { quality: qualities[code >> 1] ?? 'unknown', has: (code & 1) === 1 });
   }
   const scale = r.byte();
-  const m = scale === FLOAT ? 1 : 10 ** scale;
+  const m = scale >= FLOAT32 ? 1 : 10 ** scale;
   let pv = 0;
   const out: RawPoint[] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -194,6 +211,7 @@ export function decodeBlock(t0: number, data: Uint8Array): RawPoint[] {
     let value: number | null = null;
     if (!e || e.has) {
       if (scale === FLOAT) value = r.f64();
+      else if (scale === FLOAT32) value = r.f32();
       else {
         pv += r.svar();
         value = pv / m;

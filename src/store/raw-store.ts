@@ -15,6 +15,7 @@ import { decodeBlock, encodeBlock, type RawPoint } from './raw-codec.js';
 /** How long readings wait in memory: what a power cut may lose (at most this much). */
 export const RAW_FLUSH_MS = 60_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
+const SPACE_CHECK_MS = 5000;
 /** Flushes pruned per transaction (each is about one minute of readings). */
 const PRUNE_CHUNK = 20;
 /** Readings given up per attempt when the disk is full (at least one flush). */
@@ -40,6 +41,7 @@ export class RawStore {
   private buffer: Reading[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private spaceTimer: NodeJS.Timeout | null = null;
   private pruning = false;
   private earlyFlush = false;
   written = 0;
@@ -98,15 +100,22 @@ export class RawStore {
     if (!this.enabled) return;
     this.flushTimer = setInterval(() => this.flush(), this.flushMs);
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    // Free space is checked between flushes too: the outbox may fill the partition within a
+    // minute, and an eviction must run while there is still room to write the delete.
+    this.spaceTimer = setInterval(() => {
+      if (this.belowLowWater()) this.makeRoom();
+    }, SPACE_CHECK_MS);
     this.flushTimer.unref?.();
     this.pruneTimer.unref?.();
+    this.spaceTimer.unref?.();
     void this.prune();
   }
 
   stop(): void {
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.flushTimer = this.pruneTimer = null;
+    if (this.spaceTimer) clearInterval(this.spaceTimer);
+    this.flushTimer = this.pruneTimer = this.spaceTimer = null;
     this.flush();
   }
 
@@ -141,18 +150,24 @@ export class RawStore {
         }
       })();
     } catch {
+      // Not even the delete could be written: at least move the WAL into the file and cut it.
+      this.shrink();
       return 0;
     }
     this.evicted += n;
-    // The freed pages go back to the file system only once the file is truncated: move the
-    // free pages to the end, then checkpoint and cut the WAL.
+    if (n > 0) this.shrink();
+    return n;
+  }
+
+  /** The freed pages go back to the file system only once the file is truncated: move the
+   * free pages to the end, then checkpoint and cut the WAL. */
+  private shrink(): void {
     try {
       this.db!.pragma('incremental_vacuum');
       this.db!.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       /* the pages stay free inside the file: new raw blocks reuse them */
     }
-    return n;
   }
 
   /** Keeps this much of the storage partition free by evicting the oldest raw readings, so

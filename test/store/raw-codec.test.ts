@@ -48,6 +48,17 @@ describe('raw block codec', () => {
     }
   });
 
+  it('float32 register values (not decimals) cost four bytes, not eight', () => {
+    const f32 = (x: number) => Math.fround(x);
+    const pts = Array.from({ length: 100 }, (_, i) => ({ ts: T0 + i * 1000, value: f32(230 + Math.sin(i) * 3.3), quality: 'good' }));
+    expect(roundTrip(pts)).toEqual(pts);
+    expect(encodeBlock(pts).length).toBeLessThan(100 * 5 + 20);
+    // One value that is not a float32 and the block is float64 again, still exact.
+    pts[50]!.value = 230.1;
+    expect(roundTrip(pts)).toEqual(pts);
+    expect(encodeBlock(pts).length).toBeGreaterThan(100 * 8);
+  });
+
   it('a steady 1 s poll of a one-decimal gauge costs about two bytes a reading', () => {
     const pts = Array.from({ length: 60 }, (_, i) => ({ ts: T0 + i * 1000 + (i % 3), value: Math.round((4 + Math.sin(i / 10)) * 10) / 10, quality: 'good' }));
     const bytes = encodeBlock(pts).length;

@@ -1,4 +1,5 @@
 // The raw store against a real SQLite file on disk.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/database.js';
@@ -201,6 +202,34 @@ describe('RawStore', () => {
       [NOW + 5000, 2],
       [NOW + 15_000, 5],
     ]);
+  });
+
+  it('makeRoom() gives up the oldest flushes and hands their pages back to the file system', () => {
+    const file = path.join(tmpDir('cgw-raw-'), 'gateway-raw.db');
+    const db = openRawDatabase(file);
+    open.push(db);
+    const rs = new RawStore(db, 24, silentLogger());
+    stores.push(rs);
+    // Float64 values (noise), so the blocks take real room: 10 flushes of 3,000 readings.
+    for (let f = 0; f < 10; f++) {
+      for (let i = 0; i < 3000; i++) rs.add(rd({ point: `p${i % 30}`, ts: NOW + f * 60_000 + i, value: Math.random() }));
+      rs.flush();
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = fs.statSync(file).size;
+    const n = rs.makeRoom();
+    // Whole flushes, oldest first, until at least 5,000 readings: two flushes.
+    expect(n).toBe(6000);
+    expect(rs.evicted).toBe(6000);
+    expect(fs.statSync(file).size).toBeLessThan(before - 6000 * 8 * 0.9);
+    expect(fs.statSync(`${file}-wal`).size).toBe(0);
+    const left = rs.series('fridge-1', 'p0', 0, NOW * 2);
+    expect(left).toHaveLength(800);
+    expect(left[0]!.ts).toBe(NOW + 2 * 60_000);
+    // Nothing left to give: 0, and no error.
+    while (rs.makeRoom() > 0);
+    expect(rs.makeRoom()).toBe(0);
+    expect(rs.evicted).toBe(30_000);
   });
 
   it('series() flushes and returns one point in time order within [from, to]', () => {
