@@ -47,9 +47,9 @@ export const PAGE_SIZE = 1024;
  * default (1000 pages) lets the WAL alone fill a small partition, after which not even a
  * delete can run (docs/RELIABILITY.md, full disk). The limit is in bytes, whatever the
  * file's page size. */
-export function smallWal(db: Db): void {
+export function smallWal(db: Db, bytes = 262_144): void {
   const pageSize = db.pragma('page_size', { simple: true }) as number;
-  db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(262_144 / pageSize))}`);
+  db.pragma(`wal_autocheckpoint = ${Math.max(16, Math.floor(bytes / pageSize))}`);
   db.pragma('journal_size_limit = 524288');
 }
 

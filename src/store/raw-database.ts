@@ -38,8 +38,10 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  // Same small-WAL rule as the outbox's file (a full partition, docs/RELIABILITY.md).
-  smallWal(db);
+  // A smaller WAL than the outbox's (64 KB, a few flushes): the raw store only appends, so
+  // each page reaches the file once whatever the interval, and a small WAL keeps its share of
+  // a full partition small and the write rate even (docs/RELIABILITY.md).
+  smallWal(db, 65_536);
   db.pragma('cache_size = -2000');
   db.pragma('busy_timeout = 2000');
   migrate(db);
