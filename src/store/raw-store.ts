@@ -273,8 +273,11 @@ export class RawStore {
             const lo = f * FLUSH_KEY;
             n += sum(st.delOld.all(lo, lo + FLUSH_KEY, cutoff) as number[]);
             const left = st.left.get(lo, lo + FLUSH_KEY) as number | null;
+            // A block left straddling the cutoff keeps its flush; raising the flush's t0 to the
+            // cutoff (what is older is past the retention anyway) takes it out of this pass,
+            // so twenty such flushes (a clock step) cannot keep the loop going.
             if (left === null) st.delFlush.run(f);
-            else st.setT0.run(left, f);
+            else st.setT0.run(Math.max(left, cutoff), f);
           }
         })();
         this.pruned += n;
