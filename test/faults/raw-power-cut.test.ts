@@ -123,5 +123,5 @@ describe('fault: power cut with the raw store on', () => {
     expect(Date.now() - after.newest).toBeLessThan(5000);
     console.log(`raw power cut: ${cutAt - raw.newest} ms of raw readings lost (flush interval ${RAW_FLUSH_MS} ms), ${raw.readings} kept, outbox seqs 1..${lastSeq} delivered`);
     await platform.stop();
-  }, 300_000);
+  }, 480_000);
 });
