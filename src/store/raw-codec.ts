@@ -1,9 +1,11 @@
 // Compact encoding of one series' raw readings (a block): a few bytes per reading instead of
 // a row each. Timestamps as zigzag varints of the delta of deltas (a steady poll costs one
 // byte); values as varint deltas of integers at the smallest decimal scale that holds every
-// value exactly (4.5 °C is 45 at scale 1), else as float32 when every value is one (a
-// register pair decoded as an IEEE float: 4 bytes), else as float64; readings that are not
-// 'good' or have no value are listed apart (usually none). Lossless for every finite number.
+// value to 12 significant digits (4.5 °C is 45 at scale 1; a register scaled by 0.1 in
+// floating point, 23.400000000000002, is 234 too and comes back as 23.4), else as float32
+// when every value is one (a register pair decoded as an IEEE float: 4 bytes, exact), else as
+// float64 (exact); readings that are not 'good' or have no value are listed apart (usually
+// none). A register holds at most 10 significant digits, so the decimals lose nothing it said.
 
 export interface RawPoint {
   ts: number;
@@ -119,12 +121,19 @@ class Reader {
   }
 }
 
+/** Relative difference under which a value is taken as its decimal (12 significant digits). */
+const DECIMAL_TOLERANCE = 1e-12;
+
 /** The smallest scale s (0..6) at which every value times 10^s is a safe integer that gives
- * the value back exactly; FLOAT if there is none. */
+ * the value back to 12 significant digits; FLOAT32 or FLOAT if there is none. */
 function scaleOf(values: number[]): number {
   for (let s = 0; s <= MAX_SCALE; s++) {
     const m = 10 ** s;
-    if (values.every((v) => Number.isSafeInteger(Math.round(v * m)) && Math.round(v * m) / m === v && !Object.is(v, -0))) return s;
+    const fits = (v: number) => {
+      const n = Math.round(v * m);
+      return Number.isSafeInteger(n) && Math.abs(n / m - v) <= Math.abs(v) * DECIMAL_TOLERANCE && !Object.is(v, -0);
+    };
+    if (values.every(fits)) return s;
   }
   return values.every((v) => Math.fround(v) === v) ? FLOAT32 : FLOAT;
 }

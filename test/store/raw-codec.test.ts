@@ -7,8 +7,18 @@ const T0 = Date.UTC(2026, 11, 1, 8, 0, 0);
 const roundTrip = (pts: RawPoint[]) => decodeBlock(pts[0]?.ts ?? 0, encodeBlock(pts));
 
 describe('raw block codec', () => {
+  it('a decimal computed in floating point comes back as the decimal, to 12 significant digits', () => {
+    const values = [234 * 0.1, 0.1 + 0.2, 1.1 * 1.1, -7 * 0.01, 12345.678 * 1];
+    const pts = values.map((value, i) => ({ ts: T0 + i * 1000, value, quality: 'good' }));
+    const back = roundTrip(pts).map((p) => p.value!);
+    expect(back).toEqual([23.4, 0.3, 1.21, -0.07, 12345.678]);
+    back.forEach((v, i) => expect(Math.abs(v - values[i]!)).toBeLessThanOrEqual(Math.abs(values[i]!) * 1e-12));
+    // Two bytes a value or less, not eight.
+    expect(encodeBlock(pts).length).toBeLessThan(5 * 4 + 10);
+  });
+
   it('gives back decimals, integers, negatives, huge and tiny floats exactly', () => {
-    const values = [4.5, -12.25, 0, 1234.5, 0.1 + 0.2, 1e300, -5e-324, Number.MAX_SAFE_INTEGER, 3, 2 ** 60, Math.PI];
+    const values = [4.5, -12.25, 0, 1234.5, 0.25 + 0.5, 1e300, -5e-324, Number.MAX_SAFE_INTEGER, 3, 2 ** 60, Math.PI];
     for (const v of values) {
       const pts = [0, 1, 2].map((i) => ({ ts: T0 + i * 1000, value: v * (i + 1), quality: 'good' }));
       expect(roundTrip(pts)).toEqual(pts);
