@@ -29,6 +29,7 @@ import { packageVersion } from './config/paths.js';
 import { openDatabase, type Db } from './store/database.js';
 import { Outbox } from './store/outbox.js';
 import { RawStore } from './store/raw-store.js';
+import { openRawDatabase, rawDatabasePath } from './store/raw-database.js';
 import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
 import { SqliteAlarmState } from './store/alarm-state.js';
@@ -63,6 +64,8 @@ export class Gateway {
   readonly gpio: { cfg: SiteConfig['gpio'][number]; input: GpioInput }[] = [];
   /** Built in start(): opening the database is I/O. */
   db: Db | null = null;
+  /** The raw store's own file (null when storage.rawRetentionHours is 0). */
+  rawDb: Db | null = null;
   outbox: Outbox | null = null;
   raw: RawStore | null = null;
   aggregator: WindowAggregator | null = null;
@@ -306,7 +309,15 @@ export class Gateway {
     const outbox = new Outbox(this.db, c.storage.outbox, this.log);
     outbox.start();
     this.outbox = outbox;
-    this.raw = new RawStore(this.db, c.storage.rawRetentionHours, this.log);
+    // The raw store's own file, only when it keeps anything (docs/RELIABILITY.md, "Raw store").
+    if (c.storage.rawRetentionHours > 0) {
+      try {
+        this.rawDb = openRawDatabase(rawDatabasePath(c.storage.path), (w) => this.log.warn(w));
+      } catch (err) {
+        throw new Error(`storage.path ${rawDatabasePath(c.storage.path)}: ${(err as Error).message}`);
+      }
+    }
+    this.raw = new RawStore(this.rawDb, c.storage.rawRetentionHours, this.log);
     const raw0 = this.raw;
     raw0.watchSpace(c.storage.path);
     outbox.onDiskFull(() => raw0.makeRoom());
@@ -366,6 +377,8 @@ export class Gateway {
     this.outbox?.stop();
     this.db?.close();
     this.db = null;
+    this.rawDb?.close();
+    this.rawDb = null;
     this.counters = null;
     if (this.started) await this.publisher.stop();
     this.state.stop();

@@ -4,6 +4,7 @@
 import type { Profile } from '../config/profile-schema.js';
 import { personalWindowSeconds, type SiteConfig } from '../config/site-schema.js';
 import { effectiveProfile, leavesAs } from './policy.js';
+import { rawDatabasePath } from '../store/raw-database.js';
 
 export interface PointReport {
   device: string;
@@ -54,7 +55,7 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
           p.privacy === 'identifier'
             ? 'never published'
             : `raw values on community/${config.site.gatewayId}/${d.facility}/${d.id}/${p.id}${p.privacy === 'personal' ? ' (personal: restrict with local broker accounts)' : ''}`,
-        stored: p.privacy === 'identifier' ? `never stored; a keyed pseudonym in memory only, to count distinct residents` : `raw values for ${config.storage.rawRetentionHours} h in ${config.storage.path}`,
+        stored: p.privacy === 'identifier' ? `never stored; a keyed pseudonym in memory only, to count distinct residents` : `raw values for ${config.storage.rawRetentionHours} h in ${rawDatabasePath(config.storage.path)}`,
         leaves:
           how === 'aggregate'
             ? `per ${w} s window: count, mean, min, max, sum, last${p.kind === 'counter' ? ', increase' : ''}${p.type === 'bool' || p.type === 'bit' ? ', share on, changes' : ''}`

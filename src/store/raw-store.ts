@@ -1,82 +1,175 @@
 // Raw readings kept for a few hours for the local charts and for diagnosis. Never uplinked.
-// Written in one transaction per second, pruned in the background in small chunks so the
-// pruner never holds the database for long. Identifier points are never stored in clear.
+// Best effort, and shaped by the SD card it lives on (docs/RELIABILITY.md, "Raw store"):
+// readings are held in memory and written every two minutes, one compact block per series
+// (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
+// end of the table. Queries merge what is on disk with what is still in memory. Pruned in the
+// background in small chunks. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
 import type { Reading } from '../types.js';
 import { loosens, type PrivacyClass } from '../config/profile-schema.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDiskFull, type Db } from './database.js';
+import { decodeBlock, encodeBlock, type RawPoint } from './raw-codec.js';
 
-const FLUSH_MS = 1000;
+/** How long readings wait in memory: what a power cut may lose (at most this much). Each
+ * flush costs a few pages whatever it holds (page 1, the tree's right edge, the partly
+ * filled last leaf, the WAL's last 4 KB): at one a minute they were half of the raw store's
+ * bytes on the demo site (docs/PERFORMANCE.md). */
+export const RAW_FLUSH_MS = 120_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
-const PRUNE_CHUNK = 5000;
-/** Readings given up per attempt when the disk is full (a few hundred KB). */
-const MAKE_ROOM_ROWS = 5000;
-/** Readings held in memory between flushes at most; past it the oldest are dropped (counted). */
-const MAX_BUFFER = 50_000;
+const SPACE_CHECK_MS = 5000;
+/** Flushes pruned per transaction (each is about two minutes of readings). */
+const PRUNE_CHUNK = 20;
+/** Readings given up per attempt when the disk is full (at least one flush). */
+const MAKE_ROOM_READINGS = 5000;
+/** A running store flushes early once this many readings wait (a large site: 10,000 points
+ * every 10 s fill it in 50 s), so that the buffer, not the minute, bounds the memory. */
+const FLUSH_EARLY = 50_000;
+/** Readings held in memory at most (flushes failing); past it the oldest are dropped (counted). */
+const MAX_BUFFER = 100_000;
+/** A series' readings in one flush spanning longer than this (only after a clock step, or in
+ * a test) are split into blocks, so that pruning by time stays fine-grained. */
+const BLOCK_SPAN_MS = 10 * 60_000;
+const PARTS = 64;
+const SERIES_LIMIT = 2 ** 20;
+/** k = f * FLUSH_KEY + series * PARTS + part (raw-database.ts). */
+const FLUSH_KEY = 2 ** 26;
+
+export interface RawStoreOptions {
+  flushMs?: number;
+}
 
 export class RawStore {
   private buffer: Reading[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private spaceTimer: NodeJS.Timeout | null = null;
   private pruning = false;
+  private earlyFlush = false;
   written = 0;
   dropped = 0;
   pruned = 0;
   /** Oldest readings given up to make room on a full disk. */
   evicted = 0;
+  /** Flushes committed to disk (one commit each). */
+  flushes = 0;
   private readonly st;
+  private ids = new Map<string, number>();
+  private nextFlush = 1;
+  private readonly flushMs: number;
 
+  /** `db`: the raw store's own file (openRawDatabase), or null when nothing is kept. */
   constructor(
-    private readonly db: Db,
+    private readonly db: Db | null,
     private readonly retentionHours: number,
     private readonly log: Logger,
+    opts: RawStoreOptions = {},
   ) {
+    this.flushMs = opts.flushMs ?? RAW_FLUSH_MS;
+    if (!db) {
+      this.st = null;
+      return;
+    }
     this.st = {
-      insert: db.prepare('INSERT INTO raw (device, point, ts, value, quality) VALUES (?, ?, ?, ?, ?)'),
-      prune: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw WHERE ts < ? LIMIT ?)'),
-      oldest: db.prepare('DELETE FROM raw WHERE rowid IN (SELECT rowid FROM raw ORDER BY ts LIMIT ?)'),
-      series: db.prepare('SELECT ts, value, quality FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts'),
-      // Good readings only; each bucket is represented by its mean at the bucket's middle.
-      bucketed: db.prepare(
-        "SELECT (ts / ?) AS b, AVG(value) AS v FROM raw WHERE device = ? AND point = ? AND ts >= ? AND ts <= ? AND quality = 'good' AND value IS NOT NULL GROUP BY b ORDER BY b",
-      ),
+      seriesId: db.prepare('INSERT INTO series (device, point) VALUES (?, ?) ON CONFLICT (device, point) DO UPDATE SET device = device RETURNING id').pluck(),
+      insert: db.prepare('INSERT INTO block (k, t0, t1, n, data) VALUES (?, ?, ?, ?, ?)'),
+      flushRow: db.prepare('INSERT INTO flush (f, t0, t1) VALUES (?, ?, ?)'),
+      flushesIn: db.prepare('SELECT f FROM flush WHERE t1 >= ? AND t0 <= ? ORDER BY f').pluck(),
+      blocksOf: db.prepare('SELECT t0, data FROM block WHERE k BETWEEN ? AND ? AND t1 >= ? AND t0 <= ? ORDER BY k'),
+      allFlushes: db.prepare('SELECT f FROM flush ORDER BY f').pluck(),
+      oldFlushes: db.prepare('SELECT f FROM flush WHERE t0 < ? ORDER BY f LIMIT ?').pluck(),
+      oldestFlushes: db.prepare('SELECT f FROM flush ORDER BY f LIMIT ?').pluck(),
+      delOld: db.prepare('DELETE FROM block WHERE k >= ? AND k < ? AND t1 < ? RETURNING n').pluck(),
+      delRange: db.prepare('DELETE FROM block WHERE k >= ? AND k <= ? RETURNING n').pluck(),
+      left: db.prepare('SELECT min(t0) FROM block WHERE k >= ? AND k < ?').pluck(),
+      setT0: db.prepare('UPDATE flush SET t0 = ? WHERE f = ?'),
+      delFlush: db.prepare('DELETE FROM flush WHERE f = ?'),
     };
+    this.loadIds();
+    const last = db.prepare('SELECT max((SELECT coalesce(max(f), 0) FROM flush), (SELECT coalesce(max(k), 0) FROM block) / ?)').pluck().get(FLUSH_KEY) as number;
+    this.nextFlush = Math.floor(last) + 1;
+  }
+
+  private loadIds(): void {
+    this.ids = new Map((this.db!.prepare('SELECT id, device, point FROM series').all() as { id: number; device: string; point: string }[]).map((r) => [key(r.device, r.point), r.id]));
+  }
+
+  private get enabled(): boolean {
+    return this.retentionHours > 0 && this.db !== null;
   }
 
   start(): void {
-    if (this.retentionHours === 0) return;
-    this.flushTimer = setInterval(() => this.flush(), FLUSH_MS);
+    if (!this.enabled) return;
+    this.flushTimer = setInterval(() => this.flush(), this.flushMs);
     this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    // Free space is checked between flushes too: the outbox may fill the partition within a
+    // minute, and an eviction must run while there is still room to write the delete.
+    this.spaceTimer = setInterval(() => {
+      if (this.belowLowWater()) this.makeRoom();
+    }, SPACE_CHECK_MS);
+    this.flushTimer.unref?.();
+    this.pruneTimer.unref?.();
+    this.spaceTimer.unref?.();
     void this.prune();
   }
 
   stop(): void {
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    this.flushTimer = this.pruneTimer = null;
+    if (this.spaceTimer) clearInterval(this.spaceTimer);
+    this.flushTimer = this.pruneTimer = this.spaceTimer = null;
     this.flush();
   }
 
   add(r: Reading): void {
-    if (this.retentionHours === 0 || r.privacy === 'identifier') return;
+    if (!this.enabled || r.privacy === 'identifier') return;
     if (this.buffer.length >= MAX_BUFFER) {
       this.buffer.shift();
       this.dropped++;
     }
     this.buffer.push(r);
+    if (this.buffer.length >= FLUSH_EARLY && this.flushTimer && !this.earlyFlush) {
+      this.earlyFlush = true;
+      setImmediate(() => {
+        this.earlyFlush = false;
+        this.flush();
+      });
+    }
   }
 
-  /** Disk full: gives up the oldest readings (a chunk) so that the outbox, and then new
-   * readings, can be written. Returns the rows freed (0 if even the delete failed). */
+  /** Disk full: gives up the oldest flushes (about MAKE_ROOM_READINGS readings) and hands
+   * their pages back to the file system, so that the outbox, and then new readings, can be
+   * written. Returns the readings freed (0 if even the delete failed). */
   makeRoom(): number {
+    if (!this.st) return 0;
+    let n = 0;
     try {
-      const n = this.st.oldest.run(MAKE_ROOM_ROWS).changes;
-      this.evicted += n;
-      return n;
+      this.db!.transaction(() => {
+        for (const f of this.st!.oldestFlushes.all(1000) as number[]) {
+          n += sum(this.st!.delRange.all(f * FLUSH_KEY, (f + 1) * FLUSH_KEY - 1) as number[]);
+          this.st!.delFlush.run(f);
+          if (n >= MAKE_ROOM_READINGS) break;
+        }
+      })();
     } catch {
+      // Not even the delete could be written: at least move the WAL into the file and cut it.
+      this.shrink();
       return 0;
+    }
+    this.evicted += n;
+    if (n > 0) this.shrink();
+    return n;
+  }
+
+  /** The freed pages go back to the file system only once the file is truncated: move the
+   * free pages to the end, then checkpoint and cut the WAL. */
+  private shrink(): void {
+    try {
+      this.db!.pragma('incremental_vacuum');
+      this.db!.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      /* the pages stay free inside the file: new raw blocks reuse them */
     }
   }
 
@@ -107,20 +200,45 @@ export class RawStore {
     }
   }
 
+  /** Writes the buffered readings: one transaction, one block per series (split only past
+   * BLOCK_SPAN_MS), all appended in key order. */
   flush(retry = true): void {
-    if (this.buffer.length === 0) return;
+    if (this.buffer.length === 0 || !this.st) return;
     if (this.belowLowWater()) this.makeRoom();
     const batch = this.buffer;
     this.buffer = [];
     try {
-      this.db.transaction(() => {
+      const f = this.nextFlush;
+      this.db!.transaction(() => {
+        const bySeries = new Map<number, RawPoint[]>();
+        let t0 = Infinity;
+        let t1 = -Infinity;
         for (const r of batch) {
-          const v = r.value === null ? null : typeof r.value === 'boolean' ? (r.value ? 1 : 0) : r.value;
-          this.st.insert.run(r.device, r.point, r.ts, v, r.quality);
+          const id = this.idOf(r.device, r.point);
+          let pts = bySeries.get(id);
+          if (!pts) bySeries.set(id, (pts = []));
+          pts.push({ ts: r.ts, value: numeric(r.value), quality: r.quality });
+          if (r.ts < t0) t0 = r.ts;
+          if (r.ts > t1) t1 = r.ts;
         }
+        for (const id of [...bySeries.keys()].sort((a, b) => a - b)) {
+          const parts = split(bySeries.get(id)!.sort((a, b) => a.ts - b.ts));
+          parts.forEach((pts, part) => {
+            this.st!.insert.run(f * FLUSH_KEY + id * PARTS + part, pts[0]!.ts, pts[pts.length - 1]!.ts, pts.length, encodeBlock(pts));
+          });
+        }
+        this.st!.flushRow.run(f, t0, t1);
       })();
+      this.nextFlush = f + 1;
       this.written += batch.length;
+      this.flushes++;
     } catch (err) {
+      // Series ids handed out inside the rolled-back transaction are void.
+      try {
+        this.loadIds();
+      } catch {
+        this.ids.clear();
+      }
       if (retry && isDiskFull(err) && this.makeRoom() > 0) {
         this.buffer = batch.concat(this.buffer);
         return this.flush(false);
@@ -131,16 +249,42 @@ export class RawStore {
     }
   }
 
-  /** Deletes readings older than the retention, a chunk per tick. */
+  private idOf(device: string, point: string): number {
+    const k = key(device, point);
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = this.st!.seriesId.get(device, point) as number;
+      if (id >= SERIES_LIMIT) throw new Error(`raw store: more than ${SERIES_LIMIT} series`);
+      this.ids.set(k, id);
+    }
+    return id;
+  }
+
+  /** Deletes blocks whose newest reading is older than the retention, a chunk per tick. */
   async prune(now = Date.now()): Promise<void> {
-    if (this.pruning) return;
+    if (this.pruning || !this.st) return;
     this.pruning = true;
+    const st = this.st;
     try {
       const cutoff = now - this.retentionHours * 3600_000;
       for (;;) {
-        const n = this.st.prune.run(cutoff, PRUNE_CHUNK).changes;
+        const fs = st.oldFlushes.all(cutoff, PRUNE_CHUNK) as number[];
+        if (fs.length === 0) break;
+        let n = 0;
+        this.db!.transaction(() => {
+          for (const f of fs) {
+            const lo = f * FLUSH_KEY;
+            n += sum(st.delOld.all(lo, lo + FLUSH_KEY, cutoff) as number[]);
+            const left = st.left.get(lo, lo + FLUSH_KEY) as number | null;
+            // A block left straddling the cutoff keeps its flush; raising the flush's t0 to the
+            // cutoff (what is older is past the retention anyway) takes it out of this pass,
+            // so twenty such flushes (a clock step) cannot keep the loop going.
+            if (left === null) st.delFlush.run(f);
+            else st.setT0.run(Math.max(left, cutoff), f);
+          }
+        })();
         this.pruned += n;
-        if (n < PRUNE_CHUNK) break;
+        if (fs.length < PRUNE_CHUNK) break;
         await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
@@ -152,38 +296,105 @@ export class RawStore {
 
   /** Called with every point's effective class at start and after each config change. A
    * series whose class is now looser than the one its readings were stored under (a site
-   * taking back its own tightening: personal -> public) loses those readings, so nothing
-   * collected as personal is ever shown as public. Returns the series purged. */
+   * taking back its own tightening: personal -> public) loses those readings, on disk and in
+   * memory, so nothing collected as personal is ever shown as public. Returns the series purged. */
   reclassify(points: readonly { device: string; point: string; privacy: PrivacyClass }[]): { device: string; point: string; from: PrivacyClass; to: PrivacyClass }[] {
-    this.flush();
-    const was = new Map((this.db.prepare('SELECT device, point, privacy FROM raw_class').all() as { device: string; point: string; privacy: PrivacyClass }[]).map((r) => [`${r.device}\u0000${r.point}`, r.privacy]));
+    if (!this.db) return [];
+    const db = this.db;
+    const rows = db.prepare('SELECT id, device, point, privacy FROM series WHERE privacy IS NOT NULL').all() as { id: number; device: string; point: string; privacy: PrivacyClass }[];
+    const was = new Map(rows.map((r) => [key(r.device, r.point), r]));
     const purged: { device: string; point: string; from: PrivacyClass; to: PrivacyClass }[] = [];
-    const del = this.db.prepare('DELETE FROM raw WHERE device = ? AND point = ?');
-    const put = this.db.prepare('INSERT INTO raw_class (device, point, privacy) VALUES (?, ?, ?) ON CONFLICT (device, point) DO UPDATE SET privacy = excluded.privacy');
-    this.db.transaction(() => {
+    const put = db.prepare('INSERT INTO series (device, point, privacy) VALUES (?, ?, ?) ON CONFLICT (device, point) DO UPDATE SET privacy = excluded.privacy');
+    db.transaction(() => {
+      let flushes: number[] | null = null;
       for (const p of points) {
-        const from = was.get(`${p.device}\u0000${p.point}`);
-        if (from !== undefined && loosens(from, p.privacy)) {
-          del.run(p.device, p.point);
-          purged.push({ device: p.device, point: p.point, from, to: p.privacy });
+        const old = was.get(key(p.device, p.point));
+        if (old !== undefined && loosens(old.privacy, p.privacy)) {
+          flushes ??= this.st!.allFlushes.all() as number[];
+          const base = old.id * PARTS;
+          for (const f of flushes) this.st!.delRange.run(f * FLUSH_KEY + base, f * FLUSH_KEY + base + PARTS - 1);
+          purged.push({ device: p.device, point: p.point, from: old.privacy, to: p.privacy });
         }
-        if (from !== p.privacy) put.run(p.device, p.point, p.privacy);
+        if (old?.privacy !== p.privacy) put.run(p.device, p.point, p.privacy);
       }
     })();
-    if (purged.length) this.log.warn({ purged }, 'raw store: readings stored under a stricter privacy class deleted (the class was loosened)');
+    this.loadIds();
+    if (purged.length) {
+      const gone = new Set(purged.map((p) => key(p.device, p.point)));
+      this.buffer = this.buffer.filter((r) => !gone.has(key(r.device, r.point)));
+      this.log.warn({ purged }, 'raw store: readings stored under a stricter privacy class deleted (the class was loosened)');
+    }
     return purged;
   }
 
-  /** At most `buckets` points over [from, to], each the mean of its bucket: for charts. */
+  /** At most `buckets` points over [from, to], each the mean of its bucket's good readings
+   * at the bucket's middle: for charts. */
   bucketed(device: string, point: string, from: number, to: number, buckets: number): [number, number][] {
-    this.flush();
     const size = Math.max(1, Math.ceil((to - from) / buckets));
-    const rows = this.st.bucketed.all(size, device, point, from, to) as { b: number; v: number }[];
-    return rows.map((r) => [Math.floor(r.b) * size + Math.floor(size / 2), Math.round(r.v * 1e6) / 1e6]);
+    const acc = new Map<number, { s: number; n: number }>();
+    for (const r of this.series(device, point, from, to)) {
+      if (r.quality !== 'good' || r.value === null) continue;
+      const b = Math.floor(r.ts / size);
+      const a = acc.get(b);
+      if (a) {
+        a.s += r.value;
+        a.n++;
+      } else acc.set(b, { s: r.value, n: 1 });
+    }
+    return [...acc].sort((x, y) => x[0] - y[0]).map(([b, a]) => [b * size + Math.floor(size / 2), Math.round((a.s / a.n) * 1e6) / 1e6]);
   }
 
-  series(device: string, point: string, from: number, to: number): { ts: number; value: number | null; quality: string }[] {
-    this.flush();
-    return this.st.series.all(device, point, from, to) as { ts: number; value: number | null; quality: string }[];
+  /** One series over [from, to] in time order: the blocks on disk and what is still in memory. */
+  series(device: string, point: string, from: number, to: number): RawPoint[] {
+    if (!this.enabled) return [];
+    const out: RawPoint[] = [];
+    const id = this.ids.get(key(device, point));
+    if (id !== undefined) {
+      const st = this.st!;
+      for (const f of st.flushesIn.all(from, to) as number[]) {
+        const lo = f * FLUSH_KEY + id * PARTS;
+        for (const b of st.blocksOf.all(lo, lo + PARTS - 1, from, to) as { t0: number; data: Buffer }[]) {
+          for (const p of decodeBlock(b.t0, b.data)) if (p.ts >= from && p.ts <= to) out.push(p);
+        }
+      }
+    }
+    for (const r of this.buffer) {
+      if (r.device !== device || r.point !== point || r.ts < from || r.ts > to) continue;
+      out.push({ ts: r.ts, value: numeric(r.value), quality: r.quality });
+    }
+    // Stable: readings with the same ts keep the order they were taken in.
+    return out.sort((a, b) => a.ts - b.ts);
   }
+}
+
+function key(device: string, point: string): string {
+  return `${device}\u0000${point}`;
+}
+
+/** Booleans as 1/0. A string is only ever an identifier's pseudonym, which is never stored. */
+function numeric(v: Reading['value']): number | null {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function sum(ns: number[]): number {
+  let s = 0;
+  for (const n of ns) s += n;
+  return s;
+}
+
+/** Splits readings sorted by ts into runs spanning at most BLOCK_SPAN_MS (at most PARTS runs;
+ * the last takes the rest). */
+function split(pts: RawPoint[]): RawPoint[][] {
+  const parts: RawPoint[][] = [];
+  let cur: RawPoint[] = [];
+  for (const p of pts) {
+    if (cur.length > 0 && p.ts - cur[0]!.ts > BLOCK_SPAN_MS && parts.length < PARTS - 1) {
+      parts.push(cur);
+      cur = [];
+    }
+    cur.push(p);
+  }
+  if (cur.length) parts.push(cur);
+  return parts;
 }

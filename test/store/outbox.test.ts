@@ -300,12 +300,12 @@ describe('Outbox on a full disk', () => {
     heard = 0;
 
     const pages = db.pragma('page_count', { simple: true }) as number;
-    db.pragma(`max_page_count = ${pages + 4}`);
+    // 16 KB of room, whatever the page size (1 KB since schema 3).
+    db.pragma(`max_page_count = ${pages + 16384 / (db.pragma('page_size', { simple: true }) as number)}`);
     // Prove it is a real SQLITE_FULL from this database, not something else.
     let code: string | undefined;
     try {
       db.transaction(() => {
-        for (let i = 0; i < 20; i++) db.prepare("INSERT INTO raw (device, point, ts, value, quality) VALUES ('d', 'p', 0, ?, 'good')").run(i);
         db.prepare('INSERT INTO outbox (kind, priority, ts, body, bytes) VALUES (?, ?, ?, ?, ?)').run('agg', 2, 0, 'y'.repeat(40_000), 40_000);
       })();
     } catch (err) {
@@ -326,8 +326,8 @@ describe('Outbox on a full disk', () => {
       committed.push(...seqs);
     }
     expect(failedAt).toBeGreaterThanOrEqual(0);
-    // Not one more row fits: further appends drop too.
-    expect(ob.append([sized('agg', 500, 3000)])).toEqual([]);
+    // Not one more row fits (one bigger than the pair that did not): further appends drop too.
+    expect(ob.append([sized('agg', 500, 7000)])).toEqual([]);
     dropped += 1;
     const st = ob.stats();
     expect(st.droppedRows).toBe(dropped);

@@ -1,7 +1,9 @@
 // The raw store against a real SQLite file on disk.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../../src/store/database.js';
+import type { Db } from '../../src/store/database.js';
+import { openRawDatabase } from '../../src/store/raw-database.js';
 import { RawStore } from '../../src/store/raw-store.js';
 import { silentLogger } from '../../src/log.js';
 import type { Reading } from '../../src/types.js';
@@ -24,7 +26,7 @@ afterEach(() => {
 });
 
 function mk(retentionHours = 24): { db: Db; rs: RawStore } {
-  const db = openDatabase(path.join(tmpDir('cgw-raw-'), 'gateway.db'));
+  const db = openRawDatabase(path.join(tmpDir('cgw-raw-'), 'gateway-raw.db'));
   open.push(db);
   const rs = new RawStore(db, retentionHours, silentLogger());
   stores.push(rs);
@@ -47,7 +49,15 @@ function rd(over: Partial<Reading>): Reading {
 }
 
 type Row = { device: string; point: string; ts: number; value: number | null; quality: string };
-const all = (db: Db) => db.prepare('SELECT device, point, ts, value, quality FROM raw ORDER BY rowid').all() as Row[];
+/** Everything on disk, read back through a second store on the same file (nothing buffered). */
+const all = (db: Db): Row[] => {
+  const reader = new RawStore(db, 24, silentLogger());
+  const series = db.prepare('SELECT device, point FROM series ORDER BY id').all() as { device: string; point: string }[];
+  return series
+    .flatMap((s) => reader.series(s.device, s.point, -Infinity, Infinity).map((p) => ({ device: s.device, point: s.point, ...p })))
+    .sort((a, b) => a.ts - b.ts);
+};
+const blocks = (db: Db) => (db.prepare('SELECT count(*) AS n FROM block').get() as { n: number }).n;
 
 describe('RawStore', () => {
   it('add() buffers, flush() writes the rows in one go', () => {
@@ -64,6 +74,9 @@ describe('RawStore', () => {
     ]);
     expect(rs.written).toBe(3);
     expect(rs.dropped).toBe(0);
+    // One block per series, one flush row: two commits' worth of rows, not one per reading.
+    expect(blocks(db)).toBe(2);
+    expect(rs.flushes).toBe(1);
     // Nothing left to write: a second flush adds nothing.
     rs.flush();
     expect(all(db)).toHaveLength(3);
@@ -77,8 +90,8 @@ describe('RawStore', () => {
     rs.add(rd({ device: 'kiosk-1', point: 'card_id', value: null, quality: 'timeout', privacy: 'identifier' }));
     rs.flush();
     expect(all(db)).toEqual([{ device: 'kiosk-1', point: 'systolic', ts: NOW, value: 128, quality: 'good' }]);
-    expect(db.prepare("SELECT count(*) AS n FROM raw WHERE point = 'card_id'").get()).toEqual({ n: 0 });
-    expect(db.prepare('SELECT count(*) AS n FROM raw WHERE value = 12345678').get()).toEqual({ n: 0 });
+    // Not even a series row names it.
+    expect(db.prepare("SELECT count(*) AS n FROM series WHERE point = 'card_id'").get()).toEqual({ n: 0 });
     expect(rs.written).toBe(1);
   });
 
@@ -89,48 +102,150 @@ describe('RawStore', () => {
     rs.add(rd({ point: 'temperature', ts: NOW + 2, value: null, quality: 'timeout' }));
     rs.add(rd({ point: 'temperature', ts: NOW + 3, value: 0 }));
     rs.flush();
-    const rows = db.prepare('SELECT point, value, typeof(value) AS t, quality FROM raw ORDER BY ts').all();
-    expect(rows).toEqual([
-      // The column has REAL affinity: 1 and 0 come back as the numbers 1 and 0.
-      { point: 'door', value: 1, t: 'real', quality: 'good' },
-      { point: 'door', value: 0, t: 'real', quality: 'good' },
-      { point: 'temperature', value: null, t: 'null', quality: 'timeout' },
-      { point: 'temperature', value: 0, t: 'real', quality: 'good' },
+    expect(all(db).map((r) => ({ point: r.point, value: r.value, quality: r.quality }))).toEqual([
+      { point: 'door', value: 1, quality: 'good' },
+      { point: 'door', value: 0, quality: 'good' },
+      { point: 'temperature', value: null, quality: 'timeout' },
+      { point: 'temperature', value: 0, quality: 'good' },
     ]);
   });
 
-  it('prune(now) deletes rows older than the retention and keeps the newer ones', async () => {
+  it('prune(now) deletes blocks whose newest reading is older than the retention and keeps the newer ones', async () => {
     const { db, rs } = mk(2);
     const cutoff = NOW - 2 * HOUR;
+    // Each flush writes one block per series (readings further apart than 10 minutes are
+    // split): the retention applies per block, by its newest reading.
     rs.add(rd({ ts: NOW - 30 * HOUR, value: 1 }));
     rs.add(rd({ ts: NOW - 3 * HOUR, value: 2 }));
-    rs.add(rd({ ts: cutoff - 1, value: 3 }));
-    rs.add(rd({ ts: cutoff, value: 4 }));
-    rs.add(rd({ ts: NOW - HOUR, value: 5 }));
-    rs.add(rd({ ts: NOW, value: 6 }));
     rs.flush();
+    rs.add(rd({ ts: cutoff - 2, value: 3 }));
+    rs.add(rd({ ts: cutoff - 1, value: 4 }));
+    rs.flush();
+    rs.add(rd({ ts: cutoff - 1, value: 5 }));
+    rs.add(rd({ ts: cutoff, value: 6 }));
+    rs.flush();
+    rs.add(rd({ ts: NOW - HOUR, value: 7 }));
+    rs.add(rd({ ts: NOW, value: 8 }));
+    rs.flush();
+    expect(blocks(db)).toBe(6);
     await rs.prune(NOW);
-    expect(all(db).map((r) => r.value)).toEqual([4, 5, 6]);
-    expect(rs.pruned).toBe(3);
+    expect(all(db).map((r) => r.value)).toEqual([5, 6, 7, 8]);
+    expect(rs.pruned).toBe(4);
     // Idempotent.
     await rs.prune(NOW);
-    expect(rs.pruned).toBe(3);
-    expect(all(db)).toHaveLength(3);
-    // An hour later the cutoff moves on by an hour.
-    await rs.prune(NOW + HOUR);
-    expect(all(db).map((r) => r.value)).toEqual([5, 6]);
     expect(rs.pruned).toBe(4);
+    expect(all(db)).toHaveLength(4);
+    // An hour later the cutoff moves on by an hour; a flush whose blocks are all gone is too.
+    await rs.prune(NOW + HOUR);
+    expect(all(db).map((r) => r.value)).toEqual([7, 8]);
+    expect(rs.pruned).toBe(6);
+    expect(db.prepare('SELECT count(*) AS n FROM flush').get()).toEqual({ n: 1 });
   });
 
-  it('prunes more than one chunk (5000 rows) in one call', async () => {
+  it('prunes more than one chunk (20 flushes) in one call', async () => {
     const { db, rs } = mk(1);
-    const n = 12_345;
-    for (let i = 0; i < n; i++) rs.add(rd({ ts: NOW - 5 * HOUR + i, value: i }));
+    for (let f = 0; f < 45; f++) {
+      for (let i = 0; i < 100; i++) rs.add(rd({ ts: NOW - 5 * HOUR + f * 60_000 + i * 100, value: f * 100 + i }));
+      rs.flush();
+    }
     rs.add(rd({ ts: NOW, value: -1 }));
     rs.flush();
     await rs.prune(NOW);
-    expect(rs.pruned).toBe(n);
+    expect(rs.pruned).toBe(4500);
     expect(all(db).map((r) => r.value)).toEqual([-1]);
+    expect(blocks(db)).toBe(1);
+  });
+
+  it('a prune pass ends even when many flushes hold a block straddling the cutoff', async () => {
+    const { rs } = mk(1);
+    // 30 flushes, each one block with a reading a minute before the cutoff and one a minute after.
+    const cutoff = NOW - HOUR;
+    for (let f = 0; f < 30; f++) {
+      rs.add(rd({ ts: cutoff - 60_000 - f, value: f }));
+      rs.add(rd({ ts: cutoff + 60_000 + f, value: 100 + f }));
+      rs.flush();
+    }
+    const done = rs.prune(NOW);
+    const timeout = new Promise((r) => setTimeout(() => r('stuck'), 2000));
+    expect(await Promise.race([done.then(() => 'done'), timeout])).toBe('done');
+    // Straddling blocks are kept whole; queries still find their newer readings.
+    expect(rs.series('fridge-1', 'temperature', cutoff, NOW)).toHaveLength(30);
+  });
+
+  it('a clock step back between flushes (same times twice) keeps both and throws nothing', () => {
+    const { db, rs } = mk();
+    rs.add(rd({ ts: NOW, value: 1 }));
+    rs.add(rd({ ts: NOW + 1000, value: 2 }));
+    rs.flush();
+    rs.add(rd({ ts: NOW, value: 3 }));
+    rs.add(rd({ ts: NOW - 500, value: 4 }));
+    expect(() => rs.flush()).not.toThrow();
+    expect(rs.dropped).toBe(0);
+    expect(all(db).map((r) => [r.ts - NOW, r.value])).toEqual([
+      [-500, 4],
+      [0, 1],
+      [0, 3],
+      [1000, 2],
+    ]);
+  });
+
+  it('a restart continues the flush sequence after what is on disk', () => {
+    const file = path.join(tmpDir('cgw-raw-'), 'gateway-raw.db');
+    const db1 = openRawDatabase(file);
+    const a = new RawStore(db1, 24, silentLogger());
+    a.add(rd({ ts: NOW, value: 1 }));
+    a.add(rd({ device: 'meter-1', point: 'energy', ts: NOW, value: 10 }));
+    a.flush();
+    db1.close();
+    const { rs } = { rs: new RawStore(openRawDatabase(file), 24, silentLogger()) };
+    stores.push(rs);
+    rs.add(rd({ ts: NOW + 1000, value: 2 }));
+    rs.flush();
+    expect(rs.series('fridge-1', 'temperature', 0, NOW * 2).map((p) => p.value)).toEqual([1, 2]);
+    expect(rs.series('meter-1', 'energy', 0, NOW * 2).map((p) => p.value)).toEqual([10]);
+  });
+
+  it('bucketed() averages the good readings per bucket, from disk and memory alike', () => {
+    const { rs } = mk();
+    rs.add(rd({ ts: NOW, value: 1 }));
+    rs.add(rd({ ts: NOW + 1000, value: 3 }));
+    rs.add(rd({ ts: NOW + 1500, value: 100, quality: 'out_of_range' }));
+    rs.flush();
+    rs.add(rd({ ts: NOW + 10_000, value: 5 }));
+    rs.add(rd({ ts: NOW + 10_001, value: null, quality: 'timeout' }));
+    // Buckets of 10 s over [NOW, NOW + 20 s): NOW is a multiple of 10 s.
+    expect(rs.bucketed('fridge-1', 'temperature', NOW, NOW + 20_000, 2)).toEqual([
+      [NOW + 5000, 2],
+      [NOW + 15_000, 5],
+    ]);
+  });
+
+  it('makeRoom() gives up the oldest flushes and hands their pages back to the file system', () => {
+    const file = path.join(tmpDir('cgw-raw-'), 'gateway-raw.db');
+    const db = openRawDatabase(file);
+    open.push(db);
+    const rs = new RawStore(db, 24, silentLogger());
+    stores.push(rs);
+    // Float64 values (noise), so the blocks take real room: 10 flushes of 3,000 readings.
+    for (let f = 0; f < 10; f++) {
+      for (let i = 0; i < 3000; i++) rs.add(rd({ point: `p${i % 30}`, ts: NOW + f * 60_000 + i, value: Math.random() }));
+      rs.flush();
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = fs.statSync(file).size;
+    const n = rs.makeRoom();
+    // Whole flushes, oldest first, until at least 5,000 readings: two flushes.
+    expect(n).toBe(6000);
+    expect(rs.evicted).toBe(6000);
+    expect(fs.statSync(file).size).toBeLessThan(before - 6000 * 8 * 0.9);
+    expect(fs.statSync(`${file}-wal`).size).toBe(0);
+    const left = rs.series('fridge-1', 'p0', 0, NOW * 2);
+    expect(left).toHaveLength(800);
+    expect(left[0]!.ts).toBe(NOW + 2 * 60_000);
+    // Nothing left to give: 0, and no error.
+    while (rs.makeRoom() > 0);
+    expect(rs.makeRoom()).toBe(0);
+    expect(rs.evicted).toBe(30_000);
   });
 
   it('series() flushes and returns one point in time order within [from, to]', () => {
@@ -193,7 +308,7 @@ describe('RawStore', () => {
     const { db, rs } = mk();
     rs.add(rd({ value: 1 }));
     rs.flush();
-    db.exec('DROP TABLE raw');
+    db.exec('DROP TABLE block');
     for (let i = 0; i < 4; i++) rs.add(rd({ value: i }));
     expect(() => rs.flush()).not.toThrow();
     expect(rs.dropped).toBe(4);
@@ -204,21 +319,35 @@ describe('RawStore', () => {
     const { db, rs } = mk(1);
     rs.add(rd({ ts: NOW - 5 * HOUR }));
     rs.flush();
-    db.exec('ALTER TABLE raw RENAME TO raw_moved');
+    db.exec('ALTER TABLE block RENAME TO raw_moved');
     await expect(rs.prune(NOW)).resolves.toBeUndefined();
     expect(rs.pruned).toBe(0);
-    db.exec('ALTER TABLE raw_moved RENAME TO raw');
+    db.exec('ALTER TABLE raw_moved RENAME TO block');
     await rs.prune(NOW);
     expect(rs.pruned).toBe(1);
   });
 
-  it('past 50 000 buffered readings the oldest are dropped and counted', () => {
+  it('past 100 000 buffered readings (no flush ran) the oldest are dropped and counted', () => {
     const { db, rs } = mk();
-    for (let i = 0; i < 50_003; i++) rs.add(rd({ ts: NOW + i, value: i }));
+    for (let i = 0; i < 100_003; i++) rs.add(rd({ ts: NOW + i, value: i }));
     expect(rs.dropped).toBe(3);
     rs.flush();
+    expect(rs.written).toBe(100_000);
+    const values = all(db).map((r) => r.value!);
+    expect({ lo: values.reduce((a, b) => Math.min(a, b)), hi: values.reduce((a, b) => Math.max(a, b)), n: values.length }).toEqual({ lo: 3, hi: 100_002, n: 100_000 });
+  });
+
+  it('a running store flushes early at 50 000 buffered readings instead of waiting the minute', async () => {
+    const { db, rs } = mk();
+    rs.start();
+    for (let i = 0; i < 49_999; i++) rs.add(rd({ ts: NOW + i, value: i }));
+    await new Promise((r) => setImmediate(r));
+    expect(rs.written).toBe(0);
+    rs.add(rd({ ts: NOW + 50_000, value: -1 }));
+    await new Promise((r) => setImmediate(r));
     expect(rs.written).toBe(50_000);
-    const r = db.prepare('SELECT min(value) AS lo, max(value) AS hi, count(*) AS n FROM raw').get();
-    expect(r).toEqual({ lo: 3, hi: 50_002, n: 50_000 });
+    expect(rs.flushes).toBe(1);
+    expect(rs.dropped).toBe(0);
+    expect(all(db)).toHaveLength(50_000);
   });
 });

@@ -1,0 +1,87 @@
+// The raw store's own SQLite file, beside the outbox's (gateway.db -> gateway-raw.db) in the
+// same private state folder. Raw readings are best effort, so it trades durability for
+// SD-card wear: synchronous=NORMAL (a power cut may lose the last commits, never corrupt the
+// file), one commit every two minutes, and rows keyed so that each commit appends at the end of the
+// table (docs/RELIABILITY.md, "Raw store").
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
+import { PAGE_SIZE, smallWal, type Db } from './database.js';
+
+const SCHEMA_VERSION = 1;
+
+/** gateway.db -> gateway-raw.db; any other name gets "-raw.db" appended. */
+export function rawDatabasePath(file: string): string {
+  if (file === ':memory:') return file;
+  return file.endsWith('.db') ? `${file.slice(0, -3)}-raw.db` : `${file}-raw.db`;
+}
+
+export function openRawDatabase(file: string, onWarning?: (message: string) => void): Db {
+  if (file !== ':memory:') {
+    const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
+    if (warning) onWarning?.(warning);
+    ensurePrivateFile(file);
+    for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
+  }
+  const db = new Database(file);
+  // Must precede the first table: lets makeRoom() give pages back to the file system (a full
+  // disk is shared with the outbox's file, which cannot use pages freed inside this one).
+  // 1 KB pages, as the outbox's file: a flush's partly filled last leaf is rewritten whole.
+  if ((db.pragma('page_count', { simple: true }) as number) === 0) {
+    db.pragma(`page_size = ${PAGE_SIZE}`);
+    db.pragma('auto_vacuum = INCREMENTAL');
+  }
+  // Exclusive: the WAL index lives in the process's memory instead of a -shm file beside the
+  // database, whose mapped pages the kernel writes back (and so wears the card) every time a
+  // commit touches them. No other process reads this file while the gateway runs.
+  db.pragma('locking_mode = EXCLUSIVE');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  // A smaller WAL than the outbox's (64 KB, a few flushes): the raw store only appends, so
+  // each page reaches the file once whatever the interval, and a small WAL keeps its share of
+  // a full partition small and the write rate even (docs/RELIABILITY.md).
+  smallWal(db, 65_536);
+  db.pragma('cache_size = -2000');
+  db.pragma('busy_timeout = 2000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`raw database schema ${version} is newer than this gateway (${SCHEMA_VERSION}); refusing to touch it`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.exec(`
+    -- One row per (device, point); privacy: the class its readings are stored under
+    -- (RawStore.reclassify), NULL until the first reclassify.
+    CREATE TABLE IF NOT EXISTS series (
+      id      INTEGER PRIMARY KEY,
+      device  TEXT NOT NULL,
+      point   TEXT NOT NULL,
+      privacy TEXT,
+      UNIQUE (device, point)
+    );
+    -- One row per flush (a sequence number, not a time: a clock step back cannot collide),
+    -- with the time span of the readings it wrote: what a query or the pruner looks up.
+    CREATE TABLE IF NOT EXISTS flush (
+      f  INTEGER PRIMARY KEY,
+      t0 INTEGER NOT NULL,
+      t1 INTEGER NOT NULL
+    );
+    -- One row per series per flush (more only if its readings span over 10 minutes):
+    -- k = f * 2^26 + series * 64 + part, so a flush's rows, written in k order, append to the
+    -- end of the table, and one series in one flush is a range lookup: no secondary index,
+    -- whose leaves (one per series) every flush would rewrite.
+    CREATE TABLE IF NOT EXISTS block (
+      k    INTEGER PRIMARY KEY,
+      t0   INTEGER NOT NULL,
+      t1   INTEGER NOT NULL,
+      n    INTEGER NOT NULL,
+      data BLOB    NOT NULL
+    );
+  `);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
