@@ -2,10 +2,8 @@
 // store has its own file (raw-database.ts), so that its minute blocks never share a commit,
 // a WAL or a checkpoint with the outbox. synchronous=FULL makes a committed outbox row survive
 // a power cut.
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
+import { preparePrivateDatabase } from './private-files.js';
 
 export type Db = Database.Database;
 
@@ -13,13 +11,7 @@ export type Db = Database.Database;
 const SCHEMA_VERSION = 3;
 
 export function openDatabase(file: string, onWarning?: (message: string) => void): Db {
-  if (file !== ':memory:') {
-    const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
-    if (warning) onWarning?.(warning);
-    ensurePrivateFile(file);
-    // Files left 0644 by an older version (umask 022): the database's companions too.
-    for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
-  }
+  preparePrivateDatabase(file, onWarning);
   const db = new Database(file);
   // 1 KB pages (SQLite's default is 4 KB): every commit rewrites the few pages it touches
   // (the table's last leaves, an index leaf, the counters row, page 1), and on an SD card

@@ -1,6 +1,7 @@
 // The box's files hold personal readings (the raw store), secrets and the audit trail: they are
 // the service user's alone, whatever umask the daemon was started with (issue 12, finding 10).
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** Creates `dir` 0700, or tightens one we own that group or others can enter; returns a
  * warning for one that is not ours to change (a shared /tmp, another user's folder). */
@@ -26,4 +27,14 @@ export function ensurePrivateFile(file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A SQLite file and its companions made private before SQLite opens it (":memory:" aside):
+ * its folder 0700, the file 0600, and -wal/-shm left 0644 by an older version tightened. */
+export function preparePrivateDatabase(file: string, onWarning?: (message: string) => void): void {
+  if (file === ':memory:') return;
+  const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
+  if (warning) onWarning?.(warning);
+  ensurePrivateFile(file);
+  for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
 }

@@ -3,10 +3,8 @@
 // SD-card wear: synchronous=NORMAL (a power cut may lose the last commits, never corrupt the
 // file), one commit every two minutes, and rows keyed so that each commit appends at the end of the
 // table (docs/RELIABILITY.md, "Raw store").
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, ensurePrivateFile } from './private-files.js';
+import { preparePrivateDatabase } from './private-files.js';
 import { PAGE_SIZE, smallWal, type Db } from './database.js';
 
 const SCHEMA_VERSION = 1;
@@ -18,12 +16,7 @@ export function rawDatabasePath(file: string): string {
 }
 
 export function openRawDatabase(file: string, onWarning?: (message: string) => void): Db {
-  if (file !== ':memory:') {
-    const warning = ensurePrivateDir(path.dirname(path.resolve(file)));
-    if (warning) onWarning?.(warning);
-    ensurePrivateFile(file);
-    for (const f of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) ensurePrivateFile(f);
-  }
+  preparePrivateDatabase(file, onWarning);
   const db = new Database(file);
   // Must precede the first table: lets makeRoom() give pages back to the file system (a full
   // disk is shared with the outbox's file, which cannot use pages freed inside this one).
