@@ -1,7 +1,7 @@
 // The raw store's own SQLite file, beside the outbox's (gateway.db -> gateway-raw.db) in the
 // same private state folder. Raw readings are best effort, so it trades durability for
 // SD-card wear: synchronous=NORMAL (a power cut may lose the last commits, never corrupt the
-// file), one commit every two minutes, and rows keyed so that each commit appends at the end of the
+// file), one commit a minute, and rows keyed so that each commit appends at the end of the
 // table (docs/RELIABILITY.md, "Raw store").
 import fs from 'node:fs';
 import path from 'node:path';
