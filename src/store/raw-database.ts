@@ -38,10 +38,9 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  // A smaller WAL than the outbox's (64 KB, a few flushes): the raw store only appends, so
-  // each page reaches the file once whatever the interval, and a small WAL keeps its share of
-  // a full partition small and the write rate even (docs/RELIABILITY.md).
-  smallWal(db, 65_536);
+  // Same small-WAL rule as the outbox's file (256 KB). A 64 KB WAL was tried: the full-disk
+  // fault with a raw store then failed (no eviction within 240 s; not understood yet).
+  smallWal(db);
   db.pragma('cache_size = -2000');
   db.pragma('busy_timeout = 2000');
   migrate(db);
