@@ -1,7 +1,7 @@
 // The raw store's own SQLite file, beside the outbox's (gateway.db -> gateway-raw.db) in the
 // same private state folder. Raw readings are best effort, so it trades durability for
 // SD-card wear: synchronous=NORMAL (a power cut may lose the last commits, never corrupt the
-// file), one commit every two minutes, and rows keyed so that each commit appends at the end of the
+// file), one commit a minute, and rows keyed so that each commit appends at the end of the
 // table (docs/RELIABILITY.md, "Raw store").
 import Database from 'better-sqlite3';
 import { preparePrivateDatabase } from './private-files.js';
@@ -31,10 +31,9 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  // A smaller WAL than the outbox's (64 KB, a few flushes): the raw store only appends, so
-  // each page reaches the file once whatever the interval, and a small WAL keeps its share of
-  // a full partition small and the write rate even (docs/RELIABILITY.md).
-  smallWal(db, 65_536);
+  // Same small-WAL rule as the outbox's file (256 KB). A 64 KB WAL was tried: the full-disk
+  // fault with a raw store then failed (no eviction within 240 s; not understood yet).
+  smallWal(db);
   db.pragma('cache_size = -2000');
   db.pragma('busy_timeout = 2000');
   migrate(db);

@@ -1,6 +1,6 @@
 // Raw readings kept for a few hours for the local charts and for diagnosis. Never uplinked.
 // Best effort, and shaped by the SD card it lives on (docs/RELIABILITY.md, "Raw store"):
-// readings are held in memory and written every two minutes, one compact block per series
+// readings are held in memory and written once a minute, one compact block per series
 // (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
 // end of the table. Queries merge what is on disk with what is still in memory. Pruned in the
 // background in small chunks. Identifier points are never stored in clear.
@@ -14,12 +14,13 @@ import { decodeBlock, encodeBlock, type RawPoint } from './raw-codec.js';
 
 /** How long readings wait in memory: what a power cut may lose (at most this much). Each
  * flush costs a few pages whatever it holds (page 1, the tree's right edge, the partly
- * filled last leaf, the WAL's last 4 KB): at one a minute they were half of the raw store's
- * bytes on the demo site (docs/PERFORMANCE.md). */
-export const RAW_FLUSH_MS = 120_000;
+ * filled last leaf, the WAL's last 4 KB). Two minutes saved about 2 B/reading on the demo
+ * site but left a 1 MB partition filled by the outbox before the raw store had anything on
+ * disk to give up (test/faults/disk-full.test.ts failed): one minute. */
+export const RAW_FLUSH_MS = 60_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const SPACE_CHECK_MS = 5000;
-/** Flushes pruned per transaction (each is about two minutes of readings). */
+/** Flushes pruned per transaction (each is about one minute of readings). */
 const PRUNE_CHUNK = 20;
 /** Readings given up per attempt when the disk is full (at least one flush). */
 const MAKE_ROOM_READINGS = 5000;

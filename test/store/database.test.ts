@@ -84,7 +84,7 @@ describe('openRawDatabase', () => {
     expect(fs.existsSync(`${file}-shm`)).toBe(false);
     expect(p('auto_vacuum')).toBe(2); // INCREMENTAL: makeRoom() shrinks the file
     expect(p('page_size')).toBe(1024);
-    expect(p('wal_autocheckpoint')).toBe(64);
+    expect(p('wal_autocheckpoint')).toBe(256);
     expect(fs.statSync(file).mode & 0o077).toBe(0);
   });
 });
