@@ -155,22 +155,19 @@ export class WindowAggregator {
   onClockStep(step: { before: number; after: number; deltaMs: number }): void {
     if (!this.running) return;
     const target = Math.floor(step.after / this.windowMs) * this.windowMs;
-    if (step.deltaMs > 0 && target > this.openWindow) {
-      this.emit(this.openWindow, step.before);
-      const skipped = Math.max(0, (target - this.openWindow - this.windowMs) / this.windowMs);
-      this.windowsSkipped += skipped;
-      this.openWindow = target;
-      this.observedFrom = step.after;
-      for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
-      this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
-    } else if (step.deltaMs < 0 && target < this.openWindow) {
+    if (step.deltaMs < 0 && target < this.openWindow) {
       // The open window has not been sent: it stays open, and fills again once the clock is
       // back in it. What is stamped before it was sent already or is late: counted, not sent.
       this.log.warn({ resumesAt: new Date(this.openWindow).toISOString() }, 'aggregation: clock stepped back; aggregates resume when it passes windows already sent (readings stay local and live)');
-      return;
-    } else {
-      return;
     }
+    if (step.deltaMs <= 0 || target <= this.openWindow) return;
+    this.emit(this.openWindow, step.before);
+    const skipped = Math.max(0, (target - this.openWindow - this.windowMs) / this.windowMs);
+    this.windowsSkipped += skipped;
+    this.openWindow = target;
+    this.observedFrom = step.after;
+    for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
+    this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
     if (this.timer) clearTimeout(this.timer);
     this.schedule();
   }

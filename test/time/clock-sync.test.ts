@@ -12,6 +12,17 @@ afterEach(() => {
   sync = null;
 });
 
+/** Runs fn with `bin` first on the PATH (where ClockSync finds chronyc). */
+async function withPath(bin: string, fn: () => Promise<void>): Promise<void> {
+  const old = process.env.PATH;
+  process.env.PATH = `${bin}:${old}`;
+  try {
+    await fn();
+  } finally {
+    process.env.PATH = old;
+  }
+}
+
 describe('ClockSync', () => {
   it('timesyncd: unsynchronised until the flag file appears, and says so when it changes', async () => {
     const dir = tmpDir('cgw-timesync-');
@@ -51,26 +62,18 @@ describe('ClockSync', () => {
   it('chrony: asks chronyc tracking; a command that fails leaves the state unknown, not unsynchronised', async () => {
     const bin = tmpDir('cgw-bin-');
     fs.writeFileSync(path.join(bin, 'chronyc'), '#!/bin/sh\n[ "$1 $2" = "-n tracking" ] && echo "Leap status     : Normal"\n', { mode: 0o755 });
-    const oldPath0 = process.env.PATH;
-    process.env.PATH = `${bin}:${oldPath0}`;
-    try {
+    await withPath(bin, async () => {
       sync = new ClockSync({ sync: 'chrony', syncFile: '/x' });
       sync.start();
       await waitFor(() => sync!.synchronized === true, 5000, 'chrony says synchronised');
       sync.stop();
-    } finally {
-      process.env.PATH = oldPath0;
-    }
+    });
     fs.writeFileSync(path.join(bin, 'chronyc'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-    const oldPath = process.env.PATH;
-    process.env.PATH = `${bin}:${oldPath}`;
-    try {
+    await withPath(bin, async () => {
       sync = new ClockSync({ sync: 'chrony', syncFile: '/x' });
       sync.start();
       await new Promise((r) => setTimeout(r, 300));
       expect(sync.synchronized).toBeNull();
-    } finally {
-      process.env.PATH = oldPath;
-    }
+    });
   });
 });
