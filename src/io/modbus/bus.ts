@@ -14,17 +14,23 @@ export interface BusOptions {
 }
 
 interface Job {
-  run: (timeoutMs: number) => Promise<number[]>;
+  read: ReadRequest | null;
+  write: WriteRequest | null;
   retries: number;
+  attempt: number;
   resolve: (v: number[]) => void;
   reject: (e: Error) => void;
 }
+
+const NO_VALUES: number[] = [];
 
 export type BusState = 'connecting' | 'up' | 'down' | 'stopped';
 
 export class ModbusBus {
   private queue: Job[] = [];
   private busy = false;
+  /** The job on the link now (its reply or failure settles it). */
+  private current: Job | null = null;
   private state: BusState = 'stopped';
   private reconnectTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
@@ -73,21 +79,24 @@ export class ModbusBus {
   /** Queue one read. Rejects at once while the link is down, so that a poll never waits
    * for a reconnect and devices on a dead bus are marked offline promptly. */
   read(req: ReadRequest, opts?: { retries?: number }): Promise<number[]> {
-    return this.enqueue((t) => this.transport.read(req, t), opts?.retries ?? this.opts.retries);
+    return this.enqueue(req, null, opts?.retries ?? this.opts.retries);
   }
 
   /** Queued like a read, never retried: a write whose confirmation was lost may have been applied. */
   async write(req: WriteRequest): Promise<void> {
-    await this.enqueue((t) => this.transport.write(req, t).then(() => []), 0);
+    await this.enqueue(null, req, 0);
   }
 
-  private enqueue(run: Job['run'], retries: number): Promise<number[]> {
+  private enqueue(read: ReadRequest | null, write: WriteRequest | null, retries: number): Promise<number[]> {
     if (this.state !== 'up') {
       return Promise.reject(new ModbusLinkError(`bus ${this.opts.id} is ${this.state}${this.lastError ? `: ${this.lastError}` : ''}`));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ run, retries, resolve, reject });
-      if (!this.busy) void this.drain();
+      this.queue.push({ read, write, retries, attempt: 0, resolve, reject });
+      if (!this.busy) {
+        this.busy = true;
+        this.runNext();
+      }
     });
   }
 
@@ -95,30 +104,47 @@ export class ModbusBus {
     return this.queue.length;
   }
 
-  private async drain(): Promise<void> {
-    this.busy = true;
-    try {
-      while (this.queue.length > 0) {
-        const job = this.queue.shift()!;
-        let attempt = 0;
-        for (;;) {
-          try {
-            job.resolve(await job.run(this.opts.timeoutMs));
-            break;
-          } catch (err) {
-            if (err instanceof ModbusError && err.retryable && attempt < job.retries && this.state === 'up') {
-              attempt++;
-              continue;
-            }
-            job.reject(err as Error);
-            break;
-          }
-        }
-      }
-    } finally {
+  /** Runs queued jobs one after the other, each settled by the link's promise. Callbacks
+   * made once, not an async loop: this is once per request (PERFORMANCE.md). */
+  private runNext(): void {
+    const job = this.queue.shift();
+    if (!job) {
       this.busy = false;
+      return;
     }
+    this.current = job;
+    this.tryJob(job);
   }
+
+  private tryJob(job: Job): void {
+    const t = this.opts.timeoutMs;
+    let p: Promise<unknown>;
+    try {
+      p = job.write ? this.transport.write(job.write, t) : this.transport.read(job.read!, t);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(this.onJobDone, this.onJobError);
+  }
+
+  private readonly onJobDone = (v: unknown): void => {
+    const job = this.current!;
+    this.current = null;
+    job.resolve(job.write ? NO_VALUES : (v as number[]));
+    this.runNext();
+  };
+
+  private readonly onJobError = (err: unknown): void => {
+    const job = this.current!;
+    if (err instanceof ModbusError && err.retryable && job.attempt < job.retries && this.state === 'up') {
+      job.attempt++;
+      this.tryJob(job);
+      return;
+    }
+    this.current = null;
+    job.reject(err as Error);
+    this.runNext();
+  };
 
   private async connect(): Promise<void> {
     if (this.state === 'stopped') return;

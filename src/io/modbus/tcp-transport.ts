@@ -1,43 +1,39 @@
-// Modbus TCP link: MBAP framing from jsmodbus (its request/response codecs), our own
-// transaction matching. jsmodbus' client keeps a queue per client and one unit id per client;
-// a bus with several unit ids behind one TCP gateway needs one queue per connection and
-// replies matched by transaction id, so the bus drives the codecs directly.
+// Modbus TCP link: MBAP framing (Modbus Messaging on TCP/IP Implementation Guide v1.0b, 3.1)
+// and our own transaction matching. A bus with several unit ids behind one TCP gateway needs
+// one queue per connection and replies matched by transaction id, so the bus drives the frames
+// directly. Reads are framed and parsed here without intermediate objects (the per-poll hot
+// path, PERFORMANCE.md); write request bodies still come from jsmodbus' codecs (pdu.ts).
 import net from 'node:net';
 import jsmodbus from 'jsmodbus';
 import type { ModbusTransport, ReadRequest, LinkStats, WriteRequest } from './transport.js';
 import { emptyStats } from './transport.js';
-import { FC, requestBody, unpack, writeBody, writeFc } from './pdu.js';
+import { FC, unpack, writeBody, writeFc } from './pdu.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
+import { monoNow } from '../../time/monotonic.js';
 
 const TCPRequest = jsmodbus.ModbusTCPRequest;
-const TCPResponse = jsmodbus.ModbusTCPResponse;
 
 /** MBAP header is 7 bytes; the length field counts unit id + PDU, PDU at most 253 bytes
  * (Modbus Messaging on TCP/IP Implementation Guide v1.0b, 3.1.3). */
 const MAX_MBAP_LENGTH = 254;
+const MBAP = 7;
 
-/** What a reply must be: its function code, and how to take the values out of its body. */
-interface Expect {
+/** The request waiting for its reply. One object per transport, reused: a poll allocates none. */
+interface Pending {
+  active: boolean;
+  tid: number;
   unitId: number;
   fc: number;
-  /** null: the body does not answer the request (wrong count); the message says what was asked. */
-  decode: (body: ReplyBody) => number[] | null;
-  asked: string;
-}
-
-interface ReplyBody {
-  fc: number;
-  isException: boolean;
-  code?: number;
-  valuesAsBuffer?: Buffer;
-}
-
-interface Pending extends Expect {
-  tid: number;
+  /** The read being answered, or null for a write (whose echo is checked by length only). */
+  read: ReadRequest | null;
+  timeoutMs: number;
+  deadline: number;
   resolve: (v: number[]) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
 }
+
+const NO_VALUES: number[] = [];
+const noop = (): void => {};
 
 export interface TcpTransportOptions {
   host: string;
@@ -51,7 +47,12 @@ export class ModbusTcpTransport implements ModbusTransport {
   private socket: net.Socket | null = null;
   private rx: Buffer = Buffer.alloc(0);
   private tid = 0;
-  private pending: Pending | null = null;
+  private readonly pending: Pending = { active: false, tid: 0, unitId: 0, fc: 0, read: null, timeoutMs: 0, deadline: 0, resolve: noop, reject: noop };
+  /** One deadline timer per link, re-armed with refresh() for each request instead of a
+   * timer made and cleared per request. While requests follow each other it never fires;
+   * after the last one it fires once and finds nothing pending. */
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimerMs = 0;
   private dropListeners: ((reason: string) => void)[] = [];
 
   constructor(private readonly opts: TcpTransportOptions) {
@@ -101,6 +102,8 @@ export class ModbusTcpTransport implements ModbusTransport {
     if (!s) return;
     this.socket = null;
     this.failPending(new ModbusLinkError('link closed'));
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
     await new Promise<void>((resolve) => {
       s.once('close', () => resolve());
       s.destroy();
@@ -108,37 +111,89 @@ export class ModbusTcpTransport implements ModbusTransport {
   }
 
   read(req: ReadRequest, timeoutMs: number): Promise<number[]> {
-    return this.transact(requestBody(req), timeoutMs, {
-      unitId: req.unitId,
-      fc: FC[req.register],
-      decode: (b) => (b.valuesAsBuffer ? unpack(req, b.valuesAsBuffer) : null),
-      asked: `${req.count} ${req.register} values asked`,
-    });
+    // MBAP + PDU of FC 01-04: function, start address, quantity (Modbus Application
+    // Protocol v1.1b3, 6.1-6.4).
+    const s = this.socket;
+    if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
+    if (this.pending.active) return Promise.reject(new Error('ModbusTcpTransport: one request at a time'));
+    const tid = this.nextTid();
+    const fc = FC[req.register];
+    const frame = Buffer.allocUnsafe(12);
+    frame.writeUInt16BE(tid, 0);
+    frame.writeUInt16BE(0, 2);
+    frame.writeUInt16BE(6, 4);
+    frame[6] = req.unitId;
+    frame[7] = fc;
+    frame.writeUInt16BE(req.start, 8);
+    frame.writeUInt16BE(req.count, 10);
+    return this.transact(s, frame, tid, req.unitId, fc, req, timeoutMs);
   }
 
   async write(req: WriteRequest, timeoutMs: number): Promise<void> {
+    const s = this.socket;
+    if (!s) throw new ModbusLinkError(`not connected to ${this.endpoint}`);
+    if (this.pending.active) throw new Error('ModbusTcpTransport: one request at a time');
+    const body = writeBody(req);
+    const tid = this.nextTid();
+    const frame = new TCPRequest(tid, 0, body.byteCount + 1, req.unitId, body as never).createPayload();
     // The reply echoes address and value or quantity; its function code is what we check.
-    await this.transact(writeBody(req), timeoutMs, { unitId: req.unitId, fc: writeFc(req), decode: () => [], asked: 'a write confirmation' });
+    await this.transact(s, frame, tid, req.unitId, writeFc(req), null, timeoutMs);
   }
 
-  private transact(body: { byteCount: number }, timeoutMs: number, expect: Expect): Promise<number[]> {
-    const s = this.socket;
-    if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
-    if (this.pending) return Promise.reject(new Error('ModbusTcpTransport: one request at a time'));
+  private nextTid(): number {
     this.tid = (this.tid + 1) & 0xffff;
-    const frame = new TCPRequest(this.tid, 0, body.byteCount + 1, expect.unitId, body as never).createPayload();
+    return this.tid;
+  }
+
+  private transact(s: net.Socket, frame: Buffer, tid: number, unitId: number, fc: number, read: ReadRequest | null, timeoutMs: number): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // A late reply carries this tid and is dropped as stale when it arrives.
-        this.pending = null;
-        this.stats.timeouts++;
-        reject(new ModbusTimeoutError(timeoutMs));
-      }, timeoutMs);
-      this.pending = { ...expect, tid: this.tid, resolve, reject, timer };
+      const p = this.pending;
+      p.active = true;
+      p.tid = tid;
+      p.unitId = unitId;
+      p.fc = fc;
+      p.read = read;
+      p.timeoutMs = timeoutMs;
+      p.deadline = monoNow() + timeoutMs;
+      p.resolve = resolve;
+      p.reject = reject;
+      this.armDeadline(timeoutMs);
       this.stats.requests++;
       this.stats.txBytes += frame.length;
       s.write(frame);
     });
+  }
+
+  private armDeadline(timeoutMs: number): void {
+    // A timer keeps the delay it was made with; a bus uses one timeout, so this is a
+    // refresh on every request but the first.
+    if (this.deadlineTimer && this.deadlineTimerMs === timeoutMs) {
+      this.deadlineTimer.refresh();
+      return;
+    }
+    this.newDeadlineTimer(timeoutMs);
+  }
+
+  private newDeadlineTimer(ms: number): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimerMs = ms;
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), ms);
+    this.deadlineTimer.unref();
+  }
+
+  private onDeadline(): void {
+    const p = this.pending;
+    if (!p.active) return;
+    const late = p.deadline - monoNow();
+    if (late > 1) {
+      // Re-armed for another request whose deadline is later (cannot happen with one
+      // timeout per link, but a wrong early timeout would cost a good reply).
+      this.newDeadlineTimer(late);
+      return;
+    }
+    // A late reply carries this tid and is dropped as stale when it arrives.
+    this.stats.timeouts++;
+    this.fail(new ModbusTimeoutError(p.timeoutMs));
   }
 
   private onData(chunk: Buffer): void {
@@ -161,47 +216,68 @@ export class ModbusTcpTransport implements ModbusTransport {
     }
   }
 
+  /** One complete MBAP frame. Checked at the edge: transaction, protocol id and unit must
+   * be ours (else stale), then the function code, then the byte count against the request. */
   private onFrame(frame: Buffer): void {
     const p = this.pending;
-    const tid = frame.readUInt16BE(0);
-    if (!p || tid !== p.tid || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
+    if (!p.active || frame.readUInt16BE(0) !== p.tid || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
       this.stats.staleFrames++;
       return;
     }
-    const res = TCPResponse.fromBuffer(frame);
-    if (!res) {
+    const fc = frame[MBAP];
+    if (fc === undefined) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`unparseable reply (${frame.toString('hex')})`));
+      return this.fail(new ModbusFrameError(`reply without a function code (${frame.toString('hex')})`));
     }
-    const body = res.body as unknown as ReplyBody;
-    if (body.isException) {
+    if (fc & 0x80) {
+      // An exception answers this request only with its function code | 0x80 (Modbus
+      // Application Protocol v1.1b3, 7) and carries one exception code byte.
+      if (fc !== (p.fc | 0x80) || frame.length !== MBAP + 2) {
+        this.stats.badFrames++;
+        return this.fail(new ModbusFrameError(`exception reply ${frame.toString('hex')} does not answer function ${p.fc}`));
+      }
       this.stats.exceptions++;
       this.stats.responses++;
-      return this.fail(new ModbusExceptionError(body.code ?? 0));
+      return this.fail(new ModbusExceptionError(frame[MBAP + 1]!));
     }
-    if (body.fc !== p.fc) {
+    if (fc !== p.fc) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply function ${body.fc} does not answer function ${p.fc}`));
+      return this.fail(new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
     }
-    const values = p.decode(body);
-    if (!values) {
+    let values: number[] | null = NO_VALUES;
+    if (p.read) {
+      // Read reply: byte count, then the data (6.1-6.4); the count must fill the frame.
+      const data = frame.length >= MBAP + 2 && frame[MBAP + 1] === frame.length - MBAP - 2 ? frame.subarray(MBAP + 2) : null;
+      values = data ? unpack(p.read, data) : null;
+      if (!values) {
+        this.stats.badFrames++;
+        return this.fail(new ModbusFrameError(`reply carries ${Math.max(0, frame.length - MBAP - 2)} bytes, ${p.read.count} ${p.read.register} values asked`));
+      }
+    } else if (frame.length !== MBAP + 5) {
+      // Write reply: the echo of address and value or quantity (6.5, 6.6, 6.11, 6.12).
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply carries ${body.valuesAsBuffer?.length ?? 0} bytes, ${p.asked}`));
+      return this.fail(new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
     }
     this.stats.responses++;
+    const resolve = p.resolve;
     this.settle();
-    p.resolve(values);
+    resolve(values);
   }
 
   private settle(): void {
-    if (this.pending) clearTimeout(this.pending.timer);
-    this.pending = null;
+    const p = this.pending;
+    p.active = false;
+    p.read = null;
+    p.resolve = noop;
+    p.reject = noop;
   }
 
   private fail(err: Error): void {
     const p = this.pending;
+    if (!p.active) return;
+    const reject = p.reject;
     this.settle();
-    p?.reject(err);
+    reject(err);
   }
 
   private failPending(err: Error): void {

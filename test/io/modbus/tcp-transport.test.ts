@@ -108,4 +108,32 @@ describe('Modbus TCP transport', () => {
     await expect(t.read(hr(0, 1), 150)).rejects.toBeInstanceOf(ModbusTimeoutError);
     expect(t.stats.staleFrames).toBe(1);
   });
+
+  it('counts an exception reply for another function code as a bad frame, not as the device\'s answer', async () => {
+    // FC 04 | 0x80 answering an FC 03 request (Modbus Application Protocol v1.1b3, 7).
+    const t = await scripted((q, s) => s.write(Buffer.from([q.tid >> 8, q.tid & 255, 0, 0, 0, 3, q.unit, 0x84, 2])));
+    const err = await t.read(hr(0, 1), 500).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusFrameError);
+    expect((err as Error).message).toMatch(/does not answer function 3/);
+    expect(t.stats.badFrames).toBe(1);
+    expect(t.stats.exceptions).toBe(0);
+  });
+
+  it('times out each request on its own deadline, with one timer re-armed per request', async () => {
+    // Answers only even start addresses: odd ones must time out, however requests interleave.
+    const t = await scripted((q, s) => {
+      if (q.start % 2 === 0) s.write(reply(q.tid, q.unit, q.fc, [q.start]));
+    });
+    for (let i = 0; i < 6; i++) {
+      if (i % 2 === 0) expect(await t.read(hr(i, 1), 60)).toEqual([i]);
+      else await expect(t.read(hr(i, 1), 60)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    }
+    // After a quiet spell longer than the timeout, and with another timeout, still on time.
+    await new Promise((r) => setTimeout(r, 120));
+    const t0 = performance.now();
+    await expect(t.read(hr(7, 1), 150)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
+    expect(await t.read(hr(8, 1), 150)).toEqual([8]);
+    expect(t.stats.timeouts).toBe(4);
+  });
 });
