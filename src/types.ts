@@ -21,6 +21,14 @@ export interface Reading {
   kind: PointKind;
   /** Why the quality is not good (exception code and name, timeout), for diagnosis. */
   detail?: string;
+  /** `device \0 point`, made once per point by the pipeline so that the listeners' maps of
+   * every reading look up one string instead of each building its own (seriesKey()). */
+  key?: string;
+}
+
+/** The key of a reading's series: device and point, joined by a character neither may hold. */
+export function seriesKey(r: { device: string; point: string; key?: string }): string {
+  return r.key ?? `${r.device}\u0000${r.point}`;
 }
 
 export interface DeviceStatus {

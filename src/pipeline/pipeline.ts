@@ -5,7 +5,7 @@ import type { EventBus } from '../events.js';
 import type { PolledDevice, PollSink } from '../io/modbus/device-poller.js';
 import type { ReadBlock } from '../io/modbus/read-plan.js';
 import { decodeRegisters } from '../io/modbus/codec.js';
-import type { Quality, Reading } from '../types.js';
+import { seriesKey, type Quality, type Reading } from '../types.js';
 import { checkRange, scaleValue } from './scale.js';
 
 /** Where a reading comes from: a polled Modbus device or a GPIO input. */
@@ -13,6 +13,9 @@ type Source = Pick<PolledDevice, 'id' | 'facility'>;
 
 export class Pipeline implements PollSink {
   readings = 0;
+  /** Series keys of each read block's points, made on the block's first reply (a poller
+   * keeps its blocks until it plans again). */
+  private readonly blockKeys = new WeakMap<ReadBlock, { device: string; keys: string[] }>();
 
   /** `pseudonymise` turns an identifier's value into its keyed pseudonym here, at the edge:
    * nothing after the pipeline ever sees a card number in clear. */
@@ -22,17 +25,28 @@ export class Pipeline implements PollSink {
   ) {}
 
   block(device: PolledDevice, block: ReadBlock, values: number[], ts: number): void {
-    for (const p of block.points) {
+    const keys = this.keysOf(device, block);
+    const points = block.points;
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i]!;
       const raw = decodeRegisters(values, p.address - block.start, p.type, p.order, p.bit);
       if (p.privacy === 'identifier') {
         // 0 means "no card" by convention: no pseudonym for nobody.
         const v = Number(raw);
-        this.emit(device, p, ts, v === 0 ? null : this.pseudonymise(v), 'good');
+        this.emit(device, p, ts, v === 0 ? null : this.pseudonymise(v), 'good', undefined, keys[i]);
         continue;
       }
       const value = scaleValue(p, raw);
-      this.emit(device, p, ts, value, checkRange(p, value));
+      this.emit(device, p, ts, value, checkRange(p, value), undefined, keys[i]);
     }
+  }
+
+  private keysOf(device: PolledDevice, block: ReadBlock): string[] {
+    const c = this.blockKeys.get(block);
+    if (c && c.device === device.id) return c.keys;
+    const keys = block.points.map((p) => seriesKey({ device: device.id, point: p.id }));
+    this.blockKeys.set(block, { device: device.id, keys });
+    return keys;
   }
 
   scanDone(device: PolledDevice, ts: number): void {
@@ -52,8 +66,9 @@ export class Pipeline implements PollSink {
     this.events.emit('deviceStatus', { device: device.id, facility: device.facility, online, ...(reason ? { reason } : {}) });
   }
 
-  private emit(device: Source, p: Point, ts: number, value: number | boolean | string | null, quality: Quality, detail?: string): void {
+  private emit(device: Source, p: Point, ts: number, value: number | boolean | string | null, quality: Quality, detail?: string, key?: string): void {
     this.readings++;
+    // One shape for every reading (detail always present), so the listeners stay monomorphic.
     const r: Reading = {
       device: device.id,
       facility: device.facility,
@@ -64,8 +79,9 @@ export class Pipeline implements PollSink {
       unit: p.unit,
       privacy: p.privacy,
       kind: p.kind,
+      detail: detail || undefined,
+      key: key ?? seriesKey({ device: device.id, point: p.id }),
     };
-    if (detail) r.detail = detail;
     this.events.emit('reading', r);
   }
 }
