@@ -303,7 +303,8 @@ export const NODE_RED_TASKS: TaskMapping = {
     { task: 'Node-RED runtime (message routing, cloning)', match: /^node_modules\/(@node-red\/(runtime|util)|node-red)\// },
   ],
   libraries: [
-    { task: 'Modbus request path', match: /^node_modules\/(modbus-serial|jsmodbus)\// },
+    // node-red-contrib-modbus's own dependencies: its modbus-serial fork, state machine, queue ids.
+    { task: 'Modbus request path', match: /^node_modules\/((@[^/]+\/)?modbus-serial|jsmodbus|@xstate\/fsm|bson|underscore)\// },
     { task: 'local publish', match: /^node_modules\/(mqtt|mqtt-packet)\// },
     { task: 'Node-RED runtime (message routing, cloning)', match: /^node_modules\/lodash/ },
     ...COMMON_LIBRARIES,
@@ -362,8 +363,8 @@ export function classifySample(s: Sample, tasks: TaskMapping, map?: PerfMap): Cl
     self ??= skipped ? 'v8' : 'unknown';
   }
   const keys = classes.map((c) => (c.kind === 'code' ? c.key : undefined));
-  let task = innermostMatch(keys, tasks.anchors) ?? innermostMatch(keys, tasks.libraries) ?? priorityMatch(keys, tasks.fallback);
-  if (!task) task = self === 'v8' || self === 'gc' ? self : 'other';
+  // V8 with no JS inside (promise jobs, microtask runs) is "v8", not the event loop under it.
+  const task = innermostMatch(keys, tasks.anchors) ?? innermostMatch(keys, tasks.libraries) ?? (self === 'v8' ? 'v8' : priorityMatch(keys, tasks.fallback)) ?? 'other';
   return { self, task, kernel };
 }
 
