@@ -31,6 +31,9 @@ export interface JobOptions {
   warmupS: number;
   measureS: number;
   nodeRedDir?: string;
+  /** Called with the pid under test just before the measured window opens; the function it
+   * returns is awaited just after the window closes (bench/perf-profile.ts attaches perf here). */
+  onMeasure?: (pid: number) => Promise<() => Promise<void>>;
 }
 
 export interface JobResult {
@@ -193,6 +196,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       throw new Error(`${o.system}: ${(e as Error).message}\n${diag()}`);
     }
     await sleep(o.warmupS * 1000);
+    const endMeasure = o.onMeasure ? await o.onMeasure(pid) : undefined;
     const c0 = cpuTimes(pid);
     const b0 = brokerPid ? cpuSeconds(brokerPid) : 0;
     const s0 = cpuSeconds(sim.proc.pid!);
@@ -203,6 +207,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
     await sleep(o.measureS * 1000);
     const secs = (performance.now() - t0) / 1000;
     const c1 = cpuTimes(pid);
+    await endMeasure?.();
     const userS = c1.user - c0.user;
     const cpuS = userS + c1.sys - c0.sys;
     const brokerCpu = brokerPid ? cpuSeconds(brokerPid) - b0 : 0;

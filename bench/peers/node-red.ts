@@ -192,7 +192,7 @@ export class NodeRed {
     return this.output;
   }
 
-  /** node <dir>/node_modules/node-red/red.js -u USERDIR -p PORT -s settings FLOWFILE, with default Node flags. */
+  /** node [BENCH_NODE_RED_FLAGS] <dir>/node_modules/node-red/red.js -u USERDIR -p PORT -s settings FLOWFILE (default Node flags). */
   static async start(installDir: string, flow: object[]): Promise<NodeRed> {
     // Node-RED finds node-red-contrib-modbus in the node_modules that holds node-red itself.
     const userDir = tempDir('cgw-peers-nr-user-');
@@ -214,7 +214,8 @@ export class NodeRed {
     );
     const port = await freePort();
     const proc = track(
-      spawn(process.execPath, [path.join(installDir, 'node_modules/node-red/red.js'), '-u', userDir, '-p', String(port), '-s', settings, flowFile], {
+      // BENCH_NODE_RED_FLAGS: Node flags for Node-RED (e.g. --perf-basic-prof), default none.
+      spawn(process.execPath, [...(process.env.BENCH_NODE_RED_FLAGS ?? '').split(' ').filter(Boolean), path.join(installDir, 'node_modules/node-red/red.js'), '-u', userDir, '-p', String(port), '-s', settings, flowFile], {
         cwd: userDir,
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
