@@ -18,7 +18,7 @@
 import type { AlarmRule } from '../config/site-schema.js';
 import type { Profile } from '../config/profile-schema.js';
 import type { OutboxItem } from '../store/outbox.js';
-import type { Facility, Reading } from '../types.js';
+import { seriesKey, type Facility, type Reading } from '../types.js';
 import type { Logger } from '../log.js';
 import { monoNow, type MonoClock } from '../time/monotonic.js';
 
@@ -158,7 +158,7 @@ export class AlarmMonitor {
 
   onReading(r: Reading): void {
     if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') return;
-    const rules = this.byPoint.get(`${r.device}\u0000${r.point}`);
+    const rules = this.byPoint.get(seriesKey(r));
     if (!rules) return;
     const mono = this.mono();
     for (const rule of rules) {
@@ -218,7 +218,7 @@ export class AlarmMonitor {
 function build(rules: AlarmRule[], devices: Devices): Map<string, Rule[]> {
   const byPoint = new Map<string, Rule[]>();
   const add = (r: Rule) => {
-    const k = `${r.device}\u0000${r.point}`;
+    const k = seriesKey(r);
     const list = byPoint.get(k) ?? [];
     list.push(r);
     byPoint.set(k, list);

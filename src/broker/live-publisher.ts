@@ -4,7 +4,7 @@
 //   community/<gatewayId>/bridge/state                        retained online|offline
 // Identifier points (card numbers) are never published: they leave io only for privacy.
 import type { EventBus } from '../events.js';
-import type { Facility, Reading } from '../types.js';
+import { seriesKey, type Facility, type Reading } from '../types.js';
 import type { LocalBroker } from './local-broker.js';
 
 export function readingTopic(gatewayId: string, facility: Facility, device: string, point: string): string {
@@ -15,10 +15,25 @@ export function bridgeTopic(gatewayId: string): string {
   return `community/${gatewayId}/bridge/state`;
 }
 
+/** `{"ts","value","unit","quality"[,"detail"]}`, the same text as JSON.stringify of that
+ * object, built from parts: the unit's JSON is made once per unit, numbers print as JSON does
+ * (a non-finite one as null). Once per reading, so no object is made for it. */
 export function readingPayload(r: Reading): string {
-  return r.detail === undefined
-    ? JSON.stringify({ ts: r.ts, value: r.value, unit: r.unit, quality: r.quality })
-    : JSON.stringify({ ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, detail: r.detail });
+  const v = r.value;
+  const value = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : v === null ? 'null' : typeof v === 'boolean' ? (v ? 'true' : 'false') : JSON.stringify(v);
+  const head = `{"ts":${r.ts},"value":${value},"unit":${unitJson(r.unit)},"quality":"${r.quality}"`;
+  return r.detail === undefined ? `${head}}` : `${head},"detail":${JSON.stringify(r.detail)}}`;
+}
+
+const unitJsonCache = new Map<string, string>();
+function unitJson(unit: string): string {
+  let j = unitJsonCache.get(unit);
+  if (j === undefined) {
+    j = JSON.stringify(unit);
+    // Units come from profiles: a handful. The bound only guards against a bug.
+    if (unitJsonCache.size < 1000) unitJsonCache.set(unit, j);
+  }
+  return j;
 }
 
 /** Live readings queued inside the broker beyond which new ones are not published: aedes has
@@ -29,6 +44,8 @@ export const MAX_PENDING_LIVE = 5000;
 export class LivePublisher {
   private unsubscribe: (() => void)[] = [];
   private readonly known = new Map<string, Facility>();
+  /** Topic per series key, made on the series' first reading (facility kept to notice a move). */
+  private readonly topics = new Map<string, { facility: Facility; topic: string }>();
   published = 0;
   withheld = 0;
   /** Live readings not published because the broker's subscribers could not keep up. */
@@ -68,6 +85,8 @@ export class LivePublisher {
     const facility = this.known.get(device);
     if (!facility) return;
     this.known.delete(device);
+    const prefix = `${device}\u0000`;
+    for (const k of this.topics.keys()) if (k.startsWith(prefix)) this.topics.delete(k);
     this.broker.publish(this.availabilityTopic(facility, device), '', { retain: true, qos: 1 });
   }
 
@@ -87,6 +106,15 @@ export class LivePublisher {
       return;
     }
     this.published++;
-    this.broker.publish(readingTopic(this.gatewayId, r.facility, r.device, r.point), readingPayload(r));
+    this.broker.publish(this.topicOf(r), readingPayload(r));
+  }
+
+  private topicOf(r: Reading): string {
+    const k = seriesKey(r);
+    const t = this.topics.get(k);
+    if (t && t.facility === r.facility) return t.topic;
+    const topic = readingTopic(this.gatewayId, r.facility, r.device, r.point);
+    this.topics.set(k, { facility: r.facility, topic });
+    return topic;
   }
 }

@@ -183,9 +183,8 @@ export class LocalBroker {
   private readonly listenerOf = new WeakMap<Duplex, Listener>();
   /** Publishes handed to aedes and not yet delivered to every subscriber. */
   pending = 0;
-  /** Connections corked while the gateway's own publishes are in flight (see publish()). */
+  /** Connections corked while the gateway's own publishes of this tick are written (cork()). */
   private corked: Duplex[] | null = null;
-  private corkTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly opts: LocalBrokerOptions,
@@ -634,32 +633,38 @@ export class LocalBroker {
       },
       (err) => {
         this.pending--;
-        if (this.pending === 0) this.uncork();
         if (err) this.log.warn({ topic, err: err.message }, 'local publish failed');
         done?.();
       },
     );
   }
 
-  /** The readings of one Modbus reply are published together, but aedes delivers them one
-   * macrotask apart, so each would cost every subscriber its own socket write (about 13 % of
-   * the gateway's CPU at a site-like rate, PERFORMANCE.md). The connections are corked while
-   * the gateway's publishes are in flight and uncorked when none is left, or after at most
-   * CORK_MAX_MS so that a steady stream is still flushed and a full socket buffer (aedes
-   * waiting for 'drain') cannot stall. */
+  /** The readings of one Modbus reply are published together, but aedes writes each to every
+   * subscriber's socket on its own, in a setImmediate of its delivery (aedes lib/client.js
+   * deliver0), so each would cost every subscriber its own socket write (about 13 % of the
+   * gateway's CPU at a site-like rate, PERFORMANCE.md). The connections are corked at the
+   * first publish of a tick and uncorked in a setImmediate queued after the tick's publishes
+   * (from process.nextTick, so after aedes' own immediates): one write per subscriber per
+   * burst, no timer, and nothing stays corked past the turn of the event loop in which aedes
+   * writes, so a full socket (aedes waiting for 'drain') cannot stall. A delivery aedes
+   * defers further is written uncorked: slower, never lost. */
   private cork(): void {
     const conns = [...this.conns];
     for (const c of conns) c.cork();
     this.corked = conns;
-    this.corkTimer = setTimeout(() => this.uncork(), CORK_MAX_MS);
+    process.nextTick(this.queueUncork);
   }
+
+  private readonly queueUncork = (): void => {
+    setImmediate(this.uncorkNow);
+  };
+
+  private readonly uncorkNow = (): void => this.uncork();
 
   private uncork(): void {
     const conns = this.corked;
     if (!conns) return;
     this.corked = null;
-    if (this.corkTimer) clearTimeout(this.corkTimer);
-    this.corkTimer = null;
     for (const c of conns) if (!c.destroyed) c.uncork();
   }
 
@@ -692,10 +697,6 @@ export class LocalBroker {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
   }
 }
-
-/** Longest a connection stays corked for the gateway's publishes: well under what a person
- * watching a live value notices, and short enough to keep a socket's buffer small. */
-const CORK_MAX_MS = 5;
 
 /** "address|port" of a connection: the same for a raw socket and the TLS socket or WebSocket
  * stream on top of it. */

@@ -59,4 +59,27 @@ describe('local broker write coalescing', () => {
     expect(publishedAtFirstArrival).toBeGreaterThan(0);
     expect(publishedAtFirstArrival).toBeLessThan(published / 2);
   });
+
+  it('keeps delivering to the others while one subscriber stops reading (its socket full)', async () => {
+    broker = await startBroker();
+    const stuck = await connectClient(url());
+    const live = await connectClient(url());
+    clients.push(stuck, live);
+    await subscribe(stuck, 'community/#');
+    await subscribe(live, 'community/#');
+    // The stuck client stops reading: its kernel buffers fill and aedes waits for 'drain'
+    // on it. Nothing may stay corked waiting for that.
+    stuck.stream.pause();
+    const payload = 'x'.repeat(2000);
+    let sent = 0;
+    for (let burst = 0; burst < 400; burst++) {
+      for (let p = 0; p < 4; p++) broker.publish(`community/gw/canteen/dev-1/p${p}`, payload);
+      sent += 4;
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => live.received.length === sent, 10_000, 'every message at the reading subscriber');
+    broker.publish('community/gw/canteen/dev-1/after', 'y');
+    await waitFor(() => live.received.some((m) => m.topic.endsWith('/after')), 2000, 'a later message');
+    stuck.stream.resume();
+  });
 });
