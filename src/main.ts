@@ -19,7 +19,7 @@ import type { BusConfig } from './config/site-schema.js';
 import { DevicePoller } from './io/modbus/device-poller.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { LocalBroker } from './broker/local-broker.js';
-import { LivePublisher, readingTopic } from './broker/live-publisher.js';
+import { LivePublisher, readingTopic, scanTopic } from './broker/live-publisher.js';
 import { AccessControl } from './broker/access.js';
 import { LiveState } from './state/live-state.js';
 import { publicReading } from './web/public-reading.js';
@@ -115,7 +115,7 @@ export class Gateway {
       anonymousSubscribe: ['community/#'],
     });
     this.broker = new LocalBroker(config.localBroker, log, this.access);
-    this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events);
+    this.publisher = new LivePublisher(config.site.gatewayId, this.broker, this.events, config.localBroker.live);
     this.state = new LiveState(this.events);
     this.clockWatch = new ClockWatch(log);
     this.clockWatch.onStep((s) => this.aggregator?.onClockStep(s));
@@ -172,7 +172,13 @@ export class Gateway {
 
   private personalTopics(): Set<string> {
     const gw = this.config.site.gatewayId;
-    return new Set(this.allDevices().flatMap((d) => d.profile.points.filter((p) => p.privacy === 'personal').map((p) => readingTopic(gw, d.facility, d.id, p.id))));
+    // A device's scan message carries all its points: personal if any one of them is.
+    return new Set(
+      this.allDevices().flatMap((d) => {
+        const personal = d.profile.points.filter((p) => p.privacy === 'personal');
+        return personal.length ? [...personal.map((p) => readingTopic(gw, d.facility, d.id, p.id)), scanTopic(gw, d.facility, d.id)] : [];
+      }),
+    );
   }
 
   private async startIo(): Promise<void> {

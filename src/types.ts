@@ -38,7 +38,8 @@ export interface DeviceStatus {
   reason?: string;
 }
 
-/** One completed scan of a device (every read block answered or failed). */
+/** One completed scan of a device (every read block answered or failed), or one change of a
+ * GPIO input. */
 export interface ScanDone {
   device: string;
   facility: Facility;

@@ -24,6 +24,10 @@ export const BROKER_DEFAULTS = {
   maxClientIdLength: 23,
 } as const;
 
+/** The gateway's own publishes within this many ms are written to each subscriber together
+ * (LocalBroker.cork); 0: each turn of the event loop on its own. */
+export const LIVE_COALESCE_MS = 10;
+
 export const LOGIN_DEFAULTS: LoginBackoffOptions = {
   freeFailures: 5,
   baseDelayMs: 1000,

@@ -1,5 +1,7 @@
 // Live readings and availability onto the local broker, on the contract topics:
 //   community/<gatewayId>/<facility>/<deviceId>/<point>       {ts, value, unit, quality}
+//   community/<gatewayId>/<facility>/<deviceId>/scan          {ts, points: {<point>: {ts, value, unit, quality}}}
+//                                                             (opt-in: localBroker.live.perScan)
 //   community/<gatewayId>/<facility>/<deviceId>/availability  retained online|offline
 //   community/<gatewayId>/bridge/state                        retained online|offline
 // Identifier points (card numbers) are never published: they leave io only for privacy.
@@ -9,6 +11,10 @@ import type { LocalBroker } from './local-broker.js';
 
 export function readingTopic(gatewayId: string, facility: Facility, device: string, point: string): string {
   return `community/${gatewayId}/${facility}/${device}/${point}`;
+}
+
+export function scanTopic(gatewayId: string, facility: Facility, device: string): string {
+  return `community/${gatewayId}/${facility}/${device}/scan`;
 }
 
 export function bridgeTopic(gatewayId: string): string {
@@ -41,6 +47,22 @@ function unitJson(unit: string): string {
  * Array.shift) until the process collapses (PERFORMANCE.md, peer benchmark). */
 export const MAX_PENDING_LIVE = 5000;
 
+/** Which live messages are published (localBroker.live). */
+export interface LiveOptions {
+  perPoint: boolean;
+  perScan: boolean;
+}
+
+/** Points of one device collected for its scan message; more than this many readings without
+ * a scan's end (a bug, or a source that never ends one) are published as they stand. */
+const MAX_SCAN_POINTS = 2000;
+
+interface OpenScan {
+  facility: Facility;
+  /** `"<point>":{...}` per reading, in the order read. */
+  parts: string[];
+}
+
 export class LivePublisher {
   private unsubscribe: (() => void)[] = [];
   private readonly known = new Map<string, Facility>();
@@ -51,17 +73,24 @@ export class LivePublisher {
   /** Live readings not published because the broker's subscribers could not keep up. */
   shed = 0;
 
+  private readonly scans = new Map<string, OpenScan>();
+  private readonly pointJson = new Map<string, string>();
+
   constructor(
     private readonly gatewayId: string,
     private readonly broker: LocalBroker,
     private readonly events: EventBus,
+    private readonly opts: LiveOptions = { perPoint: true, perScan: false },
   ) {}
 
   start(): void {
     this.broker.publish(bridgeTopic(this.gatewayId), 'online', { retain: true, qos: 1 });
     this.unsubscribe.push(
       this.events.on('reading', (r) => this.onReading(r)),
+      this.events.on('scan', (s) => this.endScan(s.device, s.ts)),
       this.events.on('deviceStatus', (s) => {
+        // A device going offline ends its scan: the failed readings go out with it.
+        if (!s.online) this.endScan(s.device, Date.now());
         this.known.set(s.device, s.facility);
         this.broker.publish(this.availabilityTopic(s.facility, s.device), s.online ? 'online' : 'offline', { retain: true, qos: 1 });
       }),
@@ -85,6 +114,7 @@ export class LivePublisher {
     const facility = this.known.get(device);
     if (!facility) return;
     this.known.delete(device);
+    this.scans.delete(device);
     const prefix = `${device}\u0000`;
     for (const k of this.topics.keys()) if (k.startsWith(prefix)) this.topics.delete(k);
     this.broker.publish(this.availabilityTopic(facility, device), '', { retain: true, qos: 1 });
@@ -105,8 +135,32 @@ export class LivePublisher {
       this.shed++;
       return;
     }
+    if (this.opts.perScan) this.addToScan(r);
+    if (!this.opts.perPoint) return;
     this.published++;
     this.broker.publish(this.topicOf(r), readingPayload(r));
+  }
+
+  private addToScan(r: Reading): void {
+    let open = this.scans.get(r.device);
+    if (!open) this.scans.set(r.device, (open = { facility: r.facility, parts: [] }));
+    let name = this.pointJson.get(r.point);
+    if (name === undefined) this.pointJson.set(r.point, (name = JSON.stringify(r.point)));
+    open.parts.push(`${name}:${readingPayload(r)}`);
+    if (open.parts.length >= MAX_SCAN_POINTS) this.endScan(r.device, r.ts);
+  }
+
+  /** One message with every point of the device's scan (each as on its own topic). */
+  private endScan(device: string, ts: number): void {
+    const open = this.scans.get(device);
+    if (!open || open.parts.length === 0) return;
+    this.scans.delete(device);
+    if (this.broker.pending >= MAX_PENDING_LIVE) {
+      this.shed += open.parts.length;
+      return;
+    }
+    this.published += open.parts.length;
+    this.broker.publish(scanTopic(this.gatewayId, open.facility, device), `{"ts":${ts},"points":{${open.parts.join(',')}}}`);
   }
 
   private topicOf(r: Reading): string {

@@ -14,7 +14,7 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client, type Con
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log.js';
 import { identityOf, remoteOf, type AccessControl } from './access.js';
-import { BROKER_DEFAULTS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from './broker-defaults.js';
+import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from './broker-defaults.js';
 import { LoginGuard, type LoginBackoffOptions } from './login-guard.js';
 import { MemoryGuard, packetBytes, type MemoryLimits, type WrappablePersistence } from './memory-guard.js';
 import { PacketGuard, type GuardVerdict } from './packet-guard.js';
@@ -64,6 +64,8 @@ export interface LocalBrokerOptions {
   maxClientIdLength?: number;
   tls?: LocalBrokerTlsOptions;
   websocket?: LocalBrokerWebSocketOptions;
+  /** Coalescing of the gateway's own publishes (cork()); default 10 ms. */
+  live?: { coalesceMs?: number };
 }
 
 /** Counters for metrics and the status page. Counts are since start (they only grow), except
@@ -639,20 +641,23 @@ export class LocalBroker {
     );
   }
 
-  /** The readings of one Modbus reply are published together, but aedes writes each to every
+  /** The readings of a Modbus reply are published together, but aedes writes each to every
    * subscriber's socket on its own, in a setImmediate of its delivery (aedes lib/client.js
-   * deliver0), so each would cost every subscriber its own socket write (about 13 % of the
-   * gateway's CPU at a site-like rate, PERFORMANCE.md). The connections are corked at the
-   * first publish of a tick and uncorked in a setImmediate queued after the tick's publishes
-   * (from process.nextTick, so after aedes' own immediates): one write per subscriber per
-   * burst, no timer, and nothing stays corked past the turn of the event loop in which aedes
-   * writes, so a full socket (aedes waiting for 'drain') cannot stall. A delivery aedes
-   * defers further is written uncorked: slower, never lost. */
+   * deliver0): a socket write per reading and subscriber, the costliest system call of the
+   * per-reading path (PERFORMANCE.md). So the connections are corked at the gateway's first
+   * publish and uncorked live.coalesceMs later (one timer per window, not per publish): the
+   * replies of a bus' round of polls reach each subscriber in one write. With coalesceMs 0 they
+   * are uncorked in a setImmediate queued after the tick's publishes (from process.nextTick,
+   * so after aedes' own immediates): one write per burst. Either way nothing stays corked
+   * waiting for a publish to complete, so a full socket (aedes waiting for 'drain') cannot
+   * stall the others; a delivery aedes defers further is written uncorked: slower, not lost. */
   private cork(): void {
     const conns = [...this.conns];
     for (const c of conns) c.cork();
     this.corked = conns;
-    process.nextTick(this.queueUncork);
+    const ms = this.opts.live?.coalesceMs ?? LIVE_COALESCE_MS;
+    if (ms > 0) setTimeout(this.uncorkNow, ms);
+    else process.nextTick(this.queueUncork);
   }
 
   private readonly queueUncork = (): void => {

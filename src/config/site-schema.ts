@@ -1,7 +1,7 @@
 // Site configuration schema (config/*.yaml). The names here are a contract: other tools,
 // the web page and the tests rely on them. Unknown keys are errors (strict objects).
 import { z } from 'zod';
-import { BROKER_DEFAULTS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from '../broker/broker-defaults.js';
+import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from '../broker/broker-defaults.js';
 
 const range = (lo: number, hi: number) => z.number().int(`must be a whole number ${lo}..${hi}`).min(lo, `must be ${lo}..${hi}`).max(hi, `must be ${lo}..${hi}`);
 const ident = z
@@ -89,6 +89,19 @@ const BrokerMemorySchema = z.strictObject({
   retainedBytesTotal: range(0, 4 * 1024 ** 3).default(MEMORY_DEFAULTS.retainedBytesTotal),
 });
 
+/** What the gateway publishes of each scan on the local broker (docs/LOCAL-MQTT.md). */
+export const LocalLiveSchema = z
+  .strictObject({
+    /** community/<gatewayId>/<facility>/<deviceId>/<point>: one message per reading. */
+    perPoint: z.boolean().default(true),
+    /** community/<gatewayId>/<facility>/<deviceId>/scan: one message per scan, every point in it. */
+    perScan: z.boolean().default(false),
+    /** The gateway's publishes within this many ms go to each subscriber in one socket write
+     * (0: those of one turn of the event loop); a live value waits at most this long. */
+    coalesceMs: range(0, 100).default(LIVE_COALESCE_MS),
+  })
+  .refine((l) => l.perPoint || l.perScan, { message: 'perPoint and perScan are both false: nothing would be published live; set one of them true', path: ['perPoint'] });
+
 export const LocalBrokerSchema = z.strictObject({
   host: host.default('0.0.0.0'),
   port: port.default(1883),
@@ -122,6 +135,7 @@ export const LocalBrokerSchema = z.strictObject({
   maxClientIdLength: range(23, 65_535).default(BROKER_DEFAULTS.maxClientIdLength),
   tls: LocalBrokerTlsSchema.optional(),
   websocket: LocalBrokerWebSocketSchema.optional(),
+  live: LocalLiveSchema.default(() => LocalLiveSchema.parse({})),
 });
 
 export const WebAuditSchema = z.strictObject({

@@ -57,9 +57,11 @@ export class Pipeline implements PollSink {
     for (const p of points) this.emit(device, p, ts, null, quality, detail);
   }
 
-  /** A GPIO input: the value is already logical (contact state or pulse count). */
+  /** A GPIO input: the value is already logical (contact state or pulse count). Each change
+   * is a scan of its own (for the live scan message). */
   input(device: Source, p: Point, value: boolean | number, ts: number): void {
     this.emit(device, p, ts, value, 'good');
+    this.events.emit('scan', { device: device.id, facility: device.facility, ts });
   }
 
   availability(device: Source, online: boolean, reason?: string): void {

@@ -13,12 +13,12 @@ afterEach(async () => {
   for (const s of subs.splice(0)) s.stop();
 });
 
-async function simulatedSite() {
+async function simulatedSite(live?: { perPoint: boolean; perScan: boolean }) {
   const simPort = await freePort();
   const brokerPort = await freePort();
   gw = makeGateway(
     baseConfig({
-      localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback' },
+      localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback', ...(live ? { live } : {}) },
       buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
       devices: [
         // A fast kiosk so that several measurements (and card numbers) happen during the test.
@@ -73,6 +73,30 @@ describe('local broker with mosquitto_sub', () => {
     expect(all).not.toMatch(/resident_card_uid/);
     for (const c of cards) expect(all).not.toContain(String(c));
     expect(gw.publisher.withheld).toBeGreaterThan(0);
+  });
+
+  it('publishes one message per scan with every point when asked to, and per-point ones only if asked too', async () => {
+    const { brokerPort, gw } = await simulatedSite({ perPoint: false, perScan: true });
+    await gw.start();
+    const sub = new MosquittoSub(brokerPort, 'community/#');
+    subs.push(sub);
+    await sub.started();
+    const base = 'community/gw-test';
+    await waitFor(() => sub.on(`${base}/security/io-1/scan`).length >= 3, 8000, 'scan messages');
+    const msg = JSON.parse(sub.on(`${base}/security/io-1/scan`).at(-1)!.payload) as { ts: number; points: Record<string, Record<string, unknown>> };
+    const profile = gw.config.devices.find((d) => d.id === 'io-1')!;
+    const points = gw.profiles.get(profile.profile)!.points.filter((p) => p.privacy !== 'identifier').map((p) => p.id);
+    // Every point of the scan, each with the payload its own topic would carry.
+    expect(Object.keys(msg.points).sort()).toEqual([...points].sort());
+    const door = msg.points['entrance_door']!;
+    expect(Object.keys(door).sort()).toEqual(['quality', 'ts', 'unit', 'value']);
+    expect(typeof door.value).toBe('boolean');
+    expect(Math.abs(msg.ts - Date.now())).toBeLessThan(10_000);
+    // No per-point messages (perPoint false), and the kiosk's scans carry personal points:
+    // its scan topic is personal, so this anonymous subscriber never gets it.
+    expect(sub.lines.filter((l) => /\/(io-1|kiosk-1)\/(?!scan$|availability$)[^/]+$/.test(l.topic))).toEqual([]);
+    expect(sub.on(`${base}/health/kiosk-1/scan`)).toEqual([]);
+    expect(sub.lines.map((l) => l.payload).join('\n')).not.toMatch(/resident_card_uid/);
   });
 
   it('says bridge/state and availability offline on a clean stop', async () => {

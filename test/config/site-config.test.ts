@@ -419,3 +419,18 @@ describe('site config: RS-485 buses and GPIO inputs', () => {
     oneError(text.replace('point: count', 'point: state'), 'alarms[0].point: profile "gpio-counter" has no point "state" (count)');
   });
 });
+
+describe('site config: live messages on the local broker', () => {
+  it('defaults to per-point messages, coalesced over 10 ms', () => {
+    expect(ok(BASE).localBroker.live).toEqual({ perPoint: true, perScan: false, coalesceMs: 10 });
+  });
+
+  it('refuses a config that would publish nothing live, naming the field', () => {
+    const text = mutate((c) => (c.localBroker = { ...c.localBroker, live: { perPoint: false, perScan: false } }));
+    expect(oneError(text, 'localBroker.live.perPoint:')).toMatch(/nothing would be published live/);
+  });
+
+  it('refuses a coalescing window past 100 ms', () => {
+    expect(oneError(mutate((c) => (c.localBroker = { ...c.localBroker, live: { coalesceMs: 500 } })), 'localBroker.live.coalesceMs:')).toMatch(/0\.\.100/);
+  });
+});
