@@ -4,7 +4,7 @@
 // and classifies the `perf script` output (bench/perf-classify.ts). cpu-clock samples a thread
 // only while it is on a CPU, so the shares are CPU time; `node --cpu-prof` also samples a
 // thread blocked in write or fsync (wall time), which is why profile-gateway.ts was retired.
-// Usage: npm run bench:profile -- [--system gateway|node-red-per-value|node-red-per-read]
+// Usage: npm run bench:profile -- [--system gateway|gateway-per-scan|node-red-per-value|node-red-per-read]
 //          [--devices 20] [--layout one|each] [--seconds 20] [--warmup 5] [--poll-ms 100] [--keep DIR]
 // (the defaults are section 1a's; --keep DIR keeps perf.data, perf.script and perf.map there)
 // Node-RED: BENCH_NODE_RED_DIR reuses an install (as in bench:peers). Needs perf (Debian:
@@ -19,7 +19,7 @@ import { installNodeRed } from './peers/node-red.js';
 import { fmt, removeTempDir, sleep, tempDir, track } from './peers/util.js';
 
 const FREQ = 999;
-const SYSTEMS: Record<string, System> = { gateway: 'gateway', 'node-red-per-value': 'node-red per-value', 'node-red-per-read': 'node-red per-read' };
+const SYSTEMS: Record<string, System> = { gateway: 'gateway', 'gateway-per-scan': 'gateway per-scan', 'node-red-per-value': 'node-red per-value', 'node-red-per-read': 'node-red per-read' };
 
 function args(): { system: System; devices: number; layout: 'one' | 'each'; seconds: number; warmup: number; pollMs: number; keep: string | undefined } {
   const a = process.argv.slice(2);
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   process.env.BENCH_NODE_FLAGS = `${process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1'} ${perfFlags}`;
   process.env.BENCH_NODE_RED_FLAGS = `${process.env.BENCH_NODE_RED_FLAGS ?? ''} ${perfFlags}`;
   let nodeRedDir: string | undefined;
-  if (o.system !== 'gateway') {
+  if (!o.system.startsWith('gateway')) {
     nodeRedDir = process.env.BENCH_NODE_RED_DIR ?? tempDir('cgw-perf-node-red-');
     installNodeRed(nodeRedDir);
   }
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     if (o.keep) fs.writeFileSync(path.join(dir, 'perf.script'), script.stdout);
     if (o.keep) fs.writeFileSync(path.join(dir, 'perf.map'), mapText);
     if (o.keep) fs.writeFileSync(path.join(dir, 'map-sizes.json'), JSON.stringify({ pid, sizes }));
-    const report = classifyPerfScript(script.stdout, { pid, tasks: o.system === 'gateway' ? GATEWAY_TASKS : NODE_RED_TASKS, map: new PerfMap(mapText, sizes) });
+    const report = classifyPerfScript(script.stdout, { pid, tasks: o.system.startsWith('gateway') ? GATEWAY_TASKS : NODE_RED_TASKS, map: new PerfMap(mapText, sizes) });
     // cpu-clock at FREQ Hz: samples / FREQ should match the CPU seconds /proc counted.
     const sampledS = report.totalPeriodNs / 1e9;
     console.log(`samples: ${fmt(report.samples)} (${sampledS.toFixed(2)} CPU s sampled; /proc counted ${r.cpuS.toFixed(2)} s in the window)`);

@@ -20,7 +20,9 @@ export const PER_REQUEST = POINTS.length;
 /** Distinct unit ids served by the simulator; device i uses unit (i mod UNITS) + 1. */
 const UNITS = 200;
 
-export type System = 'gateway' | 'node-red per-value' | 'node-red per-read';
+/** gateway per-scan: the gateway with localBroker.live { perPoint: false, perScan: true }, one
+ * message per scan, like Node-RED's per-read flow (one message per request). */
+export type System = 'gateway' | 'gateway per-scan' | 'node-red per-value' | 'node-red per-read';
 
 export interface JobOptions {
   system: System;
@@ -95,7 +97,7 @@ export async function startSimulator(units: number): Promise<{ proc: ChildProces
 
 /** A mosquitto_sub on `topic`: counts good readings (lines whose payload has quality good),
  * messages, and keeps the first lines as a sample. */
-function subscriber(port: number, topic: string, mode: 'json' | 'per-read') {
+function subscriber(port: number, topic: string, mode: 'json' | 'per-read' | 'scan') {
   const proc = track(spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-F', '%t %p'], { stdio: ['ignore', 'pipe', 'ignore'] }));
   const c = { proc, messages: 0, good: 0, other: 0, sample: '', connected: false };
   let rest = '';
@@ -107,7 +109,12 @@ function subscriber(port: number, topic: string, mode: 'json' | 'per-read') {
       c.messages++;
       if (c.sample.length < 400) c.sample += `${line}\n`;
       if (mode === 'per-read') c.good += PER_REQUEST;
-      else if (line.includes('"quality":"good"')) c.good++;
+      else if (mode === 'scan') {
+        // One message per scan: each point's reading inside it counts.
+        const good = line.match(/"quality":"good"/g)?.length ?? 0;
+        c.good += good;
+        c.other += (line.match(/"quality":/g)?.length ?? 0) - good;
+      } else if (line.includes('"quality":"good"')) c.good++;
       else c.other++;
     }
   });
@@ -130,7 +137,7 @@ function gatewayConfig(dir: string, o: JobOptions, simPort: number, brokerPort: 
   }));
   const cfg = {
     site: { communityCode: '330106001001', gatewayId: 'gw-bench' },
-    localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback' },
+    localBroker: { host: '127.0.0.1', port: brokerPort, anonymous: 'loopback', ...(o.system === 'gateway per-scan' ? { live: { perPoint: false, perScan: true } } : {}) },
     web: { host: '127.0.0.1', port: webPort, https: false },
     storage: { path: path.join(dir, 'gateway.db') },
     // No platform: aggregates wait in the outbox, as on a site whose uplink is down.
@@ -157,7 +164,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
     let brokerPid: number | null = null;
     let sub: ReturnType<typeof subscriber>;
     let diag: () => string;
-    if (o.system === 'gateway') {
+    if (o.system === 'gateway' || o.system === 'gateway per-scan') {
       const brokerPort = await freePort();
       const file = gatewayConfig(dir, o, sim.port, brokerPort, await freePort(), await freePort());
       // As the bin and the systemd unit start it; BENCH_NODE_FLAGS replaces the flags (as in
@@ -174,7 +181,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       diag = () => gw.out;
       await Promise.race([waitPort(brokerPort, 30_000), new Promise((_, rej) => gw.proc.once('exit', (c) => rej(new Error(`gateway exited (${c}):\n${gw.out}`))))]);
       pid = gw.proc.pid!;
-      sub = subscriber(brokerPort, 'community/gw-bench/canteen/+/+', 'json');
+      sub = subscriber(brokerPort, 'community/gw-bench/canteen/+/+', o.system === 'gateway' ? 'json' : 'scan');
     } else {
       const mosq = await BenchMosquitto.start();
       cleanup.push(() => mosq.stop());
