@@ -151,12 +151,16 @@ export class DevicePoller {
     const offline = this.stats.online === false;
     let answered = false;
     let lastErr: ModbusError | null = null;
-    for (const block of [...this.plan]) {
+    // The plan as it is now: a split below plans again, for the next scan.
+    const plan = this.plan;
+    for (let i = 0; i < plan.length; i++) {
+      const block = plan[i]!;
       try {
         const values = await this.read(block, offline);
         this.sink.block(this.device, block, values, Date.now());
         answered = true;
       } catch (err) {
+        this.countError(err);
         if (!(err instanceof ModbusError)) throw err;
         if (err instanceof ModbusExceptionError && !err.deviceSilent) {
           answered = true;
@@ -191,16 +195,16 @@ export class DevicePoller {
 
   private read(block: ReadBlock, offline: boolean): Promise<number[]> {
     this.stats.requests++;
-    return this.bus
-      .read({ unitId: this.device.unitId, register: block.register, start: block.start, count: block.count }, offline ? { retries: 0 } : undefined)
-      .catch((err: unknown) => {
-        const e = this.stats.errors;
-        if (err instanceof ModbusTimeoutError) e.timeouts++;
-        else if (err instanceof ModbusExceptionError) e.exceptions++;
-        else if (err instanceof ModbusLinkError) e.linkErrors++;
-        else if (err instanceof ModbusFrameError) e.lineErrors++;
-        throw err;
-      });
+    // Failures are counted where they are caught (countError): no extra promise per request.
+    return this.bus.read({ unitId: this.device.unitId, register: block.register, start: block.start, count: block.count }, offline ? { retries: 0 } : undefined);
+  }
+
+  private countError(err: unknown): void {
+    const e = this.stats.errors;
+    if (err instanceof ModbusTimeoutError) e.timeouts++;
+    else if (err instanceof ModbusExceptionError) e.exceptions++;
+    else if (err instanceof ModbusLinkError) e.linkErrors++;
+    else if (err instanceof ModbusFrameError) e.lineErrors++;
   }
 
   /** A merged read was refused with ILLEGAL DATA ADDRESS: this firmware lacks something in
@@ -215,7 +219,10 @@ export class DevicePoller {
         // A single-point block was refused as it stands: no need to ask again.
         if (block.points.length === 1) throw new ModbusExceptionError(ILLEGAL_DATA_ADDRESS);
         const single: ReadBlock = { register: block.register, ...spanBlock(p), points: [p] };
-        this.sink.block(this.device, single, await this.read(single, offline), Date.now());
+        this.sink.block(this.device, single, await this.read(single, offline).catch((e: unknown) => {
+          this.countError(e);
+          throw e;
+        }), Date.now());
       } catch (err) {
         if (err instanceof ModbusExceptionError && err.code === ILLEGAL_DATA_ADDRESS) {
           this.unsupported.add(p);
