@@ -121,9 +121,15 @@ export async function drainBench(n: number): Promise<DrainResult> {
     t = performance.now();
     let left = n;
     let firstDrop = 0;
+    const trace = process.env.BENCH_DRAIN_TRACE === '1';
     while (left > 0 && performance.now() - t < 300_000) {
       await sleep(200);
       const { rss } = memory(daemon.pid!);
+      if (trace) {
+        const m = memory(daemon.pid!);
+        const d = await daemonMemory(webPort);
+        console.error(`t=${((performance.now() - t) / 1000).toFixed(1)} left=${left} rss=${m.rss.toFixed(1)} hwm=${m.hwm.toFixed(1)} anon=${m.anon.toFixed(1)} file=${m.file.toFixed(1)} heapUsed=${d.heapUsed.toFixed(1)} heapTotal=${d.heapTotal.toFixed(1)} ext=${d.external.toFixed(1)}`);
+      }
       if (rss > peakRss) {
         peakRss = rss;
         peakParts = await memoryParts(daemon.pid!, webPort);

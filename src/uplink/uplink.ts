@@ -9,6 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { UplinkConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
+import { AckOnlyStore } from './ack-only-store.js';
 import { CONTRACT_VERSION, uplinkTopic, type StatusHealth, type StatusMessage } from './contract.js';
 import { CLOCK_CODES, clockMessage, probeValidity, type Validity } from './tls-clock.js';
 
@@ -133,6 +134,7 @@ export class Uplink {
       keepalive: this.cfg.keepaliveSeconds,
       queueQoSZero: false,
       resubscribe: false,
+      outgoingStore: new AckOnlyStore(),
       username: this.cfg.username,
       password: this.cfg.password,
       will: { topic: this.statusTopic, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
@@ -241,9 +243,13 @@ export class Uplink {
     }
   }
 
-  private message(batch: OutboxBatch): Buffer {
+  /** A string, not a Buffer: mqtt.js copies a Buffer payload of every QoS 1 message for its
+   * outgoing store (rfdc), and both copies are external memory that only a major GC frees, which
+   * held up to 20 MB while draining a backlog. A string lives in the V8 heap (a scavenge frees
+   * it) and the socket encodes it into a buffer freed when the write completes. */
+  private message(batch: OutboxBatch): string {
     const head = `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${batch.kind}","items":[`;
-    return Buffer.from(`${head}${batch.items}]}`);
+    return `${head}${batch.items}]}`;
   }
 
   private waitIdle(ms: number): Promise<void> {
