@@ -96,7 +96,8 @@ export async function drainBench(n: number): Promise<DrainResult> {
   // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
   const daemon = spawn(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
-    stdio: 'ignore',
+    // BENCH_DRAIN_DAEMON_OUT: a file for the daemon's stdout and stderr (e.g. with --trace-gc).
+    stdio: process.env.BENCH_DRAIN_DAEMON_OUT ? ['ignore', fs.openSync(process.env.BENCH_DRAIN_DAEMON_OUT, 'w'), 'inherit'] : 'ignore',
     env: { ...process.env, LOG_LEVEL: 'error' },
   });
   const procs: ChildProcess[] = [daemon];

@@ -10,6 +10,7 @@ import type { UplinkConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
 import { AckOnlyStore } from './ack-only-store.js';
+import { PayloadSlots } from './payload-slots.js';
 import { CONTRACT_VERSION, uplinkTopic, type StatusHealth, type StatusMessage } from './contract.js';
 import { CLOCK_CODES, clockMessage, probeValidity, type Validity } from './tls-clock.js';
 
@@ -29,6 +30,7 @@ export class Uplink {
   private generation = 0;
   private inflight = 0;
   private cursor = newCursor();
+  private slots = new PayloadSlots(0);
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
@@ -152,6 +154,7 @@ export class Uplink {
       this.certValidity = undefined;
       this.stats.connects++;
       this.cursor = newCursor();
+      this.slots = new PayloadSlots(this.cfg.maxMessageBytes);
       this.log.info({ url: this.cfg.url, backlog: this.outbox.stats().rows }, 'uplink connected');
       // Status goes ahead of the backlog (alarms, then aggregates, follow in pump()).
       client.publish(this.statusTopic, JSON.stringify(this.status('online', 'connected')), { qos: 1, retain: true });
@@ -222,16 +225,25 @@ export class Uplink {
     const c = this.client;
     if (!c || this.state !== 'connected') return;
     const gen = this.generation;
+    const slots = this.slots;
     while (this.inflight < this.cfg.inflight) {
       const batch = this.outbox.next(this.cursor, MAX_ITEMS, this.cfg.maxMessageBytes - 160);
-      if (!batch) break;
+      if (!batch) {
+        if (this.inflight === 0) slots.clear(); // caught up: keep no payload buffers
+        break;
+      }
       const seqs = batch.seqs;
       this.cursor[batch.kind] = seqs[seqs.length - 1]!;
       this.inflight++;
       this.stats.messages++;
       this.stats.items += seqs.length;
-      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, batch.kind), this.message(batch), { qos: 1 }, (err) => {
+      const slot = slots.take(this.messageBytes(batch));
+      const payload = this.message(batch, slot);
+      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, batch.kind), payload, { qos: 1 }, (err) => {
+        // A dropped connection's slots are not reused (its socket may not be done with them):
+        // each connection has its own PayloadSlots.
         if (gen !== this.generation) return;
+        slots.give(slot);
         this.inflight--;
         if (!err) {
           this.stats.acked += seqs.length;
@@ -243,13 +255,20 @@ export class Uplink {
     }
   }
 
-  /** A string, not a Buffer: mqtt.js copies a Buffer payload of every QoS 1 message for its
-   * outgoing store (rfdc), and both copies are external memory that only a major GC frees, which
-   * held up to 20 MB while draining a backlog. A string lives in the V8 heap (a scavenge frees
-   * it) and the socket encodes it into a buffer freed when the write completes. */
-  private message(batch: OutboxBatch): string {
-    const head = `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${batch.kind}","items":[`;
-    return `${head}${batch.items}]}`;
+  private head(kind: OutboxBatch['kind']): string {
+    return `{"v":${CONTRACT_VERSION},"gatewayId":${JSON.stringify(this.id.gatewayId)},"communityCode":${JSON.stringify(this.id.communityCode)},"kind":"${kind}","items":[`;
+  }
+
+  private messageBytes(batch: OutboxBatch): number {
+    return Buffer.byteLength(this.head(batch.kind)) + batch.bytes + 2;
+  }
+
+  /** The message written into `slot` (see PayloadSlots), as a view of the bytes used. */
+  private message(batch: OutboxBatch, slot: Buffer): Buffer {
+    let n = slot.write(this.head(batch.kind));
+    n += slot.write(batch.items, n);
+    n += slot.write(']}', n);
+    return slot.subarray(0, n);
   }
 
   private waitIdle(ms: number): Promise<void> {
