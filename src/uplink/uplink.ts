@@ -232,22 +232,23 @@ export class Uplink {
         if (this.inflight === 0) slots.clear(); // caught up: keep no payload buffers
         break;
       }
-      const seqs = batch.seqs;
-      this.cursor[batch.kind] = seqs[seqs.length - 1]!;
+      // The callback keeps numbers only: not the batch and its items string.
+      const { kind, after, last, count } = batch;
+      this.cursor[kind] = last;
       this.inflight++;
       this.stats.messages++;
-      this.stats.items += seqs.length;
+      this.stats.items += count;
       const slot = slots.take(this.messageBytes(batch));
       const payload = this.message(batch, slot);
-      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, batch.kind), payload, { qos: 1 }, (err) => {
+      c.publish(uplinkTopic(this.id.communityCode, this.id.gatewayId, kind), payload, { qos: 1 }, (err) => {
         // A dropped connection's slots are not reused (its socket may not be done with them):
         // each connection has its own PayloadSlots.
         if (gen !== this.generation) return;
         slots.give(slot);
         this.inflight--;
         if (!err) {
-          this.stats.acked += seqs.length;
-          this.outbox.ack(seqs);
+          this.stats.acked += count;
+          this.outbox.ackRange(kind, after, last);
         }
         if (this.inflight === 0) this.resolveIdle();
         this.pump();
