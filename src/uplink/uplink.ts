@@ -226,6 +226,11 @@ export class Uplink {
     if (!c || this.state !== 'connected') return;
     const gen = this.generation;
     const slots = this.slots;
+    // mqtt-packet writes a PUBLISH in six pieces; corked, the round's messages leave in one
+    // writev instead of six writes (and six write requests to keep) each.
+    const stream = c.stream;
+    stream.cork();
+    process.nextTick(() => stream.uncork());
     while (this.inflight < this.cfg.inflight) {
       const batch = this.outbox.next(this.cursor, MAX_ITEMS, this.cfg.maxMessageBytes - 160);
       if (!batch) {
