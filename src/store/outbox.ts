@@ -1,6 +1,6 @@
 // The durable outbox: every uplink item is written here first, with a per-gateway monotonic
 // seq, and deleted only when the platform broker has acknowledged it. SQLite is the single
-// source of truth; the uplink keeps nothing but the seqs it has in flight.
+// source of truth; the uplink keeps nothing but the seq ranges it has in flight.
 // Cap: past maxRows or maxBytes the oldest non-alarm rows are shed (then the oldest alarms,
 // only if nothing else is left), and every shed row is counted. A full disk drops the new
 // rows (counted) instead of throwing into the polling path.
@@ -62,7 +62,6 @@ export class Outbox {
   private lastSeqValue = 0;
   private counters = { shed_rows: 0, shed_bytes: 0, dropped_rows: 0 };
   private readonly listeners: (() => void)[] = [];
-  private pendingAcks: number[] = [];
   /** Acknowledged batches, three numbers each: priority, after, last. */
   private pendingRanges: number[] = [];
   private ackScheduled = false;
@@ -80,7 +79,6 @@ export class Outbox {
       items: db
         .prepare(`SELECT group_concat('{"seq":' || seq || ',' || substr(body, 2), ',' ORDER BY seq), max(seq) FROM (SELECT seq, body FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?)`)
         .raw(),
-      del: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes'),
       rangeTotals: db.prepare('SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?').raw(),
       delRange: db.prepare('DELETE FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?'),
       oldestShed: db.prepare('SELECT seq, bytes FROM outbox WHERE priority > 0 ORDER BY seq LIMIT ?'),
@@ -230,15 +228,10 @@ export class Outbox {
     return null;
   }
 
-  /** Acknowledged by the broker: delete. Deletes are grouped into one transaction per tick;
-   * a crash before it commits only means a duplicate the platform drops by seq. */
-  ack(seqs: number[]): void {
-    for (const s of seqs) this.pendingAcks.push(s);
-    this.scheduleFlush();
-  }
-
-  /** A batch from next() acknowledged: deletes its rows (those of `kind` with after < seq <=
-   * last), as ack() does, without a seq list. */
+  /** A batch from next() acknowledged by the broker: deletes its rows, those of `kind` with
+   * after < seq <= last (rows shed meanwhile are simply not there any more). Deletes are
+   * grouped into one transaction per tick; a crash before it commits only means a duplicate
+   * the platform drops by seq. */
   ackRange(kind: OutboxKind, after: number, last: number): void {
     this.pendingRanges.push(PRIORITY[kind], after, last);
     this.scheduleFlush();
@@ -253,18 +246,11 @@ export class Outbox {
 
   private flushAcks(retry = true): void {
     this.ackScheduled = false;
-    if (this.pendingAcks.length === 0 && this.pendingRanges.length === 0) return;
-    const seqs = this.pendingAcks;
+    if (this.pendingRanges.length === 0) return;
     const ranges = this.pendingRanges;
-    this.pendingAcks = [];
     this.pendingRanges = [];
     try {
       this.db.transaction(() => {
-        if (seqs.length > 0) {
-          const deleted = this.st.del.all(JSON.stringify(seqs)) as { bytes: number }[];
-          this.rows -= deleted.length;
-          for (const d of deleted) this.bytes -= d.bytes;
-        }
         for (let i = 0; i < ranges.length; i += 3) {
           const [n, b] = this.st.rangeTotals.get(ranges[i], ranges[i + 1], ranges[i + 2]) as [number, number];
           if (n === 0) continue;
@@ -284,13 +270,12 @@ export class Outbox {
         const checkpointed = this.checkpoint();
         if (released || checkpointed) {
           this.log.warn({ released, checkpointed }, 'disk full: ballast released and WAL checkpointed so acknowledged rows can be deleted');
-          this.pendingAcks = seqs.concat(this.pendingAcks);
           this.pendingRanges = ranges.concat(this.pendingRanges);
           return this.flushAcks(false);
         }
       }
       // Not deleted now: those rows are sent again later and dropped by seq at the platform.
-      this.log.warn({ err: (err as Error).message, rows: seqs.length, ranges: ranges.length / 3 }, 'outbox: could not delete acknowledged rows');
+      this.log.warn({ err: (err as Error).message, batches: ranges.length / 3 }, 'outbox: could not delete acknowledged rows');
     }
   }
 

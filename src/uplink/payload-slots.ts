@@ -25,8 +25,4 @@ export class PayloadSlots {
   clear(): void {
     this.free = [];
   }
-
-  get freeCount(): number {
-    return this.free.length;
-  }
 }

@@ -73,7 +73,8 @@ describe('Outbox seq', () => {
     const a = mk(file);
     const seqs = a.ob.append([item('agg', 1), item('agg', 2), item('alarm', 3)]);
     expect(seqs).toEqual([1, 2, 3]);
-    a.ob.ack(seqs);
+    a.ob.ackRange('agg', 0, 2);
+    a.ob.ackRange('alarm', 0, 3);
     await tick();
     expect(a.ob.stats().rows).toBe(0);
     expect(tableRows(a.db)).toEqual([]);
@@ -148,7 +149,7 @@ describe('Outbox next()', () => {
   });
 });
 
-describe('Outbox ack()', () => {
+describe('Outbox ackRange()', () => {
   it('deletes after the flush tick, and the stats follow', async () => {
     const { db, ob } = mk(dbFile());
     const a = sized('agg', 1000, 200);
@@ -157,7 +158,7 @@ describe('Outbox ack()', () => {
     const seqs = ob.append([a, b, c]);
     expect(ob.stats()).toMatchObject({ rows: 3, bytes: 900, oldestTs: 1000, lastSeq: 3 });
 
-    ob.ack([seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
     // Not yet: deletes are grouped per tick.
     expect(tableRows(db)).toHaveLength(3);
     expect(ob.stats().rows).toBe(3);
@@ -165,27 +166,30 @@ describe('Outbox ack()', () => {
     expect(tableRows(db).map((r) => r.seq)).toEqual([2, 3]);
     expect(ob.stats()).toMatchObject({ rows: 2, bytes: 700, oldestTs: 2000 });
 
-    ob.ack([seqs[2]!]);
-    ob.ack([seqs[1]!]);
+    ob.ackRange('inventory', 0, seqs[2]!);
+    ob.ackRange('alarm', 0, seqs[1]!);
     await tick();
     expect(tableRows(db)).toEqual([]);
     expect(ob.stats()).toMatchObject({ rows: 0, bytes: 0, oldestTs: null, lastSeq: 3 });
   });
 
-  it('acking an unknown or already deleted seq is harmless', async () => {
+  it('acking an unknown, empty or already deleted range is harmless', async () => {
     const { db, ob } = mk(dbFile());
     const seqs = ob.append([sized('agg', 1, 100), sized('agg', 2, 150)]);
-    ob.ack([seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
     await tick();
-    ob.ack([seqs[0]!, 999, -1, seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
+    ob.ackRange('agg', 900, 999);
+    ob.ackRange('agg', seqs[1]!, seqs[0]!);
+    ob.ackRange('alarm', 0, 999);
     await tick();
     expect(tableRows(db).map((r) => r.seq)).toEqual([2]);
     expect(ob.stats()).toMatchObject({ rows: 1, bytes: 150, oldestTs: 2 });
-    // The same seq twice in one batch counts once.
-    ob.ack([seqs[1]!, seqs[1]!]);
+    // The same range twice in one tick counts once.
+    ob.ackRange('agg', seqs[0]!, seqs[1]!);
+    ob.ackRange('agg', seqs[0]!, seqs[1]!);
     await tick();
     expect(ob.stats()).toMatchObject({ rows: 0, bytes: 0, oldestTs: null });
-    ob.ack([]);
     await tick();
     expect(ob.stats().rows).toBe(0);
   });
@@ -193,14 +197,14 @@ describe('Outbox ack()', () => {
   it('stop() flushes pending acks at once', () => {
     const { db, ob } = mk(dbFile());
     const seqs = ob.append([item('agg', 1), item('agg', 2)]);
-    ob.ack(seqs);
+    ob.ackRange('agg', 0, seqs[1]!);
     ob.stop();
     expect(tableRows(db)).toEqual([]);
     expect(ob.stats().rows).toBe(0);
   });
 });
 
-describe('Outbox ackRange()', () => {
+describe('Outbox ackRange() with batches from next()', () => {
   it("deletes a batch's rows and only those: not other kinds inside its range, not rows appended after it", async () => {
     const { db, ob } = mk(dbFile());
     // Interleaved: the agg batch's range (0, 4] holds an alarm and an inventory row too.
@@ -215,7 +219,7 @@ describe('Outbox ackRange()', () => {
     expect(ob.stats()).toMatchObject({ rows: 3, bytes: 1000, oldestTs: 2 });
     // Acknowledged again (a resend after a reconnect): nothing left to delete, totals unchanged.
     ob.ackRange('agg', 0, 4);
-    ob.ack([2]);
+    ob.ackRange('alarm', 0, 2);
     await tick();
     expect(tableRows(db).map((r) => r.seq)).toEqual([3, 5]);
     expect(ob.stats()).toMatchObject({ rows: 2, bytes: 800 });
