@@ -11,7 +11,7 @@ import { openDatabase } from '../src/store/database.js';
 import { Outbox, type OutboxItem } from '../src/store/outbox.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/config/paths.js';
-import { daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
+import { cpuSeconds, daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
 
 const log = silentLogger();
 
@@ -59,12 +59,19 @@ async function memoryParts(pid: number, webPort: number): Promise<DrainResult['p
 export interface DrainResult {
   n: number;
   build: number;
+  /** VmRSS holding the backlog, platform down, just before the drain; MiB. */
   idleRss: number;
+  /** VmHWM from the daemon's start to the drain: the start-up peak; MiB. */
+  startHwm: number;
+  /** VmHWM from the drain's start to its end (the kernel's own peak, reset when the broker
+   * starts, so no sampling gap can miss it); MiB. */
   peakRss: number;
-  /** At the RSS peak, MiB. */
+  /** At the highest sampled VmRSS (every 100 ms), MiB. */
   peakParts: { anon: number; file: number; heapUsed: number; external: number };
   seconds: number;
   rate: number;
+  /** The daemon's user + system CPU during the drain, microseconds per aggregate. */
+  cpuUsPerItem: number;
   received: number;
 }
 
@@ -93,16 +100,23 @@ export async function drainBench(n: number): Promise<DrainResult> {
     uplink: { url: `mqtt://127.0.0.1:${port}`, reconnectMinMs: 200, reconnectMaxMs: 1000 },
   };
   fs.writeFileSync(path.join(dir, 'site.yaml'), stringify(cfg));
-  // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag.
+  // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag. Only the
+  // daemon is measured: Mosquitto and the subscriber are processes of their own.
   const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
   const daemon = spawn(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
-    stdio: 'ignore',
-    env: { ...process.env, LOG_LEVEL: 'error' },
+    // BENCH_DRAIN_DAEMON_OUT: a file for the daemon's stdout and stderr (e.g. with --trace-gc).
+    stdio: process.env.BENCH_DRAIN_DAEMON_OUT ? ['ignore', fs.openSync(process.env.BENCH_DRAIN_DAEMON_OUT, 'w'), 'inherit'] : 'ignore',
+    // The unit's allocator setting too (systemd/community-gateway.service); BENCH_MALLOC=default leaves glibc's.
+    env: { ...process.env, LOG_LEVEL: 'error', ...(process.env.BENCH_MALLOC === 'default' ? {} : { MALLOC_MMAP_THRESHOLD_: '131072' }) },
   });
   const procs: ChildProcess[] = [daemon];
   try {
-    await sleep(5000); // holding the backlog, platform unreachable
+    // Holding the backlog, platform unreachable; BENCH_DRAIN_IDLE_S longer lets start-up settle.
+    await sleep(Number(process.env.BENCH_DRAIN_IDLE_S ?? 5) * 1000);
     const idleRss = memory(daemon.pid!).rss;
+    // From here VmHWM is the drain's own peak (Linux >= 4.0: "5" resets the peak RSS).
+    const startHwm = memory(daemon.pid!).hwm;
+    fs.writeFileSync(`/proc/${daemon.pid!}/clear_refs`, '5');
     fs.writeFileSync(
       path.join(dir, 'mosquitto.conf'),
       `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n${process.getuid?.() === 0 ? 'user root\n' : ''}`,
@@ -116,23 +130,31 @@ export async function drainBench(n: number): Promise<DrainResult> {
     sub.stdout!.on('data', (d: Buffer) => {
       for (const b of d) if (b === 10) received++;
     });
-    let peakRss = idleRss;
+    let sampledPeak = 0;
     let peakParts = await memoryParts(daemon.pid!, webPort);
+    const cpu0 = cpuSeconds(daemon.pid!);
     t = performance.now();
     let left = n;
     let firstDrop = 0;
+    const trace = process.env.BENCH_DRAIN_TRACE === '1';
     while (left > 0 && performance.now() - t < 300_000) {
-      await sleep(200);
-      const { rss } = memory(daemon.pid!);
-      if (rss > peakRss) {
-        peakRss = rss;
+      await sleep(100);
+      const m = memory(daemon.pid!);
+      if (m.rss > sampledPeak) {
+        sampledPeak = m.rss;
         peakParts = await memoryParts(daemon.pid!, webPort);
+      }
+      if (trace) {
+        const d = await daemonMemory(webPort);
+        console.error(`t=${((performance.now() - t) / 1000).toFixed(1)} left=${left} rss=${m.rss.toFixed(1)} hwm=${m.hwm.toFixed(1)} anon=${m.anon.toFixed(1)} file=${m.file.toFixed(1)} heapUsed=${d.heapUsed.toFixed(1)} heapTotal=${d.heapTotal.toFixed(1)} ext=${d.external.toFixed(1)}`);
       }
       left = rows(dbFile);
       if (!firstDrop && left < n) firstDrop = performance.now();
     }
+    const cpu = cpuSeconds(daemon.pid!) - cpu0;
+    const peakRss = memory(daemon.pid!).hwm;
     const seconds = (performance.now() - (firstDrop || t)) / 1000;
-    return { n, build, idleRss, peakRss, peakParts, seconds, rate: n / seconds, received };
+    return { n, build, idleRss, startHwm, peakRss, peakParts, seconds, rate: n / seconds, cpuUsPerItem: (cpu / n) * 1e6, received };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // The durable outbox: every uplink item is written here first, with a per-gateway monotonic
 // seq, and deleted only when the platform broker has acknowledged it. SQLite is the single
-// source of truth; the uplink keeps nothing but the seqs it has in flight.
+// source of truth; the uplink keeps nothing but the seq ranges it has in flight.
 // Cap: past maxRows or maxBytes the oldest non-alarm rows are shed (then the oldest alarms,
 // only if nothing else is left), and every shed row is counted. A full disk drops the new
 // rows (counted) instead of throwing into the polling path.
@@ -21,11 +21,15 @@ export interface OutboxItem {
   body: string;
 }
 
-/** Rows of one kind to send in one message. `items` is the JSON of the items, with their
- * seq, joined by commas: built by SQLite, so a batch costs one string, not one per row. */
+/** Rows of one kind to send in one message: those of `kind` with after < seq <= last (no
+ * row can join that range later: seqs only grow). `items` is the JSON of the items, with their
+ * seq, joined by commas: built by SQLite, so a batch costs one string, not one per row, and
+ * no array of seqs (the drain's JS garbage is what its memory peak is made of). */
 export interface OutboxBatch {
   kind: OutboxKind;
-  seqs: number[];
+  after: number;
+  last: number;
+  count: number;
   bytes: number;
   items: string;
 }
@@ -58,7 +62,8 @@ export class Outbox {
   private lastSeqValue = 0;
   private counters = { shed_rows: 0, shed_bytes: 0, dropped_rows: 0 };
   private readonly listeners: (() => void)[] = [];
-  private pendingAcks: number[] = [];
+  /** Acknowledged batches, three numbers each: priority, after, last. */
+  private pendingRanges: number[] = [];
   private ackScheduled = false;
   private lastFullLog = 0;
   private readonly st;
@@ -70,11 +75,12 @@ export class Outbox {
   ) {
     this.st = {
       insert: db.prepare('INSERT INTO outbox (kind, priority, ts, body, bytes) VALUES (?, ?, ?, ?, ?)'),
-      next: db.prepare('SELECT seq, bytes FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
+      next: db.prepare('SELECT bytes FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?').pluck(),
       items: db
-        .prepare(`SELECT group_concat('{"seq":' || seq || ',' || substr(body, 2), ',' ORDER BY seq) FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?`)
-        .pluck(),
-      del: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes'),
+        .prepare(`SELECT group_concat('{"seq":' || seq || ',' || substr(body, 2), ',' ORDER BY seq), max(seq) FROM (SELECT seq, body FROM outbox WHERE priority = ? AND seq > ? ORDER BY seq LIMIT ?)`)
+        .raw(),
+      rangeTotals: db.prepare('SELECT count(*), coalesce(sum(bytes), 0) FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?').raw(),
+      delRange: db.prepare('DELETE FROM outbox WHERE priority = ? AND seq > ? AND seq <= ?'),
       oldestShed: db.prepare('SELECT seq, bytes FROM outbox WHERE priority > 0 ORDER BY seq LIMIT ?'),
       oldestAny: db.prepare('SELECT seq, bytes FROM outbox ORDER BY seq LIMIT ?'),
       delUpTo: db.prepare('DELETE FROM outbox WHERE seq <= ? AND priority >= ?'),
@@ -205,25 +211,33 @@ export class Outbox {
   next(cursor: Cursor, maxItems: number, maxBytes: number): OutboxBatch | null {
     for (const kind of KINDS_BY_PRIORITY) {
       const priority = PRIORITY[kind];
-      const seqs: number[] = [];
+      const after = cursor[kind];
+      let count = 0;
       let size = 0;
-      // iterate() stops reading at the size limit: a batch never loads rows it will not send.
-      for (const [seq, bytes] of this.st.next.iterate(priority, cursor[kind], maxItems) as IterableIterator<[number, number]>) {
-        if (seqs.length > 0 && size + bytes + 24 > maxBytes) break;
-        seqs.push(seq);
+      // iterate() stops reading at the size limit: a batch never loads rows it will not send;
+      // one number per row, no row arrays.
+      for (const bytes of this.st.next.iterate(priority, after, maxItems) as IterableIterator<number>) {
+        if (count > 0 && size + bytes + 24 > maxBytes) break;
+        count++;
         size += bytes + 24; // room for "seq" and separators
       }
-      if (seqs.length === 0) continue;
-      const items = this.st.items.get(priority, cursor[kind], seqs[seqs.length - 1]) as string;
-      return { kind, seqs, bytes: Buffer.byteLength(items), items };
+      if (count === 0) continue;
+      const [items, last] = this.st.items.get(priority, after, count) as [string, number];
+      return { kind, after, last, count, bytes: Buffer.byteLength(items), items };
     }
     return null;
   }
 
-  /** Acknowledged by the broker: delete. Deletes are grouped into one transaction per tick;
-   * a crash before it commits only means a duplicate the platform drops by seq. */
-  ack(seqs: number[]): void {
-    for (const s of seqs) this.pendingAcks.push(s);
+  /** A batch from next() acknowledged by the broker: deletes its rows, those of `kind` with
+   * after < seq <= last (rows shed meanwhile are simply not there any more). Deletes are
+   * grouped into one transaction per tick; a crash before it commits only means a duplicate
+   * the platform drops by seq. */
+  ackRange(kind: OutboxKind, after: number, last: number): void {
+    this.pendingRanges.push(PRIORITY[kind], after, last);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.ackScheduled) {
       this.ackScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -232,14 +246,18 @@ export class Outbox {
 
   private flushAcks(retry = true): void {
     this.ackScheduled = false;
-    if (this.pendingAcks.length === 0) return;
-    const seqs = this.pendingAcks;
-    this.pendingAcks = [];
+    if (this.pendingRanges.length === 0) return;
+    const ranges = this.pendingRanges;
+    this.pendingRanges = [];
     try {
       this.db.transaction(() => {
-        const deleted = this.st.del.all(JSON.stringify(seqs)) as { bytes: number }[];
-        this.rows -= deleted.length;
-        for (const d of deleted) this.bytes -= d.bytes;
+        for (let i = 0; i < ranges.length; i += 3) {
+          const [n, b] = this.st.rangeTotals.get(ranges[i], ranges[i + 1], ranges[i + 2]) as [number, number];
+          if (n === 0) continue;
+          this.st.delRange.run(ranges[i], ranges[i + 1], ranges[i + 2]);
+          this.rows -= n;
+          this.bytes -= b;
+        }
         this.persistTotals();
       })();
       // Deleting freed pages: if the disk-full ballast was given up, take it back.
@@ -252,12 +270,12 @@ export class Outbox {
         const checkpointed = this.checkpoint();
         if (released || checkpointed) {
           this.log.warn({ released, checkpointed }, 'disk full: ballast released and WAL checkpointed so acknowledged rows can be deleted');
-          this.pendingAcks = seqs.concat(this.pendingAcks);
+          this.pendingRanges = ranges.concat(this.pendingRanges);
           return this.flushAcks(false);
         }
       }
       // Not deleted now: those rows are sent again later and dropped by seq at the platform.
-      this.log.warn({ err: (err as Error).message, rows: seqs.length }, 'outbox: could not delete acknowledged rows');
+      this.log.warn({ err: (err as Error).message, batches: ranges.length / 3 }, 'outbox: could not delete acknowledged rows');
     }
   }
 

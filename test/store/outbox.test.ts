@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../../src/store/database.js';
-import { newCursor, Outbox, type OutboxCap, type OutboxItem, type OutboxKind } from '../../src/store/outbox.js';
+import { newCursor, Outbox, type OutboxBatch, type OutboxCap, type OutboxItem, type OutboxKind } from '../../src/store/outbox.js';
 import { silentLogger } from '../../src/log.js';
 import { tmpDir } from '../helpers/peers.js';
 
@@ -44,6 +44,15 @@ function sized(kind: OutboxKind, ts: number, bytes: number): OutboxItem {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+/** The seqs a batch carries, read from its items; checked against its range and count. */
+function seqsOf(b: OutboxBatch): number[] {
+  const seqs = (JSON.parse(`[${b.items}]`) as { seq: number }[]).map((i) => i.seq);
+  expect(b.count).toBe(seqs.length);
+  expect(b.last).toBe(seqs.at(-1));
+  expect(seqs[0]).toBeGreaterThan(b.after);
+  return seqs;
+}
+
 function tableRows(db: Db): { seq: number; kind: string; ts: number; body: string; bytes: number }[] {
   return db.prepare('SELECT seq, kind, ts, body, bytes FROM outbox ORDER BY seq').all() as never;
 }
@@ -64,7 +73,8 @@ describe('Outbox seq', () => {
     const a = mk(file);
     const seqs = a.ob.append([item('agg', 1), item('agg', 2), item('alarm', 3)]);
     expect(seqs).toEqual([1, 2, 3]);
-    a.ob.ack(seqs);
+    a.ob.ackRange('agg', 0, 2);
+    a.ob.ackRange('alarm', 0, 3);
     await tick();
     expect(a.ob.stats().rows).toBe(0);
     expect(tableRows(a.db)).toEqual([]);
@@ -92,16 +102,16 @@ describe('Outbox next()', () => {
     ob.append([item('agg', 1), item('inventory', 2), item('alarm', 3), item('agg', 4), item('alarm', 5), item('inventory', 6)]);
     const cur = newCursor();
     const b1 = ob.next(cur, 100, 1_000_000)!;
-    expect([b1.kind, b1.seqs]).toEqual(['alarm', [3, 5]]);
+    expect([b1.kind, seqsOf(b1)]).toEqual(['alarm', [3, 5]]);
     // The items as sent: each body with its seq spliced in first, in seq order.
     expect(JSON.parse(`[${b1.items}]`)).toEqual([{ seq: 3, kind: 'alarm', ts: 3 }, { seq: 5, kind: 'alarm', ts: 5 }]);
     expect(b1.bytes).toBe(Buffer.byteLength(b1.items));
     cur.alarm = 5;
     const b2 = ob.next(cur, 100, 1_000_000)!;
-    expect([b2.kind, b2.seqs]).toEqual(['inventory', [2, 6]]);
+    expect([b2.kind, seqsOf(b2)]).toEqual(['inventory', [2, 6]]);
     cur.inventory = 6;
     const b3 = ob.next(cur, 100, 1_000_000)!;
-    expect([b3.kind, b3.seqs]).toEqual(['agg', [1, 4]]);
+    expect([b3.kind, seqsOf(b3)]).toEqual(['agg', [1, 4]]);
     expect(JSON.parse(`[${b3.items}]`).map((i: { seq: number }) => i.seq)).toEqual([1, 4]);
     cur.agg = 4;
     expect(ob.next(cur, 100, 1_000_000)).toBeNull();
@@ -111,35 +121,35 @@ describe('Outbox next()', () => {
     const { ob } = mk(dbFile());
     ob.append([item('agg', 1), item('agg', 2), item('agg', 3), item('alarm', 4)]);
     const cur = { alarm: 4, inventory: 0, agg: 2 };
-    expect(ob.next(cur, 100, 1_000_000)!.seqs).toEqual([3]);
+    expect(seqsOf(ob.next(cur, 100, 1_000_000)!)).toEqual([3]);
     // A new alarm past the cursor overtakes the agg backlog again.
     ob.append([item('alarm', 5)]);
-    expect(ob.next(cur, 100, 1_000_000)!.seqs).toEqual([5]);
+    expect(seqsOf(ob.next(cur, 100, 1_000_000)!)).toEqual([5]);
   });
 
   it('respects maxItems', () => {
     const { ob } = mk(dbFile());
     ob.append(Array.from({ length: 10 }, (_, i) => item('agg', i)));
-    expect(ob.next(newCursor(), 3, 1_000_000)!.seqs).toEqual([1, 2, 3]);
-    expect(ob.next({ alarm: 0, inventory: 0, agg: 3 }, 4, 1_000_000)!.seqs).toEqual([4, 5, 6, 7]);
+    expect(seqsOf(ob.next(newCursor(), 3, 1_000_000)!)).toEqual([1, 2, 3]);
+    expect(seqsOf(ob.next({ alarm: 0, inventory: 0, agg: 3 }, 4, 1_000_000)!)).toEqual([4, 5, 6, 7]);
   });
 
   it('respects maxBytes (24 bytes of framing per row) but returns at least one row', () => {
     const { ob } = mk(dbFile());
     ob.append([sized('agg', 1, 100), sized('agg', 2, 100), sized('agg', 3, 100), sized('agg', 4, 100)]);
     // 124 + 124 = 248 <= 300 < 372
-    expect(ob.next(newCursor(), 100, 300)!.seqs).toEqual([1, 2]);
-    expect(ob.next(newCursor(), 100, 372)!.seqs).toEqual([1, 2, 3]);
+    expect(seqsOf(ob.next(newCursor(), 100, 300)!)).toEqual([1, 2]);
+    expect(seqsOf(ob.next(newCursor(), 100, 372)!)).toEqual([1, 2, 3]);
     // A single row bigger than maxBytes still goes out alone.
-    expect(ob.next(newCursor(), 100, 10)!.seqs).toEqual([1]);
+    expect(seqsOf(ob.next(newCursor(), 100, 10)!)).toEqual([1]);
     const big = ob.append([sized('alarm', 5, 5000)]);
     const batch = ob.next(newCursor(), 100, 1000)!;
-    expect(batch.seqs).toEqual(big);
+    expect(seqsOf(batch)).toEqual(big);
     expect(batch.bytes).toBe(5000 + `"seq":${big[0]},`.length);
   });
 });
 
-describe('Outbox ack()', () => {
+describe('Outbox ackRange()', () => {
   it('deletes after the flush tick, and the stats follow', async () => {
     const { db, ob } = mk(dbFile());
     const a = sized('agg', 1000, 200);
@@ -148,7 +158,7 @@ describe('Outbox ack()', () => {
     const seqs = ob.append([a, b, c]);
     expect(ob.stats()).toMatchObject({ rows: 3, bytes: 900, oldestTs: 1000, lastSeq: 3 });
 
-    ob.ack([seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
     // Not yet: deletes are grouped per tick.
     expect(tableRows(db)).toHaveLength(3);
     expect(ob.stats().rows).toBe(3);
@@ -156,27 +166,30 @@ describe('Outbox ack()', () => {
     expect(tableRows(db).map((r) => r.seq)).toEqual([2, 3]);
     expect(ob.stats()).toMatchObject({ rows: 2, bytes: 700, oldestTs: 2000 });
 
-    ob.ack([seqs[2]!]);
-    ob.ack([seqs[1]!]);
+    ob.ackRange('inventory', 0, seqs[2]!);
+    ob.ackRange('alarm', 0, seqs[1]!);
     await tick();
     expect(tableRows(db)).toEqual([]);
     expect(ob.stats()).toMatchObject({ rows: 0, bytes: 0, oldestTs: null, lastSeq: 3 });
   });
 
-  it('acking an unknown or already deleted seq is harmless', async () => {
+  it('acking an unknown, empty or already deleted range is harmless', async () => {
     const { db, ob } = mk(dbFile());
     const seqs = ob.append([sized('agg', 1, 100), sized('agg', 2, 150)]);
-    ob.ack([seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
     await tick();
-    ob.ack([seqs[0]!, 999, -1, seqs[0]!]);
+    ob.ackRange('agg', 0, seqs[0]!);
+    ob.ackRange('agg', 900, 999);
+    ob.ackRange('agg', seqs[1]!, seqs[0]!);
+    ob.ackRange('alarm', 0, 999);
     await tick();
     expect(tableRows(db).map((r) => r.seq)).toEqual([2]);
     expect(ob.stats()).toMatchObject({ rows: 1, bytes: 150, oldestTs: 2 });
-    // The same seq twice in one batch counts once.
-    ob.ack([seqs[1]!, seqs[1]!]);
+    // The same range twice in one tick counts once.
+    ob.ackRange('agg', seqs[0]!, seqs[1]!);
+    ob.ackRange('agg', seqs[0]!, seqs[1]!);
     await tick();
     expect(ob.stats()).toMatchObject({ rows: 0, bytes: 0, oldestTs: null });
-    ob.ack([]);
     await tick();
     expect(ob.stats().rows).toBe(0);
   });
@@ -184,10 +197,49 @@ describe('Outbox ack()', () => {
   it('stop() flushes pending acks at once', () => {
     const { db, ob } = mk(dbFile());
     const seqs = ob.append([item('agg', 1), item('agg', 2)]);
-    ob.ack(seqs);
+    ob.ackRange('agg', 0, seqs[1]!);
     ob.stop();
     expect(tableRows(db)).toEqual([]);
     expect(ob.stats().rows).toBe(0);
+  });
+});
+
+describe('Outbox ackRange() with batches from next()', () => {
+  it("deletes a batch's rows and only those: not other kinds inside its range, not rows appended after it", async () => {
+    const { db, ob } = mk(dbFile());
+    // Interleaved: the agg batch's range (0, 4] holds an alarm and an inventory row too.
+    ob.append([sized('agg', 1, 100), sized('alarm', 2, 200), sized('inventory', 3, 300), sized('agg', 4, 400)]);
+    const batch = ob.next({ alarm: 2, inventory: 3, agg: 0 }, 100, 1_000_000)!;
+    expect([batch.kind, batch.after, batch.last, batch.count]).toEqual(['agg', 0, 4, 2]);
+    ob.append([sized('agg', 5, 500)]);
+    ob.ackRange(batch.kind, batch.after, batch.last);
+    expect(tableRows(db)).toHaveLength(5); // grouped per tick, as ack()
+    await tick();
+    expect(tableRows(db).map((r) => [r.seq, r.kind])).toEqual([[2, 'alarm'], [3, 'inventory'], [5, 'agg']]);
+    expect(ob.stats()).toMatchObject({ rows: 3, bytes: 1000, oldestTs: 2 });
+    // Acknowledged again (a resend after a reconnect): nothing left to delete, totals unchanged.
+    ob.ackRange('agg', 0, 4);
+    ob.ackRange('alarm', 0, 2);
+    await tick();
+    expect(tableRows(db).map((r) => r.seq)).toEqual([3, 5]);
+    expect(ob.stats()).toMatchObject({ rows: 2, bytes: 800 });
+  });
+
+  it('a batch partly shed before its acknowledgement: the rest is deleted and counted once', async () => {
+    const { db, ob } = mk(dbFile(), { maxRows: 4, maxBytes: 1e9 });
+    ob.append([1, 2, 3, 4].map((i) => sized('agg', i, 100)));
+    const batch = ob.next(newCursor(), 100, 1_000_000)!;
+    expect(batch.count).toBe(4);
+    ob.append([sized('agg', 5, 100), sized('agg', 6, 100)]); // the cap sheds seqs 1 and 2
+    expect(ob.stats()).toMatchObject({ rows: 4, shedRows: 2 });
+    ob.ackRange(batch.kind, batch.after, batch.last);
+    await tick();
+    expect(tableRows(db).map((r) => r.seq)).toEqual([5, 6]);
+    expect(ob.stats()).toMatchObject({ rows: 2, bytes: 200 });
+    // The stored totals agree with the table after a reopen.
+    db.close();
+    const again = mk(db.name);
+    expect(again.ob.stats()).toMatchObject({ rows: 2, bytes: 200 });
   });
 });
 
