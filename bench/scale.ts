@@ -14,7 +14,9 @@
 //
 // Env: BENCH_SCALE_SECONDS (measured window, default 120), BENCH_SCALE_WARMUP (default 30),
 // BENCH_SCALE_POINTS (comma list, default 1000,5000,10000), BENCH_SCALE_FLAGS (node flags,
-// default those of `npm start`), BENCH_SCALE_ENV ("K=V K=V", default that of `npm start`).
+// default those of `npm start`), BENCH_SCALE_ENV ("K=V K=V", default that of `npm start`),
+// BENCH_SCALE_STDOUT (a file for the daemon's stdout, e.g. with BENCH_SCALE_FLAGS carrying
+// --trace-gc-nvp: what each GC promoted).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -143,9 +145,10 @@ async function start(root: string, points: number, o: { flags: string[]; env: Re
   };
   const file = path.join(dir, 'site.yaml');
   fs.writeFileSync(file, stringify(cfg));
+  const out = process.env.BENCH_SCALE_STDOUT ? fs.openSync(`${process.env.BENCH_SCALE_STDOUT}.${points}`, 'w') : 'ignore';
   const daemon = track(
     spawn(process.execPath, [...o.flags, path.join(root, 'dist/src/cli.js'), 'run', '--config', file], {
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', out, 'inherit'],
       env: { ...process.env, ...o.env, LOG_LEVEL: 'error' },
     }),
   );

@@ -4,7 +4,7 @@ import { silentLogger } from '../../src/log.js';
 import { LiveState } from '../../src/state/live-state.js';
 import { publicReading } from '../../src/web/public-reading.js';
 import type { Reading } from '../../src/types.js';
-import { collected } from '../helpers/retention.js';
+import { collected, promotedPerRound } from '../helpers/retention.js';
 
 function rd(over: Partial<Reading>): Reading {
   return { device: 'fridge-1', facility: 'canteen', point: 'temperature', ts: 1000, value: 4.5, quality: 'good', unit: '°C', privacy: 'public', kind: 'gauge', ...over };
@@ -53,5 +53,17 @@ describe('LiveState', () => {
       });
     for (const ref of emitTwo()) expect(await collected(ref)).toBe(true);
     expect(shown(s, 'fridge-1').temperature).toMatchObject({ ts: 1001, value: 5.5 });
+  });
+
+  it('an update leaves nothing behind in the old generation (1,000 points, each read once a round)', () => {
+    const events = new EventBus(silentLogger());
+    const s = new LiveState(events);
+    s.start();
+    const n = 1000;
+    const perRound = promotedPerRound((r) => {
+      for (let i = 0; i < n; i++) events.emit('reading', rd({ device: `d${i % 10}`, point: `p${i}`, ts: 1000 + r * 1000, value: 4.5 + ((i + r) % 13) / 10 }));
+    });
+    // The Reading itself (over 100 B with its value) before.
+    expect(perRound / n).toBeLessThan(2);
   });
 });
