@@ -1,7 +1,6 @@
 // Raw readings kept for a few hours for the local charts and for diagnosis. Never uplinked.
 // Best effort, and shaped by the SD card it lives on (docs/RELIABILITY.md, "Raw store"):
-// readings are held in memory (raw-buffer.ts: typed arrays per series, not the Reading
-// objects) and written once a minute, one compact block per series (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
+// readings are held in memory (raw-buffer.ts: typed arrays, not the Reading objects) and written once a minute, one compact block per series (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
 // end of the table. Queries merge what is on disk with what is still in memory. Pruned in the
 // background in small chunks. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
@@ -11,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isDiskFull, type Db } from './database.js';
 import { decodeBlock, encodeColumns, type RawPoint } from './raw-codec.js';
-import { RawBuffer, type SeriesBuffer } from './raw-buffer.js';
+import { RawBuffer } from './raw-buffer.js';
 
 /** How long readings wait in memory: what a power cut may lose (at most this much). Each
  * flush costs a few pages whatever it holds (page 1, the tree's right edge, the partly
@@ -213,13 +212,21 @@ export class RawStore {
       this.db!.transaction(() => {
         let t0 = Infinity;
         let t1 = -Infinity;
-        const series = this.buffer.series().map((s) => ({ id: this.idOf(s.device, s.point), s }));
-        for (const { id, s } of series.sort((a, b) => a.id - b.id)) {
-          if (!s.sorted()) s.sort();
-          if (s.ts[s.head]! < t0) t0 = s.ts[s.head]!;
-          if (s.ts[s.end - 1]! > t1) t1 = s.ts[s.end - 1]!;
-          split(s).forEach(([from, to], part) => {
-            this.st!.insert.run(f * FLUSH_KEY + id * PARTS + part, s.ts[from]!, s.ts[to - 1]!, to - from, encodeColumns(s, this.buffer.qualities, from, to));
+        const ids = new Map<number, number>();
+        const g = this.buffer.group((slot) => {
+          const n = this.buffer.name(slot);
+          const id = this.idOf(n.device, n.point);
+          ids.set(slot, id);
+          return id;
+        });
+        const ts = g.cols.ts;
+        for (const slot of g.slots) {
+          const id = ids.get(slot)!;
+          const [lo, hi] = [g.start[slot]!, g.end[slot]!];
+          if (ts[lo]! < t0) t0 = ts[lo]!;
+          if (ts[hi - 1]! > t1) t1 = ts[hi - 1]!;
+          split(ts, lo, hi).forEach(([from, to], part) => {
+            this.st!.insert.run(f * FLUSH_KEY + id * PARTS + part, ts[from]!, ts[to - 1]!, to - from, encodeColumns(g.cols, this.buffer.qualities, from, to));
           });
         }
         this.st!.flushRow.run(f, t0, t1);
@@ -353,15 +360,9 @@ export class RawStore {
         }
       }
     }
-    const b = this.buffer.get(device, point);
-    if (b) {
-      for (let i = b.head; i < b.end; i++) {
-        const ts = b.ts[i]!;
-        if (ts < from || ts > to) continue;
-        const v = b.value[i]!;
-        out.push({ ts, value: Number.isNaN(v) ? null : v, quality: this.buffer.qualities[b.quality[i]!]! });
-      }
-    }
+    this.buffer.each(device, point, (ts, value, quality) => {
+      if (ts >= from && ts <= to) out.push({ ts, value, quality });
+    });
     // Stable: readings with the same ts keep the order they were taken in.
     return out.sort((a, b) => a.ts - b.ts);
   }
@@ -383,17 +384,17 @@ function sum(ns: number[]): number {
   return s;
 }
 
-/** Splits a series' readings, sorted by ts, into runs [from, to) spanning at most
+/** Splits a series' readings ts[lo, hi), sorted, into runs [from, to) spanning at most
  * BLOCK_SPAN_MS (at most PARTS runs; the last takes the rest). */
-function split(s: SeriesBuffer): [number, number][] {
+function split(ts: ArrayLike<number>, lo: number, hi: number): [number, number][] {
   const parts: [number, number][] = [];
-  let from = s.head;
-  for (let i = s.head + 1; i < s.end; i++) {
-    if (s.ts[i]! - s.ts[from]! > BLOCK_SPAN_MS && parts.length < PARTS - 1) {
+  let from = lo;
+  for (let i = lo + 1; i < hi; i++) {
+    if (ts[i]! - ts[from]! > BLOCK_SPAN_MS && parts.length < PARTS - 1) {
       parts.push([from, i]);
       from = i;
     }
   }
-  parts.push([from, s.end]);
+  parts.push([from, hi]);
   return parts;
 }

@@ -8,7 +8,7 @@ import { RawStore } from '../../src/store/raw-store.js';
 import { silentLogger } from '../../src/log.js';
 import type { Reading } from '../../src/types.js';
 import { tmpDir } from '../helpers/peers.js';
-import { collected } from '../helpers/retention.js';
+import { collected, promotedPerRound } from '../helpers/retention.js';
 
 const HOUR = 3600_000;
 const NOW = Date.UTC(2025, 4, 1, 12, 0, 0);
@@ -414,5 +414,16 @@ describe('RawStore', () => {
     expect(rs.series('fridge-1', 'temperature', 0, NOW * 2).map((p) => [p.ts - NOW, p.value])).toEqual(expected);
     rs.flush();
     expect(all(db).map((r) => [r.ts - NOW, r.value])).toEqual(expected);
+  });
+
+  it('buffering leaves nothing per reading in the old generation (1,000 series, one reading each a round)', () => {
+    const { rs } = mk();
+    const n = 1000;
+    const perRound = promotedPerRound((r) => {
+      for (let i = 0; i < n; i++) rs.add(rd({ device: `d${i % 10}`, point: `p${i}`, ts: NOW + r * 1000, value: 4.5 + ((i + r) % 13) / 10 }));
+    });
+    expect(rs.dropped).toBe(0);
+    // Every Reading (over 100 B with its value) before.
+    expect(perRound / n).toBeLessThan(2);
   });
 });
