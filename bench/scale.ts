@@ -13,14 +13,15 @@
 // holds the shipped profiles plus this one. Same code, same flags as `npm start`.
 //
 // Env: BENCH_SCALE_SECONDS (measured window, default 120), BENCH_SCALE_WARMUP (default 30),
-// BENCH_SCALE_POINTS (comma list, default 1000,5000,10000), BENCH_SCALE_FLAGS (node flags,
+// BENCH_SCALE_POINTS (comma list, default 0,1000,5000,10000; 0 is the demo site of
+// config/default.yaml as `npm start` runs it, ~27 readings/s: the idle cost of the flags), BENCH_SCALE_FLAGS (node flags,
 // default those of `npm start`), BENCH_SCALE_ENV ("K=V K=V", default that of `npm start`),
 // BENCH_SCALE_STDOUT (a file for the daemon's stdout, e.g. with BENCH_SCALE_FLAGS carrying
 // --trace-gc-nvp: what each GC promoted).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { announcedPort, cpuSeconds, fmt, freePort, memory, removeTempDir, sleep, tempDir, track } from './peers/util.js';
 
 export const REGISTERS = 100;
@@ -75,6 +76,7 @@ export function scratchRoot(): string {
   fs.symlinkSync(path.resolve('node_modules'), path.join(root, 'node_modules'));
   fs.symlinkSync(path.resolve('src'), path.join(root, 'src'));
   fs.cpSync('drivers', path.join(root, 'drivers'), { recursive: true });
+  fs.cpSync('config', path.join(root, 'config'), { recursive: true });
   fs.writeFileSync(path.join(root, 'drivers', `${BENCH_PROFILE}.yaml`), stringify(benchProfile()));
   return root;
 }
@@ -122,7 +124,7 @@ const metrics = (port: number) => fetch(`http://127.0.0.1:${port}/metrics`).then
 
 interface Run {
   daemon: ChildProcess;
-  sim: ChildProcess;
+  sim: ChildProcess | null;
   webPort: number;
   dir: string;
 }
@@ -143,9 +145,28 @@ async function start(root: string, points: number, o: { flags: string[]; env: Re
     buses,
     devices: Array.from({ length: devices }, (_, i) => ({ id: `d${String(i + 1).padStart(3, '0')}`, facility: 'canteen', profile: BENCH_PROFILE, bus: `b${Math.floor(i / DEVICES_PER_BUS)}`, unitId: i + 1, pollMs: 1000 })),
   };
+  return { ...(await launch(root, cfg, dir, webPort, String(points), o)), sim };
+}
+
+/** The demo site (config/default.yaml, as `npm start` runs it: its own simulator in the
+ * daemon), on free loopback ports. */
+async function startDemo(root: string, o: { flags: string[]; env: Record<string, string> }): Promise<Run> {
+  const cfg = parse(fs.readFileSync(path.join(root, 'config', 'default.yaml'), 'utf8')) as Record<string, any>;
+  const dir = tempDir('cgw-scale-demo-');
+  const [webPort, simPort] = [await freePort(), await freePort()];
+  cfg.localBroker = { ...cfg.localBroker, host: '127.0.0.1', port: 0 };
+  cfg.web = { host: '127.0.0.1', port: webPort, https: false };
+  cfg.storage = { path: path.join(dir, 'data', 'gateway.db') };
+  cfg.uplink = { ...cfg.uplink, url: `mqtt://127.0.0.1:${await freePort()}` };
+  cfg.buses = cfg.buses.map((b: Record<string, unknown>) => ({ ...b, port: simPort }));
+  cfg.simulator = { ...cfg.simulator, port: simPort };
+  return { ...(await launch(root, cfg, dir, webPort, 'demo', o)), sim: null };
+}
+
+async function launch(root: string, cfg: Record<string, unknown>, dir: string, webPort: number, label: string, o: { flags: string[]; env: Record<string, string> }): Promise<Omit<Run, 'sim'>> {
   const file = path.join(dir, 'site.yaml');
   fs.writeFileSync(file, stringify(cfg));
-  const out = process.env.BENCH_SCALE_STDOUT ? fs.openSync(`${process.env.BENCH_SCALE_STDOUT}.${points}`, 'w') : 'ignore';
+  const out = process.env.BENCH_SCALE_STDOUT ? fs.openSync(`${process.env.BENCH_SCALE_STDOUT}.${label}`, 'w') : 'ignore';
   const daemon = track(
     spawn(process.execPath, [...o.flags, path.join(root, 'dist/src/cli.js'), 'run', '--config', file], {
       stdio: ['ignore', out, 'inherit'],
@@ -155,14 +176,15 @@ async function start(root: string, points: number, o: { flags: string[]; env: Re
   const until = Date.now() + 60_000;
   for (;;) {
     if (await fetch(`http://127.0.0.1:${webPort}/healthz`).then((r) => r.ok, () => false)) break;
-    if (daemon.exitCode !== null || Date.now() > until) throw new Error(`daemon (${points} points) did not start`);
+    if (daemon.exitCode !== null || Date.now() > until) throw new Error(`daemon (${label}) did not start`);
     await sleep(200);
   }
-  return { daemon, sim, webPort, dir };
+  return { daemon, webPort, dir };
 }
 
 async function stop(r: Run): Promise<void> {
   for (const p of [r.daemon, r.sim]) {
+    if (!p) continue;
     if (p.exitCode === null && p.signalCode === null) {
       p.kill('SIGTERM');
       await new Promise((res) => p.once('exit', res));
@@ -175,9 +197,10 @@ function range(xs: number[]): [number, number] {
   return [Math.min(...xs), Math.max(...xs)];
 }
 
-/** One size: warm-up, then `seconds` sampled every second (/metrics every 10 s). */
+/** One size (0: the demo site): warm-up, then `seconds` sampled every second (/metrics
+ * every 10 s). */
 export async function scaleRun(root: string, points: number, seconds: number, warmup: number, o = shippedNodeFlags()): Promise<ScaleFigures> {
-  const r = await start(root, points, o);
+  const r = points === 0 ? await startDemo(root, o) : await start(root, points, o);
   try {
     await sleep(warmup * 1000);
     const pid = r.daemon.pid!;
@@ -202,7 +225,7 @@ export async function scaleRun(root: string, points: number, seconds: number, wa
     const [heapMin, heapMax] = range(heap);
     const f: ScaleFigures = {
       points,
-      devices: Math.ceil(points / REGISTERS),
+      devices: points === 0 ? 7 : Math.ceil(points / REGISTERS),
       seconds: s,
       readingsPerS: (total(m1, 'cgw_readings_total') - total(m0, 'cgw_readings_total')) / s,
       cpuShare: (cpu1 - cpu0) / s,
@@ -237,7 +260,7 @@ function options(): { flags: string[]; env: Record<string, string> } {
 export async function scaleBench(section = '7'): Promise<ScaleFigures[]> {
   const seconds = Number(process.env.BENCH_SCALE_SECONDS ?? 120);
   const warmup = Number(process.env.BENCH_SCALE_WARMUP ?? 30);
-  const sizes = (process.env.BENCH_SCALE_POINTS ?? '1000,5000,10000').split(',').map(Number);
+  const sizes = (process.env.BENCH_SCALE_POINTS ?? '0,1000,5000,10000').split(',').map(Number);
   const o = options();
   const envText = Object.entries(o.env).map(([k, v]) => `${k}=${v} `).join('');
   console.log(`\n${section}. scale: the daemon at N points polled every 1 s (${REGISTERS}-register devices, ${DEVICES_PER_BUS} per Modbus TCP link), simulator in its own process, no platform`);
@@ -250,7 +273,7 @@ export async function scaleBench(section = '7'): Promise<ScaleFigures[]> {
       const f = await scaleRun(root, n, seconds, warmup, o);
       out.push(f);
       console.log(
-        `   ${fmt(f.points).padStart(6)}${fmt(f.readingsPerS).padStart(12)}${fmt(f.cpuShare * 100, 1).padStart(12)}${`${fmt(f.hwmStart, 1)} -> ${fmt(f.hwmEnd, 1)}`.padStart(24)}${`${fmt(f.rssMin, 1)}-${fmt(f.rssMax, 1)}`.padStart(13)}${`${fmt(f.anonMin, 1)}-${fmt(f.anonMax, 1)}`.padStart(17)}${fmt(f.fileMax, 1).padStart(9)}${`${fmt(f.heapMin, 1)}-${fmt(f.heapMax, 1)}`.padStart(23)}`,
+        `   ${(f.points === 0 ? 'demo' : fmt(f.points)).padStart(6)}${fmt(f.readingsPerS).padStart(12)}${fmt(f.cpuShare * 100, 1).padStart(12)}${`${fmt(f.hwmStart, 1)} -> ${fmt(f.hwmEnd, 1)}`.padStart(24)}${`${fmt(f.rssMin, 1)}-${fmt(f.rssMax, 1)}`.padStart(13)}${`${fmt(f.anonMin, 1)}-${fmt(f.anonMax, 1)}`.padStart(17)}${fmt(f.fileMax, 1).padStart(9)}${`${fmt(f.heapMin, 1)}-${fmt(f.heapMax, 1)}`.padStart(23)}`,
       );
       if (f.minutes) {
         const { first, last } = f.minutes;
