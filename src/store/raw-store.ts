@@ -212,16 +212,13 @@ export class RawStore {
       this.db!.transaction(() => {
         let t0 = Infinity;
         let t1 = -Infinity;
-        const ids = new Map<number, number>();
         const g = this.buffer.group((slot) => {
           const n = this.buffer.name(slot);
-          const id = this.idOf(n.device, n.point);
-          ids.set(slot, id);
-          return id;
+          return this.idOf(n.device, n.point);
         });
         const ts = g.cols.ts;
         for (const slot of g.slots) {
-          const id = ids.get(slot)!;
+          const id = g.rank[slot]!;
           const [lo, hi] = [g.start[slot]!, g.end[slot]!];
           if (ts[lo]! < t0) t0 = ts[lo]!;
           if (ts[hi - 1]! > t1) t1 = ts[hi - 1]!;
