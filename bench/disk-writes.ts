@@ -18,6 +18,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { DEFAULT_CONFIG } from '../src/config/paths.js';
 import { BenchMosquitto } from './peers/mosquitto.js';
+import { shippedNodeFlags } from './scale.js';
 import { announcedPort, cpuSeconds, freePort, removeTempDir, sleep, tempDir, track } from './peers/util.js';
 
 const CLI = path.resolve('dist/src/cli.js');
@@ -46,12 +47,14 @@ interface Daemon {
 }
 
 async function startDaemon(cfg: Record<string, unknown>, dir: string, webPort: number): Promise<Daemon> {
+  // As `npm start` runs it: the flags and environment of package.json "start".
+  const shipped = shippedNodeFlags();
   const file = path.join(dir, 'site.yaml');
   fs.writeFileSync(file, stringify(cfg));
   const proc = track(
-    spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'run', '--config', file], {
+    spawn(process.execPath, [...shipped.flags, CLI, 'run', '--config', file], {
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', LOG_LEVEL: 'error' },
+      env: { ...process.env, ...shipped.env, LOG_LEVEL: 'error' },
     }),
   );
   const until = Date.now() + 60_000;

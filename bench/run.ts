@@ -5,7 +5,9 @@
 //     and what the simulator actually served.
 //  3.-4. the outbox's append rate and a 1,000,000-row drain;
 //  5.-6. bytes written to disk per reading (demo site, raw store on and off) and daemon CPU at
-//     10,000 points (bench/disk-writes.ts; BENCH_DISK_MINUTES, BENCH_CPU_SECONDS shorten them).
+//     10,000 points (bench/disk-writes.ts; BENCH_DISK_MINUTES, BENCH_CPU_SECONDS shorten them);
+//  7. scale: the daemon at the demo site and at 1,000 / 5,000 / 10,000 points polled every
+//     second: CPU, VmHWM, RSS, heap (bench/scale.ts; BENCH_SCALE_SECONDS, BENCH_SCALE_POINTS).
 import os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import mqtt from 'mqtt';
@@ -24,6 +26,7 @@ import { minimumRequests } from './minimum-requests.js';
 import { appendRates, drainBench } from './uplink-bench.js';
 import { rtuWireBench } from './rtu-wire.js';
 import { diskBench } from './disk-writes.js';
+import { scaleBench } from './scale.js';
 import { SimulatedDevice } from '../src/sim/simulated-device.js';
 import { seededRandom } from '../src/sim/random.js';
 import { Gateway } from '../src/main.js';
@@ -202,6 +205,7 @@ async function main(): Promise<void> {
   console.log(`   drain: ${d.n.toLocaleString('en')} aggregates in ${d.seconds.toFixed(1)} s = ${Math.round(d.rate).toLocaleString('en')} aggregates/s   target >= 20,000/s: ${d.rate >= 20000 ? 'MET' : 'NOT MET'}  (subscriber got ${d.received.toLocaleString('en')} messages)`);
   console.log(`   daemon CPU while draining: ${d.cpuUsPerItem.toFixed(2)} us per aggregate (utime + stime)`);
   await diskBench();
+  await scaleBench('7');
 }
 
 main().then(

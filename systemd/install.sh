@@ -182,7 +182,9 @@ cat >"$wrapper_tmp" <<EOF
 # to the daemon: reset-admin and audit verify find it without --state-dir.
 : "\${STATE_DIRECTORY:=/var/lib/$NAME}"
 export STATE_DIRECTORY
-exec /usr/bin/node --max-semi-space-size=1 /opt/$NAME/dist/src/cli.js "\$@"
+# The daemon's allocator setting and V8 flags, as in the unit (docs/PERFORMANCE.md, "Scale").
+export MALLOC_MMAP_THRESHOLD_=131072
+exec /usr/bin/node --max-semi-space-size=1 --optimize-for-size /opt/$NAME/dist/src/cli.js "\$@"
 EOF
 put "$wrapper_tmp" "$R/usr/local/bin/$NAME" 0755
 

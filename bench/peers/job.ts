@@ -168,8 +168,8 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       const brokerPort = await freePort();
       const file = gatewayConfig(dir, o, sim.port, brokerPort, await freePort(), await freePort());
       // As the bin and the systemd unit start it; BENCH_NODE_FLAGS replaces the flags (as in
-      // npm run bench), e.g. "--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=/tmp/prof".
-      const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+      // npm run bench), e.g. "--max-semi-space-size=1 --optimize-for-size --cpu-prof --cpu-prof-dir=/tmp/prof".
+      const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ').filter(Boolean);
       const gw = spawnLogged(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', file], {
         cwd: dir,
         env: { ...process.env, LOG_LEVEL: 'error' },

@@ -18,13 +18,17 @@ export interface AggregatedPoint {
   point: Point;
 }
 
+/** Every field only ever holds a number, so that V8 keeps it unboxed and updates it in place:
+ * a field that may hold null (`last` did) takes a new heap number at every reading, which the
+ * Acc, old by then, keeps alive for up to a second, so each one was promoted (issue 14). */
 interface Acc {
   count: number;
   bad: number;
   sum: number;
   min: number;
   max: number;
-  last: number | null;
+  /** Meaningful once count > 0. */
+  last: number;
   increase: number;
   trues: number;
   changes: number;
@@ -69,9 +73,9 @@ const key = (device: string, point: string) => `${device}\u0000${point}`;
 export class WindowAggregator {
   private readonly points = new Map<string, AggregatedPoint>();
   private readonly windows = new Map<number, Map<string, Acc>>();
-  /** Last good counter value per point, carried across windows for the increase. */
-  private readonly lastCounter = new Map<string, number>();
-  private readonly lastState = new Map<string, number>();
+  /** Last good counter value and on/off state per point (NaN: none yet), carried across
+   * windows for the increase and the changes; boxes updated in place, as Acc. */
+  private readonly carried = new Map<string, { counter: number; state: number }>();
   private readonly devices = new Map<string, DeviceTime>();
   private timer: NodeJS.Timeout | null = null;
   private observedFrom = 0;
@@ -192,7 +196,7 @@ export class WindowAggregator {
     let w = this.windows.get(ws);
     if (!w) this.windows.set(ws, (w = new Map()));
     let a = w.get(k);
-    if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: null, increase: 0, trues: 0, changes: 0 }));
+    if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: 0, increase: 0, trues: 0, changes: 0 }));
     if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') {
       a.bad++;
       return;
@@ -205,15 +209,21 @@ export class WindowAggregator {
     a.last = v;
     if (typeof r.value === 'boolean') {
       if (v) a.trues++;
-      const prev = this.lastState.get(k);
-      if (prev !== undefined && prev !== v) a.changes++;
-      this.lastState.set(k, v);
+      const c = this.carry(k);
+      if (!Number.isNaN(c.state) && c.state !== v) a.changes++;
+      c.state = v;
     }
     if (p.point.kind === 'counter') {
-      const prev = this.lastCounter.get(k);
-      if (prev !== undefined) a.increase += counterDelta(p.point, prev, v);
-      this.lastCounter.set(k, v);
+      const c = this.carry(k);
+      if (!Number.isNaN(c.counter)) a.increase += counterDelta(p.point, c.counter, v);
+      c.counter = v;
     }
+  }
+
+  private carry(k: string): { counter: number; state: number } {
+    let c = this.carried.get(k);
+    if (!c) this.carried.set(k, (c = { counter: Number.NaN, state: Number.NaN }));
+    return c;
   }
 
   onStatus(s: DeviceStatus): void {

@@ -6,6 +6,8 @@
 // when every value is one (a register pair decoded as an IEEE float: 4 bytes, exact), else as
 // float64 (exact); readings that are not 'good' or have no value are listed apart (usually
 // none). A register holds at most 10 significant digits, so the decimals lose nothing it said.
+// In columns (encodeColumns) a value of NaN stands for no value: the raw store keeps only
+// finite numbers.
 
 export interface RawPoint {
   ts: number;
@@ -126,63 +128,92 @@ const DECIMAL_TOLERANCE = 1e-12;
 
 /** The smallest scale s (0..6) at which every value times 10^s is a safe integer that gives
  * the value back to 12 significant digits; FLOAT32 or FLOAT if there is none. */
-function scaleOf(values: number[]): number {
+function scaleOf(c: Columns, from: number, to: number): number {
   for (let s = 0; s <= MAX_SCALE; s++) {
     const m = 10 ** s;
-    const fits = (v: number) => {
+    let fits = true;
+    for (let i = from; i < to && fits; i++) {
+      const v = c.value[i]!;
+      if (Number.isNaN(v)) continue;
       const n = Math.round(v * m);
-      return Number.isSafeInteger(n) && Math.abs(n / m - v) <= Math.abs(v) * DECIMAL_TOLERANCE && !Object.is(v, -0);
-    };
-    if (values.every(fits)) return s;
+      fits = Number.isSafeInteger(n) && Math.abs(n / m - v) <= Math.abs(v) * DECIMAL_TOLERANCE && !Object.is(v, -0);
+    }
+    if (fits) return s;
   }
-  return values.every((v) => Math.fround(v) === v) ? FLOAT32 : FLOAT;
+  for (let i = from; i < to; i++) {
+    const v = c.value[i]!;
+    if (!Number.isNaN(v) && Math.fround(v) !== v) return FLOAT;
+  }
+  return FLOAT32;
+}
+
+/** One series' readings as columns (what the raw store buffers: no object per reading).
+ * value NaN: no value; quality: an index into the qualities passed beside. */
+export interface Columns {
+  ts: ArrayLike<number>;
+  value: ArrayLike<number>;
+  quality: ArrayLike<number>;
 }
 
 /** Encodes readings already sorted by ts (out-of-order input only costs bytes). `t0` is the
  * first reading's ts, kept beside the block (a column) rather than in it. */
 export function encodeBlock(points: readonly RawPoint[]): Buffer {
-  const w = new Writer();
-  w.byte(VERSION);
-  w.uvar(points.length);
-  // Timestamps: delta of deltas from the first (whose value lives in the t0 column).
-  let prev = points[0]?.ts ?? 0;
-  let prevDelta = 0;
-  for (let i = 1; i < points.length; i++) {
-    const d = points[i]!.ts - prev;
-    w.svar(d - prevDelta);
-    prevDelta = d;
-    prev = points[i]!.ts;
-  }
-  // Exceptions: readings that are not 'good' or carry no value.
   const qualities: string[] = [];
-  const exceptions: [number, number, boolean][] = [];
-  const values: number[] = [];
+  const quality = new Uint8Array(points.length);
   points.forEach((p, i) => {
-    if (p.value !== null) values.push(p.value);
-    if (p.quality === 'good' && p.value !== null) return;
     let q = qualities.indexOf(p.quality);
     if (q < 0) q = qualities.push(p.quality) - 1;
-    exceptions.push([i, q, p.value !== null]);
+    quality[i] = q;
   });
-  w.uvar(qualities.length);
-  for (const q of qualities) w.str(q);
-  w.uvar(exceptions.length);
-  let last = 0;
-  for (const [i, q, has] of exceptions) {
-    w.uvar(i - last);
-    last = i;
-    w.uvar(q * 2 + (has ? 1 : 0));
+  const c: Columns = { ts: Float64Array.from(points, (p) => p.ts), value: Float64Array.from(points, (p) => p.value ?? NaN), quality };
+  return encodeColumns(c, qualities, 0, points.length);
+}
+
+/** encodeBlock of the readings [from, to) of `c`; `qualities` names c.quality's codes. */
+export function encodeColumns(c: Columns, qualities: readonly string[], from: number, to: number): Buffer {
+  const w = new Writer();
+  const good = qualities.indexOf('good');
+  w.byte(VERSION);
+  w.uvar(to - from);
+  // Timestamps: delta of deltas from the first (whose value lives in the t0 column).
+  let prev = to > from ? c.ts[from]! : 0;
+  let prevDelta = 0;
+  for (let i = from + 1; i < to; i++) {
+    const d = c.ts[i]! - prev;
+    w.svar(d - prevDelta);
+    prevDelta = d;
+    prev = c.ts[i]!;
   }
-  const scale = scaleOf(values);
+  // Exceptions: readings that are not 'good' or carry no value; their qualities listed in
+  // order of first use.
+  const used: number[] = [];
+  let exceptions = 0;
+  for (let i = from; i < to; i++) {
+    if (c.quality[i] === good && !Number.isNaN(c.value[i]!)) continue;
+    exceptions++;
+    if (!used.includes(c.quality[i]!)) used.push(c.quality[i]!);
+  }
+  w.uvar(used.length);
+  for (const q of used) w.str(qualities[q] ?? 'unknown');
+  w.uvar(exceptions);
+  let last = 0;
+  for (let i = from; i < to; i++) {
+    const has = !Number.isNaN(c.value[i]!);
+    if (c.quality[i] === good && has) continue;
+    w.uvar(i - from - last);
+    last = i - from;
+    w.uvar(used.indexOf(c.quality[i]!) * 2 + (has ? 1 : 0));
+  }
+  const scale = scaleOf(c, from, to);
   w.byte(scale);
-  if (scale === FLOAT) {
-    for (const v of values) w.f64(v);
-  } else if (scale === FLOAT32) {
-    for (const v of values) w.f32(v);
-  } else {
-    const m = 10 ** scale;
-    let pv = 0;
-    for (const v of values) {
+  const m = 10 ** scale;
+  let pv = 0;
+  for (let i = from; i < to; i++) {
+    const v = c.value[i]!;
+    if (Number.isNaN(v)) continue;
+    if (scale === FLOAT) w.f64(v);
+    else if (scale === FLOAT32) w.f32(v);
+    else {
       const n = Math.round(v * m);
       w.svar(n - pv);
       pv = n;

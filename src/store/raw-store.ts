@@ -1,7 +1,6 @@
 // Raw readings kept for a few hours for the local charts and for diagnosis. Never uplinked.
 // Best effort, and shaped by the SD card it lives on (docs/RELIABILITY.md, "Raw store"):
-// readings are held in memory and written once a minute, one compact block per series
-// (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
+// readings are held in memory (raw-buffer.ts: typed arrays, not the Reading objects) and written once a minute, one compact block per series (raw-codec.ts) in the raw store's own file (raw-database.ts), each flush appending at the
 // end of the table. Queries merge what is on disk with what is still in memory. Pruned in the
 // background in small chunks. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
@@ -10,7 +9,8 @@ import { loosens, type PrivacyClass } from '../config/profile-schema.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDiskFull, type Db } from './database.js';
-import { decodeBlock, encodeBlock, type RawPoint } from './raw-codec.js';
+import { decodeBlock, encodeColumns, type RawPoint } from './raw-codec.js';
+import { RawBuffer } from './raw-buffer.js';
 
 /** How long readings wait in memory: what a power cut may lose (at most this much). Each
  * flush costs a few pages whatever it holds (page 1, the tree's right edge, the partly
@@ -42,7 +42,7 @@ export interface RawStoreOptions {
 }
 
 export class RawStore {
-  private buffer: Reading[] = [];
+  private buffer = new RawBuffer();
   private flushTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private spaceTimer: NodeJS.Timeout | null = null;
@@ -125,12 +125,12 @@ export class RawStore {
 
   add(r: Reading): void {
     if (!this.enabled || r.privacy === 'identifier') return;
-    if (this.buffer.length >= MAX_BUFFER) {
-      this.buffer.shift();
+    if (this.buffer.size >= MAX_BUFFER) {
+      this.buffer.dropOldest();
       this.dropped++;
     }
-    this.buffer.push(r);
-    if (this.buffer.length >= FLUSH_EARLY && this.flushTimer && !this.earlyFlush) {
+    this.buffer.add(r.device, r.point, r.ts, numeric(r.value), r.quality);
+    if (this.buffer.size >= FLUSH_EARLY && this.flushTimer && !this.earlyFlush) {
       this.earlyFlush = true;
       setImmediate(() => {
         this.earlyFlush = false;
@@ -204,35 +204,34 @@ export class RawStore {
   /** Writes the buffered readings: one transaction, one block per series (split only past
    * BLOCK_SPAN_MS), all appended in key order. */
   flush(retry = true): void {
-    if (this.buffer.length === 0 || !this.st) return;
+    if (this.buffer.size === 0 || !this.st) return;
     if (this.belowLowWater()) this.makeRoom();
-    const batch = this.buffer;
-    this.buffer = [];
+    const count = this.buffer.size;
     try {
       const f = this.nextFlush;
       this.db!.transaction(() => {
-        const bySeries = new Map<number, RawPoint[]>();
         let t0 = Infinity;
         let t1 = -Infinity;
-        for (const r of batch) {
-          const id = this.idOf(r.device, r.point);
-          let pts = bySeries.get(id);
-          if (!pts) bySeries.set(id, (pts = []));
-          pts.push({ ts: r.ts, value: numeric(r.value), quality: r.quality });
-          if (r.ts < t0) t0 = r.ts;
-          if (r.ts > t1) t1 = r.ts;
-        }
-        for (const id of [...bySeries.keys()].sort((a, b) => a - b)) {
-          const parts = split(bySeries.get(id)!.sort((a, b) => a.ts - b.ts));
-          parts.forEach((pts, part) => {
-            this.st!.insert.run(f * FLUSH_KEY + id * PARTS + part, pts[0]!.ts, pts[pts.length - 1]!.ts, pts.length, encodeBlock(pts));
+        const g = this.buffer.group((slot) => {
+          const n = this.buffer.name(slot);
+          return this.idOf(n.device, n.point);
+        });
+        const ts = g.cols.ts;
+        for (const slot of g.slots) {
+          const id = g.rank[slot]!;
+          const [lo, hi] = [g.start[slot]!, g.end[slot]!];
+          if (ts[lo]! < t0) t0 = ts[lo]!;
+          if (ts[hi - 1]! > t1) t1 = ts[hi - 1]!;
+          split(ts, lo, hi).forEach(([from, to], part) => {
+            this.st!.insert.run(f * FLUSH_KEY + id * PARTS + part, ts[from]!, ts[to - 1]!, to - from, encodeColumns(g.cols, this.buffer.qualities, from, to));
           });
         }
         this.st!.flushRow.run(f, t0, t1);
       })();
       this.nextFlush = f + 1;
-      this.written += batch.length;
+      this.written += count;
       this.flushes++;
+      this.buffer.clear();
     } catch (err) {
       // Series ids handed out inside the rolled-back transaction are void.
       try {
@@ -240,13 +239,12 @@ export class RawStore {
       } catch {
         this.ids.clear();
       }
-      if (retry && isDiskFull(err) && this.makeRoom() > 0) {
-        this.buffer = batch.concat(this.buffer);
-        return this.flush(false);
-      }
+      // The buffer is untouched until a flush commits: the retry writes the same readings.
+      if (retry && isDiskFull(err) && this.makeRoom() > 0) return this.flush(false);
       // Raw readings are best effort (disk full, locked): drop and count, never stop polling.
-      this.dropped += batch.length;
-      this.log.warn({ err: (err as Error).message, dropped: batch.length }, 'raw store: readings dropped');
+      this.dropped += count;
+      this.buffer.clear();
+      this.log.warn({ err: (err as Error).message, dropped: count }, 'raw store: readings dropped');
     }
   }
 
@@ -322,7 +320,7 @@ export class RawStore {
     this.loadIds();
     if (purged.length) {
       const gone = new Set(purged.map((p) => key(p.device, p.point)));
-      this.buffer = this.buffer.filter((r) => !gone.has(key(r.device, r.point)));
+      this.buffer.purge((device, point) => gone.has(key(device, point)));
       this.log.warn({ purged }, 'raw store: readings stored under a stricter privacy class deleted (the class was loosened)');
     }
     return purged;
@@ -359,10 +357,9 @@ export class RawStore {
         }
       }
     }
-    for (const r of this.buffer) {
-      if (r.device !== device || r.point !== point || r.ts < from || r.ts > to) continue;
-      out.push({ ts: r.ts, value: numeric(r.value), quality: r.quality });
-    }
+    this.buffer.each(device, point, (ts, value, quality) => {
+      if (ts >= from && ts <= to) out.push({ ts, value, quality });
+    });
     // Stable: readings with the same ts keep the order they were taken in.
     return out.sort((a, b) => a.ts - b.ts);
   }
@@ -384,18 +381,17 @@ function sum(ns: number[]): number {
   return s;
 }
 
-/** Splits readings sorted by ts into runs spanning at most BLOCK_SPAN_MS (at most PARTS runs;
- * the last takes the rest). */
-function split(pts: RawPoint[]): RawPoint[][] {
-  const parts: RawPoint[][] = [];
-  let cur: RawPoint[] = [];
-  for (const p of pts) {
-    if (cur.length > 0 && p.ts - cur[0]!.ts > BLOCK_SPAN_MS && parts.length < PARTS - 1) {
-      parts.push(cur);
-      cur = [];
+/** Splits a series' readings ts[lo, hi), sorted, into runs [from, to) spanning at most
+ * BLOCK_SPAN_MS (at most PARTS runs; the last takes the rest). */
+function split(ts: ArrayLike<number>, lo: number, hi: number): [number, number][] {
+  const parts: [number, number][] = [];
+  let from = lo;
+  for (let i = lo + 1; i < hi; i++) {
+    if (ts[i]! - ts[from]! > BLOCK_SPAN_MS && parts.length < PARTS - 1) {
+      parts.push([from, i]);
+      from = i;
     }
-    cur.push(p);
   }
-  if (cur.length) parts.push(cur);
+  parts.push([from, hi]);
   return parts;
 }

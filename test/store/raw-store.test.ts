@@ -8,6 +8,7 @@ import { RawStore } from '../../src/store/raw-store.js';
 import { silentLogger } from '../../src/log.js';
 import type { Reading } from '../../src/types.js';
 import { tmpDir } from '../helpers/peers.js';
+import { collected, promotedPerRound } from '../helpers/retention.js';
 
 const HOUR = 3600_000;
 const NOW = Date.UTC(2025, 4, 1, 12, 0, 0);
@@ -349,5 +350,80 @@ describe('RawStore', () => {
     expect(rs.flushes).toBe(1);
     expect(rs.dropped).toBe(0);
     expect(all(db)).toHaveLength(50_000);
+  });
+  it('keeps no Reading object while it buffers (each can die young; issue 14)', async () => {
+    const { db, rs } = mk();
+    // Made and added in a plain function: a suspended async function may keep its last
+    // local values alive in its saved registers.
+    const addTwo = () =>
+      [0, 1].map((i) => {
+        const r = rd({ ts: NOW + i * 1000, value: 4.5 + i });
+        rs.add(r);
+        return new WeakRef(r);
+      });
+    for (const ref of addTwo()) expect(await collected(ref)).toBe(true);
+    expect(rs.series('fridge-1', 'temperature', 0, NOW * 2).map((p) => p.value)).toEqual([4.5, 5.5]);
+    rs.flush();
+    expect(all(db).map((r) => r.value)).toEqual([4.5, 5.5]);
+  });
+
+  it('a series whose class is loosened loses its readings on disk and in memory; other series keep theirs', () => {
+    const { db, rs } = mk();
+    const pts = (privacy: 'public' | 'personal') => [
+      { device: 'kiosk-1', point: 'systolic', privacy },
+      { device: 'kiosk-1', point: 'pulse', privacy: 'personal' as const },
+    ];
+    expect(rs.reclassify(pts('personal'))).toEqual([]);
+    rs.add(rd({ device: 'kiosk-1', point: 'systolic', ts: NOW, value: 120, privacy: 'personal' }));
+    rs.add(rd({ device: 'kiosk-1', point: 'pulse', ts: NOW, value: 70, privacy: 'personal' }));
+    rs.flush();
+    rs.add(rd({ device: 'kiosk-1', point: 'systolic', ts: NOW + 1000, value: 121, privacy: 'personal' }));
+    rs.add(rd({ device: 'kiosk-1', point: 'pulse', ts: NOW + 1000, value: 71, privacy: 'personal' }));
+    rs.add(rd({ device: 'kiosk-1', point: 'systolic', ts: NOW + 2000, value: 122, privacy: 'personal' }));
+    // Tightening again is no loosening: nothing goes.
+    expect(rs.reclassify(pts('personal'))).toEqual([]);
+    expect(rs.reclassify(pts('public'))).toEqual([{ device: 'kiosk-1', point: 'systolic', from: 'personal', to: 'public' }]);
+    expect(rs.series('kiosk-1', 'systolic', 0, NOW * 2)).toEqual([]);
+    expect(rs.series('kiosk-1', 'pulse', 0, NOW * 2).map((p) => p.value)).toEqual([70, 71]);
+    // Readings taken as public from now on are kept, and the buffer still drops in arrival order.
+    rs.add(rd({ device: 'kiosk-1', point: 'systolic', ts: NOW + 3000, value: 123 }));
+    rs.flush();
+    expect(all(db).map((r) => [r.point, r.value])).toEqual([
+      ['pulse', 70],
+      ['pulse', 71],
+      ['systolic', 123],
+    ]);
+    expect(rs.written).toBe(4);
+  });
+
+  it('drops the oldest readings across series in the order they came, not per series', () => {
+    const { db, rs } = mk();
+    // Three series interleaved; the first three readings added are one of each.
+    for (let i = 0; i < 100_005; i++) rs.add(rd({ point: `p${i % 3}`, ts: NOW + i, value: i }));
+    expect(rs.dropped).toBe(5);
+    rs.flush();
+    const firsts = ['p0', 'p1', 'p2'].map((p) => rs.series('fridge-1', p, 0, NOW * 2)[0]!.value);
+    expect(firsts).toEqual([6, 7, 5]);
+    expect(all(db)).toHaveLength(100_000);
+  });
+
+  it('readings out of time order within one buffer are written and read back in time order, equal times in arrival order', () => {
+    const { db, rs } = mk();
+    for (const [dt, v] of [[2000, 1], [0, 2], [2000, 3], [1000, 4], [0, 5]] as const) rs.add(rd({ ts: NOW + dt, value: v }));
+    const expected = [[0, 2], [0, 5], [1000, 4], [2000, 1], [2000, 3]];
+    expect(rs.series('fridge-1', 'temperature', 0, NOW * 2).map((p) => [p.ts - NOW, p.value])).toEqual(expected);
+    rs.flush();
+    expect(all(db).map((r) => [r.ts - NOW, r.value])).toEqual(expected);
+  });
+
+  it('buffering leaves nothing per reading in the old generation (1,000 series, one reading each a round)', () => {
+    const { rs } = mk();
+    const n = 1000;
+    const perRound = promotedPerRound((r) => {
+      for (let i = 0; i < n; i++) rs.add(rd({ device: `d${i % 10}`, point: `p${i}`, ts: NOW + r * 1000, value: 4.5 + ((i + r) % 13) / 10 }));
+    });
+    expect(rs.dropped).toBe(0);
+    // Every Reading (over 100 B with its value) before.
+    expect(perRound / n).toBeLessThan(2);
   });
 });

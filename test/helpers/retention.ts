@@ -1,0 +1,43 @@
+// Whether an object is still held by anyone after a full garbage collection: how a test shows
+// that a component keeps a copy of what it needs instead of the object it was handed
+// (issue 14: readings held for a poll interval were promoted to V8's old space).
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** A WeakRef created in this job keeps its target alive until the job ends: wait a macrotask
+ * before collecting. */
+export async function collected(ref: WeakRef<object>): Promise<boolean> {
+  await new Promise((r) => setImmediate(r));
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
+  return ref.deref() === undefined;
+}
+
+function oldSpaceUsed(): number {
+  return v8.getHeapSpaceStatistics().reduce((n, s) => (s.space_name === 'old_space' || s.space_name === 'large_object_space' ? n + s.space_used_size : n), 0);
+}
+
+/** Bytes that `round` leaves promoted to V8's old space per call, once warm: each round is
+ * followed by two scavenges, as a poll interval outlasts several at 10,000 points; what is
+ * still referenced by then (the component's state) is promoted, the rest dies young.
+ * Synchronous, so nothing else allocates in between. The warm rounds let V8 optimise the
+ * code under test: unoptimised code boxes every double it stores. */
+export function promotedPerRound(round: (r: number) => void, rounds = 20, warm = 30): number {
+  const minor = () => (gc as unknown as (o: { type: string }) => void)({ type: 'minor' });
+  for (let r = 0; r < warm; r++) {
+    round(r);
+    minor();
+    minor();
+  }
+  const before = oldSpaceUsed();
+  for (let r = warm; r < warm + rounds; r++) {
+    round(r);
+    minor();
+    minor();
+  }
+  return (oldSpaceUsed() - before) / rounds;
+}
