@@ -10,7 +10,7 @@ import type { Point } from '../config/profile-schema.js';
 import type { Logger } from '../log.js';
 import { monoNow } from '../time/monotonic.js';
 import type { OutboxItem } from '../store/outbox.js';
-import type { DeviceStatus, Facility, Reading } from '../types.js';
+import { seriesKey, type DeviceStatus, type Facility, type Reading } from '../types.js';
 
 export interface AggregatedPoint {
   device: string;
@@ -68,7 +68,7 @@ const MAX_TIMER_MS = 60_000;
 /** The close timer this late (event loop stuck, timer lost) is a stall for the watchdog. */
 const STALL_GRACE_MS = 30_000;
 
-const key = (device: string, point: string) => `${device}\u0000${point}`;
+const key = (device: string, point: string) => seriesKey({ device, point });
 
 export class WindowAggregator {
   private readonly points = new Map<string, AggregatedPoint>();
@@ -185,7 +185,7 @@ export class WindowAggregator {
   }
 
   onReading(r: Reading): void {
-    const k = key(r.device, r.point);
+    const k = seriesKey(r);
     const p = this.points.get(k);
     if (!p) return;
     const ws = Math.floor(r.ts / this.windowMs) * this.windowMs;
