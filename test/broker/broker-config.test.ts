@@ -49,6 +49,7 @@ describe('localBroker config', () => {
         retainedTotal: 1000,
         retainedBytesTotal: 4 * 1024 ** 2,
       },
+      live: { perPoint: true, perScan: false, coalesceMs: 10 },
     });
     const r = parse({ host: '127.0.0.1', port: 1883 });
     expect(r.ok && r.config.localBroker).toMatchObject({ maxConnections: 200, maxPacketBytes: 262_144, maxClientIdLength: 23 });
