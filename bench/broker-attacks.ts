@@ -21,6 +21,8 @@ import { parse, stringify } from 'yaml';
 import { DEFAULT_CONFIG } from '../src/config/paths.js';
 import { hashPassword } from '../src/broker/access.js';
 import { daemonMemory, fmt, freePort, memory, removeTempDir, sleep, tempDir, track, waitPort } from './peers/util.js';
+import { shippedNodeFlags } from './scale.js';
+import { PACKAGE_ROOT } from '../src/config/paths.js';
 
 const CLI = path.resolve('dist/src/cli.js');
 const APP_PASSWORD = 'Attack-bench-2026!';
@@ -59,7 +61,7 @@ async function startDaemon(dir: string): Promise<Daemon> {
   // As the unit runs it (systemd/community-gateway.service); BENCH_MALLOC=default leaves glibc's
   // dynamic mmap threshold, to show what the setting is for.
   const env = { ...process.env, ...(process.env.BENCH_MALLOC === 'default' ? {} : { MALLOC_MMAP_THRESHOLD_: '131072' }) };
-  const proc = track(spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'run', '--config', file, '--state-dir', path.join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env }));
+  const proc = track(spawn(process.execPath, [...shippedNodeFlags(PACKAGE_ROOT).flags, CLI, 'run', '--config', file, '--state-dir', path.join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env }));
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   await waitPort(broker, 30_000);

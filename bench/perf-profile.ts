@@ -17,6 +17,8 @@ import { GATEWAY_TASKS, NODE_RED_TASKS, PerfMap, classifyPerfScript, formatRepor
 import { runJob, type System } from './peers/job.js';
 import { installNodeRed } from './peers/node-red.js';
 import { fmt, removeTempDir, sleep, tempDir, track } from './peers/util.js';
+import { shippedNodeFlags } from './scale.js';
+import { PACKAGE_ROOT } from '../src/config/paths.js';
 
 const FREQ = 999;
 const SYSTEMS: Record<string, System> = { gateway: 'gateway', 'gateway-per-scan': 'gateway per-scan', 'node-red-per-value': 'node-red per-value', 'node-red-per-read': 'node-red per-read' };
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
   // --interpreted-frames-native-stack: functions still in the interpreter get a frame of their
   // own in the perf map instead of all sharing Builtins_InterpreterEntryTrampoline.
   const perfFlags = '--perf-basic-prof --interpreted-frames-native-stack';
-  process.env.BENCH_NODE_FLAGS = `${process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1'} ${perfFlags}`;
+  process.env.BENCH_NODE_FLAGS = `${process.env.BENCH_NODE_FLAGS ?? shippedNodeFlags(PACKAGE_ROOT).flags.join(' ')} ${perfFlags}`;
   process.env.BENCH_NODE_RED_FLAGS = `${process.env.BENCH_NODE_RED_FLAGS ?? ''} ${perfFlags}`;
   let nodeRedDir: string | undefined;
   if (!o.system.startsWith('gateway')) {

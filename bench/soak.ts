@@ -13,6 +13,8 @@ import { DEFAULT_CONFIG } from '../src/config/paths.js';
 import { PlatformConsumer } from '../src/platform/consumer.js';
 import { silentLogger } from '../src/log.js';
 import { daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
+import { shippedNodeFlags } from './scale.js';
+import { PACKAGE_ROOT } from '../src/config/paths.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const WARMUP_S = 120;
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
   for (const d of cfg.devices) d.pollMs = Math.max(100, Math.round(d.pollMs / 10));
   const cfgFile = path.join(dir, 'site.yaml');
   fs.writeFileSync(cfgFile, stringify(cfg));
-  const gw = spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const gw = spawn(process.execPath, [...shippedNodeFlags(PACKAGE_ROOT).flags, CLI, 'run', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   const pid = gw.pid!;
   await sleep(3000);
 

@@ -12,6 +12,10 @@ import { Outbox, type OutboxItem } from '../src/store/outbox.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/config/paths.js';
 import { cpuSeconds, daemonMemory, freePort, memory, sleep, waitPort } from './peers/util.js';
+import { shippedNodeFlags } from './scale.js';
+
+/** The flags `npm start` and the unit run the daemon with. */
+const SHIPPED = shippedNodeFlags(PACKAGE_ROOT);
 
 const log = silentLogger();
 
@@ -102,7 +106,7 @@ export async function drainBench(n: number): Promise<DrainResult> {
   fs.writeFileSync(path.join(dir, 'site.yaml'), stringify(cfg));
   // Run as installed: the bin's shebang and the systemd unit pass the same V8 flag. Only the
   // daemon is measured: Mosquitto and the subscriber are processes of their own.
-  const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+  const flags = (process.env.BENCH_NODE_FLAGS ?? SHIPPED.flags.join(' ')).split(' ').filter(Boolean);
   const daemon = spawn(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
     // BENCH_DRAIN_DAEMON_OUT: a file for the daemon's stdout and stderr (e.g. with --trace-gc).
     stdio: process.env.BENCH_DRAIN_DAEMON_OUT ? ['ignore', fs.openSync(process.env.BENCH_DRAIN_DAEMON_OUT, 'w'), 'inherit'] : 'ignore',

@@ -11,6 +11,7 @@ import { PACKAGE_ROOT } from '../../src/config/paths.js';
 import { BenchMosquitto } from './mosquitto.js';
 import { NodeRed, buildFlow, type NrDevice } from './node-red.js';
 import { announcedPort, cpuSeconds, cpuTimes, freePort, memory, removeTempDir, sleep, tempDir, track, waitFor, waitPort } from './util.js';
+import { shippedNodeFlags } from '../scale.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const PROFILE = 'r4dcb08';
@@ -168,11 +169,12 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       const brokerPort = await freePort();
       const file = gatewayConfig(dir, o, sim.port, brokerPort, await freePort(), await freePort());
       // As the bin and the systemd unit start it; BENCH_NODE_FLAGS replaces the flags (as in
-      // npm run bench), e.g. "--max-semi-space-size=1 --optimize-for-size --cpu-prof --cpu-prof-dir=/tmp/prof".
-      const flags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=1 --optimize-for-size').split(' ').filter(Boolean);
+      // npm run bench), e.g. "--perf-basic-prof" added by bench:profile; the unit's allocator setting too.
+      const shipped = shippedNodeFlags(PACKAGE_ROOT);
+      const flags = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean) : shipped.flags;
       const gw = spawnLogged(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', file], {
         cwd: dir,
-        env: { ...process.env, LOG_LEVEL: 'error' },
+        env: { ...process.env, ...shipped.env, LOG_LEVEL: 'error' },
       });
       cleanup.unshift(async () => {
         // The daemon promises to stop within 5 s of SIGTERM; give it 20 (a profile is written at exit).
