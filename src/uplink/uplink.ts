@@ -137,6 +137,10 @@ export class Uplink {
       queueQoSZero: false,
       resubscribe: false,
       outgoingStore: new AckOnlyStore(),
+      // mqtt-packet would pre-build 65,536 small Buffers (about 6 MB of heap, for the process:
+      // the option switches the module's cache off, for aedes' writes too); numbers are
+      // written as they come instead (PERFORMANCE.md, "Scale").
+      writeCache: false,
       username: this.cfg.username,
       password: this.cfg.password,
       will: { topic: this.statusTopic, payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },

@@ -9,6 +9,7 @@ import { baseConfig, capturingLogger, makeGateway } from '../helpers/gateway.js'
 import { PlatformConsumer } from '../../src/platform/consumer.js';
 import { silentLogger } from '../../src/log.js';
 import type { Gateway } from '../../src/main.js';
+import mqttPacket from 'mqtt-packet';
 
 let gateways: Gateway[] = [];
 let consumers: PlatformConsumer[] = [];
@@ -69,6 +70,8 @@ describe('uplink to Mosquitto', () => {
     await waitFor(() => platform.items('gw-up', 'agg').length >= 2 * POINTS_PER_WINDOW, 20000, 'two windows of aggregates');
     expect(platform.stats.rejected).toBe(0);
     expect(platform.stats.conflicts).toBe(0);
+    // The uplink's client switched mqtt-packet's 6 MB number cache off for the process.
+    expect((mqttPacket as unknown as { writeToStream: { cacheNumbers: boolean } }).writeToStream.cacheNumbers).toBe(false);
     const seqs = platform.seqs('gw-up');
     expectDense(seqs, seqs.length);
     const inv = platform.items('gw-up', 'inventory');
