@@ -421,7 +421,7 @@ describe('RawStore', () => {
     const n = 1000;
     const perRound = promotedPerRound((r) => {
       for (let i = 0; i < n; i++) rs.add(rd({ device: `d${i % 10}`, point: `p${i}`, ts: NOW + r * 1000, value: 4.5 + ((i + r) % 13) / 10 }));
-    });
+    }, 10, 30, 5); // 80 rounds: 80,000 readings, under the buffer's cap (nothing flushes in between)
     expect(rs.dropped).toBe(0);
     // Every Reading (over 100 B with its value) before.
     expect(perRound / n).toBeLessThan(2);
