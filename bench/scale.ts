@@ -16,7 +16,8 @@
 // BENCH_SCALE_POINTS (comma list, default 0,1000,5000,10000; 0 is the demo site of
 // config/default.yaml as `npm start` runs it, ~27 readings/s: the idle cost of the flags), BENCH_SCALE_FLAGS (node flags,
 // default those of `npm start`), BENCH_SCALE_ENV ("K=V K=V", default that of `npm start`),
-// BENCH_SCALE_STDOUT (a file for the daemon's stdout, e.g. with BENCH_SCALE_FLAGS carrying
+// BENCH_SCALE_PLATFORM (an MQTT URL for the uplink instead of a closed port, to see the
+// backlog's part), BENCH_SCALE_STDOUT (a file for the daemon's stdout, e.g. with BENCH_SCALE_FLAGS carrying
 // --trace-gc-nvp: what each GC promoted).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -141,7 +142,7 @@ async function start(root: string, points: number, o: { flags: string[]; env: Re
     localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
     web: { host: '127.0.0.1', port: webPort, https: false },
     storage: { path: path.join(dir, 'data', 'gateway.db') },
-    uplink: { url: `mqtt://127.0.0.1:${await freePort()}` },
+    uplink: { url: process.env.BENCH_SCALE_PLATFORM ?? `mqtt://127.0.0.1:${await freePort()}` },
     buses,
     devices: Array.from({ length: devices }, (_, i) => ({ id: `d${String(i + 1).padStart(3, '0')}`, facility: 'canteen', profile: BENCH_PROFILE, bus: `b${Math.floor(i / DEVICES_PER_BUS)}`, unitId: i + 1, pollMs: 1000 })),
   };
