@@ -101,7 +101,7 @@ export class ModbusTcpTransport implements ModbusTransport {
     const s = this.socket;
     if (!s) return;
     this.socket = null;
-    this.failPending(new ModbusLinkError('link closed'));
+    this.fail(new ModbusLinkError('link closed'));
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
     await new Promise<void>((resolve) => {
@@ -184,11 +184,11 @@ export class ModbusTcpTransport implements ModbusTransport {
   private onDeadline(): void {
     const p = this.pending;
     if (!p.active) return;
-    const late = p.deadline - monoNow();
-    if (late > 1) {
-      // Re-armed for another request whose deadline is later (cannot happen with one
-      // timeout per link, but a wrong early timeout would cost a good reply).
-      this.newDeadlineTimer(late);
+    const left = p.deadline - monoNow();
+    if (left > 1) {
+      // Fired before this request's deadline (a guard: each request re-arms the timer for
+      // its own timeout); an early timeout would cost a good reply, so wait out the rest.
+      this.newDeadlineTimer(left);
       return;
     }
     // A late reply carries this tid and is dropped as stale when it arrives.
@@ -280,14 +280,10 @@ export class ModbusTcpTransport implements ModbusTransport {
     reject(err);
   }
 
-  private failPending(err: Error): void {
-    this.fail(err);
-  }
-
   private dropped(reason: string): void {
     const was = this.socket !== null;
     this.socket = null;
-    this.failPending(new ModbusLinkError(`${reason} (${this.endpoint})`));
+    this.fail(new ModbusLinkError(`${reason} (${this.endpoint})`));
     if (was) for (const cb of this.dropListeners) cb(reason);
   }
 }
