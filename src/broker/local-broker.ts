@@ -165,6 +165,10 @@ export class LocalBroker {
   private readonly sockets = new Set<net.Socket>();
   /** What aedes reads and writes: the socket, the TLS socket or the WebSocket stream. */
   private readonly conns = new Set<Duplex>();
+  /** Connections of logged-in clients (after CONNACK 0): the only ones corked (cork()). A
+   * connection still logging in is never corked, so a refusal's CONNACK is not held in a
+   * buffer that the close right after it would discard. */
+  private readonly readyConns = new Set<Duplex>();
   private readonly counts = { acceptedConnections: 0, refusedConnections: 0, refusedPerAddress: 0, evictedPending: 0, idleTimeouts: 0, oversizedPackets: 0, malformedPackets: 0, clientErrors: 0, tlsHandshakeFailures: 0 };
   private readonly loginRefusals = Object.fromEntries(LOGIN_REFUSALS.map((r) => [r, 0])) as Record<LoginRefusal, number>;
   /** Open connections per source address. */
@@ -285,6 +289,8 @@ export class LocalBroker {
       // Logged in: no longer counted against maxPendingConnections.
       const sock = this.byPeer.get(peerKey(client.conn as unknown as net.Socket));
       if (sock) this.pendingSockets.delete(sock);
+      const conn = client.conn as unknown as Duplex;
+      if (this.conns.has(conn)) this.readyConns.add(conn);
     });
     aedes.on('clientError', (client, err) => {
       this.counts.clientErrors++;
@@ -578,7 +584,10 @@ export class LocalBroker {
     };
     this.conns.add(conn);
     this.listenerOf.set(conn, listener);
-    conn.once('close', () => this.conns.delete(conn));
+    conn.once('close', () => {
+      this.conns.delete(conn);
+      this.readyConns.delete(conn);
+    });
     aedes.handle(conn, req);
   }
 
@@ -622,7 +631,7 @@ export class LocalBroker {
       done?.();
       return;
     }
-    if (!this.corked && this.conns.size > 0) this.cork();
+    if (!this.corked && this.readyConns.size > 0) this.cork();
     this.pending++;
     a.publish(
       {
@@ -652,7 +661,7 @@ export class LocalBroker {
    * waiting for a publish to complete, so a full socket (aedes waiting for 'drain') cannot
    * stall the others; a delivery aedes defers further is written uncorked: slower, not lost. */
   private cork(): void {
-    const conns = [...this.conns];
+    const conns = [...this.readyConns];
     for (const c of conns) c.cork();
     this.corked = conns;
     const ms = this.opts.live?.coalesceMs ?? LIVE_COALESCE_MS;

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import type { LocalBroker } from '../../src/broker/local-broker.js';
 import { sleep, waitFor } from '../helpers/peers.js';
-import { connectClient, end, startBroker, subscribe } from './broker-helpers.js';
+import { APP_PASSWORD, connectClient, end, startBroker, startBrokerWithAccess, subscribe, tryConnect } from './broker-helpers.js';
 
 let broker: LocalBroker | null = null;
 const clients: MqttClient[] = [];
@@ -81,5 +81,25 @@ describe('local broker write coalescing', () => {
     broker.publish('community/gw/canteen/dev-1/after', 'y');
     await waitFor(() => live.received.some((m) => m.topic.endsWith('/after')), 2000, 'a later message');
     stuck.stream.resume();
+  });
+
+  it('never holds back the CONNACK of a refused login while the gateway publishes (it would be lost with the close)', async () => {
+    ({ broker } = await startBrokerWithAccess());
+    const watcher = await connectClient(url());
+    clients.push(watcher);
+    await subscribe(watcher, 'community/#');
+    // The gateway's live stream: some connection is corked nearly all the time.
+    const stream = setInterval(() => broker!.publish('community/gw/canteen/dev-1/p', '1'), 1);
+    try {
+      for (let i = 0; i < 10; i++) {
+        const r = await tryConnect(url(), { username: 'app', password: `${APP_PASSWORD}-wrong` });
+        expect(r.outcome).toBe('closed');
+        // A refusing CONNACK arrived (mqtt.js turns it into "Connection refused: ..."; 4, or 3
+        // once the login back-off holds the address), not a bare close.
+        expect(r.error?.message ?? 'no CONNACK').toMatch(/^Connection refused/i);
+      }
+    } finally {
+      clearInterval(stream);
+    }
   });
 });
