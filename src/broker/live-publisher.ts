@@ -115,7 +115,7 @@ export class LivePublisher {
     if (!facility) return;
     this.known.delete(device);
     this.scans.delete(device);
-    const prefix = `${device}\u0000`;
+    const prefix = seriesKey({ device, point: '' });
     for (const k of this.topics.keys()) if (k.startsWith(prefix)) this.topics.delete(k);
     this.broker.publish(this.availabilityTopic(facility, device), '', { retain: true, qos: 1 });
   }

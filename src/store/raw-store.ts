@@ -4,7 +4,7 @@
 // end of the table. Queries merge what is on disk with what is still in memory. Pruned in the
 // background in small chunks. Identifier points are never stored in clear.
 import type { Logger } from '../log.js';
-import type { Reading } from '../types.js';
+import { seriesKey, type Reading } from '../types.js';
 import { loosens, type PrivacyClass } from '../config/profile-schema.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -366,7 +366,7 @@ export class RawStore {
 }
 
 function key(device: string, point: string): string {
-  return `${device}\u0000${point}`;
+  return seriesKey({ device, point });
 }
 
 /** Booleans as 1/0. A string is only ever an identifier's pseudonym, which is never stored. */
