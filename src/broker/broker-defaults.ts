@@ -28,6 +28,14 @@ export const BROKER_DEFAULTS = {
  * (LocalBroker.cork); 0: each turn of the event loop on its own. */
 export const LIVE_COALESCE_MS = 10;
 
+/** A subscriber with more than this waiting in its connection does not get the gateway's live
+ * messages until it reads (direct-delivery.ts): 200 stuck connections hold at most 50 MiB. */
+export const LIVE_MAX_BUFFERED_BYTES = 256 * 1024;
+
+/** A subscriber that has not read for this long is closed (aedes' drainTimeout, and the same for
+ * live messages). */
+export const LIVE_DRAIN_TIMEOUT_MS = 10_000;
+
 export const LOGIN_DEFAULTS: LoginBackoffOptions = {
   freeFailures: 5,
   baseDelayMs: 1000,

@@ -14,7 +14,8 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client, type Con
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log.js';
 import { identityOf, remoteOf, type AccessControl } from './access.js';
-import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from './broker-defaults.js';
+import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LIVE_DRAIN_TIMEOUT_MS, LIVE_MAX_BUFFERED_BYTES, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from './broker-defaults.js';
+import { DirectDelivery } from './direct-delivery.js';
 import { LoginGuard, type LoginBackoffOptions } from './login-guard.js';
 import { MemoryGuard, packetBytes, type MemoryLimits, type WrappablePersistence } from './memory-guard.js';
 import { PacketGuard, type GuardVerdict } from './packet-guard.js';
@@ -64,8 +65,9 @@ export interface LocalBrokerOptions {
   maxClientIdLength?: number;
   tls?: LocalBrokerTlsOptions;
   websocket?: LocalBrokerWebSocketOptions;
-  /** Coalescing of the gateway's own publishes (cork()); default 10 ms. */
-  live?: { coalesceMs?: number };
+  /** Coalescing of the gateway's own publishes (cork()); default 10 ms. maxBufferedBytes and
+   * drainTimeoutMs (direct-delivery.ts) are not in the site config: tests shorten them. */
+  live?: { coalesceMs?: number; maxBufferedBytes?: number; drainTimeoutMs?: number };
 }
 
 /** Counters for metrics and the status page. Counts are since start (they only grow), except
@@ -127,9 +129,19 @@ export interface LocalBrokerStats {
   refusedSubscriptions: number;
   /** Publishes outside the account's patterns (dropped, client disconnected). */
   refusedPublishes: number;
+  /** The gateway's live messages not written to a subscriber that had more than
+   * LIVE_MAX_BUFFERED_BYTES waiting (it was not reading). */
+  droppedLive: number;
+  /** Subscribers closed for not reading: over that for LIVE_DRAIN_TIMEOUT_MS. */
+  slowSubscribersClosed: number;
 }
 
 type Listener = 'tcp' | 'tls' | 'websocket';
+
+export interface PublishOptions {
+  retain?: boolean;
+  qos?: 0 | 1;
+}
 
 /** Why a CONNECT was refused: bad_credentials (CONNACK 4), anonymous where not allowed (5),
  * backed_off and busy (3, server unavailable: try later), client_id_taken (2, the id belongs
@@ -187,8 +199,12 @@ export class LocalBroker {
   private readonly lastWarn = new Map<string, number>();
   private readonly dropped = new WeakSet<Duplex>();
   private readonly listenerOf = new WeakMap<Duplex, Listener>();
-  /** Publishes handed to aedes and not yet delivered to every subscriber. */
-  pending = 0;
+  /** One of the gateway's publishes is inside aedes (publish()). */
+  private inAedes = false;
+  /** The gateway's publishes waiting for it, in order. */
+  private readonly waiting: { topic: string; payload: string | Buffer; opts: PublishOptions; done: (() => void) | undefined }[] = [];
+  /** The gateway's own QoS 0 messages, written without aedes (direct-delivery.ts). */
+  private direct: DirectDelivery | null = null;
   /** Connections corked while the gateway's own publishes of this tick are written (cork()). */
   private corked: Duplex[] | null = null;
 
@@ -249,6 +265,8 @@ export class LocalBroker {
       refusedLogins,
       refusedSubscriptions: this.access.refusedSubscriptions,
       refusedPublishes: this.access.refusedPublishes,
+      droppedLive: this.direct?.dropped ?? 0,
+      slowSubscribersClosed: this.direct?.closedSlow ?? 0,
     };
   }
 
@@ -270,7 +288,7 @@ export class LocalBroker {
     const options: AedesOptions = {
       // aedes' own guards: a stuck client is dropped instead of stalling fan-out, and
       // absurdly deep topics are refused before they reach the topic tree.
-      drainTimeout: 10_000,
+      drainTimeout: LIVE_DRAIN_TIMEOUT_MS,
       maxTopicLevels: 16,
       connectTimeout: this.opt('connectTimeoutMs'),
       // aedes applies this to MQTT 3.1 only; authenticate() below enforces it for 3.1.1.
@@ -285,12 +303,16 @@ export class LocalBroker {
     };
     const aedes = await Aedes.createBroker(options);
     this.memory.install((aedes as unknown as { persistence: WrappablePersistence }).persistence);
-    aedes.on('clientReady', (client) => {
-      // Logged in: no longer counted against maxPendingConnections.
+    aedes.on('connackSent', (packet, client) => {
+      if (packet.returnCode !== 0) return;
+      // Logged in: no longer counted against maxPendingConnections. Ready from the CONNACK on,
+      // not from 'clientReady', which a persistent session reaches only after its queue was
+      // read back: a live message between the two would miss it.
       const sock = this.byPeer.get(peerKey(client.conn as unknown as net.Socket));
       if (sock) this.pendingSockets.delete(sock);
       const conn = client.conn as unknown as Duplex;
       if (this.conns.has(conn)) this.readyConns.add(conn);
+      this.direct?.invalidate();
     });
     aedes.on('clientError', (client, err) => {
       this.counts.clientErrors++;
@@ -302,6 +324,14 @@ export class LocalBroker {
       this.counts.clientErrors++;
       this.log.debug({ client: client?.id, err: err.message }, 'local broker connection error');
     });
+    const direct = new DirectDelivery(
+      { maxBufferedBytes: this.opts.live?.maxBufferedBytes ?? LIVE_MAX_BUFFERED_BYTES, drainTimeoutMs: this.opts.live?.drainTimeoutMs ?? LIVE_DRAIN_TIMEOUT_MS },
+      () => this.readyClients(),
+      this.access.authorizeForward,
+      (client) => this.warn('slow', { client: client.id, remote: remoteOf(client), closed: direct.closedSlow }, 'local broker: subscriber not reading its live messages, connection closed'),
+    );
+    direct.attach(aedes);
+    this.direct = direct;
     this.aedes = aedes;
     const expiryMs = this.opt('sessionExpirySeconds') * 1000;
     this.sweepTimer = setInterval(() => this.sessions.sweep(), Math.min(60_000, Math.max(50, Math.floor(expiryMs / 4))));
@@ -586,7 +616,7 @@ export class LocalBroker {
     this.listenerOf.set(conn, listener);
     conn.once('close', () => {
       this.conns.delete(conn);
-      this.readyConns.delete(conn);
+      if (this.readyConns.delete(conn)) this.direct?.invalidate();
     });
     aedes.handle(conn, req);
   }
@@ -622,17 +652,49 @@ export class LocalBroker {
     }
   }
 
+  private *readyClients(): Iterable<Client> {
+    for (const conn of this.readyConns) {
+      const client = (conn as Duplex & { client?: Client }).client;
+      if (client) yield client;
+    }
+  }
+
   /** Publish from the gateway itself (QoS 0 for live values, QoS 1 for retained state).
-   * `done` runs once aedes has handed the message to every subscriber. No promise here:
-   * this is the per-reading hot path. */
-  publish(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}, done?: () => void): void {
+   * `done` runs once the message was handed to every subscriber. No promise here: this is
+   * the per-reading hot path. A QoS 0 message that is not retained is written directly
+   * (direct-delivery.ts); the others go through aedes, one at a time, and whatever the gateway
+   * publishes meanwhile waits in order behind it. One at a time because aedes drops a message
+   * that a later one overtook: it keeps, per subscriber, the highest broker counter delivered
+   * and refuses lower ones as duplicates (aedes lib/client.js dedupe), and a retained message
+   * waits for its store while a later one does not. An "online" followed by the device's
+   * readings in the same tick was lost that way. */
+  publish(topic: string, payload: string | Buffer, opts: PublishOptions = {}, done?: () => void): void {
     const a = this.aedes;
     if (!a || a.closed) {
       done?.();
       return;
     }
     if (!this.corked && this.readyConns.size > 0) this.cork();
-    this.pending++;
+    if (this.inAedes || this.waiting.length > 0) {
+      this.waiting.push({ topic, payload, opts, done });
+      return;
+    }
+    this.send(a, topic, payload, opts, done);
+  }
+
+  /** Publishes of the gateway not yet handed to every subscriber: the one inside aedes and
+   * those waiting behind it. */
+  get pending(): number {
+    return (this.inAedes ? 1 : 0) + this.waiting.length;
+  }
+
+  private send(a: Aedes, topic: string, payload: string | Buffer, opts: PublishOptions, done: (() => void) | undefined): void {
+    if (this.direct && !opts.retain && (opts.qos ?? 0) === 0) {
+      this.direct.deliver(topic, payload);
+      done?.();
+      return;
+    }
+    this.inAedes = true;
     a.publish(
       {
         cmd: 'publish',
@@ -643,11 +705,21 @@ export class LocalBroker {
         dup: false,
       },
       (err) => {
-        this.pending--;
+        this.inAedes = false;
         if (err) this.log.warn({ topic, err: err.message }, 'local publish failed');
         done?.();
+        this.sendWaiting();
       },
     );
+  }
+
+  private sendWaiting(): void {
+    const a = this.aedes;
+    while (!this.inAedes && this.waiting.length > 0) {
+      const w = this.waiting.shift()!;
+      if (!a || a.closed) w.done?.();
+      else this.send(a, w.topic, w.payload, w.opts, w.done);
+    }
   }
 
   /** The readings of a Modbus reply are published together, but aedes writes each to every
@@ -682,7 +754,7 @@ export class LocalBroker {
     for (const c of conns) if (!c.destroyed) c.uncork();
   }
 
-  publishAsync(topic: string, payload: string | Buffer, opts: { retain?: boolean; qos?: 0 | 1 } = {}): Promise<void> {
+  publishAsync(topic: string, payload: string | Buffer, opts: PublishOptions = {}): Promise<void> {
     return new Promise((resolve) => this.publish(topic, payload, opts, resolve));
   }
 

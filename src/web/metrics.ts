@@ -123,13 +123,15 @@ export class Metrics {
     counter(reg, 'cgw_local_broker_login_refusals_total', 'CONNECTs refused by the local broker, by reason (bad_credentials, anonymous, backed_off, busy, client_id_taken, client_id_invalid).', ['reason'], () =>
       Object.entries(g().broker.stats.loginRefusals).map(([reason, n]) => [{ reason }, n] as [Labels, number]),
     );
-    counter(reg, 'cgw_local_broker_closed_total', 'Connections the local broker closed to protect itself (reason: pending_evicted, idle_timeout).', ['reason'], () => {
+    counter(reg, 'cgw_local_broker_closed_total', 'Connections the local broker closed to protect itself (reason: pending_evicted, idle_timeout, slow_subscriber).', ['reason'], () => {
       const b = g().broker.stats;
       return [
         [{ reason: 'pending_evicted' }, b.evictedPending],
         [{ reason: 'idle_timeout' }, b.idleTimeouts],
+        [{ reason: 'slow_subscriber' }, b.slowSubscribersClosed],
       ];
     });
+    counter(reg, 'cgw_local_broker_live_dropped_total', "The gateway's live messages not written to a subscriber with more than 256 KiB waiting in its connection (not reading).", [], () => scalar(g().broker.stats.droppedLive));
     counter(reg, 'cgw_local_broker_queue_dropped_total', 'Messages not queued for a client whose queue (or the total) was at its cap.', [], () => scalar(g().broker.stats.droppedQueued));
     gauge(reg, 'cgw_local_broker_sessions', 'Persistent sessions (CleanSession 0) on the local broker, online or offline.', [], () => scalar(g().broker.stats.persistentSessions));
     counter(reg, 'cgw_local_broker_expired_sessions_total', 'Persistent sessions expired after staying offline for sessionExpirySeconds.', [], () => scalar(g().broker.stats.expiredSessions));

@@ -2,6 +2,7 @@
 // are in flight (LocalBroker.cork), and a steady stream is still flushed as it goes.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
+import { LIVE_MAX_BUFFERED_BYTES } from '../../src/broker/broker-defaults.js';
 import type { LocalBroker } from '../../src/broker/local-broker.js';
 import { sleep, waitFor } from '../helpers/peers.js';
 import { APP_PASSWORD, connectClient, end, startBroker, startBrokerWithAccess, subscribe, tryConnect } from './broker-helpers.js';
@@ -39,7 +40,7 @@ describe('local broker write coalescing', () => {
     expect(broker.pending).toBe(0);
   });
 
-  it('flushes a stream that never lets the queue empty, without waiting for its end', async () => {
+  it('flushes a stream that never pauses for the coalescing window, without waiting for its end', async () => {
     broker = await startBroker();
     const c = await connectClient(url());
     clients.push(c);
@@ -49,38 +50,52 @@ describe('local broker write coalescing', () => {
     c.on('message', () => {
       if (publishedAtFirstArrival < 0) publishedAtFirstArrival = published;
     });
+    // A burst every millisecond: never 10 ms without a publish.
     const until = Date.now() + 300;
     while (Date.now() < until) {
-      for (let i = 0; i < 50; i++) broker.publish(`community/gw/security/io-1/in${i}`, 'x');
-      published += 50;
-      await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 10; i++) broker.publish(`community/gw/security/io-1/in${i}`, 'x');
+      published += 10;
+      await sleep(1);
     }
     await waitFor(() => c.received.length === published, 10_000, 'every message');
     expect(publishedAtFirstArrival).toBeGreaterThan(0);
     expect(publishedAtFirstArrival).toBeLessThan(published / 2);
+    expect(broker.stats.droppedLive).toBe(0);
   });
 
-  it('keeps delivering to the others while one subscriber stops reading (its socket full)', async () => {
-    broker = await startBroker();
+  it('keeps delivering to the others while one subscriber stops reading; drops its live messages, then closes it', async () => {
+    broker = await startBroker({ live: { drainTimeoutMs: 1500 } });
     const stuck = await connectClient(url());
     const live = await connectClient(url());
     clients.push(stuck, live);
     await subscribe(stuck, 'community/#');
     await subscribe(live, 'community/#');
-    // The stuck client stops reading: its kernel buffers fill and aedes waits for 'drain'
-    // on it. Nothing may stay corked waiting for that.
+    // The stuck client stops reading: its kernel buffers fill, then its connection's own
+    // buffer. Nothing may stay corked waiting for it, and it may not hold more than
+    // LIVE_MAX_BUFFERED_BYTES of the gateway's messages.
     stuck.stream.pause();
     const payload = 'x'.repeat(2000);
     let sent = 0;
-    for (let burst = 0; burst < 400; burst++) {
+    const stuckConn = () => [...(broker as unknown as { readyConns: Set<{ writableLength: number; destroyed: boolean }> }).readyConns].find((k) => k.writableLength > 0);
+    let maxWaiting = 0;
+    // Until closed: loopback's kernel buffers take several MB before the connection's fills.
+    const until = Date.now() + 15_000;
+    while (Date.now() < until && broker.stats.slowSubscribersClosed === 0) {
       for (let p = 0; p < 4; p++) broker.publish(`community/gw/canteen/dev-1/p${p}`, payload);
       sent += 4;
-      await new Promise((r) => setImmediate(r));
+      maxWaiting = Math.max(maxWaiting, stuckConn()?.writableLength ?? 0);
+      await sleep(2);
     }
     await waitFor(() => live.received.length === sent, 10_000, 'every message at the reading subscriber');
+    expect(broker.stats.droppedLive).toBeGreaterThan(0);
+    expect(maxWaiting).toBeLessThanOrEqual(LIVE_MAX_BUFFERED_BYTES + 4 * 2100);
+    // Closed by the broker (the paused client notices once it reads again).
+    expect(broker.stats.slowSubscribersClosed).toBe(1);
+    await waitFor(() => broker!.clients === 1, 2000, 'one client left');
+    stuck.stream.resume();
+    await waitFor(() => stuck.closed, 5000, 'the stuck client sees the close');
     broker.publish('community/gw/canteen/dev-1/after', 'y');
     await waitFor(() => live.received.some((m) => m.topic.endsWith('/after')), 2000, 'a later message');
-    stuck.stream.resume();
   });
 
   it('never holds back the CONNACK of a refused login while the gateway publishes (it would be lost with the close)', async () => {
