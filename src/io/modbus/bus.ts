@@ -3,6 +3,7 @@
 import type { Logger } from '../../log.js';
 import type { ModbusTransport, ReadRequest, WriteRequest } from './transport.js';
 import { ModbusError, ModbusLinkError } from './errors.js';
+import { PollClock } from './poll-clock.js';
 
 export interface BusOptions {
   id: string;
@@ -35,6 +36,7 @@ export class ModbusBus {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
   private upListeners: (() => void)[] = [];
+  private readonly clocks = new Map<number, PollClock>();
   lastError = '';
 
   constructor(
@@ -57,6 +59,13 @@ export class ModbusBus {
   }
 
   /** Called each time the link comes up, so devices can poll at once instead of waiting out backoff. */
+  /** The poll clock its devices polled every `periodMs` share (poll-clock.ts). */
+  clock(periodMs: number): PollClock {
+    let c = this.clocks.get(periodMs);
+    if (!c) this.clocks.set(periodMs, (c = new PollClock(periodMs)));
+    return c;
+  }
+
   onUp(cb: () => void): void {
     this.upListeners.push(cb);
   }

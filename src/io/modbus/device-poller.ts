@@ -55,6 +55,11 @@ const ILLEGAL_DATA_ADDRESS = 2;
 
 export class DevicePoller {
   private timer: NodeJS.Timeout | null = null;
+  /** Scans on the bus' poll clock (online), else on `timer`. */
+  private onClock = false;
+  /** A tick came during a scan. */
+  private tickMissed = false;
+  private scanStarted = 0;
   private running = false;
   private polling: Promise<void> | null = null;
   private failures = 0;
@@ -110,40 +115,82 @@ export class DevicePoller {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.leaveClock();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.polling;
   }
 
+  /** A scan after `delay` ms on the poller's own timer: the first one, a probe when the link
+   * comes up, and the offline backoff. */
   private schedule(delay: number): void {
     if (!this.running) return;
+    this.leaveClock();
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const started = this.mono();
-      this.polling = this.pollOnce()
-        .catch((err: Error) => {
-          // A bug in one device's handling must not stop the daemon or the other devices.
-          this.stats.lastError = err.message;
-          this.log.error({ device: this.device.id, err }, 'poll failed unexpectedly');
-        })
-        .finally(() => {
-          this.polling = null;
-          const end = this.mono();
-          this.lastScanEndMono = end;
-          this.stats.lastScanEnd = Date.now();
-          this.stats.lastScanMs = end - started;
-          this.stats.scanMsTotal += end - started;
-          if (!this.running) return;
-          // Fixed rate while online; exponential backoff while offline.
-          const period =
-            this.stats.online === false
-              ? Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16))
-              : this.device.pollMs;
-          this.schedule(Math.max(0, started + period - this.mono()));
-        });
-    }, delay);
+    this.timer = setTimeout(this.onTimer, delay);
   }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.scan();
+  };
+
+  /** While online, scans follow the bus' clock for this pollMs (one timer for all its devices). */
+  private readonly onTick = (): void => {
+    if (!this.running) return;
+    if (this.polling) {
+      // Still scanning: the next scan starts as soon as this one ends, as before.
+      this.tickMissed = true;
+      return;
+    }
+    // Just joined right after a scan: wait for the next tick rather than scan twice at once.
+    if (this.mono() - this.scanStarted < this.device.pollMs / 2) return;
+    this.scan();
+  };
+
+  private leaveClock(): void {
+    if (!this.onClock) return;
+    this.onClock = false;
+    this.tickMissed = false;
+    this.bus.clock(this.device.pollMs).leave(this.onTick);
+  }
+
+  private scan(): void {
+    if (!this.running) return;
+    this.scanStarted = this.mono();
+    this.polling = this.pollOnce().then(undefined, this.onPollError).finally(this.onScanEnd);
+  }
+
+  private readonly onPollError = (err: Error): void => {
+    // A bug in one device's handling must not stop the daemon or the other devices.
+    this.stats.lastError = err.message;
+    this.log.error({ device: this.device.id, err }, 'poll failed unexpectedly');
+  };
+
+  private readonly onScanEnd = (): void => {
+    this.polling = null;
+    const end = this.mono();
+    const took = end - this.scanStarted;
+    this.lastScanEndMono = end;
+    this.stats.lastScanEnd = Date.now();
+    this.stats.lastScanMs = took;
+    this.stats.scanMsTotal += took;
+    if (!this.running) return;
+    if (this.stats.online === false) {
+      // Exponential backoff while offline, on its own timer.
+      this.schedule(Math.max(0, this.scanStarted + Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16)) - end));
+      return;
+    }
+    // Fixed rate while online.
+    if (!this.onClock) {
+      this.onClock = true;
+      this.bus.clock(this.device.pollMs).join(this.onTick);
+    }
+    if (this.tickMissed) {
+      this.tickMissed = false;
+      this.scan();
+    }
+  };
 
   /** One scan of every block. Exported for the bench and tests. */
   async pollOnce(): Promise<void> {

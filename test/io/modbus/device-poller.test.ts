@@ -13,9 +13,11 @@ import { monoNow } from '../../../src/time/monotonic.js';
 let server: PymodbusServer | null = null;
 let bus: ModbusBus | null = null;
 let poller: DevicePoller | null = null;
+const more: DevicePoller[] = [];
 afterEach(async () => {
   vi.restoreAllMocks();
   await poller?.stop();
+  for (const p of more.splice(0)) await p.stop();
   await bus?.stop();
   await server?.stop();
   server = bus = poller = null;
@@ -72,5 +74,28 @@ describe('DevicePoller on the monotonic clock', () => {
     extra = 181_000;
     expect(poller!.stalled()).toMatch(/^device dev: no scan finished for 18\d s$/);
     expect(poller!.stalled(monoNow())).toBeNull();
+  });
+
+  it('polls the devices of a bus on one timer, together, at their rate', async () => {
+    const scans = await start(100, monoNow);
+    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    await waitFor(() => scans.length >= 2, 5000, 'the first device on the clock');
+    const before = timeouts();
+    const starts = new Map<string, number[]>();
+    const sink: PollSink = { block: () => {}, failed: () => {}, availability: () => {}, scanDone: (d) => void starts.get(d.id)!.push(monoNow()) };
+    for (let i = 0; i < 4; i++) {
+      starts.set(`dev-${i}`, []);
+      const p = new DevicePoller({ id: `dev-${i}`, facility: 'canteen', unitId: 1, pollMs: 100, maxGap: 10, profile }, bus!, sink, { offlineBackoffMaxMs: 1000 }, silentLogger());
+      more.push(p);
+      p.start();
+    }
+    await waitFor(() => [...starts.values()].every((s) => s.length >= 10), 5000, 'ten scans each');
+    // Four more devices, not one timer more: the bus' clock wakes them all (before, one each).
+    expect(timeouts() - before).toBe(0);
+    // Each at its rate: ten scans in about a second, not two in one tick.
+    for (const s of starts.values()) {
+      const gaps = s.slice(2, 10).map((t, i) => t - s[i + 1]!);
+      for (const g of gaps) expect(g).toBeGreaterThan(50);
+    }
   });
 });
