@@ -142,7 +142,10 @@ export class Gateway {
     this.pollers.length = 0;
     this.gpio.length = 0;
     for (const b of c.buses) {
-      this.buses.set(b.id, new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, buildTransport(b), log));
+      const bus = new ModbusBus({ id: b.id, timeoutMs: b.timeoutMs, retries: b.retries, reconnectMinMs: b.reconnectMinMs, reconnectMaxMs: b.reconnectMaxMs }, buildTransport(b), log);
+      // The live messages of a round of polls go out together when it ends (LocalBroker.liveRound).
+      bus.onRound((open) => this.broker.liveRound(open));
+      this.buses.set(b.id, bus);
     }
     for (const d of c.devices) {
       const busCfg = c.buses.find((b) => b.id === d.bus)!;

@@ -7,7 +7,8 @@
 //  2. broker fan-out: the embedded aedes broker against Mosquitto (bench/broker-fanout.ts).
 // Node-RED is installed into a temporary folder (BENCH_NODE_RED_DIR reuses a folder and keeps
 // it). BENCH_PEERS_SECTIONS=fixed,saturation,fanout picks sections (default all three);
-// "fixed" includes 1c, the fixed and per-reading parts of the CPU.
+// "fixed" includes 1c, the fixed and per-reading parts of the CPU. BENCH_PEERS_PASSES (default
+// 3) repeats 1a in alternating order and takes each system's median.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { brokerFanoutBench } from '../broker-fanout.js';
@@ -19,11 +20,18 @@ import { fmt, removeTempDir, tempDir } from './util.js';
 const sections = new Set((process.env.BENCH_PEERS_SECTIONS ?? 'fixed,saturation,fanout').split(','));
 const FIXED_DEVICES = 20;
 const POLL_MS = 100; // the gateway's minimum pollMs
+/** Passes of 1a (BENCH_PEERS_PASSES); each system's figure is its median run. */
+const PASSES = Math.max(1, Number(process.env.BENCH_PEERS_PASSES ?? 3));
 const SATURATION_STEPS = (process.env.BENCH_PEERS_SATURATION ?? '100,200,300,400,600,800').split(',').map(Number);
 
 function cpuModel(): string {
   const r = spawnSync('lscpu', [], { encoding: 'utf8' });
   return /Model name:\s*(.+)/.exec(r.stdout ?? '')?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+}
+
+/** The run with the median CPU per reading (the lower middle one of an even count). */
+function medianRun(rs: JobResult[]): JobResult {
+  return [...rs].sort((a, b) => a.cpuSPer100k - b.cpuSPer100k)[Math.floor((rs.length - 1) / 2)]!;
 }
 
 function row(r: JobResult): string {
@@ -66,13 +74,24 @@ async function main(): Promise<void> {
       console.log(`    array of ${PER_REQUEST} values straight to mqtt out (one message per request, counted as ${PER_REQUEST} readings).`);
       console.log('    Counted at a mosquitto_sub subscriber: gateway and per-value only readings with quality "good".');
       console.log(HEAD);
-      const results: JobResult[] = [];
-      // Side by side in one run: the ratios below are taken within it.
-      for (const system of ['gateway', 'gateway per-scan', 'node-red per-value', 'node-red per-read'] as System[]) {
-        const r = await runJob({ system, devices: FIXED_DEVICES, pollMs: POLL_MS, connectionPerDevice: false, warmupS: 5, measureS: 20, nodeRedDir: nrDir });
-        results.push(r);
-        console.log(row(r));
-        console.log(`      sample: ${r.sample}`);
+      // Side by side in one run, in passes of alternating order (ABCD DCBA ABCD): on a shared
+      // or throttled VM one system's run can be 1.5x dearer than the next minute's, so each
+      // system's figure is its median over the passes and the ratios are taken from those.
+      const systems: System[] = ['gateway', 'gateway per-scan', 'node-red per-value', 'node-red per-read'];
+      const runs = new Map<System, JobResult[]>(systems.map((x) => [x, []]));
+      for (let pass = 0; pass < PASSES; pass++) {
+        for (const system of pass % 2 === 0 ? systems : [...systems].reverse()) {
+          const r = await runJob({ system, devices: FIXED_DEVICES, pollMs: POLL_MS, connectionPerDevice: false, warmupS: 5, measureS: 20, nodeRedDir: nrDir });
+          runs.get(system)!.push(r);
+          console.log(row(r) + (PASSES > 1 ? `  (pass ${pass + 1})` : ''));
+          if (pass === 0) console.log(`      sample: ${r.sample}`);
+        }
+      }
+      const results = systems.map((x) => medianRun(runs.get(x)!));
+      if (PASSES > 1) {
+        const pvRuns = runs.get('node-red per-value')!;
+        const byPass = runs.get('gateway')!.map((g, i) => per(g, pvRuns[i]!).toFixed(3));
+        console.log(`   medians of ${PASSES} passes below; gateway / Node-RED per-value pass by pass: ${byPass.join(', ')}`);
       }
       const [gw, gs, pv, pr] = results as [JobResult, JobResult, JobResult, JobResult];
       const verdict = (ok: boolean) => (ok ? 'MET' : 'NOT MET');

@@ -20,6 +20,7 @@ import { LoginGuard, type LoginBackoffOptions } from './login-guard.js';
 import { MemoryGuard, packetBytes, type MemoryLimits, type WrappablePersistence } from './memory-guard.js';
 import { PacketGuard, type GuardVerdict } from './packet-guard.js';
 import { SessionRegistry } from './sessions.js';
+import { monoNow } from '../time/monotonic.js';
 
 export interface LocalBrokerTlsOptions {
   /** Default: the plain listener's host. */
@@ -207,6 +208,10 @@ export class LocalBroker {
   private direct: DirectDelivery | null = null;
   /** Connections corked while the gateway's own publishes of this tick are written (cork()). */
   private corked: Duplex[] | null = null;
+  private corkTimer: NodeJS.Timeout | null = null;
+  private corkedAt = 0;
+  /** Rounds of polls open now (liveRound). */
+  private openRounds = 0;
 
   constructor(
     private readonly opts: LocalBrokerOptions,
@@ -674,6 +679,8 @@ export class LocalBroker {
       done?.();
       return;
     }
+    // In a round the window has no timer: one that is coalesceMs old is written now.
+    if (this.corked && this.openRounds > 0 && this.coalesceMs > 0 && monoNow() - this.corkedAt >= this.coalesceMs) this.uncork();
     if (!this.corked && this.readyConns.size > 0) this.cork();
     if (this.inAedes || this.waiting.length > 0) {
       this.waiting.push({ topic, payload, opts, done });
@@ -722,23 +729,46 @@ export class LocalBroker {
     }
   }
 
-  /** The readings of a Modbus reply are published together, but aedes writes each to every
-   * subscriber's socket on its own, in a setImmediate of its delivery (aedes lib/client.js
-   * deliver0): a socket write per reading and subscriber, the costliest system call of the
-   * per-reading path (PERFORMANCE.md). So the connections are corked at the gateway's first
-   * publish and uncorked live.coalesceMs later (one timer per window, not per publish): the
-   * replies of a bus' round of polls reach each subscriber in one write. With coalesceMs 0 they
-   * are uncorked in a setImmediate queued after the tick's publishes (from process.nextTick,
-   * so after aedes' own immediates): one write per burst. Either way nothing stays corked
-   * waiting for a publish to complete, so a full socket (aedes waiting for 'drain') cannot
-   * stall the others; a delivery aedes defers further is written uncorked: slower, not lost. */
+  /** The gateway's live messages reach each subscriber in as few writes as it can, with few
+   * wake-ups of the process. aedes wrote each message to each subscriber's socket on its own,
+   * and a socket write per reading and subscriber was the costliest step of the per-reading
+   * path (PERFORMANCE.md); on this kind of machine a wake-up from idle costs more than a
+   * round's work. So the ready connections are corked at the gateway's first publish, and:
+   * - while a bus' round of polls is open (liveRound), they are uncorked when it ends, or at a
+   *   publish once the window is coalesceMs old (a long RTU round streams). No timer: a timer
+   *   costs a wake-up even when cleared before it fires (Node leaves libuv's timer armed);
+   * - otherwise (GPIO, availability), coalesceMs later, one timer per window.
+   * With coalesceMs 0, always in a setImmediate queued after the tick's publishes.
+   * Nothing stays corked waiting for a subscriber, so a full socket cannot stall the others. The
+   * cost of no timer: while a round waits on a silent device (up to the bus' timeoutMs), what
+   * it published before waits with it. */
   private cork(): void {
     const conns = [...this.readyConns];
     for (const c of conns) c.cork();
     this.corked = conns;
-    const ms = this.opts.live?.coalesceMs ?? LIVE_COALESCE_MS;
-    if (ms > 0) setTimeout(this.uncorkNow, ms);
-    else process.nextTick(this.queueUncork);
+    this.corkedAt = monoNow();
+    this.armCorkTimer();
+  }
+
+  private get coalesceMs(): number {
+    return this.opts.live?.coalesceMs ?? LIVE_COALESCE_MS;
+  }
+
+  private armCorkTimer(): void {
+    const ms = this.coalesceMs;
+    if (ms === 0) process.nextTick(this.queueUncork);
+    else if (this.openRounds === 0) this.corkTimer = setTimeout(this.uncorkNow, ms);
+  }
+
+  /** A producer's round of polls opened or ended (ModbusBus.onRound): while any is open, the
+   * live window closes at its end instead of on a timer. */
+  liveRound(open: boolean): void {
+    if (open) {
+      this.openRounds++;
+      return;
+    }
+    this.openRounds = Math.max(0, this.openRounds - 1);
+    this.uncork();
   }
 
   private readonly queueUncork = (): void => {
@@ -748,6 +778,8 @@ export class LocalBroker {
   private readonly uncorkNow = (): void => this.uncork();
 
   private uncork(): void {
+    if (this.corkTimer) clearTimeout(this.corkTimer);
+    this.corkTimer = null;
     const conns = this.corked;
     if (!conns) return;
     this.corked = null;

@@ -40,6 +40,25 @@ describe('local broker write coalescing', () => {
     expect(broker.pending).toBe(0);
   });
 
+  it('in a round of polls: writes when it ends, or at a publish once the window is coalesceMs old, with no timer', async () => {
+    broker = await startBroker({ live: { coalesceMs: 40 } });
+    const c = await connectClient(url());
+    clients.push(c);
+    await subscribe(c, 'community/#');
+    broker.liveRound(true);
+    for (let p = 0; p < 4; p++) broker.publish(`community/gw/canteen/dev-1/p${p}`, String(p));
+    await sleep(200);
+    expect(c.received).toEqual([]); // no window timer while the round is open
+    broker.publish('community/gw/canteen/dev-2/p0', '4'); // the window is 200 ms old: written now, this one too
+    await waitFor(() => c.received.length === 4, 1000, 'the first four at the next publish');
+    broker.liveRound(false);
+    await waitFor(() => c.received.length === 5, 1000, 'the rest at the round\'s end');
+    expect(c.received.map((m) => m.payload)).toEqual(['0', '1', '2', '3', '4']);
+    // Outside a round the window timer is back.
+    broker.publish('community/gw/security/io-1/door', '5');
+    await waitFor(() => c.received.length === 6, 1000, 'by the timer');
+  });
+
   it('flushes a stream that never pauses for the coalescing window, without waiting for its end', async () => {
     broker = await startBroker();
     const c = await connectClient(url());

@@ -36,6 +36,9 @@ export class ModbusBus {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
   private upListeners: (() => void)[] = [];
+  private roundListeners: ((open: boolean) => void)[] = [];
+  /** A round of polls is open: requests queued or on the link, or handled this turn. */
+  private roundOpen = false;
   private readonly clocks = new Map<number, PollClock>();
   lastError = '';
 
@@ -66,6 +69,19 @@ export class ModbusBus {
     return c;
   }
 
+  /** `cb(true)` when a request is queued on an idle bus (a round of polls starts), `cb(false)`
+   * in the turn after the queue ran empty, once the last reply's readings were handled (the
+   * round ended), and on stop. One true, then one false. */
+  onRound(cb: (open: boolean) => void): void {
+    this.roundListeners.push(cb);
+  }
+
+  private setRound(open: boolean): void {
+    if (this.roundOpen === open) return;
+    this.roundOpen = open;
+    for (const cb of this.roundListeners) cb(open);
+  }
+
   onUp(cb: () => void): void {
     this.upListeners.push(cb);
   }
@@ -79,6 +95,7 @@ export class ModbusBus {
 
   async stop(): Promise<void> {
     this.state = 'stopped';
+    this.setRound(false);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.failQueued(new ModbusLinkError(`bus ${this.opts.id} stopped`));
@@ -102,6 +119,7 @@ export class ModbusBus {
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ read, write, retries, attempt: 0, resolve, reject });
+      this.setRound(true);
       if (!this.busy) {
         this.busy = true;
         this.runNext();
@@ -119,11 +137,18 @@ export class ModbusBus {
     const job = this.queue.shift();
     if (!job) {
       this.busy = false;
+      // The poller handles the last reply in microtasks after this: the check phase of this
+      // turn comes after them, and costs no wake-up.
+      if (this.roundListeners.length > 0) setImmediate(this.endRound);
       return;
     }
     this.current = job;
     this.tryJob(job);
   }
+
+  private readonly endRound = (): void => {
+    if (!this.busy) this.setRound(false);
+  };
 
   private tryJob(job: Job): void {
     const t = this.opts.timeoutMs;
