@@ -157,6 +157,11 @@ export class DevicePoller {
 
   private scan(): void {
     if (!this.running) return;
+    if (this.polling) {
+      // One scan at a time (a probe when the link comes up may land during one): after it.
+      this.tickMissed = true;
+      return;
+    }
     this.scanStarted = this.mono();
     this.polling = this.pollOnce().then(undefined, this.onPollError).finally(this.onScanEnd);
   }
@@ -177,12 +182,13 @@ export class DevicePoller {
     this.stats.scanMsTotal += took;
     if (!this.running) return;
     if (this.stats.online === false) {
+      this.tickMissed = false;
       // Exponential backoff while offline, on its own timer.
       this.schedule(Math.max(0, this.scanStarted + Math.min(this.opts.offlineBackoffMaxMs, this.device.pollMs * 2 ** Math.min(this.failures, 16)) - end));
       return;
     }
     // Fixed rate while online.
-    if (!this.onClock) {
+    if (!this.onClock && !this.timer) {
       this.onClock = true;
       this.bus.clock(this.device.pollMs).join(this.onTick);
     }

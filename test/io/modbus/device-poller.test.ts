@@ -98,4 +98,25 @@ describe('DevicePoller on the monotonic clock', () => {
       for (const g of gaps) expect(g).toBeGreaterThan(50);
     }
   });
+
+  it('never runs two scans of one device at once, even when a link-up probe lands during one', async () => {
+    let inScan = 0;
+    let most = 0;
+    let calls = 0;
+    const orig = DevicePoller.prototype.pollOnce;
+    vi.spyOn(DevicePoller.prototype, 'pollOnce').mockImplementation(async function (this: DevicePoller) {
+      most = Math.max(most, ++inScan);
+      // The link "comes up" (a reconnect's onUp) while the first scan runs, before the device
+      // is known to be online: that asks for a probe now.
+      if (++calls === 1) for (const cb of (bus as unknown as { upListeners: (() => void)[] }).upListeners) cb();
+      try {
+        await orig.call(this);
+      } finally {
+        inScan--;
+      }
+    });
+    const scans = await start(100, monoNow);
+    await waitFor(() => scans.length >= 4, 5000, 'scans');
+    expect(most).toBe(1);
+  });
 });
