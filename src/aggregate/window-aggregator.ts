@@ -76,6 +76,10 @@ const key = (device: string, point: string) => seriesKey({ device, point });
 export class WindowAggregator {
   private readonly points = new Map<string, AggregatedPoint>();
   private readonly windows = new Map<number, Map<string, Acc>>();
+  /** A closed window's accumulators, reset and reused by the next window: made anew every
+   * window, 10,000 of them lived a minute (so were promoted) and then died in the old
+   * generation together (issue 14). */
+  private spare: Map<string, Acc> | null = null;
   /** Last good counter value and on/off state per point (NaN: none yet), carried across
    * windows for the increase and the changes; boxes updated in place, as Acc. */
   private readonly carried = new Map<string, { counter: number; state: number }>();
@@ -115,6 +119,7 @@ export class WindowAggregator {
   reconfigure(points: AggregatedPoint[], devices: { id: string; facility: Facility }[]): void {
     this.points.clear();
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
+    this.spare = null;
     const ids = new Set(devices.map((d) => d.id));
     for (const id of [...this.devices.keys()]) if (!ids.has(id)) this.devices.delete(id);
     for (const d of devices) {
@@ -173,7 +178,7 @@ export class WindowAggregator {
     this.windowsSkipped += skipped;
     this.openWindow = target;
     this.observedFrom = step.after;
-    for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
+    for (const ws of [...this.windows.keys()]) if (ws < target) this.recycle(ws);
     this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
     if (this.timer) clearTimeout(this.timer);
     this.schedule();
@@ -197,7 +202,7 @@ export class WindowAggregator {
       return;
     }
     let w = this.windows.get(ws);
-    if (!w) this.windows.set(ws, (w = new Map()));
+    if (!w) this.windows.set(ws, (w = this.freshWindow()));
     let a = w.get(k);
     if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: 0, increase: 0, trues: 0, changes: 0 }));
     if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') {
@@ -276,7 +281,27 @@ export class WindowAggregator {
       this.closedUpTo = end;
       this.windowsClosed++;
     }
+    this.recycle(ws);
+  }
+
+  /** Drops window ws; its accumulators become the spare (the sink has read them by now). */
+  private recycle(ws: number): void {
+    const w = this.windows.get(ws);
     this.windows.delete(ws);
+    if (w) this.spare = w;
+  }
+
+  /** The spare accumulators, reset in place, or a new map. */
+  private freshWindow(): Map<string, Acc> {
+    const w = this.spare;
+    this.spare = null;
+    if (!w) return new Map();
+    for (const a of w.values()) {
+      a.count = a.bad = a.sum = a.last = a.increase = a.trues = a.changes = 0;
+      a.min = Infinity;
+      a.max = -Infinity;
+    }
+    return w;
   }
 
   private *windowItems(ws: number, accs: Map<string, Acc>, facilities: OutboxItem[], others: OutboxItem[]): Generator<OutboxItem> {

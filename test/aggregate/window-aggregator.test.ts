@@ -694,4 +694,26 @@ describe('window aggregator memory', () => {
       db.close();
     }
   });
+
+  it('a window reuses the accumulators of the one before: a minute of readings makes no new ones to promote (issue 14)', () => {
+    const n = 1000;
+    const devices = Array.from({ length: n / 10 }, (_, i) => ({ id: `d${i}`, facility: 'canteen' as const }));
+    const points = Array.from({ length: n }, (_, i) => ({ device: `d${Math.floor(i / 10)}`, facility: 'canteen' as const, point: { ...temperature, id: `p${i}` } }));
+    let sent = 0;
+    agg = new WindowAggregator({ windowSeconds: W, closeDelayMs: DELAY }, points, devices, (items) => {
+      for (const _ of items) sent++;
+    }, silentLogger(), now);
+    agg.start();
+    const a = agg;
+    // Each round: the previous window closes, then a reading per point opens the next one; its
+    // accumulators then live through two scavenges, as through a minute of polling.
+    const perRound = promotedPerRound((r) => {
+      advanceTo(T0 + r * WMS + DELAY);
+      for (let i = 0; i < n; i++) a.onReading(reading(points[i]!.device, points[i]!.point, T0 + r * WMS + DELAY + 1, 4.5 + ((i + r) % 13) / 10));
+    }, 10, 5, 3);
+    expect(a.windowsClosed).toBe(34); // 35 rounds: 5 warm, 3 batches of 10
+    expect(sent).toBe(34 * (n + 1));
+    // New accumulators and their map were ~200 B a point every window.
+    expect(perRound / n).toBeLessThan(20);
+  });
 });
