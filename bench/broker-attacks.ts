@@ -58,9 +58,9 @@ async function startDaemon(dir: string): Promise<Daemon> {
   const file = path.join(dir, 'site.yaml');
   fs.writeFileSync(file, stringify(cfg));
   let out = '';
-  // As the unit runs it (systemd/community-gateway.service); BENCH_MALLOC=default leaves glibc's
-  // dynamic mmap threshold, to show what the setting is for.
-  const env = { ...process.env, ...(process.env.BENCH_MALLOC === 'default' ? {} : { MALLOC_MMAP_THRESHOLD_: '131072' }) };
+  // As the unit runs it (package.json "start", as systemd/community-gateway.service); BENCH_MALLOC=default
+  // leaves glibc's dynamic mmap threshold and arenas, to show what the settings are for.
+  const env = { ...process.env, ...(process.env.BENCH_MALLOC === 'default' ? {} : shippedNodeFlags(PACKAGE_ROOT).env) };
   const proc = track(spawn(process.execPath, [...shippedNodeFlags(PACKAGE_ROOT).flags, CLI, 'run', '--config', file, '--state-dir', path.join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'], env }));
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -106,6 +106,8 @@ export interface ScaleFigures {
   fileMax: number;
   heapMin: number;
   heapMax: number;
+  /** V8 heap committed (nodejs_heap_size_total), the most seen: what of RSS the heap holds. */
+  heapTotalMax: number;
   /** First and last minute of the window (only for windows of 10 minutes or more). */
   minutes?: { first: { rssMin: number; rssMax: number; hwm: number }; last: { rssMin: number; rssMax: number; hwm: number } };
   samples: MemSample[];
@@ -211,16 +213,22 @@ export async function scaleRun(root: string, points: number, seconds: number, wa
     const hwmStart = memory(pid).hwm;
     const samples: MemSample[] = [];
     const heap: number[] = [scalar(m0, 'cgw_nodejs_heap_size_used_bytes') / 1048576];
+    const heapTotal: number[] = [scalar(m0, 'cgw_nodejs_heap_size_total_bytes') / 1048576];
     for (let i = 1; i <= seconds; i++) {
       await sleep(t0 + i * 1000 - performance.now());
       const m = memory(pid);
       samples.push({ t: i, rss: m.rss, anon: m.anon, file: m.file, hwm: m.hwm });
-      if (i % 10 === 0 && i < seconds) heap.push(scalar(await metrics(r.webPort), 'cgw_nodejs_heap_size_used_bytes') / 1048576);
+      if (i % 10 === 0 && i < seconds) {
+        const m10 = await metrics(r.webPort);
+        heap.push(scalar(m10, 'cgw_nodejs_heap_size_used_bytes') / 1048576);
+        heapTotal.push(scalar(m10, 'cgw_nodejs_heap_size_total_bytes') / 1048576);
+      }
     }
     const cpu1 = cpuSeconds(pid);
     const m1 = await metrics(r.webPort);
     const s = (performance.now() - t0) / 1000;
     heap.push(scalar(m1, 'cgw_nodejs_heap_size_used_bytes') / 1048576);
+    heapTotal.push(scalar(m1, 'cgw_nodejs_heap_size_total_bytes') / 1048576);
     const [rssMin, rssMax] = range(samples.map((x) => x.rss));
     const [anonMin, anonMax] = range(samples.map((x) => x.anon));
     const [heapMin, heapMax] = range(heap);
@@ -239,6 +247,7 @@ export async function scaleRun(root: string, points: number, seconds: number, wa
       fileMax: Math.max(...samples.map((x) => x.file)),
       heapMin,
       heapMax,
+      heapTotalMax: Math.max(...heapTotal),
       samples,
     };
     if (seconds >= 600) {
@@ -266,7 +275,7 @@ export async function scaleBench(section = '7'): Promise<ScaleFigures[]> {
   const envText = Object.entries(o.env).map(([k, v]) => `${k}=${v} `).join('');
   console.log(`\n${section}. scale: the daemon at N points polled every 1 s (${REGISTERS}-register devices, ${DEVICES_PER_BUS} per Modbus TCP link), simulator in its own process, no platform`);
   console.log(`   ${envText}node ${o.flags.join(' ')}; ${seconds} s measured after a ${warmup} s warm-up; RSS sampled every second; MiB`);
-  console.log('   points  readings/s  CPU % core  VmHWM (warm-up -> end)  RSS min-max   RssAnon min-max  RssFile  V8 heap used min-max');
+  console.log('   points  readings/s  CPU % core  VmHWM (warm-up -> end)  RSS min-max   RssAnon min-max  RssFile  V8 heap used min-max  committed max');
   const root = scratchRoot();
   const out: ScaleFigures[] = [];
   try {
@@ -274,7 +283,7 @@ export async function scaleBench(section = '7'): Promise<ScaleFigures[]> {
       const f = await scaleRun(root, n, seconds, warmup, o);
       out.push(f);
       console.log(
-        `   ${(f.points === 0 ? 'demo' : fmt(f.points)).padStart(6)}${fmt(f.readingsPerS).padStart(12)}${fmt(f.cpuShare * 100, 1).padStart(12)}${`${fmt(f.hwmStart, 1)} -> ${fmt(f.hwmEnd, 1)}`.padStart(24)}${`${fmt(f.rssMin, 1)}-${fmt(f.rssMax, 1)}`.padStart(13)}${`${fmt(f.anonMin, 1)}-${fmt(f.anonMax, 1)}`.padStart(17)}${fmt(f.fileMax, 1).padStart(9)}${`${fmt(f.heapMin, 1)}-${fmt(f.heapMax, 1)}`.padStart(23)}`,
+        `   ${(f.points === 0 ? 'demo' : fmt(f.points)).padStart(6)}${fmt(f.readingsPerS).padStart(12)}${fmt(f.cpuShare * 100, 1).padStart(12)}${`${fmt(f.hwmStart, 1)} -> ${fmt(f.hwmEnd, 1)}`.padStart(24)}${`${fmt(f.rssMin, 1)}-${fmt(f.rssMax, 1)}`.padStart(13)}${`${fmt(f.anonMin, 1)}-${fmt(f.anonMax, 1)}`.padStart(17)}${fmt(f.fileMax, 1).padStart(9)}${`${fmt(f.heapMin, 1)}-${fmt(f.heapMax, 1)}`.padStart(23)}${fmt(f.heapTotalMax, 1).padStart(15)}`,
       );
       if (f.minutes) {
         const { first, last } = f.minutes;

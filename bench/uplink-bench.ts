@@ -110,8 +110,8 @@ export async function drainBench(n: number): Promise<DrainResult> {
   const daemon = spawn(process.execPath, [...flags, path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'run', '--config', path.join(dir, 'site.yaml')], {
     // BENCH_DRAIN_DAEMON_OUT: a file for the daemon's stdout and stderr (e.g. with --trace-gc).
     stdio: process.env.BENCH_DRAIN_DAEMON_OUT ? ['ignore', fs.openSync(process.env.BENCH_DRAIN_DAEMON_OUT, 'w'), 'inherit'] : 'ignore',
-    // The unit's allocator setting too (systemd/community-gateway.service); BENCH_MALLOC=default leaves glibc's.
-    env: { ...process.env, LOG_LEVEL: 'error', ...(process.env.BENCH_MALLOC === 'default' ? {} : { MALLOC_MMAP_THRESHOLD_: '131072' }) },
+    // The unit's allocator settings too (package.json "start", as systemd/community-gateway.service); BENCH_MALLOC=default leaves glibc's.
+    env: { ...process.env, LOG_LEVEL: 'error', ...(process.env.BENCH_MALLOC === 'default' ? {} : SHIPPED.env) },
   });
   const procs: ChildProcess[] = [daemon];
   try {

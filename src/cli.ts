@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=2 --heap-growing-percent=20
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --heap-growing-percent=20
 // community-gateway CLI: run the daemon, or check a config file without starting anything.
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, DRIVERS_DIR, packageVersion } from './config/paths.js';

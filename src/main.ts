@@ -125,9 +125,11 @@ export class Gateway {
 
   /** Items made while the time daemon says the clock is not synchronised carry
    * clockUnsynced: true, so the platform can tell their timestamps may be off. */
-  private flagClock(items: OutboxItem[]): OutboxItem[] {
+  private flagClock(items: Iterable<OutboxItem>): Iterable<OutboxItem> {
     if (this.clockSync.synchronized !== false) return items;
-    return items.map((it) => (it.kind === 'agg' || it.kind === 'alarm' ? { ...it, body: JSON.stringify({ ...(JSON.parse(it.body) as object), clockUnsynced: true }) } : it));
+    // Lazily, item by item, as the window's items are made (WindowSink).
+    const flag = (it: OutboxItem): OutboxItem => (it.kind === 'agg' || it.kind === 'alarm' ? { ...it, body: JSON.stringify({ ...(JSON.parse(it.body) as object), clockUnsynced: true }) } : it);
+    return { *[Symbol.iterator]() { for (const it of items) yield flag(it); } };
   }
 
   /** The io side of a config: profiles with overrides, simulator, buses, pollers, GPIO
@@ -338,7 +340,7 @@ export class Gateway {
     const sink = (items: OutboxItem[]) => void outbox.append(this.flagClock(items));
     // Each window's items commit with the end of that window: after a step back and a
     // restart, nothing before it is sent again.
-    const windowSink = (items: OutboxItem[], closedUpTo: number) => void outbox.append(this.flagClock(items), { marks: { [CLOSED_UP_TO]: closedUpTo } });
+    const windowSink = (items: Iterable<OutboxItem>, closedUpTo: number) => void outbox.append(this.flagClock(items), { marks: { [CLOSED_UP_TO]: closedUpTo } });
     const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, personalWindowSeconds(c) * 1000);
     this.personal = personal;
     this.aggregator = new WindowAggregator(

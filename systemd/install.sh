@@ -184,7 +184,8 @@ cat >"$wrapper_tmp" <<EOF
 export STATE_DIRECTORY
 # The daemon's allocator setting and V8 flags, as in the unit (docs/PERFORMANCE.md, "Scale").
 export MALLOC_MMAP_THRESHOLD_=131072
-exec /usr/bin/node --max-semi-space-size=2 --heap-growing-percent=20 /opt/$NAME/dist/src/cli.js "\$@"
+export MALLOC_ARENA_MAX=2
+exec /usr/bin/node --max-semi-space-size=1 --heap-growing-percent=20 /opt/$NAME/dist/src/cli.js "\$@"
 EOF
 put "$wrapper_tmp" "$R/usr/local/bin/$NAME" 0755
 

@@ -59,8 +59,11 @@ export interface WindowAggregatorOptions {
   checkClock?: () => void;
 }
 
-/** Called with each closed window's items and the end of that window (to persist with them). */
-export type WindowSink = (items: OutboxItem[], closedUpTo: number) => void;
+/** Called with each closed window's items and the end of that window (to persist with them).
+ * The items are built as they are iterated (one point's JSON at a time, issue 14: 10,000
+ * points made ~7 MB of items at once), valid only during the call, and iterable again (the
+ * outbox retries an append after making room on a full disk). */
+export type WindowSink = (items: Iterable<OutboxItem>, closedUpTo: number) => void;
 
 /** The close timer re-checks at least this often: after a step back the next window may be an
  * hour away on the wall clock, and setTimeout cannot take more than 24.8 days anyway. */
@@ -73,6 +76,10 @@ const key = (device: string, point: string) => seriesKey({ device, point });
 export class WindowAggregator {
   private readonly points = new Map<string, AggregatedPoint>();
   private readonly windows = new Map<number, Map<string, Acc>>();
+  /** A closed window's accumulators, reset and reused by the next window: made anew every
+   * window, 10,000 of them lived a minute (so were promoted) and then died in the old
+   * generation together (issue 14). */
+  private spare: Map<string, Acc> | null = null;
   /** Last good counter value and on/off state per point (NaN: none yet), carried across
    * windows for the increase and the changes; boxes updated in place, as Acc. */
   private readonly carried = new Map<string, { counter: number; state: number }>();
@@ -112,6 +119,7 @@ export class WindowAggregator {
   reconfigure(points: AggregatedPoint[], devices: { id: string; facility: Facility }[]): void {
     this.points.clear();
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
+    this.spare = null;
     const ids = new Set(devices.map((d) => d.id));
     for (const id of [...this.devices.keys()]) if (!ids.has(id)) this.devices.delete(id);
     for (const d of devices) {
@@ -170,7 +178,7 @@ export class WindowAggregator {
     this.windowsSkipped += skipped;
     this.openWindow = target;
     this.observedFrom = step.after;
-    for (const ws of [...this.windows.keys()]) if (ws < target) this.windows.delete(ws);
+    for (const ws of [...this.windows.keys()]) if (ws < target) this.recycle(ws);
     this.log.warn({ skippedWindows: skipped, resumesAt: new Date(target).toISOString() }, 'aggregation: clock stepped forward; the unobserved windows are not sent');
     if (this.timer) clearTimeout(this.timer);
     this.schedule();
@@ -194,7 +202,7 @@ export class WindowAggregator {
       return;
     }
     let w = this.windows.get(ws);
-    if (!w) this.windows.set(ws, (w = new Map()));
+    if (!w) this.windows.set(ws, (w = this.freshWindow()));
     let a = w.get(k);
     if (!a) w.set(k, (a = { count: 0, bad: 0, sum: 0, min: Infinity, max: -Infinity, last: 0, increase: 0, trues: 0, changes: 0 }));
     if (r.quality !== 'good' || r.value === null || typeof r.value === 'string') {
@@ -261,20 +269,49 @@ export class WindowAggregator {
     if (ws >= this.closedUpTo) {
       const end = ws + this.windowMs;
       try {
-        this.sink([...this.items(ws, until), ...this.contributors.flatMap((c) => c.items(ws, this.opts.windowSeconds))], end);
+        // The facility and contributor items update their state as they are made: made once,
+        // here; the point items are made as the sink reads them.
+        const facilities = this.facilityItems(ws, until);
+        const others = this.contributors.flatMap((c) => c.items(ws, this.opts.windowSeconds));
+        const accs = this.windows.get(ws) ?? new Map<string, Acc>();
+        this.sink({ [Symbol.iterator]: () => this.windowItems(ws, accs, facilities, others) }, end);
       } catch (err) {
         this.log.error({ err, windowStart: ws }, 'aggregate window could not be written');
       }
       this.closedUpTo = end;
       this.windowsClosed++;
     }
-    this.windows.delete(ws);
+    this.recycle(ws);
   }
 
-  private items(ws: number, until: number): OutboxItem[] {
-    const we = Math.min(ws + this.windowMs, Math.max(ws, until));
-    const accs = this.windows.get(ws) ?? new Map<string, Acc>();
-    const out: OutboxItem[] = [];
+  /** Drops window ws; its accumulators become the spare (the sink has read them by now). */
+  private recycle(ws: number): void {
+    const w = this.windows.get(ws);
+    this.windows.delete(ws);
+    if (w) this.spare = w;
+  }
+
+  /** The spare accumulators, reset in place, or a new map. */
+  private freshWindow(): Map<string, Acc> {
+    const w = this.spare;
+    this.spare = null;
+    if (!w) return new Map();
+    for (const a of w.values()) {
+      a.count = a.bad = a.sum = a.last = a.increase = a.trues = a.changes = 0;
+      a.min = Infinity;
+      a.max = -Infinity;
+    }
+    return w;
+  }
+
+  private *windowItems(ws: number, accs: Map<string, Acc>, facilities: OutboxItem[], others: OutboxItem[]): Generator<OutboxItem> {
+    yield* this.pointItems(ws, accs);
+    yield* facilities;
+    yield* others;
+  }
+
+  /** One item per configured point, each made when the consumer asks for it. */
+  private *pointItems(ws: number, accs: Map<string, Acc>): Generator<OutboxItem> {
     const ts = ws + this.windowMs;
     for (const [k, p] of this.points) {
       const a = accs.get(k);
@@ -302,8 +339,15 @@ export class WindowAggregator {
         item.trueShare = n ? round(a!.trues / n) : null;
         item.changes = a?.changes ?? 0;
       }
-      out.push({ kind: 'agg', ts, body: JSON.stringify(item) });
+      yield { kind: 'agg', ts, body: JSON.stringify(item) };
     }
+  }
+
+  /** One item per facility; moves each device's online state on to the window's end. */
+  private facilityItems(ws: number, until: number): OutboxItem[] {
+    const we = Math.min(ws + this.windowMs, Math.max(ws, until));
+    const out: OutboxItem[] = [];
+    const ts = ws + this.windowMs;
     // Facility availability over the part of the window the gateway observed.
     const from = Math.max(ws, this.observedFrom);
     const observed = Math.max(0, we - from);

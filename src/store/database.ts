@@ -23,17 +23,23 @@ export function openDatabase(file: string, onWarning?: (message: string) => void
   db.pragma('synchronous = FULL');
   migrate(db, onWarning);
   smallWal(db);
-  // better-sqlite3 builds SQLite with a 16 MB page cache (SQLITE_DEFAULT_CACHE_SIZE=-16000);
-  // it fills as the raw store and the outbox grow and read like a 16 MB leak in the soak
-  // (docs/PERFORMANCE.md). SQLite's own default, 2 MB, holds the pages our appends and the
-  // charts' recent ranges touch.
-  db.pragma('cache_size = -2000');
+  db.pragma(`cache_size = ${CACHE_SIZE}`);
   // A busy reader (the platform CLI, a technician's sqlite3) must not fail our writes at once.
   db.pragma('busy_timeout = 2000');
   return db;
 }
 
 export const PAGE_SIZE = 1024;
+
+/** SQLite's page cache per connection (both files), in KiB when negative. better-sqlite3
+ * builds SQLite with 16 MB (SQLITE_DEFAULT_CACHE_SIZE=-16000), which filled as the files grew
+ * and read like a leak in the soak; SQLite's own 2 MB filled too, in both files within a
+ * minute at 10,000 points (each commit writes thousands of new pages), about 2.6 MB of malloc
+ * each with the page headers. Every access here walks the right edge of a b-tree (appends,
+ * the outbox's oldest rows, the newest raw blocks) or reads a range once: a few hundred pages
+ * hold the interior pages those walks reuse, and the OS page cache has the rest
+ * (docs/PERFORMANCE.md, issue 14). */
+export const CACHE_SIZE = -256;
 
 /** A small WAL, moved into the file every 256 KB and cut back to 512 KB after: SQLite's
  * default (1000 pages) lets the WAL alone fill a small partition, after which not even a

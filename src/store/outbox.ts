@@ -161,18 +161,19 @@ export class Outbox {
   }
 
   /** Appends items in one transaction. Returns their seqs, or [] if nothing could be written.
+   * The items are read one at a time and each is inserted before the next is asked for, so a
+   * window's 10,000 items never exist at once (WindowSink); a retry reads them again, so an
+   * iterable that is not an array must make a fresh iterator each time.
    * Disk-full policy: first the raw store makes room (local diagnostics go before data owed
    * to the platform) and the append is tried once more; only then are the items dropped,
    * counted in dropped_rows (persisted, shown in the status message and the metrics). */
-  append(items: OutboxItem[], opts: { retry?: boolean; marks?: Record<string, number> } = {}): number[] {
-    if (items.length === 0) return [];
+  append(items: Iterable<OutboxItem>, opts: { retry?: boolean; marks?: Record<string, number> } = {}): number[] {
     const retry = opts.retry ?? true;
     let seqs: number[] = [];
     try {
       seqs = this.db.transaction(() => {
         // Marks (the aggregator's "sent up to") commit with the items they describe, so a
         // crash can neither lose the mark of a committed window nor keep one without it.
-        for (const [name, value] of Object.entries(opts.marks ?? {})) this.st.counter.run(name, value);
         const out: number[] = [];
         for (const it of items) {
           const bytes = Buffer.byteLength(it.body);
@@ -181,6 +182,8 @@ export class Outbox {
           this.rows++;
           this.bytes += bytes;
         }
+        if (out.length === 0) return out;
+        for (const [name, value] of Object.entries(opts.marks ?? {})) this.st.counter.run(name, value);
         this.enforceCap();
         this.persistTotals();
         return out;
@@ -192,7 +195,7 @@ export class Outbox {
       // Room from the raw store, or from moving the WAL into the file and truncating it. The
       // ballast is not touched here: it is kept for the deletes that follow acknowledgements.
       if (retry && ((this.makeRoom?.() ?? 0) > 0 || this.checkpoint())) return this.append(items, { ...opts, retry: false });
-      this.counters.dropped_rows += items.length;
+      for (const _ of items) this.counters.dropped_rows++;
       const now = Date.now();
       if (now - this.lastFullLog > 60_000) {
         this.lastFullLog = now;
@@ -201,7 +204,8 @@ export class Outbox {
       this.tryPersistCounters();
       return [];
     }
-    this.lastSeqValue = Math.max(this.lastSeqValue, ...seqs);
+    if (seqs.length === 0) return seqs;
+    this.lastSeqValue = Math.max(this.lastSeqValue, seqs[seqs.length - 1]!);
     for (const cb of this.listeners) cb();
     return seqs;
   }

@@ -5,7 +5,7 @@
 // table (docs/RELIABILITY.md, "Raw store").
 import Database from 'better-sqlite3';
 import { preparePrivateDatabase } from './private-files.js';
-import { PAGE_SIZE, smallWal, type Db } from './database.js';
+import { CACHE_SIZE, PAGE_SIZE, smallWal, type Db } from './database.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -34,7 +34,7 @@ export function openRawDatabase(file: string, onWarning?: (message: string) => v
   // Same small-WAL rule as the outbox's file (256 KB). A 64 KB WAL was tried: the full-disk
   // fault with a raw store then failed (no eviction within 240 s; not understood yet).
   smallWal(db);
-  db.pragma('cache_size = -2000');
+  db.pragma(`cache_size = ${CACHE_SIZE}`);
   db.pragma('busy_timeout = 2000');
   migrate(db);
   return db;

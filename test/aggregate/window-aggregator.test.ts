@@ -7,7 +7,11 @@ import { silentLogger } from '../../src/log.js';
 import { ClockWatch } from '../../src/time/clock-watch.js';
 import type { OutboxItem } from '../../src/store/outbox.js';
 import type { Facility, Quality, Reading } from '../../src/types.js';
-import { promotedPerRound } from '../helpers/retention.js';
+import { liveHeap, promotedPerRound } from '../helpers/retention.js';
+import { openDatabase } from '../../src/store/database.js';
+import { Outbox } from '../../src/store/outbox.js';
+import { tmpDir } from '../helpers/peers.js';
+import path from 'node:path';
 
 const W = 60; // windowSeconds
 const WMS = W * 1000;
@@ -58,7 +62,9 @@ afterEach(() => {
 });
 
 function make(points: AggregatedPoint[], devices = DEVICES, opts = { windowSeconds: W, closeDelayMs: DELAY }, sink?: (items: OutboxItem[]) => void): WindowAggregator {
-  agg = new WindowAggregator(opts, points, devices, sink ?? ((items) => batches.push(items)), silentLogger(), now);
+  // The sink's items are made as they are read and valid during the call only: read them now.
+  const take = sink ?? ((items: OutboxItem[]) => batches.push(items));
+  agg = new WindowAggregator(opts, points, devices, (items) => take([...items]), silentLogger(), now);
   return agg;
 }
 
@@ -529,7 +535,8 @@ describe('WindowAggregator and clock steps (a box without RTC)', () => {
       { windowSeconds: W, closeDelayMs: DELAY, closedUpTo, mono, checkClock: () => void watch.check() },
       [{ device: 'fridge-1', facility: 'canteen', point: temperature }],
       DEVICES,
-      (items, upTo) => {
+      (lazy, upTo) => {
+        const items = [...lazy];
         sent.push({ items, closedUpTo: upTo });
         batches.push(items);
       },
@@ -650,5 +657,63 @@ describe('window aggregator memory', () => {
     // integer); the Acc fields now hold numbers only and are updated in place.
     expect(perRound / n).toBeLessThan(2);
   });
-});
 
+  it('a close hands its 10,000 items to the outbox one at a time: they never exist at once (issue 14)', () => {
+    const n = 10_000;
+    const devices = Array.from({ length: n / 100 }, (_, i) => ({ id: `d${i}`, facility: 'canteen' as const }));
+    const points = Array.from({ length: n }, (_, i) => ({ device: `d${Math.floor(i / 100)}`, facility: 'canteen' as const, point: { ...temperature, id: `p${i}` } }));
+    const db = openDatabase(path.join(tmpDir(), 'gateway.db'));
+    const outbox = new Outbox(db, { maxRows: 1_000_000, maxBytes: 1_000_000_000 }, silentLogger());
+    outbox.start();
+    // Heap held at the first item and half-way through, above what was held before the close.
+    const held: number[] = [];
+    let base = 0;
+    function* watched(items: Iterable<OutboxItem>): Generator<OutboxItem> {
+      let i = 0;
+      for (const it of items) {
+        if (i === 0 || i === n / 2) held.push(liveHeap() - base);
+        i++;
+        yield it;
+      }
+    }
+    agg = new WindowAggregator({ windowSeconds: W, closeDelayMs: DELAY }, points, devices, (items, end) => void outbox.append({ [Symbol.iterator]: () => watched(items) }, { marks: { 'agg.closedUpTo': end } }), silentLogger(), now);
+    agg.start();
+    for (let i = 0; i < n; i++) agg.onReading(reading(points[i]!.device, points[i]!.point, T0 + 1000, 4.5 + (i % 13) / 10));
+    advanceTo(T0 + WMS + DELAY - 1);
+    base = liveHeap();
+    advance(1);
+    try {
+      expect(agg.windowsClosed).toBe(1);
+      expect(outbox.stats().rows).toBe(n + 1);
+      expect(outbox.mark('agg.closedUpTo')).toBe(T0 + WMS);
+      expect(held).toHaveLength(2);
+      // Each item is ~250 B of JSON: all 10,000 at once were ~3 MB. One at a time, what is
+      // held is the seqs the append returns (8 B each) and the iteration's own state.
+      expect(Math.max(...held)).toBeLessThan(400_000);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a window reuses the accumulators of the one before: a minute of readings makes no new ones to promote (issue 14)', () => {
+    const n = 1000;
+    const devices = Array.from({ length: n / 10 }, (_, i) => ({ id: `d${i}`, facility: 'canteen' as const }));
+    const points = Array.from({ length: n }, (_, i) => ({ device: `d${Math.floor(i / 10)}`, facility: 'canteen' as const, point: { ...temperature, id: `p${i}` } }));
+    let sent = 0;
+    agg = new WindowAggregator({ windowSeconds: W, closeDelayMs: DELAY }, points, devices, (items) => {
+      for (const _ of items) sent++;
+    }, silentLogger(), now);
+    agg.start();
+    const a = agg;
+    // Each round: the previous window closes, then a reading per point opens the next one; its
+    // accumulators then live through two scavenges, as through a minute of polling.
+    const perRound = promotedPerRound((r) => {
+      advanceTo(T0 + r * WMS + DELAY);
+      for (let i = 0; i < n; i++) a.onReading(reading(points[i]!.device, points[i]!.point, T0 + r * WMS + DELAY + 1, 4.5 + ((i + r) % 13) / 10));
+    }, 10, 5, 3);
+    expect(a.windowsClosed).toBe(34); // 35 rounds: 5 warm, 3 batches of 10
+    expect(sent).toBe(34 * (n + 1));
+    // New accumulators and their map were ~200 B a point every window.
+    expect(perRound / n).toBeLessThan(20);
+  });
+});

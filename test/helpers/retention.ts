@@ -49,3 +49,11 @@ export function promotedPerRound(round: (r: number) => void, rounds = 20, warm =
   }
   return least;
 }
+
+/** Bytes the V8 heap holds right now after a full collection: what is still referenced at
+ * this point of a synchronous operation (how a test shows what exists at once). */
+export function liveHeap(): number {
+  gc();
+  gc();
+  return v8.getHeapStatistics().used_heap_size;
+}

@@ -400,6 +400,44 @@ describe('Outbox on a full disk', () => {
     expect(tableRows(db).map((r) => r.seq)).toEqual([...committed, last + 1, last + 2, last + 3]);
   });
 
+  it("items made as they are read (a window's): the retry after making room reads them again; a drop counts them all", () => {
+    const { db, ob } = mk(dbFile());
+    ob.append([item('agg', 1)]);
+    let made = 0;
+    // As WindowSink's: each iteration makes its items afresh, one at a time.
+    const lazy = (n: number, bytes: number): Iterable<OutboxItem> => ({
+      *[Symbol.iterator]() {
+        for (let i = 0; i < n; i++) {
+          made++;
+          yield sized('agg', 10 + i, bytes);
+        }
+      },
+    });
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + 16384 / pageSize}`);
+    // Room is made once: the retry must read the items again from the start.
+    let asked = 0;
+    ob.onDiskFull(() => {
+      asked++;
+      db.pragma('max_page_count = 1073741823');
+      return 1;
+    });
+    const seqs = ob.append(lazy(20, 3000), { marks: { 'agg.closedUpTo': 60_000 } });
+    expect(asked).toBe(1);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect(made).toBeGreaterThan(20); // a first pass that failed part-way, then all 20
+    expect(ob.mark('agg.closedUpTo')).toBe(60_000);
+    expect(tableRows(db).map((r) => r.ts)).toEqual([1, ...Array.from({ length: 20 }, (_, i) => 10 + i)]);
+
+    // No room to be made: all 20 are dropped and counted, also those never read before the failure.
+    ob.onDiskFull(() => 0);
+    db.pragma(`max_page_count = ${(db.pragma('page_count', { simple: true }) as number) + 16384 / pageSize}`);
+    expect(ob.append(lazy(20, 3000), { marks: { 'agg.closedUpTo': 120_000 } })).toEqual([]);
+    expect(ob.stats()).toMatchObject({ rows: 21, droppedRows: 20 });
+    expect(ob.mark('agg.closedUpTo')).toBe(60_000);
+  });
+
   it('rethrows errors that are not a full disk, and the batch rolls back whole', () => {
     const { db, ob } = mk(dbFile());
     ob.append([item('agg', 1)]);

@@ -58,7 +58,7 @@ describe('systemd unit', () => {
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --max-semi-space-size=\d+ .*cli\.js run --config \/etc\/community-gateway\/config\.yaml$/m);
     expect(values(unit, 'ExecStart')).toEqual([
-      '/usr/bin/node --max-semi-space-size=2 --heap-growing-percent=20 /opt/community-gateway/dist/src/cli.js run --config /etc/community-gateway/config.yaml',
+      '/usr/bin/node --max-semi-space-size=1 --heap-growing-percent=20 /opt/community-gateway/dist/src/cli.js run --config /etc/community-gateway/config.yaml',
     ]);
     expect(values(unit, 'WorkingDirectory')).toEqual(['/var/lib/community-gateway']);
   });
