@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/config/paths.js';
 import { BenchMosquitto } from './mosquitto.js';
 import { NodeRed, buildFlow, type NrDevice } from './node-red.js';
-import { announcedPort, cpuSeconds, cpuTimes, freePort, memory, removeTempDir, sleep, tempDir, track, waitFor, waitPort } from './util.js';
+import { announcedPort, cpuSeconds, cpuTimes, freePort, memory, removeTempDir, sleep, tempDir, track, waitFor, waitPort, wakeups } from './util.js';
 import { shippedNodeFlags } from '../scale.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -53,6 +53,8 @@ export interface JobResult {
   userSPer100k: number;
   hwmMiB: number;
   rssMiB: number;
+  /** The main thread's wake-ups from sleep per second (voluntary context switches). */
+  wakeupsPerS: number;
   /** Mosquitto's CPU share in the Node-RED runs (the broker work that the gateway does in-process). */
   brokerCpuPct: number | null;
   brokerCpuSPer100k: number | null;
@@ -207,6 +209,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
     await sleep(o.warmupS * 1000);
     const endMeasure = o.onMeasure ? await o.onMeasure(pid) : undefined;
     const c0 = cpuTimes(pid);
+    const w0 = wakeups(pid);
     const b0 = brokerPid ? cpuSeconds(brokerPid) : 0;
     const s0 = cpuSeconds(sim.proc.pid!);
     const g0 = sub.good;
@@ -216,6 +219,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
     await sleep(o.measureS * 1000);
     const secs = (performance.now() - t0) / 1000;
     const c1 = cpuTimes(pid);
+    const w1 = wakeups(pid);
     await endMeasure?.();
     const userS = c1.user - c0.user;
     const cpuS = userS + c1.sys - c0.sys;
@@ -237,6 +241,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       userSPer100k: readings ? (userS / readings) * 1e5 : NaN,
       hwmMiB: mem.hwm,
       rssMiB: mem.rss,
+      wakeupsPerS: (w1 - w0) / secs,
       brokerCpuPct: brokerPid ? (100 * brokerCpu) / secs : null,
       brokerCpuSPer100k: brokerPid && readings ? (brokerCpu / readings) * 1e5 : null,
       simCpuPct: (100 * simCpu) / secs,

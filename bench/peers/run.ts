@@ -46,12 +46,13 @@ function row(r: JobResult): string {
     r.hwmMiB.toFixed(1).padStart(9),
     (r.brokerCpuPct === null ? '-' : `${r.brokerCpuPct.toFixed(0)} % / ${r.brokerCpuSPer100k!.toFixed(2)}`).padStart(16),
     `${r.simCpuPct.toFixed(0)} %`.padStart(6),
+    fmt(r.wakeupsPerS).padStart(8),
     r.nonGood ? `  (${fmt(r.nonGood)} non-good readings)` : '',
     r.stopS.value > 5 ? `  (took ${r.stopS.value.toFixed(1)} s to stop after SIGTERM)` : '',
   ].join(' ');
 }
 
-const HEAD = '   system               devices  offered readings/s messages/s    CPU CPU s/100k (user)  VmHWM MiB Mosquitto CPU, s/100k  sim CPU';
+const HEAD = '   system               devices  offered readings/s messages/s    CPU CPU s/100k (user)  VmHWM MiB Mosquitto CPU, s/100k  sim CPU wakeups/s';
 
 async function main(): Promise<void> {
   const started = Date.now();

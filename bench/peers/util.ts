@@ -90,6 +90,13 @@ export function cpuTimes(pid: number): { user: number; sys: number } {
   return { user: Number(rest[11]) / TICK, sys: Number(rest[12]) / TICK }; // utime (14), stime (15)
 }
 
+/** Times the main thread of `pid` went to sleep and was woken (voluntary context switches): on
+ * a VM an idle CPU's wake-up costs more than a round of polls' work, so this explains CPU. */
+export function wakeups(pid: number): number {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? NaN);
+}
+
 /** User + system CPU seconds of one process. */
 export function cpuSeconds(pid: number): number {
   const t = cpuTimes(pid);

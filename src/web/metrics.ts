@@ -13,9 +13,11 @@ export class Metrics {
   private readonly off: () => void;
 
   constructor(private readonly app: App) {
-    // Lag sampled every 100 ms, not every 10: the 10 ms timer was 40 % of an idle site's CPU.
+    // Lag sampled every second, not every 10 ms (prom-client's default): each sample is a timer
+    // that wakes the process, and a wake-up from idle is most of what a poll costs on this kind
+    // of machine (docs/METRICS.md, docs/PERFORMANCE.md).
     // Without the GC-duration histogram: its observer promoted ~3.5 KB per scavenge (default-metrics.ts).
-    collectDefaultMetricsExceptGc({ register: this.registry, prefix: 'cgw_', eventLoopMonitoringPrecision: 100 });
+    collectDefaultMetricsExceptGc({ register: this.registry, prefix: 'cgw_', eventLoopMonitoringPrecision: 1000 });
     this.off = app.onReading((r) => this.readings.set(r.device, (this.readings.get(r.device) ?? 0) + 1));
     const g = () => this.app.gateway;
     const reg = [this.registry];
