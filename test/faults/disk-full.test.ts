@@ -31,7 +31,17 @@ async function metric(port: number, name: string): Promise<number> {
 
 async function site(rawRetentionHours: number, tmpfsSize: string) {
   const broker = await Mosquitto.start();
-  await broker.stop('SIGTERM'); // the platform is down until the disk is full
+  // The platform's consumer holds a persistent session from the start, as a real one does: what
+  // the gateway sends when the broker is back reaches it even before it has reconnected (with
+  // a new session, items acknowledged by the broker before its SUBSCRIBE were lost to it, and
+  // under load the uplink's reconnect could win that race).
+  const platformDb = path.join(tmpDir('cgw-full-p-'), 'p.db');
+  const consumer = () => new PlatformConsumer({ url: `mqtt://127.0.0.1:${broker.port}`, db: platformDb, group: 'none', clientId: 'platform-full' }, silentLogger());
+  const first = consumer();
+  await first.start();
+  await new Promise((r) => setTimeout(r, 300)); // its SUBSCRIBE is processed
+  await first.stop();
+  await broker.stop('SIGTERM'); // the platform is down until the disk is full (the session saved)
   const dir = tmpDir('cgw-full-');
   const data = path.join(dir, 'data');
   fs.mkdirSync(data);
@@ -61,7 +71,7 @@ async function site(rawRetentionHours: number, tmpfsSize: string) {
   p.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
   p.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
   await waitFor(async () => (await fetch(`http://127.0.0.1:${webPort}/healthz`).catch(() => null))?.ok, 20_000, 'daemon up');
-  return { broker, webPort, p, log: () => log };
+  return { broker, webPort, p, log: () => log, consumer };
 }
 
 describe.skipIf(!canUnshare)('fault: full disk (needs root for unshare -m and a tmpfs)', () => {
@@ -71,7 +81,7 @@ describe.skipIf(!canUnshare)('fault: full disk (needs root for unshare -m and a 
     expect((await fetch(`http://127.0.0.1:${s.webPort}/healthz`)).status).toBe(200);
     expect(s.log()).toContain('disk full: outbox rows dropped');
     // The platform comes back: the outbox drains into it, then new items are written again.
-    const platform = new PlatformConsumer({ url: `mqtt://127.0.0.1:${s.broker.port}`, db: path.join(tmpDir('cgw-full-p-'), 'p.db'), group: 'none' }, silentLogger());
+    const platform = s.consumer();
     await s.broker.restart();
     await platform.start();
     await waitFor(async () => (await metric(s.webPort, 'cgw_uplink_connected')) === 1, 20_000, 'uplink back');
