@@ -101,13 +101,12 @@ export class DirectDelivery {
     this.last = NOBODY;
   };
 
-  /** Writes the message to every matching subscriber; the number written to. */
-  deliver(topic: string, payload: string | Buffer): number {
+  /** Writes the message to every matching subscriber. */
+  deliver(topic: string, payload: string | Buffer): void {
     const targets = this.subscribersOf(topic);
-    if (targets.length === 0) return 0;
+    if (targets.length === 0) return;
     const packet = { topic };
     let frame: Buffer | null = null;
-    let written = 0;
     for (const client of targets) {
       const conn = client.conn as unknown as Duplex;
       if (client.closed || conn.destroyed) continue;
@@ -119,9 +118,7 @@ export class DirectDelivery {
       this.overSince.delete(conn);
       frame ??= publishFrame(topic, payload);
       conn.write(frame);
-      written++;
     }
-    return written;
   }
 
   private tooSlow(client: Client, conn: Duplex): void {

@@ -1,10 +1,10 @@
 // One poll timer per bus and poll interval, instead of one per device. Each device's own timer
 // was re-armed for "its start + pollMs", so the devices of a bus drifted apart by the time
 // their requests waited in the bus queue (99, 98, 97 ms...) and woke the process several times
-// a round; on an idle Pi-class CPU a wake-up costs more than the work it does
-// (docs/PERFORMANCE.md). Ticks are at fixed monotonic times (t0 + k * period); a tick that
+// a round; on the benchmark VM a wake-up from idle costs more than the round's work
+// (docs/PERFORMANCE.md, 2026-12-02). Ticks are at fixed monotonic times (t0 + k * period); a tick that
 // comes while the process was busy past the next one is not repeated (skipped, not queued).
-import { monoNow } from '../../time/monotonic.js';
+import { monoNow, type MonoClock } from '../../time/monotonic.js';
 
 export type Tick = () => void;
 
@@ -15,12 +15,8 @@ export class PollClock {
 
   constructor(
     readonly periodMs: number,
-    private readonly mono: () => number = monoNow,
+    private readonly mono: MonoClock = monoNow,
   ) {}
-
-  get size(): number {
-    return this.members.size;
-  }
 
   /** `tick` runs at every tick from the next one on, until leave(). */
   join(tick: Tick): void {
