@@ -4,7 +4,7 @@
 // and classifies the `perf script` output (bench/perf-classify.ts). cpu-clock samples a thread
 // only while it is on a CPU, so the shares are CPU time; `node --cpu-prof` also samples a
 // thread blocked in write or fsync (wall time), which is why profile-gateway.ts was retired.
-// Usage: npm run bench:profile -- [--system gateway|gateway-per-scan|node-red-per-value|node-red-per-read]
+// Usage: npm run bench:profile -- [--system gateway|gateway-parallel|gateway-per-scan|node-red-per-value|node-red-per-read]
 //          [--devices 20] [--layout one|each] [--seconds 20] [--warmup 5] [--poll-ms 100] [--keep DIR]
 // (the defaults are section 1a's; --keep DIR keeps perf.data, perf.script and perf.map there)
 // Node-RED: BENCH_NODE_RED_DIR reuses an install (as in bench:peers). Needs perf (Debian:
@@ -21,7 +21,7 @@ import { shippedNodeFlags } from './scale.js';
 import { PACKAGE_ROOT } from '../src/config/paths.js';
 
 const FREQ = 999;
-const SYSTEMS: Record<string, System> = { gateway: 'gateway', 'gateway-per-scan': 'gateway per-scan', 'node-red-per-value': 'node-red per-value', 'node-red-per-read': 'node-red per-read' };
+const SYSTEMS: Record<string, System> = { gateway: 'gateway', 'gateway-parallel': 'gateway parallel', 'gateway-per-scan': 'gateway per-scan', 'node-red-per-value': 'node-red per-value', 'node-red-per-read': 'node-red per-read' };
 
 function args(): { system: System; devices: number; layout: 'one' | 'each'; seconds: number; warmup: number; pollMs: number; keep: string | undefined } {
   const a = process.argv.slice(2);

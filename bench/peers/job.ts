@@ -22,8 +22,13 @@ export const PER_REQUEST = POINTS.length;
 const UNITS = 200;
 
 /** gateway per-scan: the gateway with localBroker.live { perPoint: false, perScan: true }, one
- * message per scan, like Node-RED's per-read flow (one message per request). */
-export type System = 'gateway' | 'gateway per-scan' | 'node-red per-value' | 'node-red per-read';
+ * message per scan, like Node-RED's per-read flow (one message per request). gateway parallel:
+ * the default gateway with its bus' maxInFlight at the number of devices (at most 32), requests
+ * to different unit ids on the connection at once, as the Node-RED flows do (their
+ * modbus-client's parallelUnitIdsAllowed). */
+export type System = 'gateway' | 'gateway parallel' | 'gateway per-scan' | 'node-red per-value' | 'node-red per-read';
+
+const isGateway = (s: System): boolean => s.startsWith('gateway');
 
 export interface JobOptions {
   system: System;
@@ -129,7 +134,7 @@ function gatewayConfig(dir: string, o: JobOptions, simPort: number, brokerPort: 
   const pad = (i: number) => String(i + 1).padStart(4, '0');
   const buses = o.connectionPerDevice
     ? Array.from({ length: n }, (_, i) => ({ id: `b${pad(i)}`, type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 1000 }))
-    : [{ id: 'sim', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 1000 }];
+    : [{ id: 'sim', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 1000, ...(o.system === 'gateway parallel' ? { maxInFlight: Math.min(32, n) } : {}) }];
   const devices = Array.from({ length: n }, (_, i) => ({
     id: `d${pad(i)}`,
     facility: 'canteen',
@@ -167,7 +172,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
     let brokerPid: number | null = null;
     let sub: ReturnType<typeof subscriber>;
     let diag: () => string;
-    if (o.system === 'gateway' || o.system === 'gateway per-scan') {
+    if (isGateway(o.system)) {
       const brokerPort = await freePort();
       const file = gatewayConfig(dir, o, sim.port, brokerPort, await freePort(), await freePort());
       // As the bin and the systemd unit start it; BENCH_NODE_FLAGS replaces the flags (as in
@@ -185,7 +190,7 @@ export async function runJob(o: JobOptions): Promise<JobResult> {
       diag = () => gw.out;
       await Promise.race([waitPort(brokerPort, 30_000), new Promise((_, rej) => gw.proc.once('exit', (c) => rej(new Error(`gateway exited (${c}):\n${gw.out}`))))]);
       pid = gw.proc.pid!;
-      sub = subscriber(brokerPort, 'community/gw-bench/canteen/+/+', o.system === 'gateway' ? 'json' : 'scan');
+      sub = subscriber(brokerPort, 'community/gw-bench/canteen/+/+', o.system === 'gateway per-scan' ? 'scan' : 'json');
     } else {
       const mosq = await BenchMosquitto.start();
       cleanup.push(() => mosq.stop());

@@ -231,6 +231,10 @@ export const ModbusTcpBusSchema = z.strictObject({
   port: range(1, 65535).default(502),
   /** Per-request answer timeout; values below one second are fine on a LAN. */
   timeoutMs: range(20, 30000).default(1000),
+  /** Requests on the connection at once, to different unit ids (one per unit at a time).
+   * 1 (one at a time) unless the server answers several transactions at once: a PLC or a
+   * multi-unit TCP gateway may; many serial converters queue or drop the rest. */
+  maxInFlight: range(1, 32).default(1),
 });
 
 /** Baud rates RS-485 field devices offer (the XY-MD02, R4DCB08 and SDM120 manuals list subsets). */

@@ -90,6 +90,12 @@ describe('site config: field errors', () => {
     expect(ok(edit('    unitId: 3', '    unitId: 247')).devices[2]!.unitId).toBe(247);
   });
 
+  it('maxInFlight defaults to 1 and must be 1..32', () => {
+    expect(ok(BASE).buses[0]).toMatchObject({ maxInFlight: 1 });
+    oneError(edit('timeoutMs: 500 }', 'timeoutMs: 500, maxInFlight: 33 }'), 'buses[0].maxInFlight: must be 1..32');
+    expect(ok(edit('timeoutMs: 500 }', 'timeoutMs: 500, maxInFlight: 8 }')).buses[0]).toMatchObject({ maxInFlight: 8 });
+  });
+
   it('a fractional unitId is rejected, naming the path', () => {
     oneError(edit('unitId: 1,', 'unitId: 1.5,'), 'devices[0].unitId: ');
   });
@@ -340,6 +346,7 @@ describe('site config: defaults and the embedded config', () => {
       reconnectMinMs: 500,
       reconnectMaxMs: 30000,
       offlineBackoffMaxMs: 60000,
+      maxInFlight: 1,
     });
   });
 

@@ -1,5 +1,7 @@
 // One Modbus line or connection, one queue: every device on the bus takes turns, one
-// request in flight at a time. Owns connect/reconnect with capped exponential backoff.
+// request in flight at a time, or up to the link's maxInFlight on a Modbus TCP connection
+// that allows it (then one per unit id at a time: a device behind a gateway answers in
+// turn). Owns connect/reconnect with capped exponential backoff.
 import type { Logger } from '../../log.js';
 import type { ModbusTransport, ReadRequest, WriteRequest } from './transport.js';
 import { ModbusError, ModbusLinkError } from './errors.js';
@@ -24,14 +26,16 @@ interface Job {
 }
 
 const NO_VALUES: number[] = [];
+const unitOf = (job: Job): number => (job.read ?? job.write)!.unitId & 0xff;
 
 export type BusState = 'connecting' | 'up' | 'down' | 'stopped';
 
 export class ModbusBus {
   private queue: Job[] = [];
-  private busy = false;
-  /** The job on the link now (its reply or failure settles it). */
-  private current: Job | null = null;
+  /** Jobs on the link now (each settled by its reply or failure). */
+  private inFlight = 0;
+  /** Jobs in flight per unit id. */
+  private readonly unitBusy = new Uint8Array(256);
   private state: BusState = 'stopped';
   private reconnectTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
@@ -120,10 +124,7 @@ export class ModbusBus {
     return new Promise((resolve, reject) => {
       this.queue.push({ read, write, retries, attempt: 0, resolve, reject });
       this.setRound(true);
-      if (!this.busy) {
-        this.busy = true;
-        this.runNext();
-      }
+      this.pump();
     });
   }
 
@@ -131,23 +132,31 @@ export class ModbusBus {
     return this.queue.length;
   }
 
-  /** Runs queued jobs one after the other, each settled by the link's promise. Callbacks
-   * made once, not an async loop: this is once per request (PERFORMANCE.md). */
-  private runNext(): void {
-    const job = this.queue.shift();
-    if (!job) {
-      this.busy = false;
-      // The poller handles the last reply in microtasks after this: the check phase of this
-      // turn comes after them, and costs no wake-up.
-      if (this.roundListeners.length > 0) setImmediate(this.endRound);
-      return;
+  /** Puts queued jobs on the link while it has room, each settled by the link's promise.
+   * Callbacks, not an async loop: this is once per request (PERFORMANCE.md). */
+  private pump(): void {
+    const max = this.transport.maxInFlight;
+    while (this.inFlight < max && this.queue.length > 0) {
+      const i = max === 1 ? 0 : this.nextStartable();
+      if (i < 0) break;
+      const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0]!;
+      this.inFlight++;
+      this.unitBusy[unitOf(job)]!++;
+      this.tryJob(job);
     }
-    this.current = job;
-    this.tryJob(job);
+    // The poller handles the last reply in microtasks after this: the check phase of this
+    // turn comes after them, and costs no wake-up.
+    if (this.inFlight === 0 && this.roundListeners.length > 0) setImmediate(this.endRound);
+  }
+
+  /** The first queued job whose unit has nothing in flight (a unit's jobs stay in order). */
+  private nextStartable(): number {
+    for (let i = 0; i < this.queue.length; i++) if (this.unitBusy[unitOf(this.queue[i]!)] === 0) return i;
+    return -1;
   }
 
   private readonly endRound = (): void => {
-    if (!this.busy) this.setRound(false);
+    if (this.inFlight === 0 && this.queue.length === 0) this.setRound(false);
   };
 
   private tryJob(job: Job): void {
@@ -158,27 +167,33 @@ export class ModbusBus {
     } catch (err) {
       p = Promise.reject(err);
     }
-    p.then(this.onJobDone, this.onJobError);
+    p.then(
+      (v) => this.jobDone(job, v),
+      (err: unknown) => this.jobFailed(job, err),
+    );
   }
 
-  private readonly onJobDone = (v: unknown): void => {
-    const job = this.current!;
-    this.current = null;
+  private jobDone(job: Job, v: unknown): void {
+    this.release(job);
     job.resolve(job.write ? NO_VALUES : (v as number[]));
-    this.runNext();
-  };
+    this.pump();
+  }
 
-  private readonly onJobError = (err: unknown): void => {
-    const job = this.current!;
+  private jobFailed(job: Job, err: unknown): void {
     if (err instanceof ModbusError && err.retryable && job.attempt < job.retries && this.state === 'up') {
       job.attempt++;
       this.tryJob(job);
       return;
     }
-    this.current = null;
+    this.release(job);
     job.reject(err as Error);
-    this.runNext();
-  };
+    this.pump();
+  }
+
+  private release(job: Job): void {
+    this.inFlight--;
+    this.unitBusy[unitOf(job)]!--;
+  }
 
   private async connect(): Promise<void> {
     if (this.state === 'stopped') return;

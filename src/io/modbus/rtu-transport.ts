@@ -44,6 +44,7 @@ const MAX_QUIET_WAIT_MS = 1000;
 export class ModbusRtuTransport implements ModbusTransport {
   readonly stats: LinkStats = emptyStats();
   readonly endpoint: string;
+  readonly maxInFlight = 1;
   /** One character on the wire (start + data + parity + stop bits), in ms. */
   readonly charMs: number;
   /** The inter-frame silence t3.5; fixed at 1.75 ms above 19200 baud (spec 2.5.1.1). */

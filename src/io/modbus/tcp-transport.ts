@@ -18,7 +18,8 @@ const TCPRequest = jsmodbus.ModbusTCPRequest;
 const MAX_MBAP_LENGTH = 254;
 const MBAP = 7;
 
-/** The request waiting for its reply. One object per transport, reused: a poll allocates none. */
+/** A request waiting for its reply. One object per slot of the transport, reused: a poll
+ * allocates none. */
 interface Pending {
   active: boolean;
   tid: number;
@@ -39,7 +40,12 @@ export interface TcpTransportOptions {
   host: string;
   port: number;
   connectTimeoutMs: number;
+  /** Requests on the connection at once (default 1). More than one relies on the server
+   * answering several transactions at once (Implementation Guide v1.0b, 3.1.3 and 4.2). */
+  maxInFlight?: number;
 }
+
+const newPending = (): Pending => ({ active: false, tid: 0, unitId: 0, fc: 0, read: null, timeoutMs: 0, deadline: 0, resolve: noop, reject: noop });
 
 export class ModbusTcpTransport implements ModbusTransport {
   readonly stats: LinkStats = emptyStats();
@@ -47,16 +53,22 @@ export class ModbusTcpTransport implements ModbusTransport {
   private socket: net.Socket | null = null;
   private rx: Buffer = Buffer.alloc(0);
   private tid = 0;
-  private readonly pending: Pending = { active: false, tid: 0, unitId: 0, fc: 0, read: null, timeoutMs: 0, deadline: 0, resolve: noop, reject: noop };
+  readonly maxInFlight: number;
+  /** One slot per request allowed in flight; a reply is matched to its slot by transaction id. */
+  private readonly slots: Pending[];
+  private active = 0;
   /** One deadline timer per link, re-armed with refresh() for each request instead of a
    * timer made and cleared per request. While requests follow each other it never fires;
-   * after the last one it fires once and finds nothing pending. */
+   * after the last one it fires once and finds nothing pending. With several in flight it
+   * is due at the oldest one's deadline (a bus uses one timeout for all). */
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineTimerMs = 0;
   private dropListeners: ((reason: string) => void)[] = [];
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.endpoint = `${opts.host}:${opts.port}`;
+    this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? 1));
+    this.slots = Array.from({ length: this.maxInFlight }, newPending);
   }
 
   get isOpen(): boolean {
@@ -101,7 +113,7 @@ export class ModbusTcpTransport implements ModbusTransport {
     const s = this.socket;
     if (!s) return;
     this.socket = null;
-    this.fail(new ModbusLinkError('link closed'));
+    this.failAll(new ModbusLinkError('link closed'));
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
     await new Promise<void>((resolve) => {
@@ -115,7 +127,7 @@ export class ModbusTcpTransport implements ModbusTransport {
     // Protocol v1.1b3, 6.1-6.4).
     const s = this.socket;
     if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
-    if (this.pending.active) return Promise.reject(new Error('ModbusTcpTransport: one request at a time'));
+    if (this.active >= this.maxInFlight) return Promise.reject(new Error(`ModbusTcpTransport: ${this.maxInFlight} request(s) at a time`));
     const tid = this.nextTid();
     const fc = FC[req.register];
     const frame = Buffer.allocUnsafe(12);
@@ -132,7 +144,7 @@ export class ModbusTcpTransport implements ModbusTransport {
   async write(req: WriteRequest, timeoutMs: number): Promise<void> {
     const s = this.socket;
     if (!s) throw new ModbusLinkError(`not connected to ${this.endpoint}`);
-    if (this.pending.active) throw new Error('ModbusTcpTransport: one request at a time');
+    if (this.active >= this.maxInFlight) throw new Error(`ModbusTcpTransport: ${this.maxInFlight} request(s) at a time`);
     const body = writeBody(req);
     const tid = this.nextTid();
     const frame = new TCPRequest(tid, 0, body.byteCount + 1, req.unitId, body as never).createPayload();
@@ -145,9 +157,18 @@ export class ModbusTcpTransport implements ModbusTransport {
     return this.tid;
   }
 
+  /** Writes of one turn leave in one segment: corked here, uncorked once the turn's
+   * synchronous work (a poll tick queues every device's request) is done. */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
+
   private transact(s: net.Socket, frame: Buffer, tid: number, unitId: number, fc: number, read: ReadRequest | null, timeoutMs: number): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
-      const p = this.pending;
+      let p = this.slots[0]!;
+      for (const q of this.slots) if (!q.active) { p = q; break; }
       p.active = true;
       p.tid = tid;
       p.unitId = unitId;
@@ -157,9 +178,15 @@ export class ModbusTcpTransport implements ModbusTransport {
       p.deadline = monoNow() + timeoutMs;
       p.resolve = resolve;
       p.reject = reject;
-      this.armDeadline(timeoutMs);
+      // The first in flight sets the deadline timer; later ones are due after it.
+      if (++this.active === 1) this.armDeadline(timeoutMs);
       this.stats.requests++;
       this.stats.txBytes += frame.length;
+      if (this.maxInFlight > 1 && !this.corked) {
+        this.corked = true;
+        s.cork();
+        process.nextTick(this.uncork);
+      }
       s.write(frame);
     });
   }
@@ -182,18 +209,22 @@ export class ModbusTcpTransport implements ModbusTransport {
   }
 
   private onDeadline(): void {
-    const p = this.pending;
-    if (!p.active) return;
-    const left = p.deadline - monoNow();
-    if (left > 1) {
-      // Fired before this request's deadline (a guard: each request re-arms the timer for
-      // its own timeout); an early timeout would cost a good reply, so wait out the rest.
-      this.newDeadlineTimer(left);
-      return;
+    const now = monoNow();
+    let next = Infinity;
+    for (const p of this.slots) {
+      if (!p.active) continue;
+      const left = p.deadline - now;
+      if (left > 1) {
+        // Not yet due (a guard, or a later request of several in flight); an early timeout
+        // would cost a good reply, so wait out the rest.
+        next = Math.min(next, left);
+        continue;
+      }
+      // A late reply carries this tid and is dropped as stale when it arrives.
+      this.stats.timeouts++;
+      this.fail(p, new ModbusTimeoutError(p.timeoutMs));
     }
-    // A late reply carries this tid and is dropped as stale when it arrives.
-    this.stats.timeouts++;
-    this.fail(new ModbusTimeoutError(p.timeoutMs));
+    if (next !== Infinity && this.active > 0) this.newDeadlineTimer(next);
   }
 
   private onData(chunk: Buffer): void {
@@ -204,7 +235,7 @@ export class ModbusTcpTransport implements ModbusTransport {
       if (length < 2 || length > MAX_MBAP_LENGTH) {
         // The stream is desynchronised: no later byte can be trusted. Drop the link.
         this.stats.badFrames++;
-        this.fail(new ModbusFrameError(`bad MBAP length ${length} from ${this.endpoint}`));
+        this.failAll(new ModbusFrameError(`bad MBAP length ${length} from ${this.endpoint}`));
         this.socket?.destroy();
         return;
       }
@@ -219,30 +250,32 @@ export class ModbusTcpTransport implements ModbusTransport {
   /** One complete MBAP frame. Checked at the edge: transaction, protocol id and unit must
    * be ours (else stale), then the function code, then the byte count against the request. */
   private onFrame(frame: Buffer): void {
-    const p = this.pending;
-    if (!p.active || frame.readUInt16BE(0) !== p.tid || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
+    const tid = frame.readUInt16BE(0);
+    let p: Pending | null = null;
+    for (const q of this.slots) if (q.active && q.tid === tid) { p = q; break; }
+    if (!p || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
       this.stats.staleFrames++;
       return;
     }
     const fc = frame[MBAP];
     if (fc === undefined) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply without a function code (${frame.toString('hex')})`));
+      return this.fail(p, new ModbusFrameError(`reply without a function code (${frame.toString('hex')})`));
     }
     if (fc & 0x80) {
       // An exception answers this request only with its function code | 0x80 (Modbus
       // Application Protocol v1.1b3, 7) and carries one exception code byte.
       if (fc !== (p.fc | 0x80) || frame.length !== MBAP + 2) {
         this.stats.badFrames++;
-        return this.fail(new ModbusFrameError(`exception reply ${frame.toString('hex')} does not answer function ${p.fc}`));
+        return this.fail(p, new ModbusFrameError(`exception reply ${frame.toString('hex')} does not answer function ${p.fc}`));
       }
       this.stats.exceptions++;
       this.stats.responses++;
-      return this.fail(new ModbusExceptionError(frame[MBAP + 1]!));
+      return this.fail(p, new ModbusExceptionError(frame[MBAP + 1]!));
     }
     if (fc !== p.fc) {
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
+      return this.fail(p, new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
     }
     let values: number[] | null = NO_VALUES;
     if (p.read) {
@@ -251,39 +284,42 @@ export class ModbusTcpTransport implements ModbusTransport {
       values = data ? unpack(p.read, data) : null;
       if (!values) {
         this.stats.badFrames++;
-        return this.fail(new ModbusFrameError(`reply carries ${Math.max(0, frame.length - MBAP - 2)} bytes, ${p.read.count} ${p.read.register} values asked`));
+        return this.fail(p, new ModbusFrameError(`reply carries ${Math.max(0, frame.length - MBAP - 2)} bytes, ${p.read.count} ${p.read.register} values asked`));
       }
     } else if (frame.length !== MBAP + 5) {
       // Write reply: the echo of address and value or quantity (6.5, 6.6, 6.11, 6.12).
       this.stats.badFrames++;
-      return this.fail(new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
+      return this.fail(p, new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
     }
     this.stats.responses++;
     const resolve = p.resolve;
-    this.settle();
+    this.settle(p);
     resolve(values);
   }
 
-  private settle(): void {
-    const p = this.pending;
+  private settle(p: Pending): void {
     p.active = false;
     p.read = null;
     p.resolve = noop;
     p.reject = noop;
+    this.active--;
   }
 
-  private fail(err: Error): void {
-    const p = this.pending;
+  private fail(p: Pending, err: Error): void {
     if (!p.active) return;
     const reject = p.reject;
-    this.settle();
+    this.settle(p);
     reject(err);
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.slots) this.fail(p, err);
   }
 
   private dropped(reason: string): void {
     const was = this.socket !== null;
     this.socket = null;
-    this.fail(new ModbusLinkError(`${reason} (${this.endpoint})`));
+    this.failAll(new ModbusLinkError(`${reason} (${this.endpoint})`));
     if (was) for (const cb of this.dropListeners) cb(reason);
   }
 }

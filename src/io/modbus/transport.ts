@@ -1,4 +1,5 @@
-// What a bus needs from a link: open it, run one read at a time, learn when it drops.
+// What a bus needs from a link: open it, run reads (one at a time, or up to maxInFlight on a
+// Modbus TCP connection that allows it), learn when it drops.
 // Modbus TCP and Modbus RTU implement it; the bus owns the queue.
 import type { RegisterKind } from '../../config/profile-schema.js';
 
@@ -38,6 +39,8 @@ export interface ModbusTransport {
   open(): Promise<void>;
   close(): Promise<void>;
   readonly isOpen: boolean;
+  /** Requests the link takes at once: 1 on a serial line (one master, one frame on the wire). */
+  readonly maxInFlight: number;
   /** One read. Resolves with register words, or with 0/1 per bit for coils and discretes. */
   read(req: ReadRequest, timeoutMs: number): Promise<number[]>;
   /** One write; resolves when the device has confirmed it. */

@@ -7,7 +7,7 @@ import { ModbusRtuTransport } from './rtu-transport.js';
 export function buildTransport(b: BusConfig): ModbusTransport {
   switch (b.type) {
     case 'modbus-tcp':
-      return new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs) });
+      return new ModbusTcpTransport({ host: b.host, port: b.port, connectTimeoutMs: Math.max(1000, b.timeoutMs), maxInFlight: b.maxInFlight });
     case 'modbus-rtu':
       return new ModbusRtuTransport({ path: b.path, baudRate: b.baudRate, parity: b.parity, dataBits: b.dataBits, stopBits: b.stopBits });
   }

@@ -41,3 +41,17 @@ describe('ModbusBus.onRound', () => {
     expect(seen.at(-1)).toBe('idle');
   });
 });
+
+describe('ModbusBus with several requests in flight, against pymodbus', () => {
+  it('gets every unit its own values when their requests share the connection at once', async () => {
+    const units = Object.fromEntries([1, 2, 3, 4, 5].map((u) => [String(u), { hr: { '0': u * 10, '1': u * 10 + 1 } }]));
+    server = await PymodbusServer.start({ units });
+    bus = new ModbusBus({ id: 'plc', timeoutMs: 500, retries: 0, reconnectMinMs: 100, reconnectMaxMs: 400 }, new ModbusTcpTransport({ host: '127.0.0.1', port: server.port, connectTimeoutMs: 1000, maxInFlight: 5 }), silentLogger());
+    await bus.start();
+    for (let round = 0; round < 20; round++) {
+      const got = await Promise.all([1, 2, 3, 4, 5].map((unitId) => bus!.read({ unitId, register: 'holding', start: 0, count: 2 })));
+      expect(got).toEqual([1, 2, 3, 4, 5].map((u) => [u * 10, u * 10 + 1]));
+    }
+    expect(bus.transport.stats).toMatchObject({ requests: 100, responses: 100, timeouts: 0, staleFrames: 0, badFrames: 0 });
+  });
+});

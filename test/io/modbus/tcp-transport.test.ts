@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModbusTcpTransport } from '../../../src/io/modbus/tcp-transport.js';
-import { ModbusExceptionError, ModbusFrameError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
+import { ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
 
 type Script = (req: { tid: number; unit: number; fc: number; start: number; count: number }, sock: net.Socket) => void;
 
@@ -16,7 +16,7 @@ afterEach(async () => {
   transport = null;
 });
 
-async function scripted(script: Script): Promise<ModbusTcpTransport> {
+async function scripted(script: Script, maxInFlight = 1): Promise<ModbusTcpTransport> {
   server = net.createServer((sock) => {
     sock.on('data', (d) => {
       for (let o = 0; o + 12 <= d.length; o += 12) {
@@ -27,7 +27,7 @@ async function scripted(script: Script): Promise<ModbusTcpTransport> {
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as net.AddressInfo).port;
-  transport = new ModbusTcpTransport({ host: '127.0.0.1', port, connectTimeoutMs: 1000 });
+  transport = new ModbusTcpTransport({ host: '127.0.0.1', port, connectTimeoutMs: 1000, maxInFlight });
   await transport.open();
   return transport;
 }
@@ -135,5 +135,61 @@ describe('Modbus TCP transport', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
     expect(await t.read(hr(8, 1), 150)).toEqual([8]);
     expect(t.stats.timeouts).toBe(4);
+  });
+});
+
+describe('Modbus TCP transport, several requests in flight (maxInFlight)', () => {
+  const unit = (unitId: number, start = 0) => ({ unitId, register: 'holding' as const, start, count: 1 });
+
+  it('sends them together and matches each reply to its request by transaction id, in any order', async () => {
+    const got: { unit: number; tid: number }[] = [];
+    const t = await scripted((q, s) => {
+      got.push({ unit: q.unit, tid: q.tid });
+      // Answers once all three are in, last first: only the transaction id tells them apart.
+      if (got.length === 3) for (const r of [...got].reverse()) s.write(reply(r.tid, r.unit, 3, [r.unit * 100]));
+    }, 3);
+    const values = await Promise.all([t.read(unit(1), 500), t.read(unit(2), 500), t.read(unit(3), 500)]);
+    expect(values).toEqual([[100], [200], [300]]);
+    expect(new Set(got.map((g) => g.tid)).size).toBe(3);
+    expect(t.stats).toMatchObject({ requests: 3, responses: 3, staleFrames: 0 });
+  });
+
+  it('times out the silent one alone: the others keep their replies', async () => {
+    const t = await scripted((q, s) => {
+      if (q.unit !== 2) setTimeout(() => s.write(reply(q.tid, q.unit, q.fc, [q.unit])), 20);
+    }, 3);
+    const [a, b, c] = await Promise.allSettled([t.read(unit(1), 150), t.read(unit(2), 150), t.read(unit(3), 150)]);
+    expect(a).toEqual({ status: 'fulfilled', value: [1] });
+    expect(b.status === 'rejected' && b.reason).toBeInstanceOf(ModbusTimeoutError);
+    expect(c).toEqual({ status: 'fulfilled', value: [3] });
+    // Still on time after a timeout among several: a request sent later keeps its own deadline.
+    const late = t.read(unit(1, 5), 150);
+    const t0 = performance.now();
+    await expect(t.read(unit(2, 5), 150)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
+    expect(await late).toEqual([1]);
+    expect(t.stats.timeouts).toBe(2);
+  });
+
+  it('refuses a request past maxInFlight, and a damaged reply fails only its own request', async () => {
+    const t = await scripted((q, s) => {
+      setTimeout(() => s.write(q.unit === 1 ? reply(q.tid, q.unit, q.fc, [1], 7) : reply(q.tid, q.unit, q.fc, [q.unit])), 20);
+    }, 2);
+    const a = t.read(unit(1), 500).catch((e: unknown) => e);
+    const b = t.read(unit(2), 500);
+    await expect(t.read(unit(3), 500)).rejects.toThrow(/2 request\(s\) at a time/);
+    expect(await a).toBeInstanceOf(ModbusFrameError);
+    expect(await b).toEqual([2]);
+    expect(t.stats.badFrames).toBe(1);
+    expect(t.isOpen).toBe(true);
+  });
+
+  it('fails every request in flight when the link drops', async () => {
+    const t = await scripted((_q, s) => {
+      if (_q.unit === 2) s.destroy();
+    }, 3);
+    const settled = await Promise.allSettled([t.read(unit(1), 1000), t.read(unit(2), 1000)]);
+    expect(settled.map((r) => r.status === 'rejected' && r.reason instanceof ModbusLinkError)).toEqual([true, true]);
+    expect(t.isOpen).toBe(false);
   });
 });
