@@ -29,10 +29,11 @@ export class Metrics {
     counter(reg, 'cgw_bus_events_total', 'Modbus link events per bus, counting every attempt (event: requests, responses, timeouts, crc_errors, short_frames, exceptions, bad_frames, stale_frames).', ['bus', 'event'], () =>
       [...g().buses.values()].flatMap((b) => busEvents.map((e) => [{ bus: b.opts.id, event: snake(e) }, b.transport.stats[e]] as [Labels, number])),
     );
-    counter(reg, 'cgw_bus_bytes_total', 'Bytes on the Modbus link per bus and direction.', ['bus', 'direction'], () =>
+    counter(reg, 'cgw_bus_bytes_total', 'Bytes on the Modbus link per bus and direction (rx_discarded: received bytes dropped to get back in step, part of rx).', ['bus', 'direction'], () =>
       [...g().buses.values()].flatMap((b) => [
         [{ bus: b.opts.id, direction: 'tx' }, b.transport.stats.txBytes],
         [{ bus: b.opts.id, direction: 'rx' }, b.transport.stats.rxBytes],
+        [{ bus: b.opts.id, direction: 'rx_discarded' }, b.transport.stats.discardedBytes],
       ]),
     );
     gauge(reg, 'cgw_bus_up', '1 while the bus link is up.', ['bus'], () => [...g().buses.values()].map((b) => [{ bus: b.opts.id }, b.status === 'up' ? 1 : 0]));

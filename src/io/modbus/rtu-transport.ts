@@ -134,7 +134,10 @@ export class ModbusRtuTransport implements ModbusTransport {
     await this.waitForQuiet();
     const p = this.port;
     if (!p) throw new ModbusLinkError(`serial port ${this.opts.path} is not open`);
-    if (this.rx.length > 0) this.stats.staleFrames++;
+    if (this.rx.length > 0) {
+      this.stats.staleFrames++;
+      this.stats.discardedBytes += this.rx.length;
+    }
     this.rx = Buffer.alloc(0);
     const frame = new RTURequest(expect.unitId, body as never).createPayload();
     // The timeout counts from the end of our own frame on the wire.
@@ -193,10 +196,16 @@ export class ModbusRtuTransport implements ModbusTransport {
         return this.lineFault(new ModbusLineError('crc', `CRC error in reply from unit ${frame[0]} (${hex(frame)})`));
       }
       this.rx = this.rx.subarray(size);
-      if (frame[0] !== p.unitId || (fc & 0x7f) !== p.fc) {
-        // A late answer to an earlier request: valid, but not ours.
+      if (frame[0] !== p.unitId) {
+        // A late answer from another unit to an earlier request: valid, but not ours.
         this.stats.staleFrames++;
         continue;
+      }
+      if ((fc & 0x7f) !== p.fc) {
+        // The unit asked answers another function: a reply (or an exception, function | 0x80,
+        // Modbus Application Protocol v1.1b3, 7) must carry the request's function code.
+        this.stats.badFrames++;
+        return this.fail(new ModbusFrameError(`reply function ${fc} from unit ${frame[0]} does not answer function ${p.fc} (${hex(frame)})`));
       }
       this.onFrame(p, frame);
     }
@@ -237,6 +246,7 @@ export class ModbusRtuTransport implements ModbusTransport {
   /** A damaged frame: nothing after it on the line can be delimited, so drop what we have
    * and let the next request wait for the recovery quiet. */
   private lineFault(err: ModbusLineError): void {
+    this.stats.discardedBytes += this.rx.length;
     this.rx = Buffer.alloc(0);
     this.needRecovery = true;
     this.fail(err);

@@ -17,6 +17,15 @@ const TCPRequest = jsmodbus.ModbusTCPRequest;
  * (Modbus Messaging on TCP/IP Implementation Guide v1.0b, 3.1.3). */
 const MAX_MBAP_LENGTH = 254;
 const MBAP = 7;
+/** Damaged headers with no good reply between them before the link is reconnected. */
+const MAX_DAMAGED_IN_A_ROW = 10;
+
+/** A header that could start a reply: protocol id 0 and a length a PDU can have (3.1.3). */
+function plausibleHeader(rx: Buffer, at: number): boolean {
+  if (rx.length < at + MBAP || rx[at + 2] !== 0 || rx[at + 3] !== 0) return false;
+  const length = rx.readUInt16BE(at + 4);
+  return length >= 2 && length <= MAX_MBAP_LENGTH;
+}
 
 /** A request waiting for its reply. One object per slot of the transport, reused: a poll
  * allocates none. */
@@ -64,6 +73,10 @@ export class ModbusTcpTransport implements ModbusTransport {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineTimerMs = 0;
   private dropListeners: ((reason: string) => void)[] = [];
+  /** Why the socket is closing, when this side (or a socket error) closed it: the drop's reason. */
+  private closeReason: string | null = null;
+  /** Damaged headers since the last good reply (a guard: reconnect if the stream never recovers). */
+  private damagedInARow = 0;
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.endpoint = `${opts.host}:${opts.port}`;
@@ -93,12 +106,15 @@ export class ModbusTcpTransport implements ModbusTransport {
         s.removeAllListeners('error');
         this.socket = s;
         this.rx = Buffer.alloc(0);
+        this.closeReason = null;
+        this.damagedInARow = 0;
         s.setKeepAlive(true, 10_000);
         s.on('data', (d) => this.onData(d));
-        s.on('error', () => {
-          /* 'close' follows and carries the drop */
+        s.on('error', (err) => {
+          // 'close' follows and carries the drop, with this as its reason.
+          this.closeReason ??= `connection error: ${err.message}`;
         });
-        s.on('close', () => this.dropped('connection closed by peer'));
+        s.on('close', () => this.dropped(this.closeReason ?? 'connection closed by peer'));
         resolve();
       });
       s.once('error', (err) => {
@@ -178,8 +194,13 @@ export class ModbusTcpTransport implements ModbusTransport {
       p.deadline = monoNow() + timeoutMs;
       p.resolve = resolve;
       p.reject = reject;
-      // The first in flight sets the deadline timer; later ones are due after it.
-      if (++this.active === 1) this.armDeadline(timeoutMs);
+      // The first in flight sets the deadline timer; later ones are due after it. With
+      // nothing in flight, whatever is buffered answers nothing asked now (the rest of a
+      // damaged or late reply): dropped, so that it cannot shift the next reply's framing.
+      if (++this.active === 1) {
+        this.armDeadline(timeoutMs);
+        if (this.rx.length > 0) this.discard(this.rx.length);
+      }
       this.stats.requests++;
       this.stats.txBytes += frame.length;
       if (this.maxInFlight > 1 && !this.corked) {
@@ -230,52 +251,103 @@ export class ModbusTcpTransport implements ModbusTransport {
   private onData(chunk: Buffer): void {
     this.stats.rxBytes += chunk.length;
     this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
-    while (this.rx.length >= 7) {
-      const length = this.rx.readUInt16BE(4);
-      if (length < 2 || length > MAX_MBAP_LENGTH) {
-        // The stream is desynchronised: no later byte can be trusted. Drop the link.
+    while (this.rx.length >= MBAP) {
+      if (!plausibleHeader(this.rx, 0)) {
+        // Out of step: a device answered garbage, or a reply's length field lied and left
+        // bytes behind. Skip to the next header that answers a request in flight (matched by
+        // transaction id, protocol id and unit: Implementation Guide v1.0b, 3.1.3), or drop
+        // what is buffered; the requests in flight keep waiting for their own replies.
         this.stats.badFrames++;
-        this.failAll(new ModbusFrameError(`bad MBAP length ${length} from ${this.endpoint}`));
-        this.socket?.destroy();
-        return;
+        const owner = this.ownerOf(this.rx);
+        if (owner) this.fail(owner, new ModbusFrameError(`bad MBAP header (protocol id ${this.rx.readUInt16BE(2)}, length ${this.rx.readUInt16BE(4)}) from ${this.endpoint}`));
+        this.resync();
+        if (this.socket && ++this.damagedInARow >= MAX_DAMAGED_IN_A_ROW) {
+          this.closeWith(`${MAX_DAMAGED_IN_A_ROW} damaged replies in a row from ${this.endpoint}, reconnecting`);
+          return;
+        }
+        continue;
       }
-      const size = 6 + length;
+      const size = 6 + this.rx.readUInt16BE(4);
       if (this.rx.length < size) return;
       const frame = this.rx.subarray(0, size);
       this.rx = this.rx.subarray(size);
-      this.onFrame(frame);
+      if (this.onFrame(frame)) this.damagedInARow = 0;
+      else if (this.rx.length >= MBAP && this.matchAt(0) === null) {
+        // What follows a stale or damaged frame must start a reply to a request in flight;
+        // if it does not, the frame's length may have lied about where it ended.
+        this.resync();
+      }
     }
+  }
+
+  /** The slot a header at `at` in the buffer would answer, or null. */
+  private matchAt(at: number): Pending | null {
+    const rx = this.rx;
+    if (!plausibleHeader(rx, at)) return null;
+    const tid = rx.readUInt16BE(at);
+    for (const q of this.slots) if (q.active && q.tid === tid && q.unitId === rx[at + 6]) return q;
+    return null;
+  }
+
+  /** The request a damaged header names by transaction id and unit, if any: its reply is
+   * the damaged one, so it fails now (and is retried) rather than at its deadline. */
+  private ownerOf(rx: Buffer): Pending | null {
+    const tid = rx.readUInt16BE(0);
+    for (const q of this.slots) if (q.active && q.tid === tid && q.unitId === rx[6]) return q;
+    return null;
+  }
+
+  /** Drops buffered bytes up to the next header that answers a request in flight, or all. */
+  private resync(): void {
+    for (let i = 1; i + MBAP <= this.rx.length; i++) {
+      if (this.matchAt(i)) {
+        this.discard(i);
+        return;
+      }
+    }
+    this.discard(this.rx.length);
+  }
+
+  private discard(n: number): void {
+    this.stats.discardedBytes += n;
+    this.rx = n >= this.rx.length ? Buffer.alloc(0) : this.rx.subarray(n);
+  }
+
+  private closeWith(reason: string): void {
+    this.closeReason = reason;
+    this.socket?.destroy();
   }
 
   /** One complete MBAP frame. Checked at the edge: transaction, protocol id and unit must
    * be ours (else stale), then the function code, then the byte count against the request. */
-  private onFrame(frame: Buffer): void {
+  private onFrame(frame: Buffer): boolean {
     const tid = frame.readUInt16BE(0);
     let p: Pending | null = null;
     for (const q of this.slots) if (q.active && q.tid === tid) { p = q; break; }
     if (!p || frame.readUInt16BE(2) !== 0 || frame[6] !== p.unitId) {
       this.stats.staleFrames++;
-      return;
+      return false;
     }
     const fc = frame[MBAP];
     if (fc === undefined) {
       this.stats.badFrames++;
-      return this.fail(p, new ModbusFrameError(`reply without a function code (${frame.toString('hex')})`));
+      return this.failFrame(p, new ModbusFrameError(`reply without a function code (${frame.toString('hex')})`));
     }
     if (fc & 0x80) {
       // An exception answers this request only with its function code | 0x80 (Modbus
       // Application Protocol v1.1b3, 7) and carries one exception code byte.
       if (fc !== (p.fc | 0x80) || frame.length !== MBAP + 2) {
         this.stats.badFrames++;
-        return this.fail(p, new ModbusFrameError(`exception reply ${frame.toString('hex')} does not answer function ${p.fc}`));
+        return this.failFrame(p, new ModbusFrameError(`exception reply ${frame.toString('hex')} does not answer function ${p.fc}`));
       }
       this.stats.exceptions++;
       this.stats.responses++;
-      return this.fail(p, new ModbusExceptionError(frame[MBAP + 1]!));
+      this.fail(p, new ModbusExceptionError(frame[MBAP + 1]!));
+      return true;
     }
     if (fc !== p.fc) {
       this.stats.badFrames++;
-      return this.fail(p, new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
+      return this.failFrame(p, new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
     }
     let values: number[] | null = NO_VALUES;
     if (p.read) {
@@ -284,17 +356,24 @@ export class ModbusTcpTransport implements ModbusTransport {
       values = data ? unpack(p.read, data) : null;
       if (!values) {
         this.stats.badFrames++;
-        return this.fail(p, new ModbusFrameError(`reply carries ${Math.max(0, frame.length - MBAP - 2)} bytes, ${p.read.count} ${p.read.register} values asked`));
+        return this.failFrame(p, new ModbusFrameError(`reply carries ${Math.max(0, frame.length - MBAP - 2)} bytes, ${p.read.count} ${p.read.register} values asked`));
       }
     } else if (frame.length !== MBAP + 5) {
       // Write reply: the echo of address and value or quantity (6.5, 6.6, 6.11, 6.12).
       this.stats.badFrames++;
-      return this.fail(p, new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
+      return this.failFrame(p, new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
     }
     this.stats.responses++;
     const resolve = p.resolve;
     this.settle(p);
     resolve(values);
+    return true;
+  }
+
+  /** A damaged reply to `p`: fails it (the bus retries), false for onData. */
+  private failFrame(p: Pending, err: Error): false {
+    this.fail(p, err);
+    return false;
   }
 
   private settle(p: Pending): void {

@@ -26,6 +26,8 @@ export interface LinkStats {
   exceptions: number;
   badFrames: number;
   staleFrames: number;
+  /** Received bytes dropped to get back in step after garbage (TCP), or with a damaged frame. */
+  discardedBytes: number;
   /** RTU only: frames whose CRC did not check, and frames cut short (both retried). */
   crcErrors: number;
   shortFrames: number;
@@ -52,5 +54,5 @@ export interface ModbusTransport {
 }
 
 export function emptyStats(): LinkStats {
-  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0, crcErrors: 0, shortFrames: 0, txBytes: 0, rxBytes: 0 };
+  return { requests: 0, responses: 0, timeouts: 0, exceptions: 0, badFrames: 0, staleFrames: 0, discardedBytes: 0, crcErrors: 0, shortFrames: 0, txBytes: 0, rxBytes: 0 };
 }

@@ -6,7 +6,8 @@ import crc16modbus from 'crc/crc16modbus';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ModbusRtuTransport } from '../../../src/io/modbus/rtu-transport.js';
 import { ModbusBus } from '../../../src/io/modbus/bus.js';
-import { ModbusExceptionError, ModbusLineError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
+import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusTimeoutError } from '../../../src/io/modbus/errors.js';
+import { seededRandom } from '../../../src/sim/random.js';
 import { silentLogger } from '../../../src/log.js';
 import { SocatLine } from '../../helpers/socat.js';
 import { sleep, waitFor } from '../../helpers/peers.js';
@@ -170,6 +171,39 @@ describe('Modbus RTU link', () => {
     });
     await expect(t.read(read, 300)).resolves.toEqual([3, 4]);
     expect(t.stats.staleFrames).toBe(1);
+  });
+
+  it('counts an exception for another function code from the unit asked as a bad frame', async () => {
+    // FC 04 | 0x80 answering an FC 03 request (Modbus Application Protocol v1.1b3, 7).
+    const { t } = await scripted((r, _n, dev) => dev.write(withCrc([r.unit, 0x84, 2])));
+    const err = await t.read(read, 300).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusFrameError);
+    expect((err as Error).message).toMatch(/^reply function 132 from unit 1 does not answer function 3/);
+    expect(t.stats).toMatchObject({ badFrames: 1, exceptions: 0, staleFrames: 0 });
+  });
+
+  it('a garbage-answering unit on the line costs its neighbour no readings, only the line time of its own failures', async () => {
+    const random = seededRandom(15);
+    const kinds = new Map<string, number>();
+    const { t } = await scripted((r, _n, dev) => {
+      if (r.unit === 1) return void dev.write(reply(1, r.fc, [250, 250]));
+      const kind = (['random bytes', 'crc', 'long count', 'wrong function', 'silence'] as const)[Math.floor(random() * 5)]!;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      if (kind === 'random bytes') dev.write(Buffer.from(Array.from({ length: 1 + Math.floor(random() * 20) }, () => Math.floor(random() * 256))));
+      else if (kind === 'crc') dev.write(Buffer.from([2, 3, 4, 0, 1, 0, 2, 0, 0]));
+      else if (kind === 'long count') dev.write(withCrc([2, 3, 40, 0, 1, 0, 2]));
+      else if (kind === 'wrong function') dev.write(withCrc([2, 0x84, 2]));
+    }, 38400);
+    const bus = await busOver(t);
+    let good = 0;
+    const rounds = 40;
+    for (let i = 0; i < rounds; i++) {
+      const [a] = await Promise.allSettled([bus.read(read), bus.read({ ...read, unitId: 2 })]);
+      if (a.status === 'fulfilled' && a.value[0] === 250) good++;
+    }
+    expect([...kinds.keys()].sort()).toEqual(['crc', 'long count', 'random bytes', 'silence', 'wrong function']);
+    expect(good).toBe(rounds);
+    expect(t.stats.staleFrames + t.stats.badFrames + t.stats.crcErrors + t.stats.shortFrames + t.stats.timeouts).toBeGreaterThan(0);
   });
 
   it('writes a register (FC 06) and a coil (FC 05), confirmed by the echo', async () => {

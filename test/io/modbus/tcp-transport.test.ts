@@ -94,13 +94,67 @@ describe('Modbus TCP transport', () => {
     await expect(t.read(hr(0, 1), 500)).rejects.toThrow(/reply function 4 does not answer function 3/);
   });
 
-  it('drops the link on a corrupt MBAP header: no later byte can be trusted', async () => {
-    const t = await scripted((q, s) => s.write(Buffer.from([q.tid >> 8, q.tid & 255, 0, 0, 0xff, 0xff, 1, 3, 0])));
-    const dropped = new Promise<string>((r) => t.onDrop(r));
-    await expect(t.read(hr(0, 1), 500)).rejects.toBeInstanceOf(ModbusFrameError);
-    expect(await dropped).toMatch(/closed/);
-    expect(t.isOpen).toBe(false);
+  it('fails the request a corrupt MBAP header names, drops the bytes and keeps the link', async () => {
+    let n = 0;
+    const t = await scripted((q, s) => {
+      // First a header with length 0xffff for this request, then a good reply.
+      if (n++ === 0) s.write(Buffer.from([q.tid >> 8, q.tid & 255, 0, 0, 0xff, 0xff, 1, 3, 0]));
+      else s.write(reply(q.tid, q.unit, q.fc, [42]));
+    });
+    const err = await t.read(hr(0, 1), 500).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModbusFrameError);
+    expect((err as Error).message).toMatch(/bad MBAP header \(protocol id 0, length 65535\)/);
+    expect(t.isOpen).toBe(true);
+    expect(await t.read(hr(0, 1), 500)).toEqual([42]);
     expect(t.stats.badFrames).toBe(1);
+    expect(t.stats.discardedBytes).toBe(9);
+  });
+
+  it('gets back in step after a reply whose length field lied and left bytes behind', async () => {
+    let n = 0;
+    const t = await scripted((q, s) => {
+      if (n++ % 2 === 0) {
+        // A garbage unit: says 5 bytes follow the length, sends 5 and then 6 more (the
+        // issue's case: the next reply would be read from the wrong offset).
+        const r = reply(q.tid, q.unit, q.fc, [1]);
+        s.write(Buffer.concat([r, Buffer.from([0xfa, 0x00, 0xfa, 0x00, 0x12, 0x34])]));
+      } else setTimeout(() => s.write(reply(q.tid, q.unit, q.fc, [250])), 5);
+    });
+    for (let i = 0; i < 5; i++) {
+      expect(await t.read(hr(0, 1), 300)).toEqual([1]);
+      expect(await t.read(hr(0, 1), 300)).toEqual([250]);
+    }
+    expect(t.isOpen).toBe(true);
+    expect(t.stats.timeouts).toBe(0);
+    expect(t.stats.discardedBytes).toBe(5 * 6);
+  });
+
+  it('finds the reply to a request in flight behind garbage in the same segment', async () => {
+    const asked: { tid: number; unit: number }[] = [];
+    const t = await scripted((q, s) => {
+      asked.push({ tid: q.tid, unit: q.unit });
+      if (asked.length < 2) return;
+      const junk = Buffer.from([0x13, 0x37, 0x00, 0x05, 0xff, 0x00, 0x01, 0x02, 0x03]);
+      s.write(Buffer.concat([junk, reply(asked[1]!.tid, 2, 3, [22]), junk, reply(asked[0]!.tid, 1, 3, [11])]));
+    }, 2);
+    const [a, b] = await Promise.all([t.read({ ...hr(0, 1), unitId: 1 }, 500), t.read({ ...hr(0, 1), unitId: 2 }, 500)]);
+    expect([a, b]).toEqual([[11], [22]]);
+    expect(t.stats).toMatchObject({ responses: 2, timeouts: 0, discardedBytes: 18 });
+  });
+
+  it('reconnects when the stream never gets back in step, and says why', async () => {
+    const t = await scripted((q, s) => s.write(Buffer.from([0, 0, 0x77, 0x77, 0, 3, 9, 9, 9])));
+    const dropped = new Promise<string>((r) => t.onDrop(r));
+    for (let i = 0; i < 10 && t.isOpen; i++) await t.read(hr(i, 1), 100).catch(() => undefined);
+    expect(await dropped).toBe(`10 damaged replies in a row from ${t.endpoint}, reconnecting`);
+    expect(t.stats.badFrames).toBe(10);
+  });
+
+  it('names a reset by the peer as the reason the link dropped', async () => {
+    const t = await scripted((_q, s) => s.resetAndDestroy());
+    const dropped = new Promise<string>((r) => t.onDrop(r));
+    await t.read(hr(0, 1), 500).catch(() => undefined);
+    expect(await dropped).toMatch(/^connection error: .*ECONNRESET/);
   });
 
   it('ignores a reply from another unit id', async () => {
