@@ -43,6 +43,8 @@ export interface ModbusMap {
   kiosk?: { unit: number; intervalMs: number; cards: number[]; seed?: number };
   serial?: string;
   ignoreMissingUnits?: boolean;
+  /** Answered to Read Device Identification (FC 43/14) by every unit, e.g. { VendorName: 'Eastron' }. */
+  identity?: Record<string, string>;
   units: Record<string, {
     failing?: boolean;
     hr?: Record<string, number>;

@@ -33,6 +33,7 @@ import struct
 import sys
 
 from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
+from pymodbus.device import ModbusDeviceIdentification
 from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 from pymodbus.transaction import ModbusRtuFramer
 
@@ -97,13 +98,18 @@ async def main():
     if "kiosk" in spec:
         asyncio.get_running_loop().create_task(kiosk_stream(context, spec["kiosk"]))
     ignore = spec.get("ignoreMissingUnits", True)
+    # Read Device Identification (FC 43/14): pymodbus answers it for every unit from one
+    # identity, e.g. {"VendorName": "Eastron", "ProductCode": "SDM120", "MajorMinorRevision": "2.1"}.
+    identity = None
+    if "identity" in spec:
+        identity = ModbusDeviceIdentification(info_name=spec["identity"])
     print("READY", flush=True)
     if "serial" in spec:
-        await StartAsyncSerialServer(context, framer=ModbusRtuFramer, port=spec["serial"],
+        await StartAsyncSerialServer(context, framer=ModbusRtuFramer, port=spec["serial"], identity=identity,
                                      baudrate=spec.get("baudrate", 9600), ignore_missing_slaves=ignore)
     else:
         await StartAsyncTcpServer(context, address=("127.0.0.1", spec["port"]), ignore_missing_slaves=ignore,
-                                  allow_reuse_address=True)
+                                  identity=identity, allow_reuse_address=True)
 
 
 if __name__ == "__main__":

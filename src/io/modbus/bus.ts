@@ -6,6 +6,7 @@ import type { Logger } from '../../log.js';
 import type { ModbusTransport, ReadRequest, WriteRequest } from './transport.js';
 import { ModbusError, ModbusLinkError } from './errors.js';
 import { PollClock } from './poll-clock.js';
+import type { DeviceIdPart } from './device-id.js';
 
 export interface BusOptions {
   id: string;
@@ -19,21 +20,39 @@ export interface BusOptions {
 interface Job {
   read: ReadRequest | null;
   write: WriteRequest | null;
+  /** Read Device Identification from this object id (when read and write are null). */
+  identify: { unitId: number; objectId: number } | null;
+  /** Answer timeout; the bus' own unless the caller set one. */
+  timeoutMs: number;
+  /** Low priority (a bus scan): runs only when no other job waits or is on the link. */
+  low: boolean;
   retries: number;
   attempt: number;
-  resolve: (v: number[]) => void;
+  resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 }
 
 const NO_VALUES: number[] = [];
-const unitOf = (job: Job): number => (job.read ?? job.write)!.unitId & 0xff;
+const unitOf = (job: Job): number => (job.read ?? job.write ?? job.identify)!.unitId & 0xff;
+
+export interface RequestOptions {
+  retries?: number;
+  /** Answer timeout for this request (a scan probes with a short one). */
+  timeoutMs?: number;
+  /** 'low': only when nothing else waits or is on the link, one at a time, and never part of
+   * a round of polls; a configured device's poll waits for at most one such request. */
+  priority?: 'normal' | 'low';
+}
 
 export type BusState = 'connecting' | 'up' | 'down' | 'stopped';
 
 export class ModbusBus {
   private queue: Job[] = [];
-  /** Jobs on the link now (each settled by its reply or failure). */
+  /** Low-priority jobs (a bus scan), behind every job of `queue`. */
+  private lowQueue: Job[] = [];
+  /** Jobs on the link now (each settled by its reply or failure), of them low priority. */
   private inFlight = 0;
+  private lowInFlight = 0;
   /** Jobs in flight per unit id. */
   private readonly unitBusy = new Uint8Array(256);
   private state: BusState = 'stopped';
@@ -108,28 +127,38 @@ export class ModbusBus {
 
   /** Queue one read. Rejects at once while the link is down, so that a poll never waits
    * for a reconnect and devices on a dead bus are marked offline promptly. */
-  read(req: ReadRequest, opts?: { retries?: number }): Promise<number[]> {
-    return this.enqueue(req, null, opts?.retries ?? this.opts.retries);
+  read(req: ReadRequest, opts?: RequestOptions): Promise<number[]> {
+    return this.enqueue(req, null, null, opts) as Promise<number[]>;
   }
 
   /** Queued like a read, never retried: a write whose confirmation was lost may have been applied. */
   async write(req: WriteRequest): Promise<void> {
-    await this.enqueue(null, req, 0);
+    await this.enqueue(null, req, null, { retries: 0 });
   }
 
-  private enqueue(read: ReadRequest | null, write: WriteRequest | null, retries: number): Promise<number[]> {
+  /** One Read Device Identification request (FC 43/14), through the queue like a read. */
+  identify(unitId: number, objectId: number, opts?: RequestOptions): Promise<DeviceIdPart> {
+    return this.enqueue(null, null, { unitId, objectId }, opts) as Promise<DeviceIdPart>;
+  }
+
+  private enqueue(read: ReadRequest | null, write: WriteRequest | null, identify: Job['identify'], opts: RequestOptions | undefined): Promise<unknown> {
     if (this.state !== 'up') {
       return Promise.reject(new ModbusLinkError(`bus ${this.opts.id} is ${this.state}${this.lastError ? `: ${this.lastError}` : ''}`));
     }
+    const low = opts?.priority === 'low';
     return new Promise((resolve, reject) => {
-      this.queue.push({ read, write, retries, attempt: 0, resolve, reject });
-      this.setRound(true);
+      const job: Job = { read, write, identify, timeoutMs: opts?.timeoutMs ?? this.opts.timeoutMs, low, retries: opts?.retries ?? this.opts.retries, attempt: 0, resolve, reject };
+      if (low) this.lowQueue.push(job);
+      else {
+        this.queue.push(job);
+        this.setRound(true);
+      }
       this.pump();
     });
   }
 
   get queueLength(): number {
-    return this.queue.length;
+    return this.queue.length + this.lowQueue.length;
   }
 
   /** Puts queued jobs on the link while it has room, each settled by the link's promise.
@@ -140,13 +169,22 @@ export class ModbusBus {
       const i = max === 1 ? 0 : this.nextStartable();
       if (i < 0) break;
       const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0]!;
-      this.inFlight++;
-      this.unitBusy[unitOf(job)]!++;
-      this.tryJob(job);
+      this.launch(job);
+    }
+    if (this.inFlight === 0 && this.queue.length === 0) {
+      const low = this.lowQueue.shift();
+      if (low) this.launch(low);
     }
     // The poller handles the last reply in microtasks after this: the check phase of this
     // turn comes after them, and costs no wake-up.
-    if (this.inFlight === 0 && this.roundListeners.length > 0) setImmediate(this.endRound);
+    if (this.inFlight === this.lowInFlight && this.roundListeners.length > 0) setImmediate(this.endRound);
+  }
+
+  private launch(job: Job): void {
+    this.inFlight++;
+    if (job.low) this.lowInFlight++;
+    this.unitBusy[unitOf(job)]!++;
+    this.tryJob(job);
   }
 
   /** The first queued job whose unit has nothing in flight (a unit's jobs stay in order). */
@@ -156,14 +194,16 @@ export class ModbusBus {
   }
 
   private readonly endRound = (): void => {
-    if (this.inFlight === 0 && this.queue.length === 0) this.setRound(false);
+    if (this.inFlight === this.lowInFlight && this.queue.length === 0) this.setRound(false);
   };
 
   private tryJob(job: Job): void {
-    const t = this.opts.timeoutMs;
+    const t = job.timeoutMs;
     let p: Promise<unknown>;
     try {
-      p = job.write ? this.transport.write(job.write, t) : this.transport.read(job.read!, t);
+      if (job.read) p = this.transport.read(job.read, t);
+      else if (job.write) p = this.transport.write(job.write, t);
+      else p = this.transport.identify(job.identify!.unitId, job.identify!.objectId, t);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -175,7 +215,7 @@ export class ModbusBus {
 
   private jobDone(job: Job, v: unknown): void {
     this.release(job);
-    job.resolve(job.write ? NO_VALUES : (v as number[]));
+    job.resolve(job.write ? NO_VALUES : v);
     this.pump();
   }
 
@@ -192,6 +232,7 @@ export class ModbusBus {
 
   private release(job: Job): void {
     this.inFlight--;
+    if (job.low) this.lowInFlight--;
     this.unitBusy[unitOf(job)]!--;
   }
 
@@ -237,8 +278,9 @@ export class ModbusBus {
   }
 
   private failQueued(err: Error): void {
-    const jobs = this.queue;
+    const jobs = [...this.queue, ...this.lowQueue];
     this.queue = [];
+    this.lowQueue = [];
     for (const j of jobs) j.reject(err);
   }
 }

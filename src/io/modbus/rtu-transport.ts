@@ -16,6 +16,7 @@ import { FC, requestBody, replyDataBytes, unpack, writeBody, writeFc } from './p
 import { serialBinding } from './serial-binding.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLineError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
 import { monoNow, type MonoClock } from '../../time/monotonic.js';
+import { FC_MEI, deviceIdBodyLength, deviceIdRequestBody, parseDeviceIdBody, type DeviceIdPart } from './device-id.js';
 
 const RTURequest = jsmodbus.ModbusRTURequest;
 
@@ -31,9 +32,9 @@ interface Pending {
   unitId: number;
   fc: number;
   /** Values from a reply's data bytes; null if they do not answer the request. */
-  decode: (data: Buffer) => number[] | null;
+  decode: (data: Buffer) => number[] | DeviceIdPart | null;
   asked: string;
-  resolve: (v: number[]) => void;
+  resolve: (v: never) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -122,14 +123,21 @@ export class ModbusRtuTransport implements ModbusTransport {
       fc: FC[req.register],
       decode: (data) => (data.length === replyDataBytes(req) ? unpack(req, data) : null),
       asked: `${req.count} ${req.register} values asked`,
-    });
+    }) as Promise<number[]>;
   }
 
   async write(req: WriteRequest, timeoutMs: number): Promise<void> {
     await this.transact(writeBody(req), timeoutMs, { unitId: req.unitId, fc: writeFc(req), decode: () => [], asked: 'a write confirmation' });
   }
 
-  private async transact(body: object, timeoutMs: number, expect: Omit<Pending, 'resolve' | 'reject' | 'timer'>): Promise<number[]> {
+  identify(unitId: number, objectId: number, timeoutMs: number): Promise<DeviceIdPart> {
+    const pdu = Buffer.concat([Buffer.from([FC_MEI]), deviceIdRequestBody(objectId)]);
+    // jsmodbus has no body for function 43; the request's PDU in the shape its codec takes.
+    const body = { createPayload: () => pdu, byteCount: pdu.length, fc: FC_MEI };
+    return this.transact(body, timeoutMs, { unitId, fc: FC_MEI, decode: parseDeviceIdBody, asked: 'a device identification' }) as Promise<DeviceIdPart>;
+  }
+
+  private async transact(body: object, timeoutMs: number, expect: Omit<Pending, 'resolve' | 'reject' | 'timer'>): Promise<unknown> {
     if (this.pending) throw new Error('ModbusRtuTransport: one request at a time');
     await this.waitForQuiet();
     const p = this.port;
@@ -142,7 +150,7 @@ export class ModbusRtuTransport implements ModbusTransport {
     const frame = new RTURequest(expect.unitId, body as never).createPayload();
     // The timeout counts from the end of our own frame on the wire.
     const limit = timeoutMs + Math.ceil(frame.length * this.charMs);
-    return new Promise<number[]>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => this.timedOut(timeoutMs), limit);
       this.pending = { ...expect, resolve, reject, timer };
       this.stats.requests++;
@@ -182,7 +190,15 @@ export class ModbusRtuTransport implements ModbusTransport {
         size = 3 + this.rx[2]! + 2;
       } else if (fc === 5 || fc === 6 || fc === 15 || fc === 16) {
         size = 8; // the echo of address and value or quantity
-      } else if ([0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8f, 0x90].includes(fc)) {
+      } else if (fc === FC_MEI) {
+        const body = deviceIdBodyLength(this.rx, 2);
+        if (body === -1) return;
+        if (Number.isNaN(body)) {
+          this.stats.badFrames++;
+          return this.lineFault(new ModbusLineError('crc', `garbage on the line (${hex(this.rx)})`));
+        }
+        size = 2 + body + 2;
+      } else if ([0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x8f, 0x90, 0xab].includes(fc)) {
         size = 5;
       } else {
         // Not a reply to anything we send: noise, or a frame we cannot delimit.
@@ -225,7 +241,7 @@ export class ModbusRtuTransport implements ModbusTransport {
     }
     this.stats.responses++;
     this.settle();
-    p.resolve(values);
+    (p.resolve as (v: unknown) => void)(values);
   }
 
   private timedOut(timeoutMs: number): void {

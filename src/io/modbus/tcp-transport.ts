@@ -9,6 +9,7 @@ import type { ModbusTransport, ReadRequest, LinkStats, WriteRequest } from './tr
 import { emptyStats } from './transport.js';
 import { FC, unpack, writeBody, writeFc } from './pdu.js';
 import { ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
+import { FC_MEI, deviceIdRequestBody, parseDeviceIdBody, type DeviceIdPart } from './device-id.js';
 import { monoNow } from '../../time/monotonic.js';
 
 const TCPRequest = jsmodbus.ModbusTCPRequest;
@@ -38,7 +39,8 @@ interface Pending {
   read: ReadRequest | null;
   timeoutMs: number;
   deadline: number;
-  resolve: (v: number[]) => void;
+  /** Register words for a read; a DeviceIdPart for a device identification. */
+  resolve: (v: never) => void;
   reject: (e: Error) => void;
 }
 
@@ -154,7 +156,23 @@ export class ModbusTcpTransport implements ModbusTransport {
     frame[7] = fc;
     frame.writeUInt16BE(req.start, 8);
     frame.writeUInt16BE(req.count, 10);
-    return this.transact(s, frame, tid, req.unitId, fc, req, timeoutMs);
+    return this.transact(s, frame, tid, req.unitId, fc, req, timeoutMs) as Promise<number[]>;
+  }
+
+  identify(unitId: number, objectId: number, timeoutMs: number): Promise<DeviceIdPart> {
+    const s = this.socket;
+    if (!s) return Promise.reject(new ModbusLinkError(`not connected to ${this.endpoint}`));
+    if (this.active >= this.maxInFlight) return Promise.reject(new Error(`ModbusTcpTransport: ${this.maxInFlight} request(s) at a time`));
+    const tid = this.nextTid();
+    const body = deviceIdRequestBody(objectId);
+    const frame = Buffer.allocUnsafe(MBAP + 1 + body.length);
+    frame.writeUInt16BE(tid, 0);
+    frame.writeUInt16BE(0, 2);
+    frame.writeUInt16BE(2 + body.length, 4);
+    frame[6] = unitId;
+    frame[7] = FC_MEI;
+    body.copy(frame, 8);
+    return this.transact(s, frame, tid, unitId, FC_MEI, null, timeoutMs) as Promise<DeviceIdPart>;
   }
 
   async write(req: WriteRequest, timeoutMs: number): Promise<void> {
@@ -181,8 +199,8 @@ export class ModbusTcpTransport implements ModbusTransport {
     this.socket?.uncork();
   };
 
-  private transact(s: net.Socket, frame: Buffer, tid: number, unitId: number, fc: number, read: ReadRequest | null, timeoutMs: number): Promise<number[]> {
-    return new Promise<number[]>((resolve, reject) => {
+  private transact(s: net.Socket, frame: Buffer, tid: number, unitId: number, fc: number, read: ReadRequest | null, timeoutMs: number): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
       let p = this.slots[0]!;
       for (const q of this.slots) if (!q.active) { p = q; break; }
       p.active = true;
@@ -349,8 +367,14 @@ export class ModbusTcpTransport implements ModbusTransport {
       this.stats.badFrames++;
       return this.failFrame(p, new ModbusFrameError(`reply function ${fc} does not answer function ${p.fc}`));
     }
-    let values: number[] | null = NO_VALUES;
-    if (p.read) {
+    let values: number[] | DeviceIdPart | null = NO_VALUES;
+    if (p.fc === FC_MEI) {
+      values = parseDeviceIdBody(frame.subarray(MBAP + 1));
+      if (!values) {
+        this.stats.badFrames++;
+        return this.failFrame(p, new ModbusFrameError(`device identification reply ${frame.subarray(MBAP).toString('hex')} is malformed`));
+      }
+    } else if (p.read) {
       // Read reply: byte count, then the data (6.1-6.4); the count must fill the frame.
       const data = frame.length >= MBAP + 2 && frame[MBAP + 1] === frame.length - MBAP - 2 ? frame.subarray(MBAP + 2) : null;
       values = data ? unpack(p.read, data) : null;
@@ -364,7 +388,7 @@ export class ModbusTcpTransport implements ModbusTransport {
       return this.failFrame(p, new ModbusFrameError(`reply carries ${frame.length - MBAP - 1} bytes, a write confirmation asked`));
     }
     this.stats.responses++;
-    const resolve = p.resolve;
+    const resolve = p.resolve as (v: unknown) => void;
     this.settle(p);
     resolve(values);
     return true;

@@ -2,6 +2,7 @@
 // Modbus TCP connection that allows it), learn when it drops.
 // Modbus TCP and Modbus RTU implement it; the bus owns the queue.
 import type { RegisterKind } from '../../config/profile-schema.js';
+import type { DeviceIdPart } from './device-id.js';
 
 export interface ReadRequest {
   unitId: number;
@@ -47,6 +48,8 @@ export interface ModbusTransport {
   read(req: ReadRequest, timeoutMs: number): Promise<number[]>;
   /** One write; resolves when the device has confirmed it. */
   write(req: WriteRequest, timeoutMs: number): Promise<void>;
+  /** One Read Device Identification request (FC 43/14, basic objects from `objectId`). */
+  identify(unitId: number, objectId: number, timeoutMs: number): Promise<DeviceIdPart>;
   /** Called once each time an open link drops. */
   onDrop(cb: (reason: string) => void): void;
   readonly stats: LinkStats;

@@ -109,3 +109,31 @@ describe('ModbusBus with several requests in flight', () => {
     expect(seen).toEqual(['open', 'u1', 'u2', 'u3', 'idle']);
   });
 });
+
+describe('ModbusBus low-priority requests (a bus scan)', () => {
+  it('run only when no poll waits, one at a time, and delay a poll by at most one request', async () => {
+    const { port, seen } = await slowServer((u) => (u >= 20 ? 30 : 5));
+    const b = await startBus(port, 4);
+    const rounds: boolean[] = [];
+    b.onRound((open) => rounds.push(open));
+    // A scan queues many probes; polls of units 1 and 2 arrive while it runs.
+    const probes = [20, 21, 22, 23, 24, 25].map((u) => b.read({ unitId: u, register: 'holding', start: 0, count: 1 }, { priority: 'low', retries: 0 }));
+    expect(rounds).toEqual([]); // a scan opens no round of polls
+    while (seen.order.length === 0) await new Promise((r) => setTimeout(r, 1)); // the first probe is on the link
+    const polls = [read(b, 1, 0), read(b, 2, 0)];
+    await Promise.all([...probes, ...polls]);
+    // The polls went out at once beside the one probe in flight; the next probe only after them.
+    expect(seen.maxHeld).toBe(3);
+    expect(seen.order.slice(0, 3)).toEqual(['20:0', '1:0', '2:0']);
+    expect(seen.order.slice(3)).toEqual(['21:0', '22:0', '23:0', '24:0', '25:0']);
+    expect(rounds).toEqual([true, false]);
+  });
+
+  it('take their own timeout', async () => {
+    const { port } = await slowServer(() => 5);
+    const b = await startBus(port, 1);
+    const t0 = performance.now();
+    await expect(b.read({ unitId: 9, register: 'holding', start: 0, count: 1 }, { priority: 'low', timeoutMs: 30, retries: 0 })).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(performance.now() - t0).toBeLessThan(90); // the bus' own timeout is 100 ms
+  });
+});
