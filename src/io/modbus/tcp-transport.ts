@@ -74,6 +74,8 @@ export class ModbusTcpTransport implements ModbusTransport {
    * is due at the oldest one's deadline (a bus uses one timeout for all). */
   private deadlineTimer: NodeJS.Timeout | null = null;
   private deadlineTimerMs = 0;
+  /** When the deadline timer fires (monotonic ms). */
+  private deadlineDue = 0;
   private dropListeners: ((reason: string) => void)[] = [];
   /** Why the socket is closing, when this side (or a socket error) closed it: the drop's reason. */
   private closeReason: string | null = null;
@@ -212,13 +214,14 @@ export class ModbusTcpTransport implements ModbusTransport {
       p.deadline = monoNow() + timeoutMs;
       p.resolve = resolve;
       p.reject = reject;
-      // The first in flight sets the deadline timer; later ones are due after it. With
-      // nothing in flight, whatever is buffered answers nothing asked now (the rest of a
-      // damaged or late reply): dropped, so that it cannot shift the next reply's framing.
+      // The first in flight sets the deadline timer; later ones are due after it unless
+      // they asked for a shorter timeout. With nothing in flight, whatever is buffered
+      // answers nothing asked now (the rest of a damaged or late reply): dropped, so that it
+      // cannot shift the next reply's framing.
       if (++this.active === 1) {
         this.armDeadline(timeoutMs);
         if (this.rx.length > 0) this.discard(this.rx.length);
-      }
+      } else if (p.deadline < this.deadlineDue) this.newDeadlineTimer(timeoutMs);
       this.stats.requests++;
       this.stats.txBytes += frame.length;
       if (this.maxInFlight > 1 && !this.corked) {
@@ -235,6 +238,7 @@ export class ModbusTcpTransport implements ModbusTransport {
     // refresh on every request but the first.
     if (this.deadlineTimer && this.deadlineTimerMs === timeoutMs) {
       this.deadlineTimer.refresh();
+      this.deadlineDue = monoNow() + timeoutMs;
       return;
     }
     this.newDeadlineTimer(timeoutMs);
@@ -243,6 +247,7 @@ export class ModbusTcpTransport implements ModbusTransport {
   private newDeadlineTimer(ms: number): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimerMs = ms;
+    this.deadlineDue = monoNow() + ms;
     this.deadlineTimer = setTimeout(() => this.onDeadline(), ms);
     this.deadlineTimer.unref();
   }

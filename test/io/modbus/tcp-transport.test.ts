@@ -247,3 +247,14 @@ describe('Modbus TCP transport, several requests in flight (maxInFlight)', () =>
     expect(t.isOpen).toBe(false);
   });
 });
+
+describe('Modbus TCP transport, timeouts of different lengths in flight', () => {
+  it('times out a later request with a shorter timeout on its own deadline', async () => {
+    const t = await scripted(() => {}, 2);
+    const long = t.read(hr(0, 1), 400).catch((e: unknown) => e);
+    const t0 = performance.now();
+    await expect(t.read({ ...hr(0, 1), unitId: 2 }, 40)).rejects.toBeInstanceOf(ModbusTimeoutError);
+    expect(performance.now() - t0).toBeLessThan(300);
+    expect(await long).toBeInstanceOf(ModbusTimeoutError);
+  });
+});
