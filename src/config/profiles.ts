@@ -3,9 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ProfileSchema, type Profile } from './profile-schema.js';
+import { pointSpan, ProfileSchema, type Profile } from './profile-schema.js';
 import { formatIssues, yamlErrors } from './issues.js';
-import { pointSpan } from '../io/modbus/read-plan.js';
 
 export class ProfileError extends Error {
   constructor(
