@@ -1,8 +1,8 @@
 #!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --heap-growing-percent=20
 // community-gateway CLI: run the daemon, or check a config file without starting anything.
 import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG, DRIVERS_DIR, packageVersion } from './config/paths.js';
-import { loadProfiles } from './config/profiles.js';
+import { DEFAULT_CONFIG, packageVersion } from './config/paths.js';
+import { loadProfileSet } from './config/profiles.js';
 import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { resolveStateDir } from './config/state-dir.js';
 import { createLogger } from './log.js';
@@ -16,6 +16,7 @@ import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js'
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
+import { checkProfile } from './cli/check-profile.js';
 import { AuditLog } from './web/audit-log.js';
 import { renderVerify, verifyAudit, verifyExitCode } from './web/audit-verify.js';
 import { readSecret } from './cli/read-secret.js';
@@ -31,8 +32,13 @@ const COMMANDS: Record<string, string> = {
       DIR, else $STATE_DIRECTORY (systemd), else ./data; the config cannot move it.
       Stops cleanly on SIGTERM/SIGINT within 5 s.`,
   'check-config': `check-config FILE
-      Validate FILE against the schema and drivers/. Exit 0 with a summary, or 1 listing
-      every error with its path and line.`,
+      Validate FILE against the schema and the device profiles: the shipped ones and the
+      site's own in drivers/ beside FILE. Exit 0 with a summary, or 1 listing every error
+      with its path and line.`,
+  'check-profile': `check-profile FILE
+      Validate one device profile as the daemon loads a site profile (drivers/ beside the
+      config file): schema, invariants, file name = id, no clash with a shipped id. Exit 0
+      with a one-line summary (id, points, registers), or 1 listing every error.`,
   read: `read --config FILE --device ID (--point P | --register holding|input|coil|discrete --address N [--count N]) [--json]
       Read one point (decoded, scaled, range-checked) or a raw range of a configured device,
       over its own link, once. For bench work on site. A serial port held by the running
@@ -129,6 +135,16 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'check-config':
       return checkConfig(rest[0] ?? values.config);
+    case 'check-profile': {
+      const file = rest[0];
+      if (!file) {
+        process.stderr.write(`check-profile needs a FILE\n\nUsage: community-gateway ${COMMANDS['check-profile']}\n`);
+        return 2;
+      }
+      const r = checkProfile(file);
+      (r.code === 0 ? process.stdout : process.stderr).write(r.text);
+      return r.code;
+    }
     case 'run': {
       const { file, editable } = daemonConfigFile(values.config ?? rest[0]);
       return run(file, editable, resolveStateDir(values['state-dir']));
@@ -142,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       try {
-        const profiles = loadProfiles(DRIVERS_DIR);
+        const profiles = loadProfileSet({ configFile: file });
         const report = privacyReport(loadSiteConfig(file, profiles), profiles);
         process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderPrivacyReport(report));
         return 0;
@@ -176,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       try {
-        const profiles = loadProfiles(DRIVERS_DIR);
+        const profiles = loadProfileSet({ configFile: file });
         const r = outboxReport(loadSiteConfig(file, profiles).storage.path);
         process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : renderOutbox(r));
         return 0;
@@ -285,7 +301,7 @@ async function read(v: { config?: string; device?: string; point?: string; regis
     return n;
   };
   try {
-    const profiles = loadProfiles(DRIVERS_DIR);
+    const profiles = loadProfileSet({ configFile: v.config });
     const config = loadSiteConfig(v.config, profiles);
     const out = await readPoint(
       config,
@@ -307,7 +323,7 @@ function checkConfig(file: string | undefined): number {
     return 2;
   }
   try {
-    const profiles = loadProfiles(DRIVERS_DIR);
+    const profiles = loadProfileSet({ configFile: file });
     const c = loadSiteConfig(file, profiles);
     const sim = c.simulator.enabled ? ', simulator on' : '';
     process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${c.gpio.length ? `, ${c.gpio.length} GPIO input(s)` : ''}${sim}\n`);
@@ -325,10 +341,12 @@ async function run(file: string, editableFile: string, stateDir: string): Promis
   let gateway: App;
   let log = createLogger();
   try {
-    const profiles = loadProfiles(DRIVERS_DIR);
+    // Site profiles sit beside the file the daemon keeps its config in: for the embedded
+    // default that is ./data/ (where the page saves), so they still apply after a save.
+    const profiles = loadProfileSet({ configFile: editableFile });
     const config = loadSiteConfig(file, profiles);
     log = createLogger(config.log?.level);
-    log.info({ config: file, version: packageVersion() }, 'starting');
+    log.info({ config: file, version: packageVersion(), siteProfileDir: profiles.siteDir, siteProfiles: profiles.ids('site') }, 'starting');
     gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log, stateDir });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);

@@ -13,6 +13,7 @@ import { GpioInput } from './io/gpio/gpio-input.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { OnoffBackend } from './io/gpio/onoff-backend.js';
 import { gpioProfile, GPIO_POINT } from './config/gpio-profile.js';
+import { profileOrigin, type ProfileSource } from './config/profiles.js';
 import { CounterStore } from './store/counter-store.js';
 import { DiskReserve } from './store/disk-reserve.js';
 import type { BusConfig } from './config/site-schema.js';
@@ -218,7 +219,7 @@ export class Gateway {
     this.alarms?.reconfigure(next.alarms, devices);
     this.personal?.reconfigure(devices);
     if (next.log?.level) this.log.level = next.log.level;
-    this.outbox?.append([inventoryItem(devices)]);
+    this.outbox?.append([inventoryItem(devices, Date.now(), this.profileSource)]);
     await this.startIo();
     this.log.info({ devices: this.pollers.length, gpio: this.gpio.length, buses: this.buses.size }, 'configuration reloaded');
   }
@@ -271,6 +272,13 @@ export class Gateway {
   private classes(devices: ReturnType<Gateway['allDevices']>) {
     return devices.flatMap((d) => d.profile.points.map((p) => ({ device: d.id, point: p.id, privacy: p.privacy })));
   }
+
+  /** Where a device's profile came from, for the inventory; a GPIO input's is built in. */
+  private readonly profileSource = (deviceId: string): ProfileSource | undefined => {
+    if (this.config.gpio.some((g) => g.id === deviceId)) return 'shipped';
+    const d = this.config.devices.find((x) => x.id === deviceId);
+    return d ? profileOrigin(this.profiles, d.profile)?.source : undefined;
+  };
 
   /** Modbus devices and GPIO inputs alike, with their effective profiles. */
   private allDevices(): { id: string; facility: SiteConfig['devices'][number]['facility']; profile: Profile }[] {
@@ -371,7 +379,7 @@ export class Gateway {
     raw.reclassify(this.classes(devices));
     raw.start();
     agg.start();
-    outbox.append([inventoryItem(devices)]);
+    outbox.append([inventoryItem(devices, Date.now(), this.profileSource)]);
   }
 
   /** Producers first; then the uplink says offline, the store is flushed and closed; then

@@ -5,7 +5,8 @@
 #   systemd/install.sh --root DIR --no-npm   # lay the files out under DIR (tests, images)
 #
 # Safe to run again: files that are already right are left alone, an existing
-# /etc/community-gateway/config.yaml is never overwritten, users are only created once.
+# /etc/community-gateway/config.yaml is never overwritten, /etc/community-gateway/drivers/ (site
+# profiles) is never touched once made, users are only created once.
 set -euo pipefail
 
 NAME=community-gateway
@@ -202,6 +203,17 @@ else
   CHANGED=1
 fi
 own "$R/etc/$NAME/config.yaml"
+# Site device profiles (docs/PROFILES.md, "Site profiles"): the technician's own models, loaded
+# with the shipped ones. Made empty once; an install or upgrade never writes, empties or removes
+# it, nor changes its owner or mode. Root owns it and the service's group may read it: the
+# daemon loads profiles and never writes them.
+if [ -e "$R/etc/$NAME/drivers" ] || [ -L "$R/etc/$NAME/drivers" ]; then
+  note "kept       /etc/$NAME/drivers/ (site profiles: never touched)"
+else
+  install -d -m 0750 "$R/etc/$NAME/drivers"
+  if [ -n "$OWNER" ]; then chown "0:$gid" "$R/etc/$NAME/drivers"; fi
+  note "created    /etc/$NAME/drivers/ (empty: site device profiles go here)"
+fi
 # gateway.db, site-secret, web-admin.json, audit.log (systemd also creates it: StateDirectory=).
 install -d -m 0700 "$R/var/lib/$NAME"
 own "$R/var/lib/$NAME"

@@ -157,3 +157,9 @@ export function registerWidth(type: DataType): number {
       return 1;
   }
 }
+
+/** The addresses a point occupies, inclusive (a coil or discrete input is one bit). */
+export function pointSpan(p: Point): { from: number; to: number } {
+  const w = p.register === 'coil' || p.register === 'discrete' ? 1 : registerWidth(p.type);
+  return { from: p.address, to: p.address + w - 1 };
+}

@@ -1,11 +1,13 @@
-// Loads and checks every device profile in drivers/. Schema first, then the invariants a
-// schema cannot express per field: unique point ids, no overlapping points, no point in a hole.
+// Loads and checks every device profile: the shipped ones (the package's drivers/) and the
+// site's own (drivers/ beside the config file). Schema first, then the invariants a schema
+// cannot express per field: unique point ids, no overlapping points, no point in a hole.
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ProfileSchema, type Profile } from './profile-schema.js';
+import { pointSpan, ProfileSchema, type Profile } from './profile-schema.js';
 import { formatIssues, yamlErrors } from './issues.js';
-import { pointSpan } from '../io/modbus/read-plan.js';
+import { DRIVERS_DIR } from './paths.js';
+import { GPIO_POINT } from './gpio-profile.js';
 
 export class ProfileError extends Error {
   constructor(
@@ -79,17 +81,155 @@ export function profileInvariants(p: Profile): string[] {
 
 /** Loads every *.yaml in `dir`. Throws one error listing every bad file. */
 export function loadProfiles(dir: string): Map<string, Profile> {
-  const out = new Map<string, Profile>();
   const errors: string[] = [];
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()) {
+  const out = new Map(readProfileDir(dir, errors).map(({ profile }) => [profile.id, profile]));
+  if (errors.length) throw new Error(`invalid device profiles:\n${errors.join('\n')}`);
+  return out;
+}
+
+export type ProfileSource = 'shipped' | 'site';
+
+/** Where a loaded profile came from. */
+export interface ProfileOrigin {
+  source: ProfileSource;
+  file: string;
+}
+
+/** The profiles a gateway runs with: id -> profile, as device code reads them, and beside it
+ * where each came from (kept out of Profile, which is what a profile file says). */
+export class ProfileSet extends Map<string, Profile> {
+  readonly origins = new Map<string, ProfileOrigin>();
+
+  constructor(
+    /** The site profile folder looked in (it need not exist); null when there is none. */
+    readonly siteDir: string | null,
+  ) {
+    super();
+  }
+
+  ids(source: ProfileSource): string[] {
+    return [...this.origins].filter(([, o]) => o.source === source).map(([id]) => id);
+  }
+}
+
+/** Where profile `id` came from, when `profiles` was loaded by loadProfileSet (a plain Map, as
+ * tests build, knows no origins). */
+export function profileOrigin(profiles: ReadonlyMap<string, Profile>, id: string): ProfileOrigin | undefined {
+  return profiles instanceof ProfileSet ? profiles.origins.get(id) : undefined;
+}
+
+/** The site profile folder of a config file: drivers/ beside it (/etc/community-gateway/drivers
+ * for the installed service). */
+export function siteProfileDir(configFile: string): string {
+  return path.join(path.dirname(path.resolve(configFile)), 'drivers');
+}
+
+/** The shipped profiles and, with `configFile`, the site profiles beside it, checked alike. A
+ * site profile may not take a shipped id (no precedence: one id, one register map). Throws one
+ * error listing every bad file. Every command and the daemon load profiles through here. */
+export function loadProfileSet(opts: { configFile?: string; shippedDir?: string } = {}): ProfileSet {
+  const shippedDir = opts.shippedDir ?? DRIVERS_DIR;
+  const wanted = opts.configFile === undefined ? null : siteProfileDir(opts.configFile);
+  // A config file in the package root would make the shipped folder its own site folder.
+  const siteDir = wanted !== null && samePath(wanted, shippedDir) ? null : wanted;
+  const set = new ProfileSet(siteDir);
+  const errors: string[] = [];
+  for (const { profile, file } of readProfileDir(shippedDir, errors)) {
+    set.set(profile.id, profile);
+    set.origins.set(profile.id, { source: 'shipped', file });
+  }
+  if (siteDir !== null) {
+    for (const { profile, file } of readSiteDir(siteDir, errors)) {
+      const clash = clashProblem(profile.id, set.origins.get(profile.id)?.file ?? shippedFileOf(profile.id, shippedDir));
+      if (clash) {
+        errors.push(new ProfileError(file, [clash]).message);
+        continue;
+      }
+      set.set(profile.id, profile);
+      set.origins.set(profile.id, { source: 'site', file });
+    }
+  }
+  if (errors.length) throw new Error(`invalid device profiles:\n${errors.join('\n')}`);
+  return set;
+}
+
+/** Checks one profile file as loadProfileSet would load it from a site folder, clash with the
+ * shipped ids included (the shipped file itself is no clash). Throws a ProfileError. */
+export function checkProfileFile(file: string, shippedDir = DRIVERS_DIR): { profile: Profile; origin: ProfileOrigin } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ProfileError(file, [`cannot read: ${(err as Error).message}`]);
+  }
+  const profile = parseProfile(text, file);
+  if (!file.endsWith('.yaml')) throw new ProfileError(file, [`file name: must be "${profile.id}.yaml" (only *.yaml files are loaded)`]);
+  const shipped = shippedFileOf(profile.id, shippedDir);
+  if (shipped && samePath(shipped, file)) return { profile, origin: { source: 'shipped', file } };
+  const clash = clashProblem(profile.id, shipped);
+  if (clash) throw new ProfileError(file, [clash]);
+  return { profile, origin: { source: 'site', file } };
+}
+
+/** The built-in profiles of GPIO inputs (src/config/gpio-profile.ts) are shipped ids too. */
+const BUILT_IN = new Set(Object.keys(GPIO_POINT).map((k) => `gpio-${k}`));
+
+function clashProblem(id: string, shippedFile: string | undefined): string | null {
+  if (shippedFile) return `id: "${id}" is the id of the shipped profile ${shippedFile}: a site profile cannot replace a shipped one; give it an id (and file name) of its own`;
+  if (BUILT_IN.has(id)) return `id: "${id}" is the built-in profile of GPIO inputs: give the site profile an id (and file name) of its own`;
+  return null;
+}
+
+/** The shipped file that holds `id`, if any (a shipped profile's id is its file name). */
+function shippedFileOf(id: string, shippedDir: string): string | undefined {
+  const f = path.join(shippedDir, `${id}.yaml`);
+  return fs.existsSync(f) ? f : undefined;
+}
+
+interface LoadedFile {
+  profile: Profile;
+  file: string;
+}
+
+function readProfileDir(dir: string, errors: string[], names = fs.readdirSync(dir)): LoadedFile[] {
+  const out: LoadedFile[] = [];
+  for (const f of names.filter((n) => n.endsWith('.yaml')).sort()) {
     const file = path.join(dir, f);
     try {
-      const p = parseProfile(fs.readFileSync(file, 'utf8'), file);
-      out.set(p.id, p);
+      out.push({ profile: parseProfile(fs.readFileSync(file, 'utf8'), file), file });
     } catch (err) {
       errors.push((err as Error).message);
     }
   }
-  if (errors.length) throw new Error(`invalid device profiles:\n${errors.join('\n')}`);
   return out;
+}
+
+/** A missing site folder is no error (no site profiles); an unreadable one is. A *.yml file
+ * there is refused rather than silently skipped: the technician meant it as a profile. Files
+ * whose names start with a dot (editor locks, backups) are skipped. */
+function readSiteDir(dir: string, errors: string[]): LoadedFile[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') return [];
+    errors.push(`${dir}: cannot read the site profile folder (${e.code === 'ENOTDIR' ? 'not a folder' : e.message})`);
+    return [];
+  }
+  for (const n of names.filter((x) => x.endsWith('.yml')).sort()) {
+    errors.push(new ProfileError(path.join(dir, n), [`file name: only *.yaml files are loaded: rename it to ${n.replace(/\.yml$/, '.yaml')}`]).message);
+  }
+  return readProfileDir(dir, errors, names);
+}
+
+function samePath(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  return real(a) === real(b);
 }

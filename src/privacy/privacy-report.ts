@@ -2,6 +2,7 @@
 // overrode it, and what leaves the site in which form. This is what a data-protection officer
 // reads and signs; `community-gateway privacy-report` prints it and /api/privacy serves it.
 import type { Profile } from '../config/profile-schema.js';
+import { profileOrigin, type ProfileSource } from '../config/profiles.js';
 import { personalWindowSeconds, type SiteConfig } from '../config/site-schema.js';
 import { effectiveProfile, leavesAs } from './policy.js';
 import { rawDatabasePath } from '../store/raw-database.js';
@@ -10,6 +11,10 @@ export interface PointReport {
   device: string;
   facility: string;
   point: string;
+  /** The device's profile id, and where it came from: shipped with the package, or the
+   * site's own (a site profile's classes were set on site, not reviewed with the package). */
+  profile: string;
+  profileSource?: ProfileSource;
   unit: string;
   privacy: string;
   profileClass: string;
@@ -25,6 +30,8 @@ export interface PrivacyReport {
   epsilon: number | null;
   windowSeconds: number;
   dailyBudget: string;
+  /** The profiles the configured devices use, with their files. */
+  profiles: { id: string; source?: ProfileSource; file?: string }[];
   points: PointReport[];
 }
 
@@ -34,9 +41,12 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
   const w = config.uplink.windowSeconds;
   const pw = personalWindowSeconds(config);
   const points: PointReport[] = [];
+  const used = new Map<string, PrivacyReport['profiles'][number]>();
   let measures = 0;
   for (const d of config.devices) {
     const base = profiles.get(d.profile)!;
+    const origin = profileOrigin(profiles, d.profile);
+    if (!used.has(d.profile)) used.set(d.profile, { id: d.profile, ...(origin ? { source: origin.source, file: origin.file } : {}) });
     const prof = effectiveProfile(base, d.privacy);
     measures = Math.max(measures, prof.events?.values.length ?? 0);
     for (const p of prof.points) {
@@ -47,6 +57,8 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
         device: d.id,
         facility: d.facility,
         point: p.id,
+        profile: d.profile,
+        ...(origin ? { profileSource: origin.source } : {}),
         unit: p.unit,
         privacy: p.privacy,
         profileClass: original,
@@ -69,7 +81,7 @@ export function privacyReport(config: SiteConfig, profiles: ReadonlyMap<string, 
   const dailyBudget = eps
     ? `each window releases ${perWindow} noisy counts per resident who measured in it (measurements, residents, band histogram for ${measures} measures), one session per resident per window: epsilon ${eps} x ${perWindow} = ${Number((eps * perWindow).toPrecision(4))} per window in which a resident measures; at most ${Math.max(1, Math.floor(86400 / pw))} windows of ${pw} s a day, so a resident measuring n times a day spends at most ${Number((eps * perWindow).toPrecision(4))} x n`
     : 'no differential privacy (privacy.epsilon not set): k-anonymity only';
-  return { site: { communityCode: config.site.communityCode, gatewayId: config.site.gatewayId }, k, epsilon: eps, windowSeconds: pw, dailyBudget, points };
+  return { site: { communityCode: config.site.communityCode, gatewayId: config.site.gatewayId }, k, epsilon: eps, windowSeconds: pw, dailyBudget, profiles: [...used.values()].sort((a, b) => a.id.localeCompare(b.id)), points };
 }
 
 export function renderPrivacyReport(r: PrivacyReport): string {
@@ -78,9 +90,13 @@ export function renderPrivacyReport(r: PrivacyReport): string {
     `k = ${r.k} distinct residents; personal aggregates per ${r.windowSeconds} s; ${r.epsilon ? `epsilon ${r.epsilon}` : 'no noise'}`,
     `Budget: ${r.dailyBudget}`,
     '',
+    'Profiles in use:',
+    ...r.profiles.map((p) => `    ${p.id}: ${p.source ?? 'source unknown'}${p.file ? ` (${p.file})` : ''}`),
+    '',
   ];
   for (const p of r.points) {
-    lines.push(`${p.device}.${p.point} [${p.facility}] class ${p.privacy}${p.overridden ? ` (profile says ${p.profileClass}; overridden by the site)` : ''}`);
+    const site = p.profileSource === 'site' ? `; site profile ${p.profile}` : '';
+    lines.push(`${p.device}.${p.point} [${p.facility}] class ${p.privacy}${p.overridden ? ` (profile says ${p.profileClass}; overridden by the site)` : ''}${site}`);
     lines.push(`    local broker: ${p.localBroker}`);
     lines.push(`    stored:       ${p.stored}`);
     lines.push(`    leaves site:  ${p.leaves}`);

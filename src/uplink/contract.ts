@@ -107,6 +107,10 @@ export const InventoryItem = z.strictObject({
       id: ident,
       facility,
       profile: z.string(),
+      profileSource: z
+        .enum(['shipped', 'site'])
+        .optional()
+        .describe("additive in contract v1: where the profile came from, shipped with the gateway package or the site's own (drivers/ beside the config file); a site profile id is unique on its gateway only"),
       manufacturer: z.string(),
       model: z.string(),
       points: z.array(

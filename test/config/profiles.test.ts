@@ -1,11 +1,13 @@
 // "Devices as data": every file in drivers/ is a complete, self-describing device profile.
 // The first block checks each shipped profile; the second proves the checker can fail.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
-import { loadProfiles, parseProfile, profileInvariants, ProfileError } from '../../src/config/profiles.js';
+import { checkProfileFile, loadProfiles, loadProfileSet, parseProfile, profileInvariants, ProfileError, profileOrigin } from '../../src/config/profiles.js';
+import { parseSiteConfig } from '../../src/config/site-config.js';
 import type { Point, Profile } from '../../src/config/profile-schema.js';
 
 const FILES = fs.readdirSync(DRIVERS_DIR).sort();
@@ -249,3 +251,145 @@ describe('profile checker: negative cases', () => {
     expect(() => parseProfile(stringify(rawProfile([pt('a'), pt('a', { address: 1 })])), '/x/neg-test.yaml')).toThrow(/^\/x\/neg-test\.yaml:\n {2}points\[1\]\.id/);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Site profiles: drivers/ beside the config file, loaded with the shipped ones.
+
+const SITE_FIXTURE = path.resolve('test/fixtures/site-drivers/acme-cr10.yaml');
+
+/** A site folder: a config file path and its drivers/ with the given files (name -> text). */
+function siteDir(files: Record<string, string> = {}): { configFile: string; drivers: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-site-'));
+  const drivers = path.join(dir, 'drivers');
+  fs.mkdirSync(drivers);
+  for (const [n, text] of Object.entries(files)) fs.writeFileSync(path.join(drivers, n), text);
+  return { configFile: path.join(dir, 'site.yaml'), drivers };
+}
+
+/** The message loadProfileSet throws (fails the test when it does not throw). */
+function loadError(opts: Parameters<typeof loadProfileSet>[0]): string {
+  try {
+    loadProfileSet(opts);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('loadProfileSet did not throw');
+}
+
+const siteProfileText = (id: string, points: RawPoint[] = [pt('a')]) => stringify(rawProfile(points, { id }));
+
+describe('site profiles: loadProfileSet', () => {
+  it('loads drivers/ beside the config file with the shipped profiles, recording where each came from', () => {
+    const s = siteDir({ 'acme-cr10.yaml': fs.readFileSync(SITE_FIXTURE, 'utf8') });
+    const set = loadProfileSet({ configFile: s.configFile });
+    expect(set.siteDir).toBe(s.drivers);
+    expect([...set.keys()].sort()).toEqual([...FILES.map((f) => f.replace(/\.yaml$/, '')), 'acme-cr10'].sort());
+    expect(set.origins.get('acme-cr10')).toEqual({ source: 'site', file: path.join(s.drivers, 'acme-cr10.yaml') });
+    expect(set.origins.get('xy-md02')).toEqual({ source: 'shipped', file: path.join(DRIVERS_DIR, 'xy-md02.yaml') });
+    expect(set.ids('site')).toEqual(['acme-cr10']);
+    expect(profileOrigin(set, 'acme-cr10')?.source).toBe('site');
+    // The Profile itself is what the file says: its `source` is still the register map's.
+    expect(set.get('acme-cr10')!.source).toBe('own, test fixture');
+    // A plain Map (as tests build) knows no origins.
+    expect(profileOrigin(loadProfiles(DRIVERS_DIR), 'xy-md02')).toBeUndefined();
+  });
+
+  it('a device using a site profile validates against the set, and not against the shipped ones alone', () => {
+    const s = siteDir({ 'acme-cr10.yaml': fs.readFileSync(SITE_FIXTURE, 'utf8') });
+    const cfg = stringify({
+      site: { communityCode: '330106001001', gatewayId: 'gw-site' },
+      storage: { path: path.join(path.dirname(s.configFile), 'gateway.db') },
+      uplink: { url: 'mqtt://127.0.0.1:1884' },
+      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: 5020 }],
+      devices: [{ id: 'cold-1', facility: 'canteen', profile: 'acme-cr10', bus: 'lan', unitId: 1, privacy: { door_open: 'personal' } }],
+    });
+    const ok = parseSiteConfig(cfg, loadProfileSet({ configFile: s.configFile }));
+    expect(ok.ok ? ok.config.devices[0]!.profile : ok.errors).toBe('acme-cr10');
+    const shippedOnly = parseSiteConfig(cfg, loadProfileSet());
+    expect(shippedOnly.ok ? [] : shippedOnly.errors[0]).toMatch(/^devices\[0\]\.profile: no profile "acme-cr10"/);
+  });
+
+  it('a missing site folder means no site profiles', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-site-'));
+    const set = loadProfileSet({ configFile: path.join(dir, 'site.yaml') });
+    expect(set.siteDir).toBe(path.join(dir, 'drivers'));
+    expect(set.ids('site')).toEqual([]);
+    expect(set.size).toBe(FILES.length);
+    expect(loadProfileSet().siteDir).toBeNull();
+  });
+
+  it('a site profile with a shipped id is refused, naming both files', () => {
+    const s = siteDir({ 'xy-md02.yaml': fs.readFileSync(path.join(DRIVERS_DIR, 'xy-md02.yaml'), 'utf8') });
+    const msg = loadError({ configFile: s.configFile });
+    expect(msg).toBe(
+      [
+        'invalid device profiles:',
+        `${path.join(s.drivers, 'xy-md02.yaml')}:`,
+        `  id: "xy-md02" is the id of the shipped profile ${path.join(DRIVERS_DIR, 'xy-md02.yaml')}: a site profile cannot replace a shipped one; give it an id (and file name) of its own`,
+      ].join('\n'),
+    );
+  });
+
+  it('the built-in GPIO profile ids are taken too', () => {
+    const s = siteDir({ 'gpio-contact.yaml': siteProfileText('gpio-contact') });
+    expect(loadError({ configFile: s.configFile })).toContain(`${path.join(s.drivers, 'gpio-contact.yaml')}:\n  id: "gpio-contact" is the built-in profile of GPIO inputs`);
+  });
+
+  it('lists every bad site file in one error, each with its path and field', () => {
+    const s = siteDir({
+      'good-one.yaml': siteProfileText('good-one'),
+      'bad-field.yaml': siteProfileText('bad-field', [pt('a', { type: 'bit' })]),
+      'bad-overlap.yaml': siteProfileText('bad-overlap', [pt('wide', { type: 'int32' }), pt('narrow', { address: 1 })]),
+      'wrong-name.yaml': siteProfileText('other-id'),
+      'typo.yml': siteProfileText('typo'),
+      '.#good-one.yaml': 'an editor lock, skipped',
+      'README.txt': 'not a profile, skipped',
+    });
+    const msg = loadError({ configFile: s.configFile });
+    const f = (n: string) => path.join(s.drivers, n);
+    expect(msg).toMatch(new RegExp(`${escape(f('bad-field.yaml'))}:\\n  points\\[0\\]\\.bit: type "bit" needs bit: 0\\.\\.15 \\(line \\d+\\)`));
+    expect(msg).toContain(`${f('bad-overlap.yaml')}:\n  points[1] "narrow" overlaps points[0] "wide" (holding 1..1)`);
+    expect(msg).toContain(`${f('wrong-name.yaml')}:\n  id: "other-id" must equal the file name "wrong-name"`);
+    expect(msg).toContain(`${f('typo.yml')}:\n  file name: only *.yaml files are loaded: rename it to typo.yaml`);
+    expect(msg).not.toContain('good-one');
+    expect(msg).not.toContain('README');
+    expect(msg.split('\n').filter((l) => !l.startsWith('  ')).length).toBe(1 + 4); // the header and four files
+  });
+
+  it('a site "drivers" that is not a folder is an error naming it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-site-'));
+    fs.writeFileSync(path.join(dir, 'drivers'), 'not a folder');
+    expect(loadError({ configFile: path.join(dir, 'site.yaml') })).toBe(`invalid device profiles:\n${path.join(dir, 'drivers')}: cannot read the site profile folder (not a folder)`);
+  });
+
+  it('a config file in the package root does not load the shipped folder twice as site profiles', () => {
+    const set = loadProfileSet({ configFile: path.join(DRIVERS_DIR, '..', 'site.yaml') });
+    expect(set.siteDir).toBeNull();
+    expect(set.ids('site')).toEqual([]);
+    expect(set.size).toBe(FILES.length);
+  });
+});
+
+describe('site profiles: checkProfileFile (check-profile)', () => {
+  it('accepts a site profile and a shipped file as itself', () => {
+    expect(checkProfileFile(SITE_FIXTURE).origin).toEqual({ source: 'site', file: SITE_FIXTURE });
+    const shipped = path.join(DRIVERS_DIR, 'r4dcb08.yaml');
+    expect(checkProfileFile(shipped).origin.source).toBe('shipped');
+  });
+
+  it('refuses a copy of a shipped profile elsewhere, naming both files', () => {
+    const s = siteDir({ 'r4dcb08.yaml': fs.readFileSync(path.join(DRIVERS_DIR, 'r4dcb08.yaml'), 'utf8') });
+    const file = path.join(s.drivers, 'r4dcb08.yaml');
+    expect(() => checkProfileFile(file)).toThrow(`${file}:\n  id: "r4dcb08" is the id of the shipped profile ${path.join(DRIVERS_DIR, 'r4dcb08.yaml')}`);
+  });
+
+  it('refuses a file the folder loader would not load, and an unreadable one', () => {
+    const s = siteDir({ 'typo.yml': siteProfileText('typo') });
+    expect(() => checkProfileFile(path.join(s.drivers, 'typo.yml'))).toThrow('file name: must be "typo.yaml" (only *.yaml files are loaded)');
+    expect(() => checkProfileFile(path.join(s.drivers, 'nope.yaml'))).toThrow(/nope\.yaml:\n {2}cannot read: ENOENT/);
+  });
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

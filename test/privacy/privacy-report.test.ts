@@ -38,6 +38,12 @@ describe('privacy report', () => {
     expect(by('io-1', 'entrance_door')).toMatchObject({ privacy: 'personal', profileClass: 'public', overridden: true, leaves: 'nothing leaves the site' });
     // 5 measures x 3 noisy releases x 0.5
     expect(rep.dailyBudget).toMatch(/epsilon 0\.5 x 15 = 7\.5 per window/);
+    // Where each profile came from (no site folder beside this config: both shipped).
+    expect((rep as unknown as { profiles: unknown }).profiles).toEqual([
+      { id: 'advantech-adam-6050', source: 'shipped', file: path.resolve('drivers/advantech-adam-6050.yaml') },
+      { id: 'fc-health-kiosk-v1', source: 'shipped', file: path.resolve('drivers/fc-health-kiosk-v1.yaml') },
+    ]);
+    expect(by('kiosk-1', 'systolic_bp')).toMatchObject({ profile: 'fc-health-kiosk-v1', profileSource: 'shipped' });
   });
 
   it('prints a readable text report and refuses a bad config', () => {

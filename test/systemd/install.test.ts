@@ -1,5 +1,5 @@
 // systemd/install.sh into a throwaway root, twice: the layout is right and the second run keeps
-// the technician's config.
+// the technician's config and site profiles.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -70,6 +70,11 @@ describe('systemd/install.sh', () => {
     expect(pkg.scripts.prepare).toBeUndefined();
     expect(fs.statSync(path.join(root, 'etc/community-gateway')).mode & 0o777).toBe(0o750);
     expect(fs.statSync(path.join(root, 'var/lib/community-gateway')).mode & 0o777).toBe(0o700);
+    // The site profile folder, made empty.
+    const siteDrivers = path.join(root, 'etc/community-gateway/drivers');
+    expect(fs.readdirSync(siteDrivers)).toEqual([]);
+    expect(fs.statSync(siteDrivers).mode & 0o777).toBe(0o750);
+    expect(first.out).toMatch(/created\s+\/etc\/community-gateway\/drivers\//);
 
     // The user and its groups, in the throwaway root's own files.
     const passwd = fs.readFileSync(path.join(root, 'etc/passwd'), 'utf8');
@@ -88,11 +93,18 @@ describe('systemd/install.sh', () => {
         expect(`${st.uid}:${st.gid}`, d).toBe(`${uid}:${gid}`);
       }
       expect(fs.statSync(path.join(root, 'opt/community-gateway/dist/src/cli.js')).uid).toBe(0);
+      // Root owns the site profiles; the service's group reads them (the daemon never writes one).
+      const st = fs.statSync(siteDrivers);
+      expect(`${st.uid}:${st.gid}`).toBe(`0:${gid}`);
     }
 
     // The technician edits the config; the second run must keep it and change nothing else.
     const edited = `${fs.readFileSync(path.join(root, 'etc/community-gateway/config.yaml'), 'utf8')}# edited on site\n`;
     fs.writeFileSync(path.join(root, 'etc/community-gateway/config.yaml'), edited);
+    // ... adds a site profile, and opens the folder up in their own way: both are kept.
+    const siteProfile = fs.readFileSync('test/fixtures/site-drivers/acme-cr10.yaml', 'utf8');
+    fs.writeFileSync(path.join(siteDrivers, 'acme-cr10.yaml'), siteProfile, { mode: 0o640 });
+    fs.chmodSync(siteDrivers, 0o755);
     const passwdBefore = passwd;
     const groupBefore = fs.readFileSync(groupFile, 'utf8');
 
@@ -100,6 +112,11 @@ describe('systemd/install.sh', () => {
     expect(second.status, second.out).toBe(0);
     for (const f of expected) expect(fs.existsSync(path.join(root, f)), `${f} after the second run`).toBe(true);
     expect(fs.readFileSync(path.join(root, 'etc/community-gateway/config.yaml'), 'utf8')).toBe(edited);
+    expect(fs.readdirSync(siteDrivers)).toEqual(['acme-cr10.yaml']);
+    expect(fs.readFileSync(path.join(siteDrivers, 'acme-cr10.yaml'), 'utf8')).toBe(siteProfile);
+    expect(fs.statSync(path.join(siteDrivers, 'acme-cr10.yaml')).mode & 0o777).toBe(0o640);
+    expect(fs.statSync(siteDrivers).mode & 0o777).toBe(0o755);
+    expect(second.out).toMatch(/kept\s+\/etc\/community-gateway\/drivers\/ \(site profiles: never touched\)/);
     expect(fs.readFileSync(path.join(root, 'etc/passwd'), 'utf8')).toBe(passwdBefore);
     expect(fs.readFileSync(groupFile, 'utf8')).toBe(groupBefore);
     expect(second.out).toMatch(/kept\s+\/etc\/community-gateway\/config\.yaml/);

@@ -34,4 +34,13 @@ describe('uplink contract', () => {
     const status = { v: 1, gatewayId: 'gw-demo-01', communityCode: '330106001001', kind: 'status', state: 'offline', seq: 0, ts: 1795719600000, reason: 'will' };
     expect(UplinkMessage.safeParse(status).success).toBe(true);
   });
+
+  it('an inventory device may say where its profile came from: shipped or site, nothing else (additive in v1)', () => {
+    const device = { id: 'cold-1', facility: 'canteen', profile: 'acme-cr10', manufacturer: 'ACME', model: 'CR-10', points: [{ id: 'room_temperature', unit: '°C', kind: 'gauge', privacy: 'public', uplinked: 'aggregate' }] };
+    const inv = (d: Record<string, unknown>) => ({ v: 1, gatewayId: 'gw-demo-01', communityCode: '330106001001', kind: 'inventory', items: [{ seq: 1, ts: 1795719600000, devices: [d] }] });
+    expect(UplinkMessage.safeParse(inv(device)).success).toBe(true); // without it, as before
+    expect(UplinkMessage.safeParse(inv({ ...device, profileSource: 'site' })).success).toBe(true);
+    expect(UplinkMessage.safeParse(inv({ ...device, profileSource: 'shipped' })).success).toBe(true);
+    expect(UplinkMessage.safeParse(inv({ ...device, profileSource: '/etc/community-gateway/drivers' })).success).toBe(false);
+  });
 });

@@ -4,7 +4,11 @@
 // them. Greedy left-to-right packing is optimal here: every constraint only limits how far a
 // block may extend to the right, so taking the most points per block never costs a request.
 import type { Hole, Point, RegisterKind } from '../../config/profile-schema.js';
-import { registerWidth } from '../../config/profile-schema.js';
+import { pointSpan } from '../../config/profile-schema.js';
+
+// pointSpan lives with the profile schema (config must not import from io/); re-exported for
+// the modules that take it from here.
+export { pointSpan };
 
 export interface ReadBlock {
   register: RegisterKind;
@@ -24,11 +28,6 @@ export interface PlanOptions {
 /** Most bits one read-coils / read-discrete-inputs request may ask (MBAP v1.1b3, 6.1/6.2). */
 const MAX_BITS = 2000;
 const KINDS: RegisterKind[] = ['coil', 'discrete', 'holding', 'input'];
-
-export function pointSpan(p: Point): { from: number; to: number } {
-  const w = p.register === 'coil' || p.register === 'discrete' ? 1 : registerWidth(p.type);
-  return { from: p.address, to: p.address + w - 1 };
-}
 
 export function planReads(points: readonly Point[], holes: readonly Hole[], opts: PlanOptions): ReadBlock[] {
   const blocks: ReadBlock[] = [];

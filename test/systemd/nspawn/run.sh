@@ -6,8 +6,9 @@
 #   READY=1 reached systemd; watchdog pings arrive; kill -9 is restarted; SIGSTOP longer than
 #   WatchdogSec is killed by the watchdog and restarted; the sandbox lets the daemon write its
 #   state and config directories and open the serial port it is given, enforces DeviceAllow=
-#   (a listed tty opens, an unlisted one does not), and refuses writes to /usr; a stop is clean;
-#   systemd-analyze security scores at most 3.0.
+#   (a listed tty opens, an unlisted one does not), and refuses writes to /usr; a site profile in
+#   /etc/community-gateway/drivers survives a re-install and is loaded under the sandbox; a stop
+#   is clean; systemd-analyze security scores at most 3.0.
 # Ends with "N passed, N failed" and exits non-zero on a failure. Needs root.
 #
 #   npm run test:systemd                 # builds dist/ first
@@ -167,6 +168,8 @@ buses:
 devices:
   - { id: kitchen-th, facility: canteen, profile: xy-md02, bus: rs485, unitId: 2, pollMs: 1000 }
 EOF
+# A site profile for the re-install check below (the technician's own model).
+cp "$REPO/test/fixtures/site-drivers/acme-cr10.yaml" "$ROOT/root/acme-cr10.yaml"
 log "node $(/usr/bin/node --version), the gateway and its production node_modules copied in $(($(date +%s) - t)) s"
 
 # --- the serial line: socat joins two ptys --------------------------------------------------------
@@ -186,7 +189,8 @@ line() { # line NAME: a pty pair $WORK/NAME-a (container) and $WORK/NAME-b
   BG+=($!)
 }
 line gw
-printf '{"serial": "%s", "baudrate": 9600, "units": {"2": {"ir": {"1": 215, "2": 480}}}}\n' "$WORK/gw-b" >"$WORK/map.json"
+# Unit 3 is a device of a site profile (test/fixtures/site-drivers/acme-cr10.yaml), added later.
+printf '{"serial": "%s", "baudrate": 9600, "units": {"2": {"ir": {"1": 215, "2": 480}}, "3": {"hr": {"0": 65351, "1": 65356, "2": 0}}}}\n' "$WORK/gw-b" >"$WORK/map.json"
 /usr/bin/python3 "$REPO/test/peers/modbus_server.py" "$WORK/map.json" >"$WORK/modbus.log" 2>"$WORK/modbus.err" &
 BG+=($!)
 for _ in $(seq 1 100); do grep -q READY "$WORK/modbus.log" && break; sleep 0.1; done
@@ -377,6 +381,34 @@ how=$(journal --since "@$((t - 1))" | grep -m1 -o 'Main process exited, .*')
 check "SIGSTOP > WatchdogSec: the watchdog kills it and it is restarted" \
   "MainPID $p0 -> $(show MainPID), NRestarts $n0 -> $(show NRestarts), active again after $el s; journal: ${wd:-no watchdog line} ${how}" \
   test -n "$wd" -a "$rc" = 0
+
+# --- site profiles: kept by a re-install, read under the sandbox -------------------------------------------
+# The technician puts a profile of their own into /etc/community-gateway/drivers (root's, 0644, as
+# sudo cp makes it) and a device of it into the config; install.sh runs again (an upgrade): the
+# file stays, and the restarted daemon, as the service user under the unit's sandbox, loads it
+# and polls unit 3 with it.
+C install -m 0644 /root/acme-cr10.yaml /etc/$NAME/drivers/acme-cr10.yaml
+C sh -c "echo '  - { id: cold-1, facility: canteen, profile: acme-cr10, bus: rs485, unitId: 3, pollMs: 1000 }' >> /etc/$NAME/config.yaml"
+C bash /root/cgw-src/systemd/install.sh --source /root/cgw-src --no-npm >"$WORK/install2.log" 2>&1
+rc=$?
+kept=$(grep -o 'kept *\/etc\/community-gateway\/drivers\/.*' "$WORK/install2.log")
+same=no
+cmp -s "$REPO/test/fixtures/site-drivers/acme-cr10.yaml" "$ROOT/etc/$NAME/drivers/acme-cr10.yaml" && same=yes
+check "a re-install keeps the site profile in /etc/$NAME/drivers" \
+  "exit $rc; ${kept:-no 'kept' line}; unchanged: $same; folder $(C stat -c '%U:%G %a' /etc/$NAME/drivers 2>&1)" \
+  test "$rc" = 0 -a -n "$kept" -a "$same" = yes
+t=$(date +%s)
+C systemctl restart "$UNIT"
+wait_active 60
+site_reqs=0
+for _ in $(seq 1 30); do
+  site_reqs=$(grep -c '^REQ 3 ' "$WORK/modbus.log")
+  [ "$site_reqs" -gt 0 ] && break
+  sleep 0.5
+done
+loaded=$(journal --since "@$((t - 1))" | grep -o '"siteProfiles":\[[^]]*\]' | tail -1)
+check "the sandboxed daemon loads the site profile and polls its device" "${loaded:-no siteProfiles in the journal}, $site_reqs request(s) to unit 3 at pymodbus, $(props)" \
+  test "$loaded" = '"siteProfiles":["acme-cr10"]' -a "$site_reqs" -gt 0 -a "$(show ActiveState)" = active
 
 # --- a clean stop ---------------------------------------------------------------------------------------------
 # SIGTERM (KillSignal=) must end the daemon by itself, before TimeoutStopSec= would SIGKILL it.
