@@ -299,11 +299,13 @@ export class DevicePoller {
       return false;
     }
     const cut = bisectionCut(groups);
-    const left = await this.bisect(run, groups.slice(0, cut));
-    const right = await this.bisect(run, groups.slice(cut));
-    // Both halves accepted, the whole refused: the unused addresses between them hold the hole.
     const from = groups[cut - 1]!.to + 1;
     const to = groups[cut]!.from - 1;
+    const left = await this.bisect(run, groups.slice(0, cut));
+    // The left half accepted and nothing between the halves: the refusal is in the right half,
+    // no need to ask for it whole.
+    const right = await this.bisect(run, groups.slice(cut), left && from > to);
+    // Both halves accepted, the whole refused: the unused addresses between them hold the hole.
     if (left && right && from <= to) this.learned.push({ register: run.register, from, to });
     return false;
   }
