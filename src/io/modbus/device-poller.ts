@@ -269,7 +269,7 @@ export class DevicePoller {
   private async splitRefusedBlock(block: ReadBlock, offline: boolean): Promise<void> {
     const before = { requests: this.stats.requests, holes: this.learned.length };
     const run: Learning = { register: block.register, offline, accepted: [], incomplete: false };
-    await this.bisect(run, registerGroups(block.points), true);
+    await this.bisect(run, registerGroups(block.points), 'read');
     // Without this, a gap that no accepted read spanned (beside a refused half) would be merged
     // on the next scan, and a hole there refused again: learning ends in this scan.
     if (!run.incomplete) await this.probeUntestedGaps(run, block);
@@ -286,10 +286,13 @@ export class DevicePoller {
     );
   }
 
-  /** Reads `groups` as one part (unless known refused); refused, it is cut in two and each half
-   * read in turn. Returns whether the part was accepted. */
-  private async bisect(run: Learning, groups: RegisterGroup[], refused = false): Promise<boolean> {
-    if (!refused) {
+  /** Reads `groups` as one part and returns whether it was accepted; refused, the part is cut
+   * in two and each half learned in turn. `refused`: this very part was refused already
+   * ('read'), or must hold the refusal by elimination ('inferred'). */
+  private async bisect(run: Learning, groups: RegisterGroup[], refused?: 'read' | 'inferred'): Promise<boolean> {
+    // A point is declared unsupported only when a read of it alone was refused: a device that
+    // refuses long reads with exception 2 would make the elimination wrong, and lose points.
+    if (!refused || (refused === 'inferred' && groups.length === 1)) {
       const part = groupsBlock(run.register, groups);
       if (await this.learnRead(run, part)) return true;
       if (run.lastFailure !== 'refused') return false;
@@ -302,9 +305,9 @@ export class DevicePoller {
     const from = groups[cut - 1]!.to + 1;
     const to = groups[cut]!.from - 1;
     const left = await this.bisect(run, groups.slice(0, cut));
-    // The left half accepted and nothing between the halves: the refusal is in the right half,
-    // no need to ask for it whole.
-    const right = await this.bisect(run, groups.slice(cut), left && from > to);
+    // The left half accepted and no address between the halves: the refusal is in the right
+    // half, no need to ask for it whole.
+    const right = await this.bisect(run, groups.slice(cut), left && from > to ? 'inferred' : undefined);
     // Both halves accepted, the whole refused: the unused addresses between them hold the hole.
     if (left && right && from <= to) this.learned.push({ register: run.register, from, to });
     return false;
