@@ -219,7 +219,7 @@ export class DevicePoller {
         if (err instanceof ModbusExceptionError && !err.deviceSilent) {
           answered = true;
           if (err.code === ILLEGAL_DATA_ADDRESS) {
-            await this.splitRefusedBlock(block, offline);
+            await this.splitRefusedBlock(block, plan, offline);
           } else {
             this.sink.failed(this.device, block.points, 'exception', err.message, Date.now());
           }
@@ -266,13 +266,13 @@ export class DevicePoller {
    * bisection, delivering every part the device accepts, and plan again so later scans never ask
    * for it. Learned holes are only what was proven: a refused point's span, the gap between two
    * accepted halves of a refused part, and a gap refused when probed alone. */
-  private async splitRefusedBlock(block: ReadBlock, offline: boolean): Promise<void> {
+  private async splitRefusedBlock(block: ReadBlock, plan: readonly ReadBlock[], offline: boolean): Promise<void> {
     const before = { requests: this.stats.requests, holes: this.learned.length };
     const run: Learning = { register: block.register, offline, accepted: [], incomplete: false };
     await this.bisect(run, registerGroups(block.points), 'read');
     // Without this, a gap that no accepted read spanned (beside a refused half) would be merged
     // on the next scan, and a hole there refused again: learning ends in this scan.
-    if (!run.incomplete) await this.probeUntestedGaps(run, block);
+    if (!run.incomplete) await this.probeUntestedGaps(run, block, plan);
     this.plan = this.replan();
     this.log.warn(
       {
@@ -366,15 +366,19 @@ export class DevicePoller {
     }
   }
 
-  /** The gaps the new plan would read inside the refused block that no accepted read spanned:
-   * each is read alone (no point's data, just the unused addresses); refused, it is a hole. */
-  private async probeUntestedGaps(run: Learning, block: ReadBlock): Promise<void> {
-    const end = block.start + block.count - 1;
+  /** The gaps the new plan would read that no accepted read spanned: inside the refused block,
+   * and between two blocks of the scan's plan (a block split by a learned hole may now reach its
+   * neighbour within the size limit). The other blocks' own gaps are judged by their own reads.
+   * Each is read alone (no point's data, just the unused addresses); refused, it is a hole. */
+  private async probeUntestedGaps(run: Learning, block: ReadBlock, plan: readonly ReadBlock[]): Promise<void> {
+    const inside = (a: { from: number; to: number }, g: { from: number; to: number }) => a.from <= g.from && a.to >= g.to;
+    const judged = (g: { from: number; to: number }) =>
+      run.accepted.some((a) => inside(a, g)) || plan.some((b) => b !== block && b.register === block.register && inside({ from: b.start, to: b.start + b.count - 1 }, g));
     for (;;) {
       const gap = this.replan()
-        .filter((b) => b.register === block.register && b.start <= end && b.start + b.count - 1 >= block.start)
+        .filter((b) => b.register === block.register)
         .flatMap(unusedRanges)
-        .find((g) => g.from >= block.start && g.to <= end && !run.accepted.some((a) => a.from <= g.from && a.to >= g.to));
+        .find((g) => !judged(g));
       if (!gap) return;
       if (await this.learnRead(run, { register: block.register, start: gap.from, count: gap.to - gap.from + 1, points: [] })) continue;
       if (run.lastFailure !== 'refused') return;
