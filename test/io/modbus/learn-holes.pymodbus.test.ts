@@ -102,7 +102,7 @@ const fmt = (rs: RequestLine[]) => rs.map((r) => `${r.address}+${r.count}`);
 describe('learning holes by bisection, against pymodbus', () => {
   it('learns two reserved ranges within twice the oracle requests; the next scan reads every point with none refused', async () => {
     // Register clusters with reserved ranges between them, as in a meter's map; this firmware
-    // lacks 10..12 and 28. One request per point, as before, was 17 on the learning scan.
+    // lacks 10..12 and 28. One request per point, as before, was 16 on the learning scan.
     const pts = points([
       ['v0', 0], ['alarm_a', 1, 'bit', 0], ['alarm_b', 1, 'bit', 4], ['v2', 2], ['f3', 3, 'float32'], ['v8', 8],
       ['u16', 16, 'uint32'], ['v18', 18], ['v20', 20], ['flag_a', 21, 'bit', 2], ['flag_b', 21, 'bit', 9], ['v24', 24],
