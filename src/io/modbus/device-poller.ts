@@ -2,11 +2,11 @@
 // marked offline and probed with exponential backoff (without retries), so a dead device
 // costs the shared bus little and the live ones keep their rate.
 import type { Logger } from '../../log.js';
-import type { Hole, Point, Profile } from '../../config/profile-schema.js';
+import type { Hole, Point, Profile, RegisterKind } from '../../config/profile-schema.js';
 import type { Facility, Quality } from '../../types.js';
 import type { ModbusBus } from './bus.js';
 import { ModbusError, ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from './errors.js';
-import { planReads, pointSpan, unusedRanges, type ReadBlock } from './read-plan.js';
+import { bisectionCut, groupsBlock, planReads, pointSpan, registerGroups, unusedRanges, type ReadBlock, type RegisterGroup } from './read-plan.js';
 import { monoNow, type MonoClock } from '../../time/monotonic.js';
 
 export interface PolledDevice {
@@ -52,6 +52,7 @@ export interface DeviceStats {
 }
 
 const ILLEGAL_DATA_ADDRESS = 2;
+const REFUSED = new ModbusExceptionError(ILLEGAL_DATA_ADDRESS).message;
 
 export class DevicePoller {
   private timer: NodeJS.Timeout | null = null;
@@ -218,7 +219,7 @@ export class DevicePoller {
         if (err instanceof ModbusExceptionError && !err.deviceSilent) {
           answered = true;
           if (err.code === ILLEGAL_DATA_ADDRESS) {
-            await this.splitRefusedBlock(block, offline);
+            await this.splitRefusedBlock(block, plan, offline);
           } else {
             this.sink.failed(this.device, block.points, 'exception', err.message, Date.now());
           }
@@ -260,41 +261,129 @@ export class DevicePoller {
     else if (err instanceof ModbusFrameError) e.lineErrors++;
   }
 
-  /** A merged read was refused with ILLEGAL DATA ADDRESS: this firmware lacks something in
-   * the block. Read each point alone, remember the unused addresses and the refused points as
-   * holes, and plan again so later scans never ask for them. */
-  private async splitRefusedBlock(block: ReadBlock, offline: boolean): Promise<void> {
-    if (block.points.length > 1) {
-      for (const r of unusedRanges(block)) this.learned.push({ register: block.register, from: r.from, to: r.to });
-    }
-    for (const p of block.points) {
-      try {
-        // A single-point block was refused as it stands: no need to ask again.
-        if (block.points.length === 1) throw new ModbusExceptionError(ILLEGAL_DATA_ADDRESS);
-        const single: ReadBlock = { register: block.register, ...spanBlock(p), points: [p] };
-        this.sink.block(this.device, single, await this.read(single, offline).catch((e: unknown) => {
-          this.countError(e);
-          throw e;
-        }), Date.now());
-      } catch (err) {
-        if (err instanceof ModbusExceptionError && err.code === ILLEGAL_DATA_ADDRESS) {
-          this.unsupported.add(p);
-          this.stats.unsupportedPoints.push(p.id);
-          const s = pointSpan(p);
-          this.learned.push({ register: p.register, from: s.from, to: s.to });
-          this.sink.failed(this.device, [p], 'exception', `${err.message}: point not supported by this device`, Date.now());
-        } else if (err instanceof ModbusError) {
-          this.sink.failed(this.device, [p], err.quality, err.message, Date.now());
-        } else {
-          throw err;
-        }
-      }
-    }
+  /** A merged read was refused with ILLEGAL DATA ADDRESS (MBAP v1.1b3, 7: some address of the
+   * request is not valid in the device): this firmware lacks something in the block. Find it by
+   * bisection, delivering every part the device accepts, and plan again so later scans never ask
+   * for it. Learned holes are only what was proven: a refused point's span, the gap between two
+   * accepted halves of a refused part, and a gap refused when probed alone. */
+  private async splitRefusedBlock(block: ReadBlock, plan: readonly ReadBlock[], offline: boolean): Promise<void> {
+    const before = { requests: this.stats.requests, holes: this.learned.length };
+    const run: Learning = { register: block.register, offline, accepted: [], incomplete: false };
+    await this.bisect(run, registerGroups(block.points), 'read');
+    // Without this, a gap that no accepted read spanned (beside a refused half) would be merged
+    // on the next scan, and a hole there refused again: learning ends in this scan.
+    if (!run.incomplete) await this.probeUntestedGaps(run, block, plan);
+    this.plan = this.replan();
     this.log.warn(
-      { device: this.device.id, block: `${block.register}@${block.start}+${block.count}`, unsupported: this.stats.unsupportedPoints },
+      {
+        device: this.device.id,
+        block: `${block.register}@${block.start}+${block.count}`,
+        unsupported: this.stats.unsupportedPoints,
+        holes: this.learned.slice(before.holes).map((h) => `${h.from}-${h.to}`),
+        requests: this.stats.requests - before.requests,
+      },
       'device refused a merged read; split it and learned its holes',
     );
-    this.plan = this.replan();
+  }
+
+  /** Reads `groups` as one part and returns whether it was accepted; refused, the part is cut
+   * in two and each half learned in turn. `refused`: this very part was refused already
+   * ('read'), or must hold the refusal by elimination ('inferred'). */
+  private async bisect(run: Learning, groups: RegisterGroup[], refused?: 'read' | 'inferred'): Promise<boolean> {
+    // A point is declared unsupported only when a read of it alone was refused: a device that
+    // refuses long reads with exception 2 would make the elimination wrong, and lose points.
+    if (!refused || (refused === 'inferred' && groups.length === 1)) {
+      const part = groupsBlock(run.register, groups);
+      if (await this.learnRead(run, part)) return true;
+      if (run.lastFailure !== 'refused') return false;
+    }
+    if (groups.length === 1) {
+      await this.refusedGroup(run, groups[0]!);
+      return false;
+    }
+    const cut = bisectionCut(groups);
+    const from = groups[cut - 1]!.to + 1;
+    const to = groups[cut]!.from - 1;
+    const left = await this.bisect(run, groups.slice(0, cut));
+    // The left half accepted and no address between the halves: the refusal is in the right
+    // half, no need to ask for it whole.
+    const right = await this.bisect(run, groups.slice(cut), left && from > to ? 'inferred' : undefined);
+    // Both halves accepted, the whole refused: the unused addresses between them hold the hole.
+    if (left && right && from <= to) this.learned.push({ register: run.register, from, to });
+    return false;
+  }
+
+  /** One register group refused: points of one span are unsupported together; where the
+   * group's points cover different spans (a word inside a float), each span is asked alone,
+   * except the whole group's span, already refused. */
+  private async refusedGroup(run: Learning, group: RegisterGroup): Promise<void> {
+    const bySpan = new Map<string, { from: number; to: number; points: Point[] }>();
+    for (const p of group.points) {
+      const s = pointSpan(p);
+      const k = `${s.from}-${s.to}`;
+      const e = bySpan.get(k);
+      if (e) e.points.push(p);
+      else bySpan.set(k, { ...s, points: [p] });
+    }
+    for (const s of bySpan.values()) {
+      if (s.from !== group.from || s.to !== group.to) {
+        if (await this.learnRead(run, { register: run.register, start: s.from, count: s.to - s.from + 1, points: s.points })) continue;
+        if (run.lastFailure !== 'refused') continue;
+      }
+      this.markUnsupported(run.register, s);
+    }
+  }
+
+  private markUnsupported(register: RegisterKind, span: { from: number; to: number; points: Point[] }): void {
+    for (const p of span.points) {
+      this.unsupported.add(p);
+      this.stats.unsupportedPoints.push(p.id);
+    }
+    this.learned.push({ register, from: span.from, to: span.to });
+    this.sink.failed(this.device, span.points, 'exception', `${REFUSED}: point not supported by this device`, Date.now());
+  }
+
+  /** A read while learning: accepted, its values are delivered. Refused with ILLEGAL DATA
+   * ADDRESS, the caller learns from it; any other Modbus error marks its points failed with
+   * their quality (the rest of the learning goes on); anything else is a bug and rethrows. */
+  private async learnRead(run: Learning, part: ReadBlock): Promise<boolean> {
+    try {
+      const values = await this.read(part, run.offline);
+      if (part.points.length) this.sink.block(this.device, part, values, Date.now());
+      run.accepted.push({ from: part.start, to: part.start + part.count - 1 });
+      return true;
+    } catch (err) {
+      this.countError(err);
+      if (!(err instanceof ModbusError)) throw err;
+      if (err instanceof ModbusExceptionError && err.code === ILLEGAL_DATA_ADDRESS) {
+        run.lastFailure = 'refused';
+      } else {
+        run.lastFailure = 'failed';
+        run.incomplete = true;
+        if (part.points.length) this.sink.failed(this.device, part.points, err.quality, err.message, Date.now());
+      }
+      return false;
+    }
+  }
+
+  /** The gaps the new plan would read that no accepted read spanned: inside the refused block,
+   * and between two blocks of the scan's plan (a block split by a learned hole may now reach its
+   * neighbour within the size limit). The other blocks' own gaps are judged by their own reads.
+   * Each is read alone (no point's data, just the unused addresses); refused, it is a hole. */
+  private async probeUntestedGaps(run: Learning, block: ReadBlock, plan: readonly ReadBlock[]): Promise<void> {
+    const inside = (a: { from: number; to: number }, g: { from: number; to: number }) => a.from <= g.from && a.to >= g.to;
+    const judged = (g: { from: number; to: number }) =>
+      run.accepted.some((a) => inside(a, g)) || plan.some((b) => b !== block && b.register === block.register && inside({ from: b.start, to: b.start + b.count - 1 }, g));
+    for (;;) {
+      const gap = this.replan()
+        .filter((b) => b.register === block.register)
+        .flatMap(unusedRanges)
+        .find((g) => !judged(g));
+      if (!gap) return;
+      if (await this.learnRead(run, { register: block.register, start: gap.from, count: gap.to - gap.from + 1, points: [] })) continue;
+      if (run.lastFailure !== 'refused') return;
+      this.learned.push({ register: block.register, from: gap.from, to: gap.to });
+    }
   }
 
   private replan(): ReadBlock[] {
@@ -314,7 +403,14 @@ export class DevicePoller {
   }
 }
 
-function spanBlock(p: Point): { start: number; count: number } {
-  const s = pointSpan(p);
-  return { start: s.from, count: s.to - s.from + 1 };
+/** One learning pass over a refused block. */
+interface Learning {
+  register: RegisterKind;
+  offline: boolean;
+  /** Address ranges the device accepted in this pass (reads and probes). */
+  accepted: { from: number; to: number }[];
+  /** Why the last refused-or-failed read was not accepted. */
+  lastFailure?: 'refused' | 'failed';
+  /** A read failed otherwise than by refusal: what it covered stays unknown. */
+  incomplete: boolean;
 }

@@ -69,3 +69,55 @@ export function unusedRanges(block: ReadBlock): { from: number; to: number }[] {
   }
   return out;
 }
+
+/** Points that share a register (the bit points of one word, values that overlap), with the
+ * addresses they cover. A learning read never separates them: one reply carries them all. */
+export interface RegisterGroup {
+  from: number;
+  to: number;
+  points: Point[];
+}
+
+/** The points' register groups in address order (one register kind). */
+export function registerGroups(points: readonly Point[]): RegisterGroup[] {
+  const spans = points.map((p) => ({ p, s: pointSpan(p) })).sort((a, b) => a.s.from - b.s.from || a.s.to - b.s.to);
+  const out: RegisterGroup[] = [];
+  for (const { p, s } of spans) {
+    const last = out.at(-1);
+    if (last && s.from <= last.to) {
+      last.to = Math.max(last.to, s.to);
+      last.points.push(p);
+    } else {
+      out.push({ from: s.from, to: s.to, points: [p] });
+    }
+  }
+  return out;
+}
+
+/** One read of consecutive groups: from the first one's start to the last one's end. */
+export function groupsBlock(register: RegisterKind, groups: readonly RegisterGroup[]): ReadBlock {
+  const start = groups[0]!.from;
+  return { register, start, count: groups.at(-1)!.to - start + 1, points: groups.flatMap((g) => g.points) };
+}
+
+/** Where bisection cuts a refused run of two or more groups: before index i, at the widest
+ * unused gap among the middle half of the boundaries (ties: nearest the middle). A firmware's
+ * missing addresses are most often a reserved range between register clusters, the profile's
+ * widest gaps: cut there, both halves are accepted and the refused read costs two more. Staying
+ * in the middle half keeps each part to about three quarters of the groups, so the depth stays
+ * logarithmic; with no gaps at all this is the plain middle. */
+export function bisectionCut(groups: readonly RegisterGroup[]): number {
+  const n = groups.length;
+  const lo = Math.max(1, Math.floor(n / 4));
+  const hi = Math.min(n - 1, Math.ceil((3 * n) / 4));
+  let best = -1;
+  let cut = Math.ceil(n / 2);
+  for (let i = lo; i <= hi; i++) {
+    const gap = groups[i]!.from - groups[i - 1]!.to - 1;
+    if (gap > best || (gap === best && Math.abs(2 * i - n) < Math.abs(2 * cut - n))) {
+      best = gap;
+      cut = i;
+    }
+  }
+  return cut;
+}

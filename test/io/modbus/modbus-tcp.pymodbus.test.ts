@@ -124,11 +124,15 @@ describe('Modbus TCP against pymodbus', () => {
     expect(latest(readings, 'fw', 'c')!.detail).toMatch(/not supported/);
     expect(g.pollers[0]!.stats.unsupportedPoints).toEqual(['c']);
     expect(g.pollers[0]!.readPlan.map((b) => `${b.start}+${b.count}`)).toEqual(['0+1', '4+1', '7+1']);
-    // First scan: the refused 8-register read, then 4 single reads. Every later scan: 3.
+    // First scan: the refused 8-register read, then bisection, cut at the widest gap (1..3):
+    // a accepted; b..d refused, cut before c: b accepted, c..d refused, c refused alone (point
+    // not supported), d accepted. No accepted read spanned 1..3, which the new plan would merge
+    // across: probed alone, refused, a hole. Every later scan: 3, none refused.
     const reqs = s.requests.map((r) => `${r.address}+${r.count}`);
-    expect(reqs.slice(0, 5)).toEqual(['0+8', '0+1', '4+1', '6+1', '7+1']);
-    expect(reqs.slice(5).every((x) => ['0+1', '4+1', '7+1'].includes(x))).toBe(true);
-    expect((reqs.length - 5) % 3).toBe(0);
+    expect(reqs.slice(0, 8)).toEqual(['0+8', '0+1', '4+4', '4+1', '6+2', '6+1', '7+1', '1+3']);
+    expect(g.pollers[0]!.stats.learnedHoles.map((h) => `${h.from}-${h.to}`)).toEqual(['6-6', '1-3']);
+    expect(reqs.slice(8).every((x) => ['0+1', '4+1', '7+1'].includes(x))).toBe(true);
+    expect((reqs.length - 8) % 3).toBe(0);
   });
 
   it('marks devices offline when the server goes away and reconnects when it is back', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planReads, unusedRanges } from '../../../src/io/modbus/read-plan.js';
+import { bisectionCut, groupsBlock, planReads, registerGroups, unusedRanges } from '../../../src/io/modbus/read-plan.js';
 import { PointSchema, type Point } from '../../../src/config/profile-schema.js';
 
 const pt = (address: number, type = 'uint16', register = 'holding'): Point =>
@@ -41,6 +41,31 @@ describe('read planning', () => {
   it('lists the unused addresses of a merged block', () => {
     const [block] = planReads([pt(0), pt(4), pt(6, 'float32'), pt(9)], [], { maxGap: 10, maxRegisters: 125 });
     expect(unusedRanges(block!)).toEqual([{ from: 1, to: 3 }, { from: 5, to: 5 }, { from: 8, to: 8 }]);
+  });
+
+  it('groups points that share a register, for learning reads that never separate them', () => {
+    const bit = (id: string, address: number, b: number) => PointSchema.parse({ id, name: { zh: id, en: id }, register: 'holding', address, type: 'bit', bit: b, privacy: 'public' });
+    const groups = registerGroups([pt(5), bit('a', 1, 0), pt(2, 'float32'), bit('b', 1, 9), pt(3), pt(9)]);
+    expect(groups.map((g) => [g.from, g.to, g.points.map((p) => p.id)])).toEqual([
+      [1, 1, ['a', 'b']],
+      [2, 3, ['ph2', 'ph3']],
+      [5, 5, ['ph5']],
+      [9, 9, ['ph9']],
+    ]);
+    expect(groupsBlock('holding', groups.slice(1, 3))).toMatchObject({ start: 2, count: 4 });
+  });
+
+  it('cuts a refused run at the widest gap of the middle half, else in the middle', () => {
+    const run = (...addresses: number[]) => registerGroups(addresses.map((a) => pt(a)));
+    // No gaps: the middle.
+    expect(bisectionCut(run(0, 1, 2, 3, 4, 5))).toBe(3);
+    // The widest gap (5..29) lies in the middle half: cut there.
+    expect(bisectionCut(run(0, 1, 2, 4, 30, 31, 32, 33))).toBe(4);
+    // The widest gap (1..49) is outside it: the widest inside (55..59) wins.
+    expect(bisectionCut(run(0, 50, 51, 52, 53, 54, 60, 61))).toBe(6);
+    // Equal gaps: the one nearest the middle.
+    expect(bisectionCut(run(0, 2, 4, 6, 8, 10))).toBe(3);
+    expect(bisectionCut(run(0, 1))).toBe(1);
   });
 });
 
