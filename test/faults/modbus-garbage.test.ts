@@ -1,6 +1,7 @@
 // Fault: a Modbus TCP device that answers garbage, truncated frames and wrong unit ids. It is
 // marked (comm_error, offline) and the others keep their rate: a device on another bus not
-// at all affected, one sharing its TCP gateway only while the link is re-established.
+// at all affected, one sharing its TCP gateway at least 90 % (the stream gets back in step
+// without dropping the link: test/io/modbus/shared-connection.test.ts).
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, sleep, waitFor } from '../helpers/peers.js';
@@ -94,7 +95,8 @@ describe('fault: a Modbus device answering garbage', () => {
     const broken = g.pollers.find((p) => p.device.id === 'broken')!;
     console.log(`garbage device: good-other ${rate('good-other', t0.other)}/s, good-shared ${rate('good-shared', t0.shared)}/s, broken errors ${JSON.stringify(broken.stats.errors)}, bus ${JSON.stringify(g.buses.get('gw485')!.transport.stats)}`);
     expect(rate('good-other', t0.other)).toBeGreaterThanOrEqual(4); // pollMs 200: 5/s
-    expect(rate('good-shared', t0.shared)).toBeGreaterThanOrEqual(2.5);
+    // At least 90 % of its rate behind the same TCP gateway as the garbage unit (issue 15).
+    expect(rate('good-shared', t0.shared)).toBeGreaterThanOrEqual(4.5);
     expect(broken.stats.online).toBe(false);
     expect(broken.stats.errors.timeouts + broken.stats.errors.lineErrors + broken.stats.errors.linkErrors).toBeGreaterThan(0);
     expect(readings.some((r) => r.device === 'broken' && (r.quality === 'comm_error' || r.quality === 'timeout'))).toBe(true);
