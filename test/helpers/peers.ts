@@ -43,10 +43,12 @@ export interface ModbusMap {
   kiosk?: { unit: number; intervalMs: number; cards: number[]; seed?: number };
   serial?: string;
   ignoreMissingUnits?: boolean;
-  /** Answered to Read Device Identification (FC 43/14) by every unit, e.g. { VendorName: 'Eastron' }. */
+  /** Answered to Read Device Identification (FC 43/14) by every unit (but a failing or noIdentity one), e.g. { VendorName: 'Eastron' }. */
   identity?: Record<string, string>;
   units: Record<string, {
     failing?: boolean;
+    /** Answers FC 43 with exception 1 ILLEGAL FUNCTION although `identity` is set (a device without it). */
+    noIdentity?: boolean;
     hr?: Record<string, number>;
     ir?: Record<string, number>;
     co?: Record<string, number>;

@@ -20,6 +20,11 @@ exist: reading any other address answers exception 2 ILLEGAL DATA ADDRESS.
 Every request is printed on stdout as "REQ <unit> <fc> <address> <count>" (flushed), and
 "READY" once the server listens, so tests count requests at the server.
 
+"identity": {"VendorName": ..., "ProductCode": ..., "MajorMinorRevision": ...} answers Read
+Device Identification (FC 43/14, printed as "REQ <unit> 43 <object id> 0") for every unit,
+except a unit with "noIdentity": true (exception 1 ILLEGAL FUNCTION, as a device without
+FC 43 answers) and a "failing" unit (exception 4, like its reads).
+
 "kiosk": {"unit": 1, "intervalMs": 250, "cards": [12345678, ...], "seed": 7} turns that unit
 into a health kiosk (drivers/fc-health-kiosk-v1.yaml) serving a randomised stream of
 measurement sessions: every intervalMs a random card and random values are written to input
@@ -34,6 +39,8 @@ import sys
 
 from pymodbus.datastore import ModbusServerContext, ModbusSlaveContext, ModbusSparseDataBlock
 from pymodbus.device import ModbusDeviceIdentification
+from pymodbus.mei_message import ReadDeviceInformationRequest
+from pymodbus.pdu import ModbusExceptions
 from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
 from pymodbus.transaction import ModbusRtuFramer
 
@@ -51,10 +58,11 @@ def words_of(value, typ, order):
 
 
 class CountingContext(ModbusSlaveContext):
-    def __init__(self, unit, failing, **kw):
+    def __init__(self, unit, failing, no_identity=False, **kw):
         super().__init__(zero_mode=True, **kw)
         self.unit = unit
         self.failing = failing
+        self.no_identity = no_identity
 
     def validate(self, fc_as_hex, address, count=1):
         print(f"REQ {self.unit} {fc_as_hex} {address} {count}", flush=True)
@@ -62,6 +70,23 @@ class CountingContext(ModbusSlaveContext):
             # Raised inside request.execute: pymodbus answers exception 4 SLAVE DEVICE FAILURE.
             raise RuntimeError("simulated device failure")
         return super().validate(fc_as_hex, address, count)
+
+
+_read_device_information = ReadDeviceInformationRequest.execute
+
+
+def read_device_information(self, context):
+    # pymodbus answers FC 43 from one global identity without asking the unit's context:
+    # counted and refused per unit here, like the reads.
+    print(f"REQ {context.unit} 43 {self.object_id} 0", flush=True)
+    if context.failing:
+        raise RuntimeError("simulated device failure")
+    if context.no_identity:
+        return self.doException(ModbusExceptions.IllegalFunction)
+    return _read_device_information(self, context)
+
+
+ReadDeviceInformationRequest.execute = read_device_information
 
 
 def build(spec):
@@ -73,7 +98,7 @@ def build(spec):
                 blocks[t["kind"]][t["address"] + i] = w
         # An empty sparse block would reject the constructor; park a value far away.
         kw = {k: ModbusSparseDataBlock(v or {65000: 0}) for k, v in blocks.items()}
-        slaves[int(unit)] = CountingContext(int(unit), u.get("failing", False), **kw)
+        slaves[int(unit)] = CountingContext(int(unit), u.get("failing", False), u.get("noIdentity", False), **kw)
     return ModbusServerContext(slaves=slaves, single=False)
 
 
