@@ -44,6 +44,7 @@ import { ClockSync } from './time/clock-sync.js';
 import { ClockWatch } from './time/clock-watch.js';
 import type { OutboxItem } from './store/outbox.js';
 import { monoNow } from './time/monotonic.js';
+import { BusScans, type BusScanState } from './scan/scan-runner.js';
 import path from 'node:path';
 
 /** Outbox counter holding the end of the last aggregation window sent (WindowAggregator). */
@@ -88,6 +89,8 @@ export class Gateway {
   private readonly auditHead?: () => { seq: number; head: string };
   /** The site config running now; replaced by reloadIo(). */
   config: SiteConfig;
+  /** Bus scans started from the page, one per bus at a time (src/scan/). */
+  private readonly scans: BusScans;
 
   /** `deps.gpioBackend` replaces the sysfs backend (tests inject edges; a libgpiod backend
    * may follow behind the same interface). */
@@ -109,6 +112,7 @@ export class Gateway {
       return this.pseudonymise(v);
     });
     this.buildIo(config);
+    this.scans = new BusScans(() => this.buses, () => this.config, profiles, log);
     this.access = new AccessControl({
       anonymous: config.localBroker.anonymous,
       accounts: config.localBroker.accounts,
@@ -197,7 +201,10 @@ export class Gateway {
   private async stopIo(): Promise<void> {
     for (const g of this.gpio) g.input.stop();
     await Promise.all(this.pollers.map((p) => p.stop()));
+    // A scan's request on the link is failed by the bus stopping: cancelled, not waited for.
+    const scans = this.scans.abortAll();
     await Promise.all([...this.buses.values()].map((b) => b.stop()));
+    await Promise.all(scans);
     await this.simulator?.stop();
   }
 
@@ -240,6 +247,23 @@ export class Gateway {
     const req = encodeWrite(point, unitId, value);
     if (typeof req === 'string') throw new DeviceCommandError(req);
     await bus.write(req);
+  }
+
+  /** Starts a scan of a running bus through its own queue, at low priority (a poll waits for
+   * at most one scan request); throws ScanRefused for an unknown bus, a scan already running
+   * on it, or a bus that is not up. */
+  startScan(busId: string, opts: { units?: readonly number[]; timeoutMs?: number } = {}): BusScanState {
+    return this.scans.start(busId, opts);
+  }
+
+  /** The running or last scan of a bus (progress, then result), or null. */
+  scanState(busId: string): BusScanState | null {
+    return this.scans.state(busId);
+  }
+
+  /** Cancels a running scan of the bus; false if none was running. */
+  cancelScan(busId: string): Promise<boolean> {
+    return this.scans.cancel(busId);
   }
 
   private deviceBus(deviceId: string): { bus: ModbusBus; unitId: number } {

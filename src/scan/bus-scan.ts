@@ -35,6 +35,8 @@ export interface ScanOptions {
   charMs: number;
   /** Every loaded profile; the Modbus ones are tried on each unit that answers. */
   profiles: ReadonlyMap<string, Profile>;
+  /** Configured devices of the bus by unit id: a unit found is marked with its device. */
+  configured?: ReadonlyMap<number, string>;
   onProgress?: (p: ScanProgress) => void;
   signal?: AbortSignal;
 }
@@ -57,6 +59,8 @@ export interface ProfileFit {
 
 export interface ScannedUnit {
   unitId: number;
+  /** The configured device on this unit id, if any. */
+  device?: string;
   /** 'damaged': something answered, but not with a valid frame (wrong baud or parity, noise,
    * two devices on one id). */
   answered: 'yes' | 'damaged';
@@ -125,7 +129,8 @@ export async function scanBus(bus: ScanBus, opts: ScanOptions): Promise<ScanResu
       const probe = await probeUnit(unitId, read);
       probed++;
       if (probe) {
-        const unit: ScannedUnit = { unitId, ...probe, profiles: [] };
+        const device = opts.configured?.get(unitId);
+        const unit: ScannedUnit = { unitId, ...(device ? { device } : {}), ...probe, profiles: [] };
         units.push(unit);
         Object.assign(unit, await identification(unitId, identify));
         for (const p of profiles) unit.profiles.push(await profileFit(unitId, p, read));
@@ -134,7 +139,8 @@ export async function scanBus(bus: ScanBus, opts: ScanOptions): Promise<ScanResu
       opts.onProgress?.({ done: probed, total: opts.units.length, found: units.length });
     }
   } catch (err) {
-    if (err instanceof Cancelled) stopped = 'cancelled';
+    // A cancel during a request ends it with whatever the bus says (a stop fails it).
+    if (err instanceof Cancelled || (opts.signal?.aborted && err instanceof ModbusError)) stopped = 'cancelled';
     else if (err instanceof ModbusLinkError) stopped = `the bus went down: ${err.message}`;
     else throw err;
     for (const u of units) u.profiles.sort(byEvidence);
