@@ -53,6 +53,8 @@ export class ModbusBus {
   /** Jobs on the link now (each settled by its reply or failure), of them low priority. */
   private inFlight = 0;
   private lowInFlight = 0;
+  /** launchLow is due in the check phase. */
+  private lowSoon = false;
   /** Jobs in flight per unit id. */
   private readonly unitBusy = new Uint8Array(256);
   private state: BusState = 'stopped';
@@ -171,14 +173,25 @@ export class ModbusBus {
       const job = i === 0 ? this.queue.shift()! : this.queue.splice(i, 1)[0]!;
       this.launch(job);
     }
-    if (this.inFlight === 0 && this.queue.length === 0) {
-      const low = this.lowQueue.shift();
-      if (low) this.launch(low);
+    // A low-priority job waits for the check phase of this turn: the reply just settled may
+    // make its poller queue the device's next block in the microtasks after this, and that
+    // block goes first (else a scan request slips in between every two blocks of a poll).
+    if (this.inFlight === 0 && this.queue.length === 0 && this.lowQueue.length > 0 && !this.lowSoon) {
+      this.lowSoon = true;
+      setImmediate(this.launchLow);
     }
     // The poller handles the last reply in microtasks after this: the check phase of this
     // turn comes after them, and costs no wake-up.
     if (this.inFlight === this.lowInFlight && this.roundListeners.length > 0) setImmediate(this.endRound);
   }
+
+  private readonly launchLow = (): void => {
+    this.lowSoon = false;
+    // A job queued meanwhile went out in its own pump, which comes back here when it is done.
+    if (this.inFlight > 0 || this.queue.length > 0) return;
+    const low = this.lowQueue.shift();
+    if (low) this.launch(low);
+  };
 
   private launch(job: Job): void {
     this.inFlight++;
