@@ -175,17 +175,20 @@ describe('bus scan against pymodbus', () => {
   });
 });
 
-describe('bus scan on a bus with a polled device', () => {
-  it('the device keeps polling; no poll request waits behind more than the one scan request on the link', async () => {
-    const s = await PymodbusServer.start({ units: { '1': units['1']!, '2': units['2']! } });
+describe('bus scan on a bus with polled devices', () => {
+  it('the devices keep polling; no poll, and no whole device scan, waits behind more than the one scan request on the link', async () => {
+    // An ADAM-6050 at unit 4: three read blocks per scan (coil, discrete inputs, holding).
+    const adam = { di: { '0': 1, '1': 0, '2': 0, '3': 1 }, hr: { '8': 0, '9': 42 }, co: { '16': 0 } };
+    const s = await PymodbusServer.start({ units: { '1': units['1']!, '2': units['2']!, '4': adam } });
     cleanups.push(() => s.stop());
     const g = makeGateway(
       baseConfig({
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: s.port, timeoutMs: 300 }],
-        // Two poll clocks: a poll often comes due while the other device's request is on the link.
+        // Several poll clocks: a poll often comes due while another device's request is on the link.
         devices: [
           { id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 1, pollMs: 100 },
           { id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 2, pollMs: 130 },
+          { id: 'io-1', facility: 'security', profile: 'advantech-adam-6050', bus: 'lan', unitId: 4, pollMs: 110 },
         ],
       }),
     );
@@ -193,36 +196,36 @@ describe('bus scan on a bus with a polled device', () => {
     // Every request in order of events (no clock): when it was queued, put on the link, settled.
     const bus = g.buses.get('lan')!;
     let seq = 0;
+    type Call = { low: boolean; unit: number; register: string; queued: number; start: number; end: number };
     const queued = new WeakMap<ReadRequest, { low: boolean; at: number }>();
-    const calls: { low: boolean; queued: number; start: number; end: number }[] = [];
+    const calls: Call[] = [];
     const read = bus.read.bind(bus);
     bus.read = (req, opts) => {
-      // Told apart by who asks (the scan module or the poller), not by the priority it asks for.
+      // Told apart by who asks (the scan module or a poller), not by the priority it asks for.
       queued.set(req, { low: new Error().stack!.includes('bus-scan.ts'), at: seq++ });
       return read(req, opts);
     };
     const t = bus.transport;
-    const track = <T>(low: boolean, at: number, p: Promise<T>): Promise<T> => {
-      const c = { low, queued: at, start: seq++, end: Infinity };
-      calls.push(c);
-      const settle = () => void (c.end = seq++);
+    const track = <T>(c: Omit<Call, 'start' | 'end'>, p: Promise<T>): Promise<T> => {
+      const call = { ...c, start: seq++, end: Infinity };
+      calls.push(call);
+      const settle = () => void (call.end = seq++);
       p.then(settle, settle);
       return p;
     };
     const tRead = t.read.bind(t);
     t.read = (req, ms) => {
       const q = queued.get(req)!;
-      return track(q.low, q.at, tRead(req, ms));
+      return track({ low: q.low, unit: req.unitId, register: req.register, queued: q.at }, tRead(req, ms));
     };
     const tIdentify = t.identify.bind(t);
-    t.identify = (unit, obj, ms) => track(true, NaN, tIdentify(unit, obj, ms));
+    t.identify = (unit, obj, ms) => track({ low: true, unit, register: 'id', queued: NaN }, tIdentify(unit, obj, ms));
     await g.start();
-    const poller = g.pollers[0]!;
     await waitFor(() => g.pollers.every((p) => p.stats.online), 5000, 'devices online');
 
-    const pollsBefore = poller.stats.polls;
+    const pollsBefore = g.pollers.map((p) => p.stats.polls);
     const first = calls.length;
-    g.startScan('lan', { units: parseUnits('1-8'), timeoutMs: 200 });
+    g.startScan('lan', { units: parseUnits('1-10'), timeoutMs: 200 });
     expect(() => g.startScan('lan')).toThrow(/already running/);
     await waitFor(() => g.scanState('lan')!.state !== 'running', 15_000, 'scan end');
     const during = calls.slice(first);
@@ -231,19 +234,28 @@ describe('bus scan on a bus with a polled device', () => {
     expect(st.result!.units.map((u) => [u.unitId, u.device, fitting(u)])).toEqual([
       [1, 'fridge-1', ['r4dcb08']],
       [2, 'th-1', ['xy-md02']],
+      [4, 'io-1', ['advantech-adam-6050']],
     ]);
     const low = during.filter((c) => c.low);
     const polls = during.filter((c) => !c.low);
     expect(low.length).toBe(st.result!.requests);
-    // The device's scans went on finishing while the bus was scanned (six silent ids alone
-    // hold the scan for over a second at 200 ms each, against a 100 ms poll).
-    expect(poller.stats.polls - pollsBefore).toBeGreaterThanOrEqual(5);
-    expect(polls.length).toBeGreaterThanOrEqual(5);
+    // Every device's scans went on finishing while the bus was scanned (seven silent ids
+    // alone hold the scan for 1.4 s at 200 ms each, against polls every 100-130 ms).
+    g.pollers.forEach((p, i) => expect(p.stats.polls - pollsBefore[i]!).toBeGreaterThanOrEqual(5));
+    const launchedWithin = (from: number, to: number) => low.filter((l) => l.start > from && l.start < to);
     for (const p of polls) {
       // No scan request was put on the link while this poll request waited...
-      expect(low.filter((l) => l.start > p.queued && l.start < p.start)).toEqual([]);
+      expect(launchedWithin(p.queued, p.start)).toEqual([]);
       // ...so it waited at most for the one already there.
       expect(low.filter((l) => l.start < p.queued && l.end > p.queued).length).toBeLessThanOrEqual(1);
+    }
+    // A device's whole scan (the ADAM's three blocks, one after the other) is not cut either.
+    const io = polls.filter((c) => c.unit === 4);
+    const cycles = io.filter((c) => c.register === 'coil').map((c) => [c, ...io.filter((x) => x.queued > c.queued).slice(0, 2)]);
+    expect(cycles.length).toBeGreaterThanOrEqual(4);
+    for (const [c, d, h] of cycles.filter((x) => x.length === 3)) {
+      expect([c!.register, d!.register, h!.register]).toEqual(['coil', 'discrete', 'holding']);
+      expect(launchedWithin(c!.queued, h!.start)).toEqual([]);
     }
     // Scan requests never overlap on the link (one at a time, low priority).
     for (let i = 1; i < low.length; i++) expect(low[i]!.start).toBeGreaterThan(low[i - 1]!.end);
