@@ -16,6 +16,7 @@ import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js'
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
+import { scanCommand } from './cli/scan-bus.js';
 import { checkProfile } from './cli/check-profile.js';
 import { AuditLog } from './web/audit-log.js';
 import { renderVerify, verifyAudit, verifyExitCode } from './web/audit-verify.js';
@@ -43,6 +44,12 @@ const COMMANDS: Record<string, string> = {
       Read one point (decoded, scaled, range-checked) or a raw range of a configured device,
       over its own link, once. For bench work on site. A serial port held by the running
       service is locked: use the web page's try-read then. Personal values are withheld.`,
+  scan: `scan --config FILE --bus ID [--units 1-247] [--timeout MS] [--json]
+      Which unit ids answer on a configured bus, which device profiles (shipped and site) fit
+      each, and what Read Device Identification says. Read-only. Units as 1-247 or 1,3,10-20;
+      probe timeout default 100 ms (RTU: plus the frame's time on the wire). 247 units at
+      9600 baud take about a minute; Ctrl-C prints what was found so far. Progress on
+      stderr. A serial port held by the running service is locked: scan from the page then.`,
   outbox: `outbox --config FILE [--json]
       What waits for the platform in the SQLite outbox: items per kind, bytes, the oldest, the
       last seq, and what the cap shed or a full disk dropped. Safe while the daemon runs.`,
@@ -117,6 +124,9 @@ async function main(argv: string[]): Promise<number> {
       'state-dir': { type: 'string' },
       limit: { type: 'string' },
       delete: { type: 'boolean' },
+      bus: { type: 'string' },
+      units: { type: 'string' },
+      timeout: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -185,6 +195,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'read':
       return read(values);
+    case 'scan':
+      return scanCommand(values, COMMANDS.scan!);
     case 'outbox': {
       const file = values.config ?? rest[0];
       if (!file) {

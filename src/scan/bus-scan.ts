@@ -5,6 +5,7 @@
 // writes. Here, outside io/, because it takes the pipeline's scale and range check.
 import type { Point, Profile } from '../config/profile-schema.js';
 import type { BusConfig } from '../config/site-schema.js';
+import { profileOrigin, type ProfileSource } from '../config/profiles.js';
 import type { ModbusBus } from '../io/modbus/bus.js';
 import { DEVICE_ID_OBJECTS, type DeviceIdPart } from '../io/modbus/device-id.js';
 import { ModbusError, ModbusExceptionError, ModbusFrameError, ModbusLinkError, ModbusTimeoutError } from '../io/modbus/errors.js';
@@ -49,6 +50,8 @@ export interface ScanProgress {
 
 export interface ProfileFit {
   id: string;
+  /** Shipped in drivers/ or the site's own (when the profiles came from loadProfileSet). */
+  source?: ProfileSource;
   fits: boolean;
   /** Why not: the first failing read or point. */
   reason?: string;
@@ -133,7 +136,10 @@ export async function scanBus(bus: ScanBus, opts: ScanOptions): Promise<ScanResu
         const unit: ScannedUnit = { unitId, ...(device ? { device } : {}), ...probe, profiles: [] };
         units.push(unit);
         Object.assign(unit, await identification(unitId, identify));
-        for (const p of profiles) unit.profiles.push(await profileFit(unitId, p, read));
+        for (const p of profiles) {
+          const source = profileOrigin(opts.profiles, p.id)?.source;
+          unit.profiles.push(await profileFit(unitId, p, source, read));
+        }
         unit.profiles.sort(byEvidence);
       }
       opts.onProgress?.({ done: probed, total: opts.units.length, found: units.length });
@@ -189,8 +195,8 @@ async function identification(unitId: number, identify: (unitId: number, objectI
  * scaled value is in its point's range. Read with maxGap 0: only the registers the profile
  * names, since an unnamed register between two points may be one the device refuses. Stops
  * at the first failure (fewer requests on a unit that is something else). */
-async function profileFit(unitId: number, profile: Profile, read: Reader): Promise<ProfileFit> {
-  const base = { id: profile.id, points: profile.points.length, rangeChecked: profile.points.filter(rangeCheckable).length };
+async function profileFit(unitId: number, profile: Profile, source: ProfileSource | undefined, read: Reader): Promise<ProfileFit> {
+  const base = { id: profile.id, ...(source ? { source } : {}), points: profile.points.length, rangeChecked: profile.points.filter(rangeCheckable).length };
   for (const b of planReads(profile.points, profile.holes, { maxGap: 0, maxRegisters: profile.maxRegistersPerRead })) {
     let values: number[];
     try {
@@ -198,7 +204,9 @@ async function profileFit(unitId: number, profile: Profile, read: Reader): Promi
     } catch (err) {
       if (err instanceof ModbusLinkError || !(err instanceof ModbusError)) throw err;
       const what = err instanceof ModbusFrameError ? `damaged reply (${err.message})` : err.message;
-      return { ...base, fits: false, reason: `${what} reading ${b.register} ${b.start}..${b.start + b.count - 1} (${b.points.map((p) => p.id).join(', ')})` };
+      const ids = b.points.map((p) => p.id);
+      const named = ids.length > 3 ? `${ids.slice(0, 2).join(', ')} and ${ids.length - 2} more` : ids.join(', ');
+      return { ...base, fits: false, reason: `${what} reading ${b.register} ${b.start}..${b.start + b.count - 1} (${named})` };
     }
     for (const p of b.points) {
       const why = outOfRange(p, values, b.start);
