@@ -6,11 +6,8 @@ import { loadSiteConfig } from '../config/site-config.js';
 import { ModbusBus } from '../io/modbus/bus.js';
 import { buildTransport } from '../io/modbus/transports.js';
 import { createLogger } from '../log.js';
-import { DEFAULT_PROBE_TIMEOUT_MS, lineCharMs, scanBus, type ScanProgress, type ScanResult } from '../scan/bus-scan.js';
+import { DEFAULT_PROBE_TIMEOUT_MS, PROBE_TIMEOUT_RANGE, lineCharMs, scanBus, type ScanProgress, type ScanResult } from '../scan/bus-scan.js';
 import { ALL_UNITS, formatUnits, parseUnits, UnitsError } from '../scan/units.js';
-
-/** Probe timeouts accepted from the command line and the API (ms). */
-export const SCAN_TIMEOUT_RANGE = { min: 20, max: 5000 } as const;
 
 export interface ScanArgs {
   config?: string;
@@ -48,8 +45,8 @@ export async function scanCommand(v: ScanArgs, usage: string, out: Out = { stdou
     throw err;
   }
   const timeoutMs = v.timeout === undefined ? DEFAULT_PROBE_TIMEOUT_MS : Number(v.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < SCAN_TIMEOUT_RANGE.min || timeoutMs > SCAN_TIMEOUT_RANGE.max) {
-    return fail(2, `--timeout must be a whole number of ms, ${SCAN_TIMEOUT_RANGE.min}..${SCAN_TIMEOUT_RANGE.max}`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < PROBE_TIMEOUT_RANGE.min || timeoutMs > PROBE_TIMEOUT_RANGE.max) {
+    return fail(2, `--timeout must be a whole number of ms, ${PROBE_TIMEOUT_RANGE.min}..${PROBE_TIMEOUT_RANGE.max}`);
   }
   let config, profiles;
   try {

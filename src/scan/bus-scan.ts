@@ -20,6 +20,8 @@ import { monoNow } from '../time/monotonic.js';
  * 170 ms and 42 s for 247 silent ids. Devices on a LAN, and RS-485 sensors asked for one
  * register, answer well within 100 ms; a slower one is found with a longer --timeout. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 100;
+/** Probe timeouts a technician may choose (ms), on the command line and in the API. */
+export const PROBE_TIMEOUT_RANGE = { min: 20, max: 5000 } as const;
 /** Read Device Identification replies followed before giving up on a stream that never ends. */
 const MAX_ID_PARTS = 4;
 /** Largest RTU frame (Modbus over Serial Line v1.02, 2.5.1): a device-id reply may fill it. */

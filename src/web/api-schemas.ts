@@ -1,5 +1,7 @@
 // Every web request body, validated once at the edge (zod, strict: unknown fields are refused).
 import { z } from 'zod';
+import { PROBE_TIMEOUT_RANGE } from '../scan/bus-scan.js';
+import { parseUnits, UnitsError } from '../scan/units.js';
 
 const password = z.string().min(1, 'is required').max(256);
 /** A TOTP code (6 digits) or a recovery code (XXXXX-XXXXX); the server tells which. */
@@ -49,4 +51,22 @@ export const WriteBody = z.strictObject({
   point: z.string().min(1).max(64),
   value: z.union([z.number(), z.boolean()]),
   confirm: z.literal(true, { error: 'must be true: a write changes a device' }),
+});
+
+/** A bus scan: unit ids as "1-247" or "1,3,10-20" (default all), probe timeout in ms. */
+export const ScanBody = z.strictObject({
+  units: z
+    .string()
+    .max(1000)
+    .transform((text, ctx) => {
+      try {
+        return parseUnits(text);
+      } catch (err) {
+        if (!(err instanceof UnitsError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  timeoutMs: z.number().int().min(PROBE_TIMEOUT_RANGE.min).max(PROBE_TIMEOUT_RANGE.max).optional(),
 });

@@ -19,7 +19,8 @@ import { HostCheck } from './host-check.js';
 import { newEnrolment } from './second-factor.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ReplayGuard } from './replay-guard.js';
-import { ConfigBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
+import { ConfigBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
+import { ScanRefused } from '../scan/scan-runner.js';
 import { formOf, mergeForm } from './config-edit.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
@@ -475,6 +476,34 @@ export class WebServer {
       app.audit.write({ ...who(req, s), action: 'device-write', detail });
       sendJson(res, 200, { ok: true });
     }, { command: true });
+
+    // Bus scan (docs/WEB.md): read-only, through the bus' queue at low priority; one per bus.
+    this.route('POST', '/api/buses/:id/scan', true, async (req, res, [id], s) => {
+      const body = await readBody(req, ScanBody);
+      let scan;
+      try {
+        scan = app.gateway.startScan(id!, body);
+      } catch (err) {
+        if (err instanceof ScanRefused) throw new HttpError(err.reason === 'unknown-bus' ? 404 : err.reason === 'busy' ? 409 : 503, err.message, { reason: err.reason });
+        throw err;
+      }
+      app.audit.write({ ...who(req, s), action: 'bus-scan', detail: { bus: id, units: scan.units, timeoutMs: scan.timeoutMs } });
+      sendJson(res, 202, { started: true, scan });
+    });
+
+    this.route('GET', '/api/buses/:id/scan', true, (_req, res, [id]) => {
+      if (!app.gateway.buses.has(id!)) throw new HttpError(404, `no bus ${id}`);
+      const scan = app.gateway.scanState(id!);
+      if (!scan) throw new HttpError(404, `no scan of bus ${id} since the gateway started`);
+      sendJson(res, 200, scan);
+    });
+
+    this.route('DELETE', '/api/buses/:id/scan', true, async (req, res, [id], s) => {
+      if (!app.gateway.buses.has(id!)) throw new HttpError(404, `no bus ${id}`);
+      if (!(await app.gateway.cancelScan(id!))) throw new HttpError(409, `no scan of bus ${id} is running`);
+      app.audit.write({ ...who(req, s), action: 'bus-scan-cancel', detail: { bus: id } });
+      sendJson(res, 200, { cancelled: true, scan: app.gateway.scanState(id!) });
+    });
 
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 
