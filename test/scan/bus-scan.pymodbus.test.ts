@@ -149,6 +149,17 @@ describe('bus scan against pymodbus', () => {
     expect(d.units.map((u) => u.unitId)).toEqual([1, 2]);
   });
 
+  it('a reason never shows a personal value', async () => {
+    // A health kiosk whose systolic reading, 999, is out of range: the profile does not fit.
+    const s = await PymodbusServer.start({ units: { '6': { ir: { '0': 3, '1': 0, '2': 4321, '3': 999, '4': 80, '5': 70, '6': 650, '7': 55, '8': 1 } } } });
+    cleanups.push(() => s.stop());
+    const bus = await busOn(new ModbusTcpTransport({ host: '127.0.0.1', port: s.port, connectTimeoutMs: 1000 }));
+    const r = await scanBus(bus, { units: [6], timeoutMs: 300, charMs: 0, profiles: shipped });
+    const kiosk = r.units[0]!.profiles.find((p) => p.id === 'fc-health-kiosk-v1')!;
+    expect(kiosk).toMatchObject({ fits: false, reason: 'systolic_bp reads a personal value (withheld), outside 50..300' });
+    expect(JSON.stringify(r)).not.toMatch(/999|4321/);
+  });
+
   it('a damaged reply is an answer, reported as damaged', async () => {
     // Unit 1 answers one word; unit 4 a reply whose byte count says 9 for one register.
     const server = net.createServer((sock) => {
