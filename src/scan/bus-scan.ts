@@ -126,7 +126,7 @@ export async function scanBus(bus: ScanBus, opts: ScanOptions): Promise<ScanResu
   const identify = (unitId: number, objectId: number) => {
     if (opts.signal?.aborted) throw new Cancelled();
     requests++;
-    return bus.identify(unitId, objectId, { priority: 'low', timeoutMs: timeoutFor(RTU_MAX_FRAME) });
+    return bus.identify(unitId, objectId, { priority: 'low', retries: 0, timeoutMs: timeoutFor(RTU_MAX_FRAME) });
   };
 
   try {

@@ -160,16 +160,17 @@ describe('bus scan against pymodbus', () => {
     expect(JSON.stringify(r)).not.toMatch(/999|4321/);
   });
 
-  it('a damaged reply is an answer, reported as damaged', async () => {
-    // Unit 1 answers one word; unit 4 a reply whose byte count says 9 for one register.
+  it('a damaged reply is an answer, reported as damaged; exceptions 0x0A/0x0B from a TCP gateway are silence', async () => {
+    // A scripted TCP-to-RTU gateway: unit 1 answers one word, units 2 and 3 "gateway path
+    // unavailable" and "target device failed to respond", unit 4 a reply whose byte count says 9
+    // for one register; unit 5 nothing. (pymodbus drops requests to units it does not serve.)
     const server = net.createServer((sock) => {
       sock.on('data', (d) => {
         for (let o = 0; o + 12 <= d.length; o += 12) {
-          const tid = d.readUInt16BE(o);
+          const tid = [d[o]!, d[o + 1]!];
           const unit = d[o + 6]!;
-          if (unit !== 1 && unit !== 4) continue;
-          const b = Buffer.from([tid >> 8, tid & 255, 0, 0, 0, 5, unit, 3, unit === 1 ? 2 : 9, 0, 7]);
-          sock.write(b);
+          const pdu = unit === 1 ? [3, 2, 0, 7] : unit === 2 ? [0x83, 0x0a] : unit === 3 ? [0x83, 0x0b] : unit === 4 ? [3, 9, 0, 7] : null;
+          if (pdu) sock.write(Buffer.from([...tid, 0, 0, 0, pdu.length + 1, unit, ...pdu]));
         }
       });
       sock.on('error', () => {});
@@ -177,12 +178,15 @@ describe('bus scan against pymodbus', () => {
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
     cleanups.push(() => new Promise<void>((res) => server.close(() => res())));
     const bus = await busOn(new ModbusTcpTransport({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, connectTimeoutMs: 1000 }));
-    const r = await scanBus(bus, { units: parseUnits('1-4'), timeoutMs: 100, charMs: 0, profiles: new Map() });
+    const r = await scanBus(bus, { units: parseUnits('1-5'), timeoutMs: 100, charMs: 0, profiles: new Map() });
     expect(r.units.map((u) => [u.unitId, u.answered])).toEqual([
       [1, 'yes'],
       [4, 'damaged'],
     ]);
     expect(r.units[1]!.reply).toMatch(/reply carries/);
+    // Unit 5, and the identification of units 1 and 4 (never retried): one request each.
+    expect(bus.transport.stats).toMatchObject({ requests: r.requests, exceptions: 2, timeouts: 1 + 2 });
+    expect(r.requests).toBe(5 + 2);
   });
 });
 
