@@ -14,7 +14,7 @@ export interface Listener {
 export interface BusyListener extends Listener {
   /** EADDRINUSE, EACCES (a port below 1024), EADDRNOTAVAIL (no such address on this box). */
   code: string;
-  /** Who holds the port, when this process can see it. */
+  /** Who holds the port ("held by pid 1234: node ..."), when this process can see it. */
   holder?: string;
 }
 
@@ -39,7 +39,8 @@ export async function busyListeners(listeners: readonly Listener[]): Promise<Bus
         continue;
       }
       const ours = open.find((o) => o.l.port === l.port);
-      busy.push({ ...l, code, holder: ours ? `this config's ${ours.l.what} on ${ours.l.host}:${ours.l.port}` : code === 'EADDRINUSE' ? portHolder(l.port) : undefined });
+      const pid = !ours && code === 'EADDRINUSE' ? portHolder(l.port) : undefined;
+      busy.push({ ...l, code, holder: ours ? `this config puts its ${ours.l.what} on ${ours.l.host}:${ours.l.port} too` : pid && `held by ${pid}` });
     }
   } finally {
     await Promise.all(open.map((o) => new Promise((resolve) => o.server.close(resolve))));
