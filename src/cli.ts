@@ -123,13 +123,6 @@ async function main(argv: string[]): Promise<number> {
       'log-format': { type: 'string' },
     },
   });
-  let format: LogFormat;
-  try {
-    format = logFormat(values['log-format']);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    return 2;
-  }
   const [cmd, ...rest] = positionals;
   if (values.version) {
     process.stdout.write(`${packageVersion()}\n`);
@@ -142,6 +135,16 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !cmd) {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
+  }
+  // The log format of the long-running commands (run, platform); a bad one stops them at once.
+  let format: LogFormat = 'json';
+  if (cmd === 'run' || cmd === 'platform') {
+    try {
+      format = logFormat(values['log-format']);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 2;
+    }
   }
   switch (cmd) {
     case 'check-config':
