@@ -3,6 +3,7 @@
 // not in the Gateway, so that applying a config which needs a full gateway restart does not
 // take the page down with it. Constructors do no I/O; start() and stop() do.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Profile } from './config/profile-schema.js';
 import type { SiteConfig } from './config/site-schema.js';
@@ -22,6 +23,7 @@ import { Metrics } from './web/metrics.js';
 import { splitError, type FieldError } from './web/config-edit.js';
 import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
+import { busyListeners, busyMessage, type Listener } from './service/port-check.js';
 
 export interface AppOptions {
   /** The file the running config came from. */
@@ -60,6 +62,8 @@ export class App {
   private sampler: NodeJS.Timeout | null = null;
   /** One config change at a time: a second apply waits for the first. */
   private applying: Promise<unknown> = Promise.resolve();
+  /** Once the page listens, a new setup code (after reset-admin --delete) is logged with its URL. */
+  private listening = false;
 
   constructor(
     config: SiteConfig,
@@ -73,7 +77,10 @@ export class App {
       ...authSettings(config),
       // The one-time setup code goes to the log only (journalctl): whoever can read it is on
       // the box already; a browser on the LAN alone cannot claim the admin account.
-      onSetupCode: (setupCode) => opts.log.warn({ setupCode }, 'no admin password set: open the web page from the site LAN and enter this setup code'),
+      // At start the code is logged once the page listens, with its URL (start()).
+      onSetupCode: (setupCode) => {
+        if (this.listening) this.logSetupHint(setupCode);
+      },
       onExternalChange: (what) => opts.log.warn({ file: this.auth.file, what }, 'web-admin.json changed on disk (reset-admin): every session ended'),
     });
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'), Date.now, { ...config.web.audit, log: opts.log });
@@ -96,6 +103,9 @@ export class App {
   }
 
   async start(): Promise<void> {
+    // Every port first, before any part opens one (or the uplink connects): src/service/port-check.ts.
+    const busy = await busyListeners(this.listeners());
+    if (busy.length) throw new Error(busyMessage(busy));
     const warning = ensurePrivateDir(this.opts.stateDir);
     if (warning) this.opts.log.warn(warning);
     const moved = adoptLegacyState(this.opts.stateDir, path.dirname(path.resolve(this.config.storage.path)));
@@ -113,7 +123,47 @@ export class App {
     }
     this.sampler = setInterval(() => this.sample(), 2000);
     this.sampler.unref();
-    if (this.auth.setupRequired) this.opts.log.warn({ port: this.web.port }, 'no admin password set: open the web page from the site LAN and enter the setup code logged above');
+    this.listening = true;
+    const urls = this.pageUrls();
+    this.opts.log.info({ urls }, `web page: ${urls.join('  ')}`);
+    const code = this.auth.setupRequired ? this.auth.setupCode : null;
+    if (code) this.logSetupHint(code);
+  }
+
+  /** Every address the daemon listens on, as each part names itself in its bind error. */
+  private listeners(): Listener[] {
+    const c = this.config;
+    const b = c.localBroker;
+    const out: Listener[] = [{ what: 'local broker', host: b.host, port: b.port }];
+    if (b.tls) out.push({ what: 'local broker TLS listener', host: b.tls.host ?? b.host, port: b.tls.port });
+    if (b.websocket) out.push({ what: 'local broker WebSocket listener', host: b.websocket.host ?? b.host, port: b.websocket.port });
+    // The simulator is built only when a configured device points at it.
+    if (this.gateway.simulator) out.push({ what: 'simulator', host: c.simulator.host, port: c.simulator.port });
+    out.push({ what: 'web server', host: c.web.host, port: c.web.port });
+    return out;
+  }
+
+  /** The page's address(es): for 0.0.0.0 / :: the box's own LAN addresses, then localhost. */
+  pageUrls(): string[] {
+    const scheme = this.config.web.https ? 'https' : 'http';
+    const port = this.web.port;
+    const host = this.config.web.host;
+    const wild = host === '0.0.0.0' || host === '::';
+    const hosts = wild
+      ? [
+          ...Object.values(os.networkInterfaces())
+            .flatMap((l) => l ?? [])
+            .filter((a) => !a.internal && (a.family === 'IPv4' || (host === '::' && !a.address.startsWith('fe80'))))
+            .map((a) => a.address),
+          'localhost',
+        ]
+      : [host];
+    return [...new Set(hosts)].map((h) => `${scheme}://${h.includes(':') ? `[${h}]` : h}:${port}/`);
+  }
+
+  private logSetupHint(setupCode: string): void {
+    const url = this.pageUrls()[0];
+    this.opts.log.info({ setupCode, url }, `no admin account yet: open ${url} from the site LAN, choose the admin password and enter the setup code ${setupCode}`);
   }
 
   async stop(): Promise<void> {

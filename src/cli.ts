@@ -5,7 +5,7 @@ import { DEFAULT_CONFIG, packageVersion } from './config/paths.js';
 import { loadProfileSet } from './config/profiles.js';
 import { ConfigError, loadSiteConfig } from './config/site-config.js';
 import { resolveStateDir } from './config/state-dir.js';
-import { createLogger } from './log.js';
+import { createLogger, logFormat, type LogFormat } from './log.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { App } from './app.js';
@@ -26,12 +26,14 @@ import { checkPassword, policyMessage } from './security/password-policy.js';
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
-  run: `run [--config FILE] [--state-dir DIR]
+  run: `run [--config FILE] [--state-dir DIR] [--log-format auto|json|pretty]
       Run the gateway and its web page. Default config: ./data/site.yaml if the web page has
       saved one, else the embedded demo config (simulated devices, no hardware needed).
       The state folder (admin account, audit log, site secret, the page's TLS key) is
       DIR, else $STATE_DIRECTORY (systemd), else ./data; the config cannot move it.
-      Stops cleanly on SIGTERM/SIGINT within 5 s.`,
+      Every port is checked before any is opened: a busy one stops the start, named.
+      Logs are human lines on a terminal, JSON otherwise (journald, pipes); --log-format
+      json|pretty|auto (or LOG_FORMAT) chooses. Stops cleanly on SIGTERM/SIGINT within 5 s.`,
   'check-config': `check-config FILE
       Validate FILE against the schema and the device profiles: the shipped ones and the
       site's own in drivers/ beside FILE. Exit 0 with a summary, or 1 listing every error
@@ -92,7 +94,8 @@ ${Object.values(COMMANDS)
 
   community-gateway --help | --version
 
-Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level.
+Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level; LOG_FORMAT
+(auto|json|pretty, default auto: pretty on a terminal, JSON otherwise) as --log-format.
 `;
 
 /** Longest a clean stop may take before the process exits anyway (issue: within 5 s). */
@@ -127,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
       bus: { type: 'string' },
       units: { type: 'string' },
       timeout: { type: 'string' },
+      'log-format': { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -141,6 +145,16 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !cmd) {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
+  }
+  // The log format of the long-running commands (run, platform); a bad one stops them at once.
+  let format: LogFormat = 'json';
+  if (cmd === 'run' || cmd === 'platform') {
+    try {
+      format = logFormat(values['log-format']);
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      return 2;
+    }
   }
   switch (cmd) {
     case 'check-config':
@@ -157,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run': {
       const { file, editable } = daemonConfigFile(values.config ?? rest[0]);
-      return run(file, editable, resolveStateDir(values['state-dir']));
+      return run(file, editable, resolveStateDir(values['state-dir']), format);
     }
     case 'reset-admin':
       return resetAdminCommand(values['state-dir'], values.delete === true);
@@ -223,7 +237,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('platform needs --url mqtt://host:port and --db FILE\n');
         return 2;
       }
-      return platform({
+      return platform(format, {
         url: values.url,
         db: values.db,
         group: values.group,
@@ -346,18 +360,18 @@ function checkConfig(file: string | undefined): number {
   }
 }
 
-async function run(file: string, editableFile: string, stateDir: string): Promise<number> {
+async function run(file: string, editableFile: string, stateDir: string, format: LogFormat): Promise<number> {
   // Every file the daemon creates (database, audit log, config versions, keys) is its own
   // alone, also when started by hand under umask 022 (issue 12, finding 10).
   process.umask(0o077);
   let gateway: App;
-  let log = createLogger();
+  let log = createLogger(undefined, { format });
   try {
     // Site profiles sit beside the file the daemon keeps its config in: for the embedded
     // default that is ./data/ (where the page saves), so they still apply after a save.
     const profiles = loadProfileSet({ configFile: editableFile });
     const config = loadSiteConfig(file, profiles);
-    log = createLogger(config.log?.level);
+    log = createLogger(config.log?.level, { format });
     log.info({ config: file, version: packageVersion(), siteProfileDir: profiles.siteDir, siteProfiles: profiles.ids('site') }, 'starting');
     gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log, stateDir });
   } catch (err) {
@@ -415,8 +429,8 @@ async function run(file: string, editableFile: string, stateDir: string): Promis
   });
 }
 
-async function platform(opts: ConsumerOptions): Promise<number> {
-  const log = createLogger();
+async function platform(format: LogFormat, opts: ConsumerOptions): Promise<number> {
+  const log = createLogger(undefined, { format });
   const consumer = new PlatformConsumer(opts, log);
   try {
     await consumer.start();

@@ -63,6 +63,14 @@ describe('systemd unit', () => {
     expect(values(unit, 'WorkingDirectory')).toEqual(['/var/lib/community-gateway']);
   });
 
+  it("logs JSON to the journal: stdout is journald's stream socket, never a terminal (src/log.ts picks pretty lines only on a TTY)", () => {
+    const unit = fs.readFileSync(UNIT, 'utf8');
+    for (const key of ['StandardOutput', 'StandardError']) expect(values(unit, key).filter((v) => v !== 'journal')).toEqual([]);
+    for (const key of ['TTYPath', 'StandardInput']) expect(values(unit, key)).toEqual([]);
+    expect(values(unit, 'Environment').filter((v) => v.startsWith('LOG_FORMAT=') && v !== 'LOG_FORMAT=json')).toEqual([]);
+    expect(values(unit, 'ExecStart').join(' ')).not.toMatch(/--log-format(?! json)/);
+  });
+
   it('is Type=notify with a watchdog, a start limit and a memory cap', () => {
     const unit = fs.readFileSync(UNIT, 'utf8');
     expect(values(unit, 'Type')).toEqual(['notify']);

@@ -409,6 +409,13 @@ done
 loaded=$(journal --since "@$((t - 1))" | grep -o '"siteProfiles":\[[^]]*\]' | tail -1)
 check "the sandboxed daemon loads the site profile and polls its device" "${loaded:-no siteProfiles in the journal}, $site_reqs request(s) to unit 3 at pymodbus, $(props)" \
   test "$loaded" = '"siteProfiles":["acme-cr10"]' -a "$site_reqs" -gt 0 -a "$(show ActiveState)" = active
+# Under the unit stdout is journald's stream socket, not a TTY: the daemon's own lines stay JSON
+# (src/log.ts picks readable lines only on a terminal), the page's address among them.
+own=$(journal --since "@$((t - 1))" -o cat _PID="$(show MainPID)" || true)
+webline=$(printf '%s\n' "$own" | grep -m1 -o '"msg":"web page: [^"]*"' || true)
+notjson=$(printf '%s\n' "$own" | grep -cv '^{' || true)
+check "the service logs JSON lines to the journal, the page's address among them" "${webline:-no web page line}; $notjson non-JSON line(s) of $(printf '%s\n' "$own" | wc -l)" \
+  test -n "$webline" -a "$notjson" = 0
 
 # --- a clean stop ---------------------------------------------------------------------------------------------
 # SIGTERM (KillSignal=) must end the daemon by itself, before TimeoutStopSec= would SIGKILL it.
