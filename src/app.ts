@@ -39,7 +39,7 @@ export interface AppOptions {
 }
 
 export type ApplyResult =
-  | { ok: true; applied: 'none' | 'reload' | 'restart'; version: ConfigVersion | null }
+  | { ok: true; applied: 'none' | 'reload' | 'restart'; version: ConfigVersion }
   | { ok: false; errors: FieldError[] }
   | { ok: false; startError: string };
 
@@ -111,6 +111,9 @@ export class App {
     const moved = adoptLegacyState(this.opts.stateDir, path.dirname(path.resolve(this.config.storage.path)));
     if (moved.length) this.opts.log.warn({ stateDir: this.opts.stateDir, moved }, 'moved the admin account, audit log and site secret beside the database into the state folder');
     this.auth.load();
+    // Config versions kept by a gateway before issue 16 were off by one: converted once.
+    const migrated = this.configs.migrate();
+    if (migrated !== null) this.opts.log.warn({ dir: `${this.configs.file}.versions`, versions: migrated }, 'config versions converted: each now holds the config its change produced');
     const scrubbed = this.configs.scrub();
     if (scrubbed) this.opts.log.warn({ versions: scrubbed }, 'removed secrets from kept config versions');
     await this.gateway.start();
@@ -190,19 +193,20 @@ export class App {
     return r.ok ? { ...r, text: restored.text } : { ok: false, errors: r.errors.map(splitError) };
   }
 
-  /** Validates, saves (the previous text becomes a kept version) and applies `text`. A text
-   * that fails validation is never written; a restart that fails puts the previous config
-   * back, file and gateway. */
-  apply(text: string, who: Actor, note: string, action: 'config-apply' | 'config-rollback'): Promise<ApplyResult> {
-    const run = this.applying.then(() => this.applyNow(text, who, note, action));
+  /** Validates, saves (`text` becomes a new kept version, the running one, with `note`) and
+   * applies `text`. A text that fails validation is never written; a restart that fails puts
+   * the previous config back, file and gateway. `rollbackOf`: the version being rolled back to
+   * (named in the audit log and on the new version). */
+  apply(text: string, who: Actor, note: string, action: 'config-apply' | 'config-rollback', rollbackOf?: number): Promise<ApplyResult> {
+    const run = this.applying.then(() => this.applyNow(text, who, note, action, rollbackOf));
     this.applying = run.catch(() => undefined);
     return run;
   }
 
-  private async applyNow(sent: string, who: Actor, note: string, action: string): Promise<ApplyResult> {
+  private async applyNow(sent: string, who: Actor, note: string, action: string, rollbackOf?: number): Promise<ApplyResult> {
     const v = this.validate(sent);
     if (!v.ok) {
-      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20).map(withoutSecret) } });
+      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20).map(withoutSecret), ...(rollbackOf !== undefined ? { rollbackOf } : {}) } });
       return v;
     }
     const text = v.text;
@@ -215,10 +219,10 @@ export class App {
     }
     const mode = applyMode(prev, v.config);
     // The running text is kept as a version even when it came from the embedded default.
-    if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start' });
+    if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start', kind: 'found' });
     // Audited before the file changes: an apply the audit log cannot record does not happen.
-    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note } });
-    const version = this.configs.save(text, { user: who.user, note });
+    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note, ...(rollbackOf !== undefined ? { rollbackOf, from: this.configs.runningId(prevText) } : {}) } });
+    const version = this.configs.save(text, { user: who.user, note, ...(rollbackOf !== undefined ? { kind: 'rollback' as const, rollbackOf } : {}) });
     this.text = text;
     // The page's own login settings hold at once (the web server itself is not rebuilt).
     this.auth.reconfigure(authSettings(v.config));
@@ -241,7 +245,7 @@ export class App {
     }
     // The new config could not start: put back the previous one, file and gateway.
     this.auth.reconfigure(authSettings(prev));
-    this.configs.save(prevText, { user: 'system', note: `restored: the applied config failed to start (${startError})` });
+    this.configs.save(prevText, { user: 'system', note: `restored: the applied config failed to start (${startError})`, kind: 'restored' });
     this.text = prevText;
     const back = await this.restart(prev);
     if (back !== null) this.opts.log.fatal({ err: back }, 'the previous configuration failed to start again');

@@ -36,7 +36,16 @@ export const ConfigBody = z
   })
   .refine((b) => (b.text === undefined) !== (b.form === undefined), { message: 'give exactly one of text or form' });
 
-export const RollbackBody = z.strictObject({ version: z.number().int().positive() });
+/** What the page would apply, for the diff against the running config shown before it does. */
+export const DiffBody = z
+  .strictObject({
+    text: z.string().max(512 * 1024).optional(),
+    form: ConfigForm.optional(),
+  })
+  .refine((b) => (b.text === undefined) !== (b.form === undefined), { message: 'give exactly one of text or form' });
+
+/** Version 0 exists after converting an older store: the config as found before change 1. */
+export const RollbackBody = z.strictObject({ version: z.number().int().min(0), note: z.string().max(200).optional() });
 
 export const ReadBody = z
   .strictObject({

@@ -19,9 +19,10 @@ import { HostCheck } from './host-check.js';
 import { newEnrolment } from './second-factor.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ReplayGuard } from './replay-guard.js';
-import { ConfigBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
+import { ConfigBody, DiffBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
 import { ScanRefused } from '../scan/scan-runner.js';
 import { formOf, mergeForm } from './config-edit.js';
+import { configDiff } from './config-diff.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
 import { publicReading } from './public-reading.js';
@@ -508,16 +509,34 @@ export class WebServer {
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 
     this.route('GET', '/api/config', true, (_req, res) => {
-      sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), versions: app.configs.versions() });
+      const versions = app.configs.versions(app.configText);
+      sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), versions, running: versions.find((v) => v.running)?.id ?? null });
     });
 
-    this.route('GET', '/api/config/versions/:id', true, (_req, res, [id]) => {
+    const keptVersion = (id: string): number => {
       const n = Number(id);
       if (!Number.isInteger(n) || !app.configs.versions().some((v) => v.id === n)) throw new HttpError(404, `no kept version ${id}`);
-      sendJson(res, 200, { id: n, text: redactSecrets(app.configs.version(n)) });
+      return n;
+    };
+
+    this.route('GET', '/api/config/versions/:id', true, (_req, res, [id]) => {
+      const n = keptVersion(id!);
+      sendJson(res, 200, { id: n, text: redactSecrets(app.configs.version(n)), running: app.configs.runningId(app.configText) === n });
+    });
+
+    // What a rollback to :id would change: the running config against the version.
+    this.route('GET', '/api/config/versions/:id/diff', true, (_req, res, [id]) => {
+      const n = keptVersion(id!);
+      sendJson(res, 200, { from: { running: app.configs.runningId(app.configText) }, to: { version: n }, ...configDiff(app.configText, app.configs.version(n)) });
     });
 
     const textOf = (b: { text?: string; form?: Record<string, string | number | null> }) => b.text ?? mergeForm(app.configText, b.form!);
+
+    // What an apply would change (a read: no nonce, not audited).
+    this.route('POST', '/api/config/diff', true, async (req, res) => {
+      const body = await readBody(req, DiffBody, 600 * 1024);
+      sendJson(res, 200, { from: { running: app.configs.runningId(app.configText) }, to: { version: null }, ...configDiff(app.configText, textOf(body)) });
+    });
 
     this.route('POST', '/api/config/validate', true, async (req, res) => {
       const v = app.validate(textOf(await readBody(req, ConfigBody, 600 * 1024)));
@@ -527,16 +546,18 @@ export class WebServer {
     this.route('POST', '/api/config', true, async (req, res, _p, s) => {
       const body = await readBody(req, ConfigBody, 600 * 1024);
       const r = await app.apply(textOf(body), who(req, s), body.note ?? '', 'config-apply');
-      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
+      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version.id });
       if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
       sendJson(res, 500, { ok: false, error: `the new configuration failed to start, the previous one is running again: ${r.startError}` });
     }, { command: true });
 
     this.route('POST', '/api/config/rollback', true, async (req, res, _p, s) => {
-      const { version } = await readBody(req, RollbackBody);
-      if (!app.configs.versions().some((v) => v.id === version)) throw new HttpError(404, `no kept version ${version}`);
-      const r = await app.apply(app.configs.version(version), who(req, s), `rollback to version ${version}`, 'config-rollback');
-      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version?.id ?? null });
+      const { version, note } = await readBody(req, RollbackBody);
+      keptVersion(String(version));
+      if (app.configs.runningId(app.configText) === version) throw new HttpError(409, `version ${version} is the running configuration: nothing to roll back`);
+      const text = `rollback to version ${version}${note?.trim() ? `: ${note.trim()}` : ''}`;
+      const r = await app.apply(app.configs.version(version), who(req, s), text, 'config-rollback', version);
+      if (r.ok) return sendJson(res, 200, { ok: true, applied: r.applied, version: r.version.id, rollbackOf: version });
       if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors });
       sendJson(res, 500, { ok: false, error: r.startError });
     }, { command: true });

@@ -127,15 +127,18 @@ describe.skipIf(!haveChromium)('technician page in Chromium', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe(before);
     expect(app.config.devices[0]!.pollMs).toBe(500);
 
-    // 5. A good value is applied in place.
+    // 5. A good value is applied in place, after the diff shown in the confirmation.
     await poll0.fill('2000');
     await page.click('[data-action=apply]');
+    await expect.poll(async () => (await page.locator('#confirm-dialog #config-diff').textContent()) ?? '', { timeout: 5000 }).toContain('+    pollMs: 2000');
+    await page.locator('#confirm-dialog [data-action=confirm]').click();
     await expect.poll(() => app.config.devices[0]!.pollMs, { timeout: 5000 }).toBe(2000);
     await expect.poll(async () => (await page.locator('#config-result').textContent()) ?? '', { timeout: 5000 }).not.toBe('');
     expect(fs.readFileSync(file, 'utf8')).not.toBe(before);
     await shot(page, '05-config-applied');
 
-    // 6. Roll back to the kept version: the file and the running config are as before.
+    // 6. Roll back to the kept version (the file as found; the running one has no rollback
+    // button): the file and the running config are as before.
     const rollback = page.locator('#versions [data-action=rollback]').first();
     await rollback.waitFor();
     await rollback.click();

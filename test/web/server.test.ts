@@ -149,7 +149,7 @@ describe('web API: configuration', () => {
     const connects = gateway.uplink!.stats.connects;
 
     const r = await client.post('/api/config', { form: { 'devices[0].pollMs': 2000, 'site.name': '西湖 测试' }, note: 'slower fridge' });
-    expect(r.body).toEqual({ ok: true, applied: 'reload', version: 1 });
+    expect(r.body).toEqual({ ok: true, applied: 'reload', version: 2 }); // 1: the file as found
     expect(app.gateway).toBe(gateway); // same gateway: no restart
     expect(app.gateway.uplink!.state).toBe('connected');
     expect(app.gateway.uplink!.stats.connects).toBe(connects);
@@ -160,15 +160,25 @@ describe('web API: configuration', () => {
     await waitFor(() => app.gateway.pollers.every((p) => p.stats.online), 5000, 'devices polled again after the reload');
 
     const cfg = await client.get('/api/config');
-    expect(cfg.body.versions).toEqual([expect.objectContaining({ id: 1, user: 'admin', note: 'slower fridge' })]);
+    // Version 2 holds the change it is noted with, and is the running one.
+    expect(cfg.body.versions).toEqual([
+      expect.objectContaining({ id: 2, user: 'admin', note: 'slower fridge', running: true }),
+      expect.objectContaining({ id: 1, user: 'system', note: 'the config as found', running: false }),
+    ]);
+    expect(cfg.body.running).toBe(2);
+    expect(parse((await client.get('/api/config/versions/2')).body.text).devices[0].pollMs).toBe(2000);
     expect((await client.get('/api/config/versions/1')).body.text).toBe(original);
     expect(cfg.body.form['devices[0].pollMs']).toBe(2000);
 
     const back = await client.post('/api/config/rollback', { version: 1 });
-    expect(back.body).toMatchObject({ ok: true, applied: 'reload' });
+    expect(back.body).toMatchObject({ ok: true, applied: 'reload', version: 3, rollbackOf: 1 });
     expect(fs.readFileSync(file, 'utf8')).toBe(original);
     expect(app.config.devices[0]!.pollMs).toBe(500);
-    expect(app.configs.versions().map((v) => v.id)).toEqual([2, 1]);
+    expect(app.configs.versions().map((v) => [v.id, v.note, v.running])).toEqual([
+      [3, 'rollback to version 1', true],
+      [2, 'slower fridge', false],
+      [1, 'the config as found', false],
+    ]);
     expect(app.gateway.uplink!.stats.connects).toBe(connects);
     expect(auditActions(app)).toEqual(expect.arrayContaining(['config-apply', 'config-rollback']));
   });

@@ -65,12 +65,14 @@ export function stateBadge(online) {
   return h('span', { class: `badge ${s}`, 'data-state': s, text: t(online === true ? 'state.online' : online === false ? 'state.offline' : 'state.unknown') });
 }
 
-/** Styled in-page confirmation (<dialog> in index.html). Resolves true on confirm. */
-export function confirmDialog(message) {
+/** Styled in-page confirmation (<dialog> in index.html). Resolves true on confirm. `extra`:
+ * nodes shown under the message (the diff before an apply or a rollback, a note field). */
+export function confirmDialog(message, extra = null) {
   const dlg = document.getElementById('confirm-dialog');
   if (!dlg || typeof dlg.showModal !== 'function') return Promise.resolve(window.confirm(message));
   dlg.querySelector('.dialog-title').textContent = t('dialog.title');
   dlg.querySelector('.dialog-message').textContent = message;
+  dlg.querySelector('.dialog-extra')?.replaceChildren(...(extra ? [extra].flat() : []));
   dlg.querySelector('[data-action="confirm"]').textContent = t('dialog.ok');
   dlg.querySelector('[data-action="cancel"]').textContent = t('dialog.cancel');
   dlg.returnValue = '';

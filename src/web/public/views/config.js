@@ -1,5 +1,7 @@
 // Configuration: a "common settings" form keyed by config path and a raw YAML tab; check,
-// apply (with errors shown at their field or line), versions with view and rollback.
+// apply (with errors shown at their field or line), versions with view and rollback. Before an
+// apply and before a rollback the server's diff of the running config against the text about
+// to run (redacted) is shown in the confirmation; the running version is marked.
 import { t } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, fmtTime, confirmDialog } from '../dom.js';
@@ -15,6 +17,28 @@ const COMMON = [
 const DEVICE_FIELDS = [{ name: 'name', key: 'cfg.deviceName' }, { name: 'pollMs', key: 'cfg.pollMs', number: true }];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const errLine = (e) => [e.line ? t('cfg.line', { n: e.line }) : null, e.path, e.message].filter(Boolean).join(' · ');
+/** A version's note in the page language where the server wrote it (system versions). */
+function noteText(v) {
+  const note = v.note ?? '';
+  if (v.kind === 'rollback') {
+    const rest = note.replace(/^rollback to version \d+(: )?/, '');
+    return rest ? `${t('ver.rollback', { n: v.rollbackOf })}：${rest}` : t('ver.rollback', { n: v.rollbackOf });
+  }
+  if (v.kind === 'found') {
+    if (note === 'configuration at start') return t('ver.atStart');
+    if (/changed outside the page/.test(note)) return t('ver.foundOutside');
+    const before = /^the config before version (\d+)/.exec(note);
+    if (before) return t('ver.foundBefore', { n: before[1] });
+    return t('ver.found');
+  }
+  if (v.kind === 'restored') {
+    const why = /\((.*)\)$/.exec(note)?.[1];
+    return why ? `${t('ver.restored')} (${why})` : t('ver.restored');
+  }
+  if (/^recovered: /.test(note)) return t('ver.recovered');
+  return note;
+}
+const userText = (u) => (u === 'system' ? t('ver.system') : u || '—');
 const modeText = (m) => (['none', 'reload', 'restart'].includes(m) ? t(`cfg.mode.${m}`) : String(m ?? ''));
 
 export function mountConfig(root) {
@@ -112,14 +136,24 @@ export function mountConfig(root) {
       }
       body = { form };
     } else body = { text: yaml };
+    const diffBody = { ...body };
     if (action === 'apply' && note.trim()) body.note = note.trim();
     run(async () => {
       try {
+        const r0 = await api('POST', '/api/config/validate', diffBody);
+        const errors = r0?.errors ?? [];
+        if (r0?.ok === false || errors.length) {
+          showErrors(errors, action === 'apply' ? t('cfg.notApplied') : t('cfg.checkFailed', { n: errors.length }));
+          return;
+        }
         if (action === 'check') {
-          const r = await api('POST', '/api/config/validate', body);
-          const errors = r?.errors ?? [];
-          if (r?.ok !== false && !errors.length) result = { kind: 'ok', text: t('cfg.checkOk') };
-          else showErrors(errors, t('cfg.checkFailed', { n: errors.length }));
+          result = { kind: 'ok', text: t('cfg.checkOk') };
+          return;
+        }
+        // What the apply changes, confirmed with the diff in view.
+        const diff = await api('POST', '/api/config/diff', diffBody);
+        if (!(await confirmDialog(t('cfg.applyConfirm'), diffView(diff)))) {
+          result = { kind: '', text: t('cfg.cancelled') };
           return;
         }
         const r = await api('POST', '/api/config', body);
@@ -139,13 +173,24 @@ export function mountConfig(root) {
   }
 
   async function rollback(v) {
-    if (!(await confirmDialog(t('cfg.rollbackConfirm', { version: v.id })))) return;
+    let diff;
+    try {
+      diff = await api('GET', `/api/config/versions/${encodeURIComponent(v.id)}/diff`);
+    } catch (e) {
+      if (e.status !== 401) { result = { kind: 'error', text: errText(e) }; render(); }
+      return;
+    }
+    const noteInput = h('input', { id: 'rollback-note', name: 'rollback-note', type: 'text', maxlength: 200, autocomplete: 'off',
+      onkeydown: (ev) => { if (ev.key === 'Enter') ev.preventDefault(); } });
+    const extra = [diffView(diff), h('div', { class: 'field' }, h('label', { for: 'rollback-note', text: t('cfg.note') }), noteInput)];
+    if (!(await confirmDialog(t('cfg.rollbackConfirm', { version: v.id }), extra))) return;
+    const rollbackNote = noteInput.value.trim();
     run(async () => {
       try {
-        const r = await api('POST', '/api/config/rollback', { version: v.id });
+        const r = await api('POST', '/api/config/rollback', rollbackNote ? { version: v.id, note: rollbackNote } : { version: v.id });
         if (r?.ok === false) throw Object.assign(new Error(r.error ?? 'rollback failed'), { body: r });
         await reload();
-        result = { kind: 'ok', text: t('cfg.rolledBack', { version: r?.version ?? '—', mode: modeText(r?.applied) }) };
+        result = { kind: 'ok', text: t('cfg.rolledBack', { from: r?.rollbackOf ?? v.id, version: r?.version ?? '—', mode: modeText(r?.applied) }) };
       } catch (e) {
         if (!Array.isArray(e.body?.errors)) throw e;
         showErrors(e.body.errors, t('cfg.notApplied'), true);
@@ -195,14 +240,19 @@ export function mountConfig(root) {
 
   function versions() {
     const list = cfg.versions ?? [];
+    const rows = list.map((v) => h('tr', { 'data-version-row': v.id, 'data-running': v.running ? 'true' : null, class: v.running ? 'running' : null },
+      h('td', null, h('span', { class: 'version-id', text: String(v.id) }), v.running ? h('span', { class: 'badge ok', 'data-running-badge': '', text: t('cfg.running') }) : null),
+      h('td', { text: fmtTime(v.ts) }),
+      h('td', { text: userText(v.user) }),
+      h('td', { class: 'version-note', title: v.note || null, text: noteText(v) }),
+      h('td', null, h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'small', 'data-action': 'view-version', 'data-version': v.id, text: t('cfg.view'), onclick: () => view(v), disabled: busy }),
+        // The running version has nothing to roll back to.
+        v.running ? null : h('button', { type: 'button', class: 'small danger', 'data-action': 'rollback', 'data-version': v.id, text: t('cfg.rollback'), onclick: () => rollback(v), disabled: busy })))));
     const section = h('section', { class: 'card', id: 'versions' }, h('h2', { text: t('cfg.versions') }),
+      list.length && !list.some((v) => v.running) ? h('p', { class: 'banner warn', id: 'not-a-version', text: t('cfg.runningNotKept') }) : null,
       list.length
-        ? table([t('col.id'), t('col.time'), t('col.user'), t('col.note'), t('col.actions')], list.map((v) => [
-          String(v.id), fmtTime(v.ts), v.user ?? '—', v.note ?? '',
-          h('div', { class: 'actions' },
-            h('button', { type: 'button', class: 'small', 'data-action': 'view-version', 'data-version': v.id, text: t('cfg.view'), onclick: () => view(v), disabled: busy }),
-            h('button', { type: 'button', class: 'small danger', 'data-action': 'rollback', 'data-version': v.id, text: t('cfg.rollback'), onclick: () => rollback(v), disabled: busy })),
-        ]), { class: 'versions' })
+        ? table([t('col.id'), t('col.time'), t('col.user'), t('col.note'), t('col.actions')], rows, { class: 'versions' })
         : h('p', { class: 'muted', text: t('cfg.noVersions') }));
     if (versionView) {
       section.append(h('div', { id: 'version-view' },
@@ -211,6 +261,21 @@ export function mountConfig(root) {
         h('pre', { id: 'version-text', class: 'code', text: versionView.text })));
     }
     return section;
+  }
+
+  /** The server's diff (running -> new) as lines coloured by kind, with a summary. */
+  function diffView(d) {
+    let summary;
+    if (d?.identical) summary = t('diff.identical');
+    else if (d?.secretsChanged) summary = t('diff.secretOnly');
+    else if (d?.tooLarge) summary = t('diff.tooLarge');
+    else if (d?.unparsable) summary = t('diff.unparsable');
+    else summary = t('diff.summary', { added: d?.added ?? 0, removed: d?.removed ?? 0 });
+    const from = d?.from?.running;
+    const head = h('p', { class: 'muted small diff-head', text: `${from == null ? t('diff.fromRunning') : t('diff.fromVersion', { v: from })} → ${d?.to?.version == null ? t('diff.toNew') : t('diff.toVersion', { v: d.to.version })}` });
+    const lines = typeof d?.unified === 'string' && d.unified ? d.unified.replace(/\n$/, '').split('\n') : [];
+    return h('div', { id: 'config-diff', class: 'diff' }, head, h('p', { class: 'diff-summary', text: summary }),
+      lines.length ? h('pre', { class: 'code diff-lines' }, lines.map((l) => h('span', { class: l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : l.startsWith('\\') ? 'meta' : 'ctx', text: `${l}\n` }))) : null);
   }
 
   function render() {
@@ -225,7 +290,7 @@ export function mountConfig(root) {
     root.replaceChildren(h('div', { class: 'config-page' },
       h('h1', { text: t('cfg.title') }),
       cfg.file ? h('p', { class: 'muted', text: t('cfg.file', { file: cfg.file }) }) : null,
-      typeof cfg.current === 'string' || typeof cfg.current === 'number' ? h('p', { class: 'muted', text: t('cfg.current', { v: cfg.current }) }) : null,
+      typeof cfg.running === 'number' ? h('p', { class: 'muted', id: 'running-version', text: t('cfg.current', { v: cfg.running }) }) : null,
       h('section', { class: 'card' },
         h('div', { class: 'tabs', role: 'tablist' }, tabBtn('form', 'cfg.tab.form'), tabBtn('yaml', 'cfg.tab.yaml')),
         h('p', { class: 'muted small', text: t('cfg.tabHint') }),
