@@ -38,6 +38,34 @@ const profileText = (p) => (p && typeof p === 'object' ? [label(p.name, ''), p.i
 const hexText = (h) => (typeof h === 'string' && /^[0-9a-f]{1,4}$/i.test(h) ? `0x${h.toUpperCase().padStart(4, '0')}` : h);
 const hexWord = (w) => (typeof w === 'number' ? `0x${w.toString(16).toUpperCase().padStart(4, '0')}` : '—');
 
+/** A reading's time as date and clock, the date hidden on a phone (app.css). */
+function tsNodes(ts) {
+  const s = fmtTime(ts);
+  const i = s.indexOf(' ');
+  return i > 0 ? [h('span', { class: 'date', text: `${s.slice(0, i)} ` }), s.slice(i + 1)] : [s];
+}
+
+/** How much a float32 byte order's values look like readings: finite, and zero or between
+ * 1e-3 and 1e7 in size (a wrong order gives 1e-38 or 1e+30 and the like). */
+function plausible(dec, order) {
+  let n = 0;
+  for (const x of dec) {
+    const v = x.float32?.[order];
+    if (typeof v === 'number' && Number.isFinite(v) && (v === 0 || (Math.abs(v) >= 1e-3 && Math.abs(v) <= 1e7))) n++;
+  }
+  return n;
+}
+
+/** The columns shown at first: int16, uint16 (their plain order) and float32 in its likeliest order. */
+export function likelyColumns(dec, all) {
+  const out = [];
+  for (const [ty, os] of all) {
+    if ((ty === 'int16' || ty === 'uint16') && os.includes('ABCD')) out.push([ty, ['ABCD']]);
+    if (ty === 'float32') out.push([ty, [[...os].sort((a, b) => plausible(dec, b) - plausible(dec, a))[0]]]);
+  }
+  return out.length ? out : all;
+}
+
 /** Counters rendered generically as key/value; nested objects flattened one level (errors.timeout). */
 function kvRows(obj, prefix = '') {
   if (obj == null || typeof obj !== 'object') return [];
@@ -60,7 +88,7 @@ export function mountDevice(root, id) {
   let chartPoint = null;
   let hours = 6;
   let hist = null;
-  const tr = { register: 'holding', start: 0, count: 10, busy: false, result: null, error: '', reqStart: 0 };
+  const tr = { register: 'holding', start: 0, count: 10, busy: false, result: null, error: '', reqStart: 0, allTypes: false };
   const writeMsg = {};
   const path = `/api/devices/${encodeURIComponent(id)}`;
 
@@ -69,7 +97,7 @@ export function mountDevice(root, id) {
       h('td', null, h('div', { text: label(p.name, p.id) }), h('div', { class: 'muted small', text: p.id })),
       h('td', { 'data-point': p.id, 'data-ts': p.last?.ts, class: p.last?.quality && p.last.quality !== 'good' ? 'num q-bad' : 'num' }, valueNodes(p.last ?? (isPublic(p) ? { unit: p.unit } : { withheld: p.privacy }))),
       h('td', { class: 'quality', text: p.last?.withheld ? '—' : qualityText(p.last?.quality) }),
-      h('td', { class: 'ts', text: fmtTime(p.last?.ts) }))), { class: 'live' });
+      h('td', { class: 'ts' }, tsNodes(p.last?.ts)))), { class: 'live' });
   }
 
   function chartSection() {
@@ -140,19 +168,29 @@ export function mountDevice(root, id) {
     }
     const dec = Array.isArray(r.decoded) ? r.decoded : (r.words ?? []).map((_, i) => ({ offset: i }));
     if (!dec.length) return h('p', { class: 'muted', text: t('try.empty') });
-    const cols = TYPES.map((ty) => [ty, ORDERS.filter((o) => dec.some((x) => x[ty] && o in x[ty]))]).filter(([, os]) => os.length);
+    const all = TYPES.map((ty) => [ty, ORDERS.filter((o) => dec.some((x) => x[ty] && o in x[ty]))]).filter(([, os]) => os.length);
+    // On a phone the full table is 2,500 px wide: first the types a register usually holds, with
+    // float32 in the byte order whose values look most like measurements; the rest on demand.
+    const cols = tr.allTypes ? all : likelyColumns(dec, all);
     const head = h('thead', null,
-      h('tr', null, [t('try.offset'), t('try.address'), t('try.hex')].map((s) => h('th', { rowspan: 2, scope: 'col', text: s })),
+      h('tr', null, [t('try.address'), t('try.hex')].map((s) => h('th', { rowspan: 2, scope: 'col', text: s })),
+        tr.allTypes ? h('th', { rowspan: 2, scope: 'col', text: t('try.offset') }) : null,
         cols.map(([ty, os]) => h('th', { colspan: os.length, scope: 'colgroup', class: 'group', text: ty }))),
       h('tr', null, cols.flatMap(([, os]) => os.map((o) => h('th', { scope: 'col', text: o })))));
     const body = h('tbody', null, dec.map((x, i) => {
       const off = x.offset ?? i;
       return h('tr', null,
-        h('td', { text: off }), h('td', { text: tr.reqStart + off }),
+        h('td', { text: tr.reqStart + off }),
         h('td', { class: 'mono', text: hexText(r.hex?.[off]) ?? hexWord(r.words?.[off]) }),
+        tr.allTypes ? h('td', { text: off }) : null,
         cols.flatMap(([ty, os]) => os.map((o) => h('td', { text: fmtDecoded(x[ty]?.[o]) }))));
     }));
-    return h('div', { class: 'table-wrap' }, h('table', { class: 'decoded num' }, head, body));
+    const toggle = h('button', { type: 'button', class: 'link', 'data-action': 'try-all-types', text: t(tr.allTypes ? 'try.fewerTypes' : 'try.allTypes') });
+    toggle.addEventListener('click', () => {
+      tr.allTypes = !tr.allTypes;
+      root.querySelector('#try-read-result')?.replaceChildren(tryReadResult() ?? '');
+    });
+    return h('div', null, h('div', { class: 'table-wrap' }, h('table', { class: `decoded num${tr.allTypes ? '' : ' compact'}` }, head, body)), toggle);
   }
 
   function tryReadSection() {
@@ -261,7 +299,7 @@ export function mountDevice(root, id) {
       if (cell) {
         const row = cell.closest('tr');
         row.querySelector('.quality').textContent = r.withheld ? '—' : qualityText(r.quality);
-        row.querySelector('.ts').textContent = fmtTime(r.ts);
+        row.querySelector('.ts').replaceChildren(...tsNodes(r.ts));
       }
       if (chart && hist && r.point === chartPoint && typeof r.value === 'number') {
         const cutoff = Date.now() - hours * 3600e3;
