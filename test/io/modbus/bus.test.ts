@@ -112,12 +112,13 @@ describe('ModbusBus with several requests in flight', () => {
 
 describe('ModbusBus low-priority requests (a bus scan)', () => {
   it('run only when no poll waits, one at a time, and delay a poll by at most one request', async () => {
-    const { port, seen } = await slowServer((u) => (u >= 20 ? 30 : 5));
+    // The first probe is slow (the polls arrive while it is on the link), the rest quick.
+    const { port, seen } = await slowServer((u) => (u === 20 ? 250 : 5));
     const b = await startBus(port, 4);
     const rounds: boolean[] = [];
     b.onRound((open) => rounds.push(open));
     // A scan queues many probes; polls of units 1 and 2 arrive while it runs.
-    const probes = [20, 21, 22, 23, 24, 25].map((u) => b.read({ unitId: u, register: 'holding', start: 0, count: 1 }, { priority: 'low', retries: 0 }));
+    const probes = [20, 21, 22, 23, 24, 25].map((u) => b.read({ unitId: u, register: 'holding', start: 0, count: 1 }, { priority: 'low', retries: 0, timeoutMs: 1000 }));
     expect(rounds).toEqual([]); // a scan opens no round of polls
     while (seen.order.length === 0) await new Promise((r) => setTimeout(r, 1)); // the first probe is on the link
     const polls = [read(b, 1, 0), read(b, 2, 0)];

@@ -92,10 +92,12 @@ describe('DevicePoller on the monotonic clock', () => {
     await waitFor(() => [...starts.values()].every((s) => s.length >= 10), 5000, 'ten scans each');
     // Four more devices, not one timer more: the bus' clock wakes them all (before, one each).
     expect(timeouts() - before).toBe(0);
-    // Each at its rate: ten scans in about a second, not two in one tick.
+    // Each at its rate, not two scans in one tick (a gap of about 0 ms). A tick that fires late
+    // on a loaded machine makes the next gap short but not nil: the clock keeps its grid.
     for (const s of starts.values()) {
       const gaps = s.slice(2, 10).map((t, i) => t - s[i + 1]!);
-      for (const g of gaps) expect(g).toBeGreaterThan(50);
+      for (const g of gaps) expect(g).toBeGreaterThan(5);
+      expect(s[9]! - s[1]!).toBeGreaterThan(8 * 100 * 0.75);
     }
   });
 

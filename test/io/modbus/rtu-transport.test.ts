@@ -65,7 +65,8 @@ async function scripted(script: Script, baudRate = 9600): Promise<{ t: ModbusRtu
 }
 
 async function busOver(t: ModbusRtuTransport, retries = 1): Promise<ModbusBus> {
-  const bus = new ModbusBus({ id: 'rs485', timeoutMs: 150, retries, reconnectMinMs: 100, reconnectMaxMs: 400 }, t, silentLogger());
+  // 300 ms: a pty on a loaded machine can take over 150 ms to deliver a reply.
+  const bus = new ModbusBus({ id: 'rs485', timeoutMs: 300, retries, reconnectMinMs: 100, reconnectMaxMs: 400 }, t, silentLogger());
   cleanups.push(() => bus.stop());
   await bus.start();
   return bus;
@@ -149,7 +150,8 @@ describe('Modbus RTU link', () => {
     // The device answers the first request 30 ms after the timeout, with a reply the next
     // request of the same shape would also accept. The next request must get its own answer.
     const { t } = await scripted((r, n, dev) => {
-      if (n === 1) setTimeout(() => dev.write(reply(r.unit, r.fc, [111, 111])), 140);
+      // 110 ms: late, and well inside the 50 ms quiet that follows the 100 ms timeout.
+      if (n === 1) setTimeout(() => dev.write(reply(r.unit, r.fc, [111, 111])), 110);
       else setTimeout(() => dev.write(reply(r.unit, r.fc, [222, 222])), 60);
     });
     await expect(t.read(read, 100)).rejects.toBeInstanceOf(ModbusTimeoutError);
