@@ -87,6 +87,6 @@ export async function diagnosticBundle(app: App, now = new Date()): Promise<Bund
   let body = JSON.stringify(bundle, null, 1);
   // Belt and braces: a secret that found another way in (a log line quoting a config) is cut.
   for (const s of runningSecrets(app)) body = body.split(JSON.stringify(s).slice(1, -1)).join(REDACTED);
-  const stamp = now.toISOString().replace(/[:.]/g, '').slice(0, 15);
+  const stamp = now.toISOString().replace(/[-:.]/g, '').slice(0, 15);
   return { name: `diagnostics-${c.site.gatewayId.replace(/[^\w-]/g, '_')}-${stamp}.json`, body };
 }
