@@ -10,7 +10,7 @@ import argon2 from 'argon2';
 import * as OTPAuth from 'otpauth';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { freePort, restartablePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
+import { freePort, PymodbusServer, restartablePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
 import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
 import { CLI, ROOT, assertBuilt } from '../helpers/cli.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
@@ -81,6 +81,37 @@ describe('overview: offline devices first, with count and reason', () => {
     // In its facility the offline device comes before the online one.
     const canteen = o.facilities.find((f: any) => f.id === 'canteen').devices.map((d: any) => d.id);
     expect(canteen).toEqual(['freezer-9', 'fridge-1']);
+  });
+});
+
+describe('overview: a device that was online', () => {
+  it('when its pymodbus device goes away: offline, with the time of its last answer', async () => {
+    const server = await PymodbusServer.start({ units: { '1': { hr: { '0': 42, '1': 43, '2': 44, '3': 45 } } } });
+    cleanups.push(() => server.stop());
+    const { client } = await site({
+      buses: [{ id: 'rs', type: 'modbus-tcp', host: '127.0.0.1', port: server.port, timeoutMs: 300 }],
+      devices: [{ id: 'fridge-7', facility: 'canteen', profile: 'r4dcb08', bus: 'rs', unitId: 1, pollMs: 300 }],
+      simulator: { enabled: false },
+    });
+    const on = await waitFor(async () => {
+      const b = (await client.get('/api/overview')).body;
+      return b.facilities[0]?.devices[0]?.online === true && b;
+    }, 15_000, 'the device online');
+    expect(on.offline).toEqual({ count: 0, of: 1, devices: [] });
+    await server.stop();
+    const o = await waitFor(async () => {
+      const b = (await client.get('/api/overview')).body;
+      return b.offline.count === 1 && b;
+    }, 15_000, 'the device offline');
+    const d = o.offline.devices[0];
+    expect(d.id).toBe('fridge-7');
+    expect(typeof d.reason).toBe('string');
+    expect(d.reason.length).toBeGreaterThan(0);
+    // The last answer: after the start, before now, and the same as the device's own.
+    const dev = o.facilities[0].devices[0];
+    expect(d.since).toBe(dev.lastSuccess);
+    expect(d.since).toBeGreaterThan(on.clock.now - 15_000);
+    expect(d.since).toBeLessThanOrEqual(o.clock.now);
   });
 });
 
