@@ -27,8 +27,9 @@ export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fat
 export type LevelName = keyof typeof LEVELS;
 
 /** Keys whose values never reach the page or the diagnostic bundle (stdout keeps the setup
- * code: that is where the technician reads it). */
-const SECRET_KEY = /pass(word)?|secret|token|cookie|csrf|nonce|setupcode|recovery|totp|^code$|^otp$|^key$|authorization/i;
+ * code: that is where the technician reads it). Not `code`: error codes (ECONNREFUSED) are
+ * what a technician needs; a login code is never logged. */
+const SECRET_KEY = /pass(word)?|secret|token|cookie|csrf|nonce|setupcode|recovery|totp|otpauth|private_?key|api_?key|authorization/i;
 /** Secrets at the top level or one object down are also censored on stdout (pino redact). */
 const REDACT_PATHS = ['password', 'secret', 'token', 'passwordHash', 'cookie', '*.password', '*.secret', '*.token', '*.passwordHash', '*.cookie'];
 

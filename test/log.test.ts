@@ -117,3 +117,15 @@ describe('LogRing (the page\'s recent log)', () => {
     expect(scrubRecord({ msg: 'x', recoveryCodesLeft: 3, totpRequired: true, detail: { password: 'Abc-12345' } })).toEqual({ msg: 'x', recoveryCodesLeft: 3, totpRequired: true, detail: { password: '[redacted]' } });
   });
 });
+
+describe('LogRing keeps what a technician needs', () => {
+  it('an error code or a file path is not mistaken for a secret', () => {
+    const ring = new LogRing(5);
+    const log = createLogger('info', { format: 'json', destination: sink().stream, ring });
+    log.warn({ code: 'ECONNREFUSED', keyFile: '/etc/cgw/client.key', passwordFile: '/etc/cgw/pw' }, 'uplink cannot connect: ECONNREFUSED');
+    const r = ring.records()[0]!;
+    expect(r.msg).toBe('uplink cannot connect: ECONNREFUSED');
+    expect(r.code).toBe('ECONNREFUSED');
+    expect(r.keyFile).toBe('/etc/cgw/client.key');
+  });
+});
