@@ -12,7 +12,7 @@ import { ConfigStore, type ConfigVersion } from './config/config-store.js';
 import { adoptLegacyState } from './config/state-dir.js';
 import { isSecretPath, redactSecrets, restoreSecrets } from './config/secrets.js';
 import { ensurePrivateDir } from './store/private-files.js';
-import type { Logger } from './log.js';
+import { logRing, type Logger, type LogRing } from './log.js';
 import { Gateway } from './main.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { WebAuth } from './web/auth.js';
@@ -36,6 +36,8 @@ export interface AppOptions {
   /** The fixed state folder (src/config/state-dir.ts): admin account, audit log, site secret. */
   stateDir: string;
   gpioBackend?: GpioBackend;
+  /** The log records the page shows (diagnostics); default the process' logRing. */
+  logs?: LogRing;
 }
 
 export type ApplyResult =
@@ -62,6 +64,9 @@ export class App {
   private sampler: NodeJS.Timeout | null = null;
   /** One config change at a time: a second apply waits for the first. */
   private applying: Promise<unknown> = Promise.resolve();
+  /** Set by the CLI's run(): stops the daemon and exits with RESTART_EXIT_CODE so that
+   * systemd starts it again. Null (tests, embedding): a restart is refused. */
+  restartHandler: (() => void) | null = null;
   /** Once the page listens, a new setup code (after reset-admin --delete) is logged with its URL. */
   private listening = false;
 
@@ -96,6 +101,10 @@ export class App {
 
   get configText(): string {
     return this.text;
+  }
+
+  get logs(): LogRing {
+    return this.opts.logs ?? logRing;
   }
 
   get profiles(): ReadonlyMap<string, Profile> {

@@ -100,6 +100,9 @@ Environment: LOG_LEVEL (fatal..trace) overrides the config's log.level; LOG_FORM
 
 /** Longest a clean stop may take before the process exits anyway (issue: within 5 s). */
 const STOP_DEADLINE_MS = 4500;
+/** Exit code of a restart asked from the page: not 0, so that a unit with Restart=on-failure
+ * restarts too (ours has Restart=always); EX_TEMPFAIL from sysexits.h. */
+const RESTART_EXIT_CODE = 75;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -402,7 +405,9 @@ async function run(file: string, editableFile: string, stateDir: string, format:
   notifier.startWatchdog(() => gateway.gateway.liveness());
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    // `code`: RESTART_EXIT_CODE for a restart asked from the page (systemd's Restart= starts
+    // the daemon again; under npm start it just stops).
+    const stop = (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'stopping');
@@ -415,7 +420,7 @@ async function run(file: string, editableFile: string, stateDir: string, format:
         () => {
           clearTimeout(deadline);
           notifier.close();
-          resolve(0);
+          resolve(code);
         },
         (err: Error) => {
           clearTimeout(deadline);
@@ -425,6 +430,7 @@ async function run(file: string, editableFile: string, stateDir: string, format:
       );
     };
     onSignal = stop;
+    gateway.restartHandler = () => stop('restart', RESTART_EXIT_CODE);
     if (signalled) stop(signalled);
   });
 }

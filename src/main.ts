@@ -430,6 +430,11 @@ export class Gateway {
     this.started = false;
   }
 
+  /** "Reconnect uplink now" (web page): null when this gateway has no uplink. */
+  reconnectUplink(): ReturnType<Uplink['reconnectNow']> | null {
+    return this.uplink?.reconnectNow() ?? null;
+  }
+
   snapshot(): unknown {
     return {
       version: packageVersion(),

@@ -224,6 +224,20 @@ export class Uplink {
     }, delay);
   }
 
+  /** "Reconnect now" from the page: ends the backoff wait and connects at once, with the
+   * backoff started over. Nothing to do while connected or already connecting. */
+  reconnectNow(): 'connecting' | 'connected' | 'stopped' {
+    if (this.state === 'stopped' || this.state === 'connected') return this.state;
+    if (this.state === 'waiting') {
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+      this.attempt = 0;
+      this.log.info({ url: this.cfg.url }, 'uplink: reconnecting now (asked from the page)');
+      this.connect();
+    }
+    return 'connecting';
+  }
+
   /** Fills the in-flight window from the outbox. */
   private pump(): void {
     const c = this.client;

@@ -25,6 +25,7 @@ import { formOf, mergeForm } from './config-edit.js';
 import { configDiff } from './config-diff.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
+import { diagnosticBundle, LogsQuery, recentLogs, SystemCommandBody } from './diagnostics.js';
 import { publicReading } from './public-reading.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls-cert.js';
 
@@ -565,11 +566,49 @@ export class WebServer {
     // No login: the fingerprint is what any client sees in the handshake anyway.
     this.route('GET', '/api/tls', false, (_req, res) => sendJson(res, 200, { https: this.tls !== null, ...(this.tls ?? {}) }));
 
+    this.diagnosticRoutes(who);
+
     this.route('GET', '/api/audit', true, (req, res) => {
       const limit = Number(new URL(req.url ?? '', 'http://gateway').searchParams.get('limit') ?? 100);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit: must be a whole number 1..1000');
       sendJson(res, 200, { entries: app.audit.recent(limit) });
     });
+  }
+
+  /** Diagnostics (docs/WEB.md): recent logs, the bundle, restart and "reconnect uplink now". */
+  private diagnosticRoutes(who: (req: http.IncomingMessage, s: Session | null) => { user: string; ip: string }): void {
+    const app = this.app;
+    this.route('GET', '/api/logs', true, (req, res) => {
+      const q = Object.fromEntries(new URL(req.url ?? '', 'http://gateway').searchParams);
+      const parsed = LogsQuery.safeParse(q);
+      if (!parsed.success) throw new HttpError(400, `${parsed.error.issues[0]!.path.join('.') || 'query'}: ${parsed.error.issues[0]!.message}`);
+      sendJson(res, 200, recentLogs(app, parsed.data.level));
+    });
+
+    this.route('GET', '/api/diagnostics/bundle', true, async (req, res, _p, s) => {
+      const b = await diagnosticBundle(app);
+      app.audit.write({ ...who(req, s), action: 'diagnostics-bundle', detail: { file: b.name, bytes: Buffer.byteLength(b.body) } });
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${b.name}"`, 'cache-control': 'no-store' }).end(b.body);
+    });
+
+    this.route('POST', '/api/system/restart', true, async (req, res, _p, s) => {
+      const { note } = await readBody(req, SystemCommandBody);
+      const restart = app.restartHandler;
+      if (!restart) throw new HttpError(503, 'this daemon was not started by the community-gateway command: it cannot restart itself');
+      app.audit.write({ ...who(req, s), action: 'restart', detail: { note: note ?? '' } });
+      // The answer first, then the stop: the page learns the restart was taken.
+      res.once('finish', () => setImmediate(restart));
+      sendJson(res, 202, { ok: true, restarting: true });
+    }, { command: true });
+
+    this.route('POST', '/api/uplink/reconnect', true, async (req, res, _p, s) => {
+      const { note } = await readBody(req, SystemCommandBody);
+      const before = app.gateway.uplink?.state ?? null;
+      const r = app.gateway.reconnectUplink();
+      if (r === null) throw new HttpError(409, 'this gateway has no uplink');
+      app.audit.write({ ...who(req, s), action: 'uplink-reconnect', detail: { before, note: note ?? '' } });
+      sendJson(res, 200, { ok: true, before, state: r });
+    }, { command: true });
   }
 
   /** Server-sent events: the latest public reading per point every half second, the

@@ -37,7 +37,13 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     points: points(g, cfg.id),
     pointNames: Object.fromEntries((g.profileOf(cfg.id)?.points ?? []).map((x) => [x.id, x.name])),
   }));
-  const devices = [...modbus, ...gpio];
+  // Offline first, in each facility and in the overview's own list: what needs the
+  // technician is on top. `since` is the last good answer (null: none since the start).
+  const devices = [...modbus, ...gpio].sort((a, b) => Number(a.online !== false) - Number(b.online !== false));
+  const offline = devices
+    .filter((d) => d.online === false)
+    .map((d) => ({ id: d.id, name: d.name, facility: d.facility, kind: d.kind, reason: d.lastError || null, since: d.lastSuccess }))
+    .sort((a, b) => (a.since ?? 0) - (b.since ?? 0));
   return {
     site: c.site,
     uplink: g.uplink && { state: g.uplink.state, url: c.uplink.url, connectedSince: g.uplink.connectedSince, lastError: g.uplink.lastError },
@@ -45,6 +51,7 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     // The box's own time next to the technician's phone shows a clock that is off at a glance.
     clock: { now: Date.now(), ...g.clockState() },
     alarms: g.alarms?.active() ?? [],
+    offline: { count: offline.length, of: devices.length, devices: offline },
     facilities: FACILITIES.map((f) => ({ id: f, devices: devices.filter((d) => d.facility === f) })).filter((f) => f.devices.length > 0),
   };
 }

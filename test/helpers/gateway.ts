@@ -12,7 +12,7 @@ import type { Profile } from '../../src/config/profile-schema.js';
 import { Gateway } from '../../src/main.js';
 import { App } from '../../src/app.js';
 import type { GpioBackend } from '../../src/io/gpio/line.js';
-import { silentLogger, type Logger } from '../../src/log.js';
+import { silentLogger, type Logger, type LogRing } from '../../src/log.js';
 
 export function baseConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -44,7 +44,7 @@ export function capturingLogger(): { log: Logger; lines: () => Record<string, un
 }
 
 /** The whole daemon (gateway + web page) on `cfg`, written to a config file in a temp dir. */
-export function makeApp(cfg: Record<string, unknown>, log: Logger = silentLogger(), deps: { gpioBackend?: GpioBackend; stateDir?: string } = {}): { app: App; file: string } {
+export function makeApp(cfg: Record<string, unknown>, log: Logger = silentLogger(), deps: { gpioBackend?: GpioBackend; stateDir?: string; logs?: LogRing } = {}): { app: App; file: string } {
   const profiles = loadProfiles(DRIVERS_DIR);
   const text = stringify(cfg);
   const r = parseSiteConfig(text, profiles);

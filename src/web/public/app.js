@@ -9,6 +9,7 @@ import { mountDevice } from './views/device.js';
 import { mountConfig } from './views/config.js';
 import { mountAudit } from './views/audit.js';
 import { mountAccount } from './views/account.js';
+import { mountDiagnostics } from './views/diagnostics.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -66,6 +67,9 @@ function route() {
   } else if (hash === '#/audit') {
     name = 'audit';
     show(mountAudit);
+  } else if (hash === '#/diagnostics') {
+    name = 'diagnostics';
+    show(mountDiagnostics);
   } else if (hash === '#/account') {
     name = 'account';
     show(mountAccount);
@@ -195,6 +199,9 @@ logoutBtn.addEventListener('click', async () => {
 
 window.addEventListener('hashchange', route);
 window.addEventListener('cgw:second-factor', () => { if (mustEnrol) { mustEnrol = false; openEvents(); } });
+
+// The diagnostics link, before the account's (index.html keeps the other links).
+nav.insertBefore(h('a', { href: '#/diagnostics', 'data-route': 'diagnostics', 'data-i18n': 'nav.diagnostics' }), nav.querySelector('[data-route="account"]'));
 
 checkStrings();
 translateShell();

@@ -72,9 +72,35 @@ function alarmList(alarms) {
       h('span', { class: 'muted', text: t('alarms.since', { time: fmtTime(a.since) }) })))));
 }
 
+/** "5 分钟前": how long ago `ts` was, by the box's own clock `now` (the phone's may differ). */
+export function fmtAgo(ts, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return t('ago.s', { n: s });
+  if (s < 3600) return t('ago.min', { n: Math.floor(s / 60) });
+  if (s < 86400) return t('ago.h', { n: Math.floor(s / 3600) });
+  return t('ago.d', { n: Math.floor(s / 86400) });
+}
+
+/** Offline devices first on the page: how many, and each one's reason and last answer. The
+ * reason is the server's text as it comes (its translation is a later item). */
+function offlineList(o) {
+  const off = o.offline;
+  if (!off) return null;
+  if (!off.count) return h('p', { id: 'offline', class: 'muted no-offline', 'data-count': '0', text: t('offline.none', { n: off.of }) });
+  const now = o.clock?.now ?? Date.now();
+  return h('section', { id: 'offline', class: 'card offline', 'data-count': String(off.count), role: 'status' },
+    h('h2', null, h('span', { class: 'badge bad', text: t('state.offline') }), ' ', t('offline.title', { n: off.count, of: off.of })),
+    h('ul', { class: 'offline-list' }, off.devices.map((d) => h('li', { class: 'offline-device', 'data-offline': d.id },
+      h('div', { class: 'offline-head' },
+        h('a', { href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
+        h('span', { class: 'muted', text: facilityName(d.facility) })),
+      h('div', { class: 'offline-reason', text: d.reason ?? t('offline.noReason') }),
+      h('div', { class: 'muted offline-since', text: d.since ? t('offline.since', { ago: fmtAgo(d.since, now), time: fmtTime(d.since) }) : t('offline.never') })))));
+}
+
 function deviceItem(d) {
   const points = Array.isArray(d.points) ? d.points.map((p) => [p.id ?? p.point, p]) : Object.entries(d.points ?? {});
-  return h('li', { class: 'device', 'data-device': d.id },
+  return h('li', { class: d.online === false ? 'device is-offline' : 'device', 'data-device': d.id },
     h('div', { class: 'device-head' },
       h('a', { class: 'device-name', href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
       stateBadge(d.online),
@@ -106,6 +132,7 @@ export function mountOverview(root) {
     }
     root.replaceChildren(h('div', { class: 'overview' },
       uplinkStrip(data),
+      offlineList(data),
       alarmList(data.alarms),
       h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id },
         h('h2', { text: facilityName(f.id) }),
