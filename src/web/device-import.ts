@@ -52,6 +52,10 @@ export function csvRows(csv: string): { ok: true; rows: ImportRow[] } | { ok: fa
   }
   const errors: ImportError[] = [];
   const names = header.fields.map((f) => f.trim());
+  // No known column at all: a file without its header row, one error rather than one a column.
+  if (!names.some((n) => (IMPORT_COLUMNS as readonly string[]).includes(n))) {
+    return { ok: false, errors: [{ row: 1, column: null, message: `the first row must be the header: ${IMPORT_COLUMNS.join(',')}` }] };
+  }
   const seen = new Set<string>();
   for (const name of names) {
     if (!(IMPORT_COLUMNS as readonly string[]).includes(name)) errors.push({ row: 1, column: name, message: `unknown column "${name}": the columns are ${IMPORT_COLUMNS.join(', ')}` });
