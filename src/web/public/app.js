@@ -9,6 +9,7 @@ import { mountDevice } from './views/device.js';
 import { mountConfig } from './views/config.js';
 import { mountAudit } from './views/audit.js';
 import { mountAccount } from './views/account.js';
+import { mountTools } from './views/tools.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -63,6 +64,9 @@ function route() {
   } else if (hash === '#/config') {
     name = 'config';
     show(mountConfig);
+  } else if (hash === '#/tools') {
+    name = 'tools';
+    show(mountTools);
   } else if (hash === '#/audit') {
     name = 'audit';
     show(mountAudit);
