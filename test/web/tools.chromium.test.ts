@@ -129,6 +129,8 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     expect(app.config.devices[1]).toMatchObject({ facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 2, pollMs: 1000, name: '厨房温湿度' });
     await expect.poll(async () => (await page.locator('#add-result').textContent()) ?? '', { timeout: 5000 }).toMatch(/^已添加设备 kitchen-th/);
     expect(fs.readFileSync(file, 'utf8')).toContain('id: kitchen-th');
+    expect(await unit2.textContent()).toContain('已配置为设备 kitchen-th');
+    expect(await unit2.locator('[data-action=add-unit]').count()).toBe(0);
     await shot(page, '23-tools-added');
     // Online on the overview, with its reading.
     await page.goto(`${base}/#/`);

@@ -20,6 +20,9 @@ export function mountTools(root) {
   let destroyed = false;
 
   const scan = { bus: '', units: '1-247', state: null, error: '', timer: null, busy: false };
+  /** Units added from this page since the scan ("bus/unit" -> device id): the scan's result
+   * names the devices configured when it ran. */
+  const added = new Map();
   /** The "add as device" form of one found unit: {unitId, draft, errors, result, busy}. */
   let adding = null;
   const imp = { text: '', fileName: '', errors: [], result: null, busy: false };
@@ -115,7 +118,8 @@ export function mountTools(root) {
 
   function scanResult(r) {
     if (!r.units?.length) return h('p', { class: 'muted', id: 'scan-none', text: t('tools.scanNone') });
-    const rows = r.units.map((u) => {
+    const rows = r.units.map((u0) => {
+      const u = { ...u0, device: u0.device ?? added.get(`${scan.bus}/${u0.unitId}`) };
       const fits = (u.profiles ?? []).filter((f) => f.fits);
       const misfits = (u.profiles ?? []).filter((f) => !f.fits);
       const ident = u.identification ? Object.values(u.identification).join(' · ') : u.answered === 'damaged' ? t('tools.damaged', { reply: u.reply }) : t('tools.noIdent');
@@ -125,12 +129,13 @@ export function mountTools(root) {
         h('td', null,
           fits.length ? h('ol', { class: 'fits' }, fits.map((f) => h('li', { 'data-profile': f.id, text: `${f.id}${f.source === 'site' ? ` (${t('tools.site')})` : ''}` }))) : h('span', { class: 'muted', text: t('tools.noFit') }),
           misfits.length ? h('details', { class: 'misfits' }, h('summary', { text: t('tools.whyNot', { n: misfits.length }) }),
-            h('ul', null, misfits.map((f) => h('li', { class: 'small', text: `${f.id}: ${f.reason ?? ''}` })))) : null),
-        h('td', null, u.device || !fits.length || u.answered !== 'yes' ? null
-          : h('button', { type: 'button', class: 'small', 'data-action': 'add-unit', 'data-unit': u.unitId, text: t('tools.addDevice'), onclick: () => openAdd(u, fits) })));
+            h('ul', null, misfits.map((f) => h('li', { class: 'small', text: `${f.id}: ${f.reason ?? ''}` })))) : null,
+          // In the profiles cell, not a column of its own: a fourth column would be off a phone's screen.
+          u.device || !fits.length || u.answered !== 'yes' ? null
+            : h('button', { type: 'button', class: 'small', 'data-action': 'add-unit', 'data-unit': u.unitId, text: t('tools.addDevice'), onclick: () => openAdd(u, fits) })));
     });
     return h('div', { id: 'scan-result' },
-      table([t('tools.col.unit'), t('tools.col.ident'), t('tools.col.profiles'), ''], rows, { class: 'scan-units' }),
+      table([t('tools.col.unit'), t('tools.col.ident'), t('tools.col.profiles')], rows, { class: 'scan-units' }),
       adding ? addForm() : null);
   }
 
@@ -166,7 +171,7 @@ export function mountTools(root) {
       field('pollMs', 'cfg.pollMs', input('pollMs', { inputmode: 'numeric' })),
       a.result ? h('div', { id: 'add-result', class: `banner ${a.result.kind}`, role: 'status', text: a.result.text }) : null,
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'primary', 'data-action': 'add-apply', disabled: a.busy, text: a.busy ? t('cfg.working') : t('tools.addApply'), onclick: addApply }),
+        h('button', { type: 'button', class: 'primary', 'data-action': 'add-apply', disabled: a.busy || Boolean(a.done), text: a.busy ? t('cfg.working') : t('tools.addApply'), onclick: addApply }),
         h('button', { type: 'button', 'data-action': 'add-close', text: t('cfg.close'), onclick: () => { adding = null; render(); } })));
   }
 
@@ -197,6 +202,7 @@ export function mountTools(root) {
       if (ok) {
         a.result = { kind: 'ok', text: t('tools.added', { id: device.id, version: ok.version ?? '—', mode: modeText(ok.applied) }) };
         a.done = device.id;
+        added.set(`${scan.bus}/${a.unitId}`, device.id);
       } else if (ok === null && !a.result) a.result = { kind: '', text: t('cfg.cancelled') };
     } catch (e) {
       if (e.status !== 401) a.result = { kind: 'error', text: errText(e) };
