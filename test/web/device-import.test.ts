@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { baseConfig, makeApp, WebClient } from '../helpers/gateway.js';
+import { planImport } from '../../src/web/device-import.js';
 import type { App } from '../../src/app.js';
 
 const PASSWORD = 'Xihu-station-2026';
@@ -148,5 +149,20 @@ describe('web API: device import from CSV', () => {
     expect((await client.post('/api/devices/import', { csv: csv20() }, { 'x-csrf-token': 'wrong' })).status).toBe(403);
     expect((await client.post('/api/devices/import', { csv: csv20() }, { 'x-request-nonce': '' })).status).toBe(400);
     expect(app.config.devices).toHaveLength(1);
+  });
+});
+
+describe('planImport', () => {
+  it('adds to an empty flow list (devices: []) and to a config without devices, in block style, comments kept', () => {
+    const rows = [{ row: 2, cells: { id: 'th-1', name: '厨房', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: '3' } }];
+    const ok = () => ({ ok: true as const });
+    for (const text of ['# the site\nsite: { gatewayId: gw }\ndevices: []\n', '# the site\nsite: { gatewayId: gw }\n']) {
+      const p = planImport(rows, text, ok);
+      expect(p.ok).toBe(true);
+      if (!p.ok) return;
+      expect(p.text).toMatch(/^# the site\n/);
+      expect(p.text).toContain('devices:\n  - id: th-1\n    name: 厨房\n    facility: canteen\n    profile: xy-md02\n    bus: lan\n    unitId: 3\n');
+      expect(parse(p.text).devices).toEqual([{ id: 'th-1', name: '厨房', facility: 'canteen', profile: 'xy-md02', bus: 'lan', unitId: 3 }]);
+    }
   });
 });
