@@ -91,7 +91,15 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     await page.locator('#scan').waitFor();
     expect(await page.locator('.tools-page h1').textContent()).toBe('现场工具');
 
-    // 1. Scan units 1-5 of the line: progress, then the two that answer.
+    // 1. A scan of every unit id, stopped while it runs.
+    await page.click('[data-action=scan-start]');
+    await page.locator('[data-action=scan-cancel]').waitFor({ timeout: 5000 });
+    await page.click('[data-action=scan-cancel]');
+    await page.locator('#scan-state[data-state=cancelled]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#scan-state .scan-progress-text').textContent()).toMatch(/^扫描已停止：探测 \d+\/247，发现 \d 个$/);
+    expect(app.audit.recent(10).map((e) => e.action)).toContain('bus-scan-cancel');
+
+    // 2. Scan units 1-5 of the line: progress, then the two that answer.
     await page.fill('#scan-units', '1-5');
     await page.click('[data-action=scan-start]');
     await page.locator('#scan-state').waitFor();
@@ -107,7 +115,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     await fitsPhone(page);
     await shot(page, '21-tools-scan-done');
 
-    // 2. Add unit 2 in one step: the form prefilled from its best profile; the diff confirmed.
+    // 3. Add unit 2 in one step: the form prefilled from its best profile; the diff confirmed.
     await unit2.locator('[data-action=add-unit]').click();
     await page.locator('#add-form').waitFor();
     expect(await page.inputValue('#add-id')).toBe('xy-md02-2');
@@ -139,7 +147,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     await expect.poll(async () => (await item.locator('[data-point=temperature]').textContent()) ?? '', { timeout: 10_000 }).toContain('21.5');
     await shot(page, '24-tools-added-online');
 
-    // 3. A CSV of 20 devices, row 9 of the file with a unit id of 300: refused, row and column
+    // 4. A CSV of 20 devices, row 9 of the file with a unit id of 300: refused, row and column
     // shown; nothing imported. Excel's "CSV UTF-8" (BOM, CRLF, quoted Chinese names).
     await page.goto(`${base}/#/tools`);
     await page.locator('#import-file').waitFor();
@@ -164,7 +172,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     await fitsPhone(page);
     await shot(page, '25-tools-import-refused');
 
-    // 4. A site profile: stored beside the config, a restart needed for it.
+    // 5. A site profile: stored beside the config, a restart needed for it.
     const profile = fs.readFileSync(path.join(DRIVERS_DIR, 'xy-md02.yaml'), 'utf8').replace(/^id: xy-md02$/m, 'id: xy-md02-site');
     await page.setInputFiles('#profile-file', { name: 'xy-md02-site.yaml', mimeType: 'application/yaml', buffer: Buffer.from(profile, 'utf8') });
     await page.locator('[data-action=upload]:not([disabled])').waitFor();
