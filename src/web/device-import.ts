@@ -39,6 +39,11 @@ export function csvRows(csv: string): { ok: true; rows: ImportRow[] } | { ok: fa
   if (Buffer.byteLength(csv, 'utf8') > IMPORT_LIMITS.bytes) {
     return { ok: false, errors: [{ row: null, column: null, message: `the file is larger than ${IMPORT_LIMITS.bytes / 1024} KiB: split it` }] };
   }
+  // A file that is not UTF-8 (Excel's plain "CSV" is GBK on a Chinese Windows) reaches here
+  // with U+FFFD where its Chinese was: say so rather than import mangled names.
+  if (csv.includes('\uFFFD')) {
+    return { ok: false, errors: [{ row: null, column: null, message: 'the file is not UTF-8 (GBK?): save it as "CSV UTF-8" and import again' }] };
+  }
   let records;
   try {
     records = parseCsv(csv);

@@ -135,6 +135,9 @@ describe('web API: device import from CSV', () => {
     expect(await errs(`${HEADER}\r\n`)).toEqual([{ row: null, column: null, message: 'the file has a header but no device rows' }]);
     expect(await errs(`${HEADER}\r\nth-1,canteen\r\n`)).toEqual([{ row: 2, column: null, message: '2 fields, the header has 7' }]);
     expect(await errs(`${HEADER}\r\nth-1,a"b,canteen,xy-md02,lan,11,5000\r\n`)).toEqual([{ row: 2, column: null, message: expect.stringMatching(/^a quote inside an unquoted field on line 2/) }]);
+    // Excel's plain "CSV" on a Chinese Windows is GBK: the browser's UTF-8 reading leaves U+FFFD.
+    const gbk = new TextDecoder('utf-8').decode(Buffer.from([...Buffer.from(`${HEADER}\r\nth-1,`), 0xb3, 0xf8, 0xb7, 0xbf, ...Buffer.from(',canteen,xy-md02,lan,11,\r\n')]));
+    expect(await errs(gbk)).toEqual([{ row: null, column: null, message: 'the file is not UTF-8 (GBK?): save it as "CSV UTF-8" and import again' }]);
     const many = [HEADER, ...Array.from({ length: 1001 }, (_, k) => `d-${k},,canteen,xy-md02,lan,1,`)].join('\n');
     expect(await errs(many)).toEqual([{ row: null, column: null, message: '1001 device rows: at most 1000 in one file' }]);
     expect(await errs(`${HEADER}\n${'x'.repeat(257 * 1024)}`)).toEqual([{ row: null, column: null, message: 'the file is larger than 256 KiB: split it' }]);
