@@ -183,6 +183,12 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     expect(fs.readFileSync(path.join(path.dirname(file), 'drivers', 'xy-md02-site.yaml'), 'utf8')).toBe(profile);
     await shot(page, '26-tools-profile-uploaded');
 
+    // English on request: the view's labels switch.
+    await page.click('#lang-switch [data-lang="en"]');
+    await expect.poll(async () => page.locator('.tools-page h1').textContent()).toBe('Site tools');
+    expect(await page.locator('#import h2').textContent()).toBe('Import devices from CSV');
+    await shot(page, '27-tools-en');
+
     expect(app.audit.recent(50).map((e) => e.action)).toEqual(expect.arrayContaining(['bus-scan', 'device-import', 'config-apply', 'profile-upload']));
     expect(problems, problems.join('\n')).toEqual([]);
     await context.close();
