@@ -79,3 +79,33 @@ export const ScanBody = z.strictObject({
     .optional(),
   timeoutMs: z.number().int().min(PROBE_TIMEOUT_RANGE.min).max(PROBE_TIMEOUT_RANGE.max).optional(),
 });
+
+/** One device to add (a unit found by a scan), in the columns of an import file. */
+const ImportDevice = z.strictObject({
+  id: z.string().max(200),
+  name: z.string().max(200).optional(),
+  facility: z.string().max(100),
+  profile: z.string().max(200),
+  bus: z.string().max(200),
+  unitId: z.union([z.number(), z.string().max(20)]),
+  pollMs: z.union([z.number(), z.string().max(20)]).optional(),
+});
+
+/** Devices to add (device-import.ts): a CSV file's text, or a list (the scan's "add as
+ * device"); dryRun checks and answers the diff without applying. The CSV's own limit
+ * (256 KiB) is checked after this, with a message naming it. */
+export const DeviceImportBody = z
+  .strictObject({
+    csv: z.string().optional(),
+    devices: z.array(ImportDevice).min(1).max(1000).optional(),
+    dryRun: z.boolean().optional(),
+    note: z.string().max(200).optional(),
+  })
+  .refine((b) => (b.csv === undefined) !== (b.devices === undefined), { message: 'give exactly one of csv or devices' });
+
+/** A site profile upload (profile-upload.ts): the YAML text; replace an existing site profile
+ * of the same id only when asked. */
+export const ProfileUploadBody = z.strictObject({
+  yaml: z.string().min(1, 'is required').max(256 * 1024, 'must be at most 256 KiB'),
+  replace: z.boolean().optional(),
+});

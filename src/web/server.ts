@@ -19,7 +19,7 @@ import { HostCheck } from './host-check.js';
 import { newEnrolment } from './second-factor.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ReplayGuard } from './replay-guard.js';
-import { ConfigBody, DiffBody, LoginBody, PasswordChangeBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
+import { ConfigBody, DeviceImportBody, DiffBody, LoginBody, PasswordChangeBody, ProfileUploadBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
 import { ScanRefused } from '../scan/scan-runner.js';
 import { formOf, mergeForm } from './config-edit.js';
 import { configDiff } from './config-diff.js';
@@ -28,6 +28,10 @@ import { deviceDetail, overview } from './views.js';
 import { diagnosticBundle, LogsQuery, recentLogs, SystemCommandBody } from './diagnostics.js';
 import { publicReading } from './public-reading.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls-cert.js';
+import { csvRows, planImport, type ImportRow } from './device-import.js';
+import { uploadProfile } from './profile-upload.js';
+import { DRIVERS_DIR } from '../config/paths.js';
+import { ProfileSet, profileOrigin, siteProfileDir } from '../config/profiles.js';
 
 const PUBLIC_DIR = path.join(PACKAGE_ROOT, 'src', 'web', 'public');
 const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot'));
@@ -506,6 +510,70 @@ export class WebServer {
       app.audit.write({ ...who(req, s), action: 'bus-scan-cancel', detail: { bus: id } });
       sendJson(res, 200, { cancelled: true, scan: app.gateway.scanState(id!) });
     });
+
+    // Site tools (docs/WEB.md "Site tools"): devices added from a CSV file or a scan, and
+    // site profiles uploaded. Both go through the checks the daemon runs at start.
+    this.route('POST', '/api/devices/import', true, async (req, res, _p, s) => {
+      const body = await readBody(req, DeviceImportBody, 1024 * 1024);
+      let rows: ImportRow[];
+      if (body.csv !== undefined) {
+        const r = csvRows(body.csv);
+        if (!r.ok) return sendJson(res, 422, { ok: false, errors: r.errors });
+        rows = r.rows;
+      } else {
+        rows = body.devices!.map((d, i) => ({ row: i + 1, cells: Object.fromEntries(Object.entries(d).map(([k, v]) => [k, String(v).trim()])) }));
+      }
+      const plan = planImport(rows, app.configText, (text) => app.validate(text));
+      const source = body.csv !== undefined ? 'csv' : 'list';
+      if (!plan.ok) {
+        if (!body.dryRun) app.audit.write({ ...who(req, s), action: 'device-import-refused', detail: { source, rows: rows.length, errors: plan.errors.length } });
+        return sendJson(res, 422, { ok: false, errors: plan.errors });
+      }
+      if (body.dryRun) return sendJson(res, 200, { ok: true, dryRun: true, devices: plan.ids, from: { running: app.configs.runningId(app.configText) }, to: { version: null }, ...configDiff(app.configText, plan.text) });
+      app.audit.write({ ...who(req, s), action: 'device-import', detail: { source, devices: plan.ids.slice(0, 50), count: plan.ids.length } });
+      const note = body.note?.trim() || (source === 'csv' ? `CSV import: ${plan.ids.length} devices` : `added ${plan.ids.join(', ')}`);
+      const r = await app.apply(plan.text, who(req, s), note, 'config-apply');
+      if (r.ok) return sendJson(res, 200, { ok: true, devices: plan.ids, applied: r.applied, version: r.version.id });
+      if ('errors' in r) return sendJson(res, 422, { ok: false, errors: r.errors.map((e) => ({ row: null, column: null, message: e.path ? `${e.path}: ${e.message}` : e.message })) });
+      sendJson(res, 500, { ok: false, error: `the new configuration failed to start, the previous one is running again: ${r.startError}` });
+    }, { command: true });
+
+    /** The site profile folder, or null when the config sits in the package (no site folder). */
+    const siteDir = (): string | null => {
+      if (app.profiles instanceof ProfileSet) return app.profiles.siteDir;
+      const dir = siteProfileDir(app.configs.file);
+      return path.resolve(dir) === path.resolve(DRIVERS_DIR) ? null : dir;
+    };
+
+    this.route('GET', '/api/profiles', true, (_req, res) => {
+      const dir = siteDir();
+      const profiles = [...app.profiles.values()]
+        .filter((p) => !p.id.startsWith('gpio-'))
+        .map((p) => ({ id: p.id, source: profileOrigin(app.profiles, p.id)?.source ?? 'shipped', manufacturer: p.manufacturer, model: p.model, name: p.name, facilities: p.facilities, points: p.points.length }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+      // Files stored since the start (an upload) are not loaded until the daemon restarts.
+      let files: string[] = [];
+      try {
+        files = dir ? fs.readdirSync(dir).filter((n) => n.endsWith('.yaml') && !n.startsWith('.')) : [];
+      } catch {
+        /* no folder yet: no site profiles */
+      }
+      const waiting = files.map((n) => n.replace(/\.yaml$/, '')).filter((id) => !app.profiles.has(id));
+      sendJson(res, 200, { siteDir: dir, profiles, notLoaded: waiting });
+    });
+
+    this.route('POST', '/api/profiles', true, async (req, res, _p, s) => {
+      const body = await readBody(req, ProfileUploadBody, 1024 * 1024);
+      const dir = siteDir();
+      if (dir === null) throw new HttpError(409, 'this config file lies in the package folder: there is no site profile folder to store into', { reason: 'no-site-dir' });
+      const r = uploadProfile(body.yaml, { siteDir: dir, replace: body.replace === true });
+      if (!r.ok) {
+        app.audit.write({ ...who(req, s), action: 'profile-upload-refused', detail: { reason: r.reason, ...(r.file ? { file: r.file } : {}), errors: r.errors.slice(0, 20) } });
+        return sendJson(res, r.reason === 'exists' ? 409 : 422, { ok: false, reason: r.reason, file: r.file ?? null, errors: r.errors });
+      }
+      app.audit.write({ ...who(req, s), action: 'profile-upload', detail: { id: r.id, file: r.file, replaced: r.replaced, sha256: r.sha256 } });
+      sendJson(res, 200, { ok: true, id: r.id, file: r.file, replaced: r.replaced, restartRequired: true });
+    }, { command: true });
 
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 

@@ -10,6 +10,7 @@ import { mountConfig } from './views/config.js';
 import { mountAudit } from './views/audit.js';
 import { mountAccount } from './views/account.js';
 import { mountDiagnostics } from './views/diagnostics.js';
+import { mountTools } from './views/tools.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -64,6 +65,9 @@ function route() {
   } else if (hash === '#/config') {
     name = 'config';
     show(mountConfig);
+  } else if (hash === '#/tools') {
+    name = 'tools';
+    show(mountTools);
   } else if (hash === '#/audit') {
     name = 'audit';
     show(mountAudit);
@@ -199,9 +203,6 @@ logoutBtn.addEventListener('click', async () => {
 
 window.addEventListener('hashchange', route);
 window.addEventListener('cgw:second-factor', () => { if (mustEnrol) { mustEnrol = false; openEvents(); } });
-
-// The diagnostics link, before the account's (index.html keeps the other links).
-nav.insertBefore(h('a', { href: '#/diagnostics', 'data-route': 'diagnostics', 'data-i18n': 'nav.diagnostics' }), nav.querySelector('[data-route="account"]'));
 
 checkStrings();
 translateShell();
