@@ -350,7 +350,8 @@ function checkConfig(file: string | undefined): number {
   }
   try {
     const profiles = loadProfileSet({ configFile: file });
-    const c = loadSiteConfig(file, profiles);
+    // A serial path missing here is a warning: the file may be checked on another machine.
+    const c = loadSiteConfig(file, profiles, (w) => process.stderr.write(`${file}: warning: ${w}\n`));
     const sim = c.simulator.enabled ? ', simulator on' : '';
     process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${c.gpio.length ? `, ${c.gpio.length} GPIO input(s)` : ''}${sim}\n`);
     return 0;
