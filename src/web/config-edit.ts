@@ -2,7 +2,7 @@
 // merged into the YAML document with its comments kept; and validation errors split into path,
 // message and line so the page can show each next to its field. Which changes can be applied
 // in place is a config concern: src/config/apply-mode.ts.
-import { isSeq, parseDocument } from 'yaml';
+import { isMap, isSeq, parseDocument } from 'yaml';
 import type { SiteConfig } from '../config/site-schema.js';
 import type { ConfigEditT } from './api-schemas.js';
 
@@ -118,14 +118,19 @@ export function mergeEdit(text: string, e: ConfigEditT): string {
   if (e.index !== undefined && e.index >= length) throw new EditError(`no ${e.section}[${e.index}]: the config has ${length}; reload the page`);
   if (e.value === null) {
     doc.deleteIn([e.section, e.index!]);
-    return doc.toString();
+    return text_(doc);
   }
   const entry = entryOf(e);
   if (e.index === undefined) {
     const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
-    if (isSeq(seq)) seq.add(doc.createNode(clean));
-    else doc.set(e.section, doc.createNode([clean]));
-    return doc.toString();
+    const node = doc.createNode(clean);
+    if (isSeq(seq)) {
+      // Written like its neighbours: one flow-map line each, if that is how the file has them.
+      const last = seq.items[seq.items.length - 1];
+      if (isMap(last) && last.flow) node.flow = true;
+      seq.add(node);
+    } else doc.set(e.section, doc.createNode([clean]));
+    return text_(doc);
   }
   const type = entry.type;
   for (const [k, v] of Object.entries(entry)) {
@@ -137,7 +142,12 @@ export function mergeEdit(text: string, e: ConfigEditT): string {
   if (e.section === 'buses' && typeof type === 'string') {
     for (const [t, keys] of Object.entries(BUS_KEYS)) if (t !== type) for (const k of keys) doc.deleteIn([e.section, e.index, k]);
   }
-  return doc.toString();
+  return text_(doc);
+}
+
+/** No line folding: a long flow-map line stays one line, as the technician wrote it. */
+function text_(doc: ReturnType<typeof parseDocument>): string {
+  return doc.toString({ lineWidth: 0 });
 }
 
 /** Devices, buses and alarm rules as the entry forms show them (from the running config). */
