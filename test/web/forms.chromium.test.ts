@@ -176,6 +176,25 @@ describe.skipIf(!haveChromium)('entry forms in Chromium (390 x 844, zh-CN)', () 
     await page.locator('[data-entries=alarms] [data-entry="cold-room-warm"]').waitFor();
     await fitsPhone(page);
     await shot(page, '35-config-alarms-list');
+
+    // Removing a bus devices still use is refused, saying why in Chinese; removing the device
+    // (confirmed with the diff) takes it out of the running config and off the list.
+    await page.click('[data-tab=buses]');
+    await page.locator('[data-entries=buses] [data-entry="field"] [data-action=remove-entry]').click();
+    await expect.poll(async () => (await page.locator('#config-result').textContent()) ?? '', { timeout: 5000 }).toContain('没有总线“field”');
+    expect(app.config.buses.map((b) => b.id)).toContain('field');
+    await page.click('[data-tab=alarms]');
+    await page.locator('[data-entries=alarms] [data-entry="cold-room-warm"] [data-action=remove-entry]').click();
+    await dialog.locator('#config-diff').waitFor();
+    expect(await dialog.locator('.dialog-message').textContent()).toContain('确认删除 cold-room-warm');
+    await dialog.locator('[data-action=confirm]').click();
+    await expect.poll(() => app.config.alarms.length, { timeout: 10_000 }).toBe(0);
+    await page.click('[data-tab=devices]');
+    await page.locator('[data-entries=devices] [data-entry="cold-room"] [data-action=remove-entry]').click();
+    await dialog.locator('#config-diff').waitFor();
+    await dialog.locator('[data-action=confirm]').click();
+    await expect.poll(() => app.config.devices.map((d) => d.id), { timeout: 10_000 }).toEqual(['fridge-1']);
+    await expect.poll(() => page.locator('[data-entries=devices] [data-entry="cold-room"]').count(), { timeout: 5000 }).toBe(0);
     expect(problems).toEqual([]);
     await context.close();
   }, 120_000);

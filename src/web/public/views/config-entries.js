@@ -90,18 +90,21 @@ export function createEntries(ctx) {
 
   async function save(remove = false, section = editor?.section, index = editor?.index) {
     const edit = remove ? { section, index, value: null } : { section, ...(index === undefined ? {} : { index }), value: valueOf() };
-    if (remove && !(await confirmDialog(t('ent.removeConfirm', { id: entries(section)[index]?.id ?? index })))) return;
     busy = true;
     if (editor) editor.result = null;
     ctx.render();
     try {
       const v = await api('POST', '/api/config/validate', { edit });
       if (v?.ok === false || v?.errors?.length) {
-        if (editor) { place(v.errors ?? []); editor.result = { kind: 'error', text: t('cfg.checkFailed', { n: (v.errors ?? []).length }) }; }
+        const errors = v.errors ?? [];
+        if (editor) { place(errors); editor.result = { kind: 'error', text: t('cfg.checkFailed', { n: errors.length }) }; }
+        // A removal from the list (no form open): why it cannot go, e.g. devices still on the bus.
+        else ctx.flash({ kind: 'error', text: t('cfg.notApplied'), list: errors.map((e) => `${e.path} · ${serverText(e.message)}`) });
         return;
       }
       const diff = await api('POST', '/api/config/diff', { edit });
-      if (!(await confirmDialog(t('cfg.applyConfirm'), ctx.diffView(diff)))) {
+      const ask = remove ? t('ent.removeConfirm', { id: entries(section)[index]?.id ?? index }) : t('cfg.applyConfirm');
+      if (!(await confirmDialog(ask, ctx.diffView(diff)))) {
         if (editor) editor.result = { kind: '', text: t('cfg.cancelled') };
         return;
       }
@@ -140,7 +143,17 @@ export function createEntries(ctx) {
   function input(k, attrs = {}) {
     const id = `ent-${k}`;
     const value = editor.draft[k] ?? '';
-    const on = (ev) => { editor.draft[k] = ev.target.value; if (attrs.rerender) ctx.render(); };
+    const on = (ev) => {
+      editor.draft[k] = ev.target.value;
+      // A changed field's old error no longer applies (the next check says again if it does).
+      if (editor.errors[k]) {
+        delete editor.errors[k];
+        ev.target.removeAttribute('aria-invalid');
+        const el = ev.target.closest('.field')?.querySelector('.field-error');
+        if (el) el.textContent = '';
+      }
+      if (attrs.rerender) ctx.render();
+    };
     const common = { id, name: k, 'aria-invalid': editor.errors[k] ? 'true' : null, 'aria-describedby': `${id}-error` };
     const ctl = attrs.options
       ? h('select', { ...common, value, onchange: on }, attrs.options.map((o) => (o instanceof Node ? o : h('option', { value: o.value ?? o, text: o.text ?? o }))))
@@ -188,7 +201,7 @@ export function createEntries(ctx) {
         input('id'), input('name'),
         input('facility', { options: FACILITIES.map((f) => ({ value: f, text: t(`fac.${f}`) })) }),
         input('profile', { options: profileOptions(), rerender: true }),
-        input('bus', { options: [{ value: '', text: t('ent.pick') }, ...buses.map((b) => ({ value: b.id, text: `${b.id} (${b.type === 'modbus-tcp' ? `${b.host}:${b.port}` : b.path})` }))] }),
+        input('bus', { options: [{ value: '', text: t('ent.pick') }, ...buses.map((b) => ({ value: b.id, text: `${b.id} (${b.type === 'modbus-tcp' ? `${b.host}:${b.port}` : b.path})` }))], rerender: true }),
         input('unitId', { numeric: true }), input('pollMs', { numeric: true })),
       profileCard(),
       h('div', { class: 'actions' }, h('button', { type: 'button', 'data-action': 'read-now', disabled: busy || !editor.draft.profile || !editor.draft.bus, onclick: readNow, text: t('ent.readNow') })),
