@@ -103,6 +103,16 @@ describe('cli: check-config, help, unknown commands', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('check-config warns about a serial path this machine does not have, naming buses[i].path, and still passes', () => {
+    // The file may be checked on a laptop without the site's USB adapter; the daemon's apply
+    // from the page refuses it (test/web/forms.test.ts).
+    const file = writeConfig(siteConfig({ buses: [{ id: 'rs485', type: 'modbus-rtu', path: '/dev/ttyUSB9-not-here' }], devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'rs485', unitId: 1 }] }));
+    const r = cli(['check-config', file]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('OK');
+    expect(r.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: warning: buses\\[0\\]\\.path: serial device not found: /dev/ttyUSB9-not-here`));
+  });
+
   it('check-config on a bad file exits 1 and lists every error with its path', () => {
     const file = writeConfig(
       siteConfig({
