@@ -9,7 +9,7 @@ import { ModbusBus } from './io/modbus/bus.js';
 import { buildTransport } from './io/modbus/transports.js';
 import type { ReadRequest } from './io/modbus/transport.js';
 import { encodeWrite } from './io/modbus/device-commands.js';
-import { planReads } from './io/modbus/read-plan.js';
+import { planReads, pointSpan } from './io/modbus/read-plan.js';
 import { decodeRegisters } from './io/modbus/codec.js';
 import { ModbusError, ModbusLinkError } from './io/modbus/errors.js';
 import { scaleValue } from './pipeline/scale.js';
@@ -263,6 +263,15 @@ export class Gateway {
     if (bus.status !== 'up') throw new DeviceCommandError(`bus ${busId} is ${bus.status}${bus.lastError ? `: ${bus.lastError}` : ''}`);
     const profile = this.profiles.get(profileId);
     if (!profile) throw new DeviceCommandError(`no profile ${profileId}`);
+    // A unit that is already a configured device keeps its privacy whatever profile is tried on
+    // it: a register its own profile (with the site's overrides) holds as personal or identifier
+    // is withheld even where the tried profile calls it public.
+    const existing = this.config.devices.find((d) => d.bus === busId && d.unitId === unitId);
+    const guarded = (existing ? this.deviceProfiles.get(existing.id)?.points ?? [] : []).filter((p) => p.privacy !== 'public');
+    const covered = (p: Profile['points'][number]) => {
+      const a = pointSpan(p);
+      return guarded.some((g) => g.register === p.register && pointSpan(g).from <= a.to && pointSpan(g).to >= a.from);
+    };
     const out: UnsavedPoint[] = [];
     for (const b of planReads(profile.points, profile.holes, { maxGap: 0, maxRegisters: profile.maxRegistersPerRead })) {
       let words: number[] | null = null;
@@ -277,7 +286,7 @@ export class Gateway {
       for (const p of b.points) {
         const base = { id: p.id, unit: p.unit, privacy: p.privacy, ...(p.name ? { name: p.name } : {}) };
         if (error !== null || !words) out.push({ ...base, error: error ?? 'no answer' });
-        else if (p.privacy !== 'public') out.push({ ...base, withheld: true });
+        else if (p.privacy !== 'public' || covered(p)) out.push({ ...base, withheld: true });
         else out.push({ ...base, value: scaleValue(p, decodeRegisters(words, p.address - b.start, p.type, p.order, p.bit)) });
       }
     }

@@ -107,6 +107,11 @@ describe('entry forms: read now', () => {
     expect(pts.filter((p) => p.privacy !== 'public').length).toBeGreaterThan(0);
     for (const p of pts.filter((x) => x.privacy !== 'public')) expect(p).not.toHaveProperty('value');
     for (const p of pts.filter((x) => x.privacy !== 'public')) expect(p.withheld).toBe(true);
+    // Another profile tried on the kiosk's unit: registers the kiosk holds as identifier or
+    // personal stay withheld although xy-md02 calls input 1 and 2 public temperature and humidity.
+    const tried = await client.post('/api/devices/read-now', { bus: 'lan', unitId: 3, profile: 'xy-md02' });
+    expect(tried.body.points).toEqual([expect.objectContaining({ id: 'temperature', withheld: true }), expect.objectContaining({ id: 'humidity', withheld: true })]);
+    expect(JSON.stringify(tried.body)).not.toContain('"value"');
     // Unit 7 of pymodbus has no holding registers for this profile's map: an exception per block.
     const wrong = await client.post('/api/devices/read-now', { bus: 'field', unitId: 7, profile: 'r4dcb08' });
     expect(wrong.status).toBe(200);
