@@ -89,16 +89,17 @@ function typed(v: Cell, numeric: boolean): string | number | boolean | undefined
   return numeric && /^-?\d+(\.\d+)?$/.test(s) ? Number(s) : s;
 }
 
-/** The entry as config keys: alarms' condition + threshold become above/below/equals. */
-function entryOf(e: ConfigEditT): Record<string, string | number | boolean | undefined> {
+/** The entry as config keys: alarms' condition + threshold become above/below/equals (only when
+ * either is sent; a threshold alone keeps the rule's condition, `current`). */
+function entryOf(e: ConfigEditT, current?: string): Record<string, string | number | boolean | undefined> {
   const v = e.value as Record<string, Cell>;
   const out: Record<string, string | number | boolean | undefined> = {};
   for (const [k, raw] of Object.entries(v)) {
     if (e.section === 'alarms' && (k === 'condition' || k === 'threshold')) continue;
     out[k] = typed(raw, NUMBERS[e.section].has(k));
   }
-  if (e.section === 'alarms') {
-    const cond = (v.condition as string | undefined) ?? 'above';
+  if (e.section === 'alarms' && (v.condition !== undefined || v.threshold !== undefined)) {
+    const cond = (v.condition as string | undefined) ?? current ?? 'above';
     const th = v.threshold;
     for (const c of ['above', 'below', 'equals']) out[c] = undefined;
     // equals is on/off; above/below a number (the check refuses a threshold that is neither).
@@ -120,7 +121,8 @@ export function mergeEdit(text: string, e: ConfigEditT): string {
     doc.deleteIn([e.section, e.index!]);
     return text_(doc);
   }
-  const entry = entryOf(e);
+  const current = e.index === undefined ? undefined : ['above', 'below', 'equals'].find((c) => doc.hasIn([e.section, e.index!, c]));
+  const entry = entryOf(e, current);
   if (e.index === undefined) {
     const clean = Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined));
     const node = doc.createNode(clean);

@@ -54,6 +54,11 @@ describe('entry edits (devices, buses, alarms)', () => {
     const flip = cfg(mergeEdit(mergeEdit(TEXT, { section: 'alarms', value: { id: 'warm', device: 'fridge-1', point: 'fridge_1_temperature', condition: 'above', threshold: 8 } }), { section: 'alarms', index: 0, value: { condition: 'below', threshold: '-1' } }));
     expect(flip.alarms[0]).toMatchObject({ below: -1 });
     expect(flip.alarms[0]!.above).toBeUndefined();
+    // Only what is sent changes: a severity alone keeps the condition, a threshold alone keeps
+    // the kind of condition.
+    const flipped = mergeEdit(mergeEdit(TEXT, { section: 'alarms', value: { id: 'warm', device: 'fridge-1', point: 'fridge_1_temperature', condition: 'above', threshold: 8 } }), { section: 'alarms', index: 0, value: { condition: 'below', threshold: '-1' } });
+    expect(cfg(mergeEdit(flipped, { section: 'alarms', index: 0, value: { severity: 'critical' } })).alarms[0]).toMatchObject({ below: -1, severity: 'critical' });
+    expect(cfg(mergeEdit(flipped, { section: 'alarms', index: 0, value: { threshold: '-3' } })).alarms[0]).toMatchObject({ below: -3 });
   });
 
   it('lists the entries the forms show', () => {

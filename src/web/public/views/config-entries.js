@@ -236,6 +236,8 @@ export function createEntries(ctx) {
     // Public points only: the server refuses an alarm on a personal or identifier point.
     const points = (profileOf(dev?.profile)?.points ?? []).filter((p) => p.privacy === 'public');
     const boolean = ['bool', 'bit'].includes(points.find((p) => p.id === d.point)?.type);
+    // An on/off point takes only "equals" (the check refuses above/below on it).
+    if (boolean && d.condition !== 'equals') { d.condition = 'equals'; d.threshold = ''; }
     return h('div', { class: 'fields' },
       input('id'),
       input('device', { options: [{ value: '', text: t('ent.pick') }, ...entries('devices').map((x) => ({ value: x.id, text: x.name ? `${x.name} (${x.id})` : x.id }))], rerender: true }),
