@@ -371,8 +371,11 @@ async function run(file: string, editableFile: string, stateDir: string, format:
     // Site profiles sit beside the file the daemon keeps its config in: for the embedded
     // default that is ./data/ (where the page saves), so they still apply after a save.
     const profiles = loadProfileSet({ configFile: editableFile });
-    const config = loadSiteConfig(file, profiles);
+    const warnings: string[] = [];
+    const config = loadSiteConfig(file, profiles, (w) => warnings.push(w));
     log = createLogger(config.log?.level, { format });
+    // A serial adapter missing at start is logged, not fatal: its bus reports it and connects once it is plugged in.
+    for (const w of warnings) log.warn({ config: file }, w);
     log.info({ config: file, version: packageVersion(), siteProfileDir: profiles.siteDir, siteProfiles: profiles.ids('site') }, 'starting');
     gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log, stateDir });
   } catch (err) {
