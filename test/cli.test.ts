@@ -270,6 +270,24 @@ describe('cli: run', () => {
     }
   });
 
+  it('run with a serial adapter missing starts anyway and logs a warning naming buses[i].path', async () => {
+    const [broker, web] = await freePorts(2);
+    const file = writeConfig(
+      siteConfig({
+        localBroker: { host: '127.0.0.1', port: broker },
+        web: { host: '127.0.0.1', port: web, https: false },
+        buses: [{ id: 'rs485', type: 'modbus-rtu', path: '/dev/ttyUSB9-not-here' }],
+        devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'rs485', unitId: 1 }],
+      }),
+    );
+    const d = startDaemon(file);
+    await waitFor(() => /buses\[0\]\.path: serial device not found: \/dev\/ttyUSB9-not-here/.test(d.out()), 15_000, 'the warning');
+    const line = d.out().split('\n').find((l) => l.includes('serial device not found'))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 40 });
+    await waitForPort(web!, 15_000);
+    expect(d.proc.exitCode).toBeNull();
+  });
+
   it('a start-up error (broker port taken) exits non-zero within a few seconds naming the port', async () => {
     const [taken, web, sim] = await freePorts(3);
     const holder = net.createServer();
