@@ -25,16 +25,18 @@ export function createEntries(ctx) {
   let editor = null; // { section, index?, draft, errors: {field: msg}, others: [], result, readNow }
   let busy = false;
 
-  async function loadPickers() {
-    if (profiles && ports) return;
-    try {
-      const [p, s] = await Promise.all([api('GET', '/api/profiles'), api('GET', '/api/serial-ports')]);
-      profiles = p?.profiles ?? [];
-      ports = s?.ports ?? [];
-    } catch (e) {
-      if (e.status !== 401) editor = editor && { ...editor, result: { kind: 'error', text: errText(e) } };
-    }
-    ctx.render();
+  let loading = null;
+  /** The pickers' lists, fetched once (a failure is shown in the open form, not retried in a loop). */
+  function loadPickers() {
+    if ((profiles && ports) || loading) return;
+    loading = Promise.all([api('GET', '/api/profiles'), api('GET', '/api/serial-ports')]).then(
+      ([p, s]) => { profiles = p?.profiles ?? []; ports = s?.ports ?? []; },
+      (e) => {
+        profiles = profiles ?? [];
+        ports = ports ?? [];
+        if (e.status !== 401 && editor) editor.result = { kind: 'error', text: errText(e) };
+      },
+    ).finally(() => { loading = null; ctx.render(); });
   }
 
   const entries = (section) => ctx.cfg()?.entries?.[section] ?? [];
