@@ -198,7 +198,7 @@ export class App {
   validate(text: string): { ok: true; config: SiteConfig; text: string } | { ok: false; errors: FieldError[] } {
     const restored = restoreSecrets(text, this.text);
     if (!restored.ok) return restored;
-    const r = parseSiteConfig(restored.text, this.opts.profiles);
+    const r = parseSiteConfig(restored.text, this.opts.profiles, { serialPaths: 'error' });
     return r.ok ? { ...r, text: restored.text } : { ok: false, errors: r.errors.map(splitError) };
   }
 

@@ -353,7 +353,8 @@ function checkConfig(file: string | undefined): number {
   }
   try {
     const profiles = loadProfileSet({ configFile: file });
-    const c = loadSiteConfig(file, profiles);
+    // A serial path missing here is a warning: the file may be checked on another machine.
+    const c = loadSiteConfig(file, profiles, (w) => process.stderr.write(`${file}: warning: ${w}\n`));
     const sim = c.simulator.enabled ? ', simulator on' : '';
     process.stdout.write(`${file}: OK: gateway ${c.site.gatewayId} (community ${c.site.communityCode}), ${c.buses.length} bus(es), ${c.devices.length} device(s)${c.gpio.length ? `, ${c.gpio.length} GPIO input(s)` : ''}${sim}\n`);
     return 0;
@@ -373,8 +374,11 @@ async function run(file: string, editableFile: string, stateDir: string, format:
     // Site profiles sit beside the file the daemon keeps its config in: for the embedded
     // default that is ./data/ (where the page saves), so they still apply after a save.
     const profiles = loadProfileSet({ configFile: editableFile });
-    const config = loadSiteConfig(file, profiles);
+    const warnings: string[] = [];
+    const config = loadSiteConfig(file, profiles, (w) => warnings.push(w));
     log = createLogger(config.log?.level, { format });
+    // A serial adapter missing at start is logged, not fatal: its bus reports it and connects once it is plugged in.
+    for (const w of warnings) log.warn({ config: file }, w);
     log.info({ config: file, version: packageVersion(), siteProfileDir: profiles.siteDir, siteProfiles: profiles.ids('site') }, 'starting');
     gateway = new App(config, fs.readFileSync(file, 'utf8'), { configFile: file, editableFile, profiles, log, stateDir });
   } catch (err) {

@@ -9,6 +9,10 @@ import { ModbusBus } from './io/modbus/bus.js';
 import { buildTransport } from './io/modbus/transports.js';
 import type { ReadRequest } from './io/modbus/transport.js';
 import { encodeWrite } from './io/modbus/device-commands.js';
+import { planReads, pointSpan } from './io/modbus/read-plan.js';
+import { decodeRegisters } from './io/modbus/codec.js';
+import { ModbusError, ModbusLinkError } from './io/modbus/errors.js';
+import { scaleValue } from './pipeline/scale.js';
 import { GpioInput } from './io/gpio/gpio-input.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { OnoffBackend } from './io/gpio/onoff-backend.js';
@@ -49,6 +53,17 @@ import path from 'node:path';
 
 /** Outbox counter holding the end of the last aggregation window sent (WindowAggregator). */
 const CLOSED_UP_TO = 'agg.closedUpTo';
+
+/** One point of a "read now": its public value, or withheld, or the device's refusal. */
+export interface UnsavedPoint {
+  id: string;
+  name?: { zh: string; en: string };
+  unit: string;
+  privacy: string;
+  value?: number | boolean;
+  withheld?: true;
+  error?: string;
+}
 
 /** A device command that cannot be made as asked (unknown device or point, not writable). */
 export class DeviceCommandError extends Error {}
@@ -236,6 +251,46 @@ export class Gateway {
   async tryRead(deviceId: string, req: Omit<ReadRequest, 'unitId'>): Promise<number[]> {
     const { bus, unitId } = this.deviceBus(deviceId);
     return bus.read({ ...req, unitId }, { retries: 0 });
+  }
+
+  /** "Read now" for a device not in the config yet (the page's device form): every point of
+   * `profileId` at `unitId`, read once through the running bus' queue like a poll, without
+   * retries, decoded and scaled. Only public values are returned: the result reaches the page.
+   * A block the device refuses is reported on its points; a dead link rejects (ModbusError). */
+  async readUnsaved(busId: string, unitId: number, profileId: string): Promise<UnsavedPoint[]> {
+    const bus = this.buses.get(busId);
+    if (!bus) throw new DeviceCommandError(`no bus ${busId} is running: apply the bus first`);
+    if (bus.status !== 'up') throw new DeviceCommandError(`bus ${busId} is ${bus.status}${bus.lastError ? `: ${bus.lastError}` : ''}`);
+    const profile = this.profiles.get(profileId);
+    if (!profile) throw new DeviceCommandError(`no profile ${profileId}`);
+    // A unit that is already a configured device keeps its privacy whatever profile is tried on
+    // it: a register its own profile (with the site's overrides) holds as personal or identifier
+    // is withheld even where the tried profile calls it public.
+    const existing = this.config.devices.find((d) => d.bus === busId && d.unitId === unitId);
+    const guarded = (existing ? this.deviceProfiles.get(existing.id)?.points ?? [] : []).filter((p) => p.privacy !== 'public');
+    const covered = (p: Profile['points'][number]) => {
+      const a = pointSpan(p);
+      return guarded.some((g) => g.register === p.register && pointSpan(g).from <= a.to && pointSpan(g).to >= a.from);
+    };
+    const out: UnsavedPoint[] = [];
+    for (const b of planReads(profile.points, profile.holes, { maxGap: 0, maxRegisters: profile.maxRegistersPerRead })) {
+      let words: number[] | null = null;
+      let error: string | null = null;
+      try {
+        words = await bus.read({ unitId, register: b.register, start: b.start, count: b.count }, { retries: 0 });
+      } catch (err) {
+        // The link itself down: nothing more can be read. A refusal of one block: say so there.
+        if (err instanceof ModbusLinkError || !(err instanceof ModbusError)) throw err;
+        error = err.message;
+      }
+      for (const p of b.points) {
+        const base = { id: p.id, unit: p.unit, privacy: p.privacy, ...(p.name ? { name: p.name } : {}) };
+        if (error !== null || !words) out.push({ ...base, error: error ?? 'no answer' });
+        else if (p.privacy !== 'public' || covered(p)) out.push({ ...base, withheld: true });
+        else out.push({ ...base, value: scaleValue(p, decodeRegisters(words, p.address - b.start, p.type, p.order, p.bit)) });
+      }
+    }
+    return out;
   }
 
   /** A write of a point its profile marks writable (value in engineering units). Rejects

@@ -103,6 +103,16 @@ describe('cli: check-config, help, unknown commands', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('check-config warns about a serial path this machine does not have, naming buses[i].path, and still passes', () => {
+    // The file may be checked on a laptop without the site's USB adapter; the daemon's apply
+    // from the page refuses it (test/web/forms.test.ts).
+    const file = writeConfig(siteConfig({ buses: [{ id: 'rs485', type: 'modbus-rtu', path: '/dev/ttyUSB9-not-here' }], devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'rs485', unitId: 1 }] }));
+    const r = cli(['check-config', file]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('OK');
+    expect(r.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: warning: buses\\[0\\]\\.path: serial device not found: /dev/ttyUSB9-not-here`));
+  });
+
   it('check-config on a bad file exits 1 and lists every error with its path', () => {
     const file = writeConfig(
       siteConfig({
@@ -258,6 +268,24 @@ describe('cli: run', () => {
     } finally {
       rx.close();
     }
+  });
+
+  it('run with a serial adapter missing starts anyway and logs a warning naming buses[i].path', async () => {
+    const [broker, web] = await freePorts(2);
+    const file = writeConfig(
+      siteConfig({
+        localBroker: { host: '127.0.0.1', port: broker },
+        web: { host: '127.0.0.1', port: web, https: false },
+        buses: [{ id: 'rs485', type: 'modbus-rtu', path: '/dev/ttyUSB9-not-here' }],
+        devices: [{ id: 'th-1', facility: 'canteen', profile: 'xy-md02', bus: 'rs485', unitId: 1 }],
+      }),
+    );
+    const d = startDaemon(file);
+    await waitFor(() => /buses\[0\]\.path: serial device not found: \/dev\/ttyUSB9-not-here/.test(d.out()), 15_000, 'the warning');
+    const line = d.out().split('\n').find((l) => l.includes('serial device not found'))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 40 });
+    await waitForPort(web!, 15_000);
+    expect(d.proc.exitCode).toBeNull();
   });
 
   it('a start-up error (broker port taken) exits non-zero within a few seconds naming the port', async () => {

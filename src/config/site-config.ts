@@ -8,7 +8,16 @@ import { gpioProfile } from './gpio-profile.js';
 import { formatIssues, formatProblem, yamlErrors } from './issues.js';
 import { loosens, PrivacyClass, type Profile } from './profile-schema.js';
 
-export type ConfigResult = { ok: true; config: SiteConfig } | { ok: false; errors: string[] };
+export type ConfigResult = { ok: true; config: SiteConfig; warnings: string[] } | { ok: false; errors: string[] };
+
+/** How a serial bus path that does not exist on this machine counts. 'error' where the config
+ * is about to run on this box (an apply from the page: the technician is there to fix it);
+ * 'warn' by default, so check-config on a laptop (no /dev/ttyUSB0 there) stays usable, and a
+ * daemon whose USB adapter is unplugged at boot still starts (its bus reports the missing port
+ * and reconnects when it is plugged in). */
+export interface ParseOptions {
+  serialPaths?: 'error' | 'warn';
+}
 
 export class ConfigError extends Error {
   constructor(
@@ -19,7 +28,7 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Profile>): ConfigResult {
+export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Profile>, opts: ParseOptions = {}): ConfigResult {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) return { ok: false, errors: yamlErrors(doc) };
@@ -35,16 +44,19 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   // Cross-references are checked even when the schema fails, so one pass lists everything.
   const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
   const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw), ...localBrokerFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
-  const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs];
+  const serial = serialPaths(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const strict = opts.serialPaths === 'error';
+  const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs, ...(strict ? serial : [])];
   if (errors.length || !parsed.success) return { ok: false, errors: dedupe(errors) };
-  return { ok: true, config: parsed.data };
+  return { ok: true, config: parsed.data, warnings: strict ? [] : serial };
 }
 
 function dedupe(errors: string[]): string[] {
   return [...new Set(errors)];
 }
 
-export function loadSiteConfig(file: string, profiles: ReadonlyMap<string, Profile>): SiteConfig {
+/** `onWarning` hears what is suspect but not refused (a serial path missing on this machine). */
+export function loadSiteConfig(file: string, profiles: ReadonlyMap<string, Profile>, onWarning?: (w: string) => void): SiteConfig {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -53,6 +65,7 @@ export function loadSiteConfig(file: string, profiles: ReadonlyMap<string, Profi
   }
   const r = parseSiteConfig(text, profiles);
   if (!r.ok) throw new ConfigError(file, r.errors);
+  for (const w of r.warnings) onWarning?.(w);
   return r.config;
 }
 
@@ -202,6 +215,18 @@ function alarmRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): Pro
     if (boolean && a?.equals === undefined) out.push({ path: ['alarms', i], message: `"${point}" is on/off: use equals: true|false` });
     if (!boolean && a?.equals !== undefined) out.push({ path: ['alarms', i, 'equals'], message: `"${point}" is numeric: use above or below` });
     if (p.privacy !== 'public') out.push({ path: ['alarms', i, 'point'], message: `"${point}" is ${p.privacy} data: alarms on it would reveal a person` });
+  });
+  return out;
+}
+
+/** An RTU bus' serial device must exist (checked, never opened: the running bus may hold it). */
+function serialPaths(rawDoc: unknown): Problem[] {
+  const out: Problem[] = [];
+  list(obj(rawDoc)?.buses).forEach((rb, i) => {
+    const b = obj(rb);
+    const p = str(b?.path);
+    if (b?.type !== 'modbus-rtu' || p === undefined || !p.startsWith('/')) return;
+    if (!fs.existsSync(p)) out.push({ path: ['buses', i, 'path'], message: `serial device not found: ${p} (see the serial ports this box has: /dev/serial/by-id/...)` });
   });
   return out;
 }

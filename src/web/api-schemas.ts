@@ -27,22 +27,50 @@ export const ConfigForm = z.record(z.string(), z.union([z.string().max(1000), z.
   for (const k of Object.keys(form)) if (!FORM_KEY.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: 'is not an editable form field' });
 });
 
-/** A config edit: the whole YAML text, or the common fields of the form. */
+/** A form field as the page sends it: typed text, a number, a choice; null or "" for "not set".
+ * The form is checked loosely here; the config checks (parseSiteConfig) judge the result. */
+const cell = z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]).optional();
+export const DeviceEditValue = z.strictObject({ id: cell, name: cell, facility: cell, profile: cell, bus: cell, unitId: cell, pollMs: cell });
+export const BusEditValue = z.strictObject({ id: cell, type: cell, host: cell, port: cell, timeoutMs: cell, path: cell, baudRate: cell, parity: cell, dataBits: cell, stopBits: cell });
+export const AlarmEditValue = z.strictObject({ id: cell, device: cell, point: cell, condition: z.enum(['above', 'below', 'equals']).optional(), threshold: cell, severity: cell, forSeconds: cell });
+const index = z.number().int().min(0).max(9999);
+/** One entry of devices, buses or alarms: index absent adds one, value null removes one. */
+export const ConfigEdit = z
+  .discriminatedUnion('section', [
+    z.strictObject({ section: z.literal('devices'), index: index.optional(), value: DeviceEditValue.nullable() }),
+    z.strictObject({ section: z.literal('buses'), index: index.optional(), value: BusEditValue.nullable() }),
+    z.strictObject({ section: z.literal('alarms'), index: index.optional(), value: AlarmEditValue.nullable() }),
+  ])
+  .refine((e) => e.value !== null || e.index !== undefined, { message: 'removing needs the index', path: ['index'] });
+export type ConfigEditT = z.infer<typeof ConfigEdit>;
+
+const oneOf = (b: { text?: unknown; form?: unknown; edit?: unknown }) => [b.text, b.form, b.edit].filter((x) => x !== undefined).length === 1;
+
+/** A config edit: the whole YAML text, the common fields of the form, or one entry's form. */
 export const ConfigBody = z
   .strictObject({
     text: z.string().max(512 * 1024).optional(),
     form: ConfigForm.optional(),
+    edit: ConfigEdit.optional(),
     note: z.string().max(200).optional(),
   })
-  .refine((b) => (b.text === undefined) !== (b.form === undefined), { message: 'give exactly one of text or form' });
+  .refine(oneOf, { message: 'give exactly one of text, form or edit' });
 
 /** What the page would apply, for the diff against the running config shown before it does. */
 export const DiffBody = z
   .strictObject({
     text: z.string().max(512 * 1024).optional(),
     form: ConfigForm.optional(),
+    edit: ConfigEdit.optional(),
   })
-  .refine((b) => (b.text === undefined) !== (b.form === undefined), { message: 'give exactly one of text or form' });
+  .refine(oneOf, { message: 'give exactly one of text, form or edit' });
+
+/** "Read now" in the device form: a device not saved yet, read once through a running bus. */
+export const ReadNowBody = z.strictObject({
+  bus: z.string().min(1).max(63),
+  unitId: z.number().int('must be a whole number 1..247').min(1, 'must be 1..247').max(247, 'must be 1..247'),
+  profile: z.string().min(1).max(100),
+});
 
 /** Version 0 exists after converting an older store: the config as found before change 1. */
 export const RollbackBody = z.strictObject({ version: z.number().int().min(0), note: z.string().max(200).optional() });

@@ -19,9 +19,10 @@ import { HostCheck } from './host-check.js';
 import { newEnrolment } from './second-factor.js';
 import { BASE_HEADERS, clientIp, HttpError, readBody, sendJson } from './http.js';
 import { ReplayGuard } from './replay-guard.js';
-import { ConfigBody, DeviceImportBody, DiffBody, LoginBody, PasswordChangeBody, ProfileUploadBody, ReadBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody } from './api-schemas.js';
+import { ConfigBody, DeviceImportBody, DiffBody, LoginBody, PasswordChangeBody, ProfileUploadBody, ReadBody, ReadNowBody, RollbackBody, ScanBody, SetupBody, TotpDisableBody, TotpEnableBody, WriteBody, type ConfigEditT } from './api-schemas.js';
 import { ScanRefused } from '../scan/scan-runner.js';
-import { formOf, mergeForm } from './config-edit.js';
+import { EditError, entriesOf, formOf, mergeEdit, mergeForm } from './config-edit.js';
+import { listSerialPorts } from '../io/serial-ports.js';
 import { configDiff } from './config-diff.js';
 import { redactSecrets } from '../config/secrets.js';
 import { deviceDetail, overview } from './views.js';
@@ -545,11 +546,22 @@ export class WebServer {
       return path.resolve(dir) === path.resolve(DRIVERS_DIR) ? null : dir;
     };
 
+    // Every loaded Modbus profile, shipped and site (the device form's picker, the tools view),
+    // and the site files stored since the start, not loaded until a restart.
     this.route('GET', '/api/profiles', true, (_req, res) => {
       const dir = siteDir();
       const profiles = [...app.profiles.values()]
         .filter((p) => !p.id.startsWith('gpio-'))
-        .map((p) => ({ id: p.id, source: profileOrigin(app.profiles, p.id)?.source ?? 'shipped', manufacturer: p.manufacturer, model: p.model, name: p.name, facilities: p.facilities, points: p.points.length }))
+        .map((p) => ({
+          id: p.id,
+          source: profileOrigin(app.profiles, p.id)?.source ?? 'shipped',
+          manufacturer: p.manufacturer,
+          model: p.model,
+          name: p.name,
+          transports: p.transports,
+          facilities: p.facilities,
+          points: p.points.map((x) => ({ id: x.id, name: x.name, unit: x.unit, privacy: x.privacy, type: x.type })),
+        }))
         .sort((a, b) => a.id.localeCompare(b.id));
       // Files stored since the start (an upload) are not loaded until the daemon restarts.
       let files: string[] = [];
@@ -579,7 +591,7 @@ export class WebServer {
 
     this.route('GET', '/api/config', true, (_req, res) => {
       const versions = app.configs.versions(app.configText);
-      sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), versions, running: versions.find((v) => v.running)?.id ?? null });
+      sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), entries: entriesOf(app.config), versions, running: versions.find((v) => v.running)?.id ?? null });
     });
 
     const keptVersion = (id: string): number => {
@@ -599,7 +611,33 @@ export class WebServer {
       sendJson(res, 200, { from: { running: app.configs.runningId(app.configText) }, to: { version: n }, ...configDiff(app.configText, app.configs.version(n)) });
     });
 
-    const textOf = (b: { text?: string; form?: Record<string, string | number | null> }) => b.text ?? mergeForm(app.configText, b.form!);
+    const textOf = (b: { text?: string; form?: Record<string, string | number | null>; edit?: ConfigEditT }) => {
+      if (b.text !== undefined) return b.text;
+      if (b.form !== undefined) return mergeForm(app.configText, b.form);
+      try {
+        return mergeEdit(app.configText, b.edit!);
+      } catch (err) {
+        if (err instanceof EditError) throw new HttpError(409, err.message);
+        throw err;
+      }
+    };
+
+    // The bus form's port picker (directory listing only: no port is opened).
+    this.route('GET', '/api/serial-ports', true, (_req, res) => sendJson(res, 200, { ports: listSerialPorts() }));
+
+    // "Read now" in the device form, before the device is saved: admin only (every route
+    // here is), through the running bus' queue, public values only, audited like try-read.
+    this.route('POST', '/api/devices/read-now', true, async (req, res, _p, s) => {
+      const body = await readBody(req, ReadNowBody);
+      app.audit.write({ ...who(req, s), action: 'device-read-now', detail: body });
+      try {
+        sendJson(res, 200, { points: await app.gateway.readUnsaved(body.bus, body.unitId, body.profile) });
+      } catch (err) {
+        if (err instanceof DeviceCommandError) throw new HttpError(409, err.message);
+        if (err instanceof ModbusError) return sendJson(res, 200, { error: err.message, quality: err.quality });
+        throw err;
+      }
+    });
 
     // What an apply would change (a read: no nonce, not audited).
     this.route('POST', '/api/config/diff', true, async (req, res) => {

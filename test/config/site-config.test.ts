@@ -441,3 +441,26 @@ describe('site config: live messages on the local broker', () => {
     expect(oneError(mutate((c) => (c.localBroker = { ...c.localBroker, live: { coalesceMs: 500 } })), 'localBroker.live.coalesceMs:')).toMatch(/0\.\.100/);
   });
 });
+
+describe('site config: serial paths that do not exist', () => {
+  const rtu = (p: string) => edit('  - { id: lan, type: modbus-tcp, host: 127.0.0.1, port: 5020, timeoutMs: 500 }', `  - { id: lan, type: modbus-tcp, host: 127.0.0.1, port: 5020, timeoutMs: 500 }\n  - { id: rs485, type: modbus-rtu, path: ${p} }`);
+
+  it('is an error, naming buses[i].path and its line, where the config is to run (serialPaths: error)', () => {
+    const r = parseSiteConfig(rtu('/dev/ttyUSB9-none'), profiles, { serialPaths: 'error' });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors).toEqual([expect.stringMatching(/^buses\[1\]\.path: serial device not found: \/dev\/ttyUSB9-none .*\(line 8\)$/)]);
+  });
+
+  it('is a warning by default (check-config on another machine), and no problem for a path that exists', () => {
+    const r = parseSiteConfig(rtu('/dev/ttyUSB9-none'), profiles);
+    expect(r.ok).toBe(true);
+    expect(r.ok && r.warnings).toEqual([expect.stringMatching(/^buses\[1\]\.path: serial device not found/)]);
+    const here = parseSiteConfig(rtu('/dev/null'), profiles, { serialPaths: 'error' });
+    expect(here.ok && here.warnings).toEqual([]);
+    const heard: string[] = [];
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-sp-')), 'site.yaml');
+    fs.writeFileSync(file, rtu('/dev/ttyUSB9-none'));
+    loadSiteConfig(file, profiles, (w) => heard.push(w));
+    expect(heard).toHaveLength(1);
+  });
+});

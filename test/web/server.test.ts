@@ -110,7 +110,7 @@ describe('web API: login, CSRF, lockout', () => {
     await loggedIn(app, client);
     expect((await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 0, count: 126 })).body).toEqual({ error: 'count: at most 125 registers (2000 bits) per read' });
     expect((await client.post('/api/devices/fridge-1/read', { register: 'eeprom', start: 0, count: 1 })).body.error).toMatch(/^register: /);
-    expect((await client.post('/api/config', { text: 'a: 1', form: {} })).body).toEqual({ error: 'body: give exactly one of text or form' });
+    expect((await client.post('/api/config', { text: 'a: 1', form: {} })).body).toEqual({ error: 'body: give exactly one of text, form or edit' });
     expect((await client.post('/api/config', { form: { 'storage.path': '/tmp/x' } })).body.error).toMatch(/^form\.storage\.path: is not an editable form field/);
     const raw = await fetch(`${client.base}/api/config/validate`, { method: 'POST', headers: { cookie: client.cookie, 'x-csrf-token': client.csrf, 'content-type': 'application/json' }, body: '{"text": ' });
     expect(raw.status).toBe(400);

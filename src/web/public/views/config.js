@@ -1,10 +1,12 @@
 // Configuration: a "common settings" form keyed by config path and a raw YAML tab; check,
 // apply (with errors shown at their field or line), versions with view and rollback. Before an
 // apply and before a rollback the server's diff of the running config against the text about
-// to run (redacted) is shown in the confirmation; the running version is marked.
+// to run (redacted) is shown in the confirmation; the running version is marked. Devices, buses
+// and alarm rules have their own tabs with one form per entry (config-entries.js).
 import { t } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, fmtTime, confirmDialog } from '../dom.js';
+import { createEntries } from './config-entries.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 const COMMON = [
@@ -40,6 +42,7 @@ function noteText(v) {
 }
 const userText = (u) => (u === 'system' ? t('ver.system') : u || '—');
 const modeText = (m) => (['none', 'reload', 'restart'].includes(m) ? t(`cfg.mode.${m}`) : String(m ?? ''));
+const ENTRY_TABS = ['devices', 'buses', 'alarms'];
 
 export function mountConfig(root) {
   let cfg = null;
@@ -53,6 +56,13 @@ export function mountConfig(root) {
   let yamlErrors = [];
   let versionView = null;
   let busy = false;
+  const entries = createEntries({
+    cfg: () => cfg,
+    reload: () => reload(),
+    render: () => render(),
+    diffView: (d) => diffView(d),
+    flash: (r) => { result = r; },
+  });
 
   function devices() {
     const idx = new Set();
@@ -283,7 +293,8 @@ export function mountConfig(root) {
       root.replaceChildren(h('p', { class: loadError ? 'banner error' : 'muted', text: loadError || t('app.loading') }));
       return;
     }
-    const tabBtn = (id, key) => h('button', { type: 'button', role: 'tab', class: 'tab', 'data-tab': id, 'aria-selected': String(tab === id), text: t(key), onclick: () => { tab = id; render(); } });
+    const tabBtn = (id, key) => h('button', { type: 'button', role: 'tab', class: 'tab', 'data-tab': id, 'aria-selected': String(tab === id), text: t(key), onclick: () => { if (tab !== id) { entries.close(); result = null; } tab = id; render(); } });
+    const entryTab = ENTRY_TABS.includes(tab);
     const banner = h('div', { id: 'config-result', class: `banner ${result?.kind ?? ''}`, role: 'status', 'aria-live': 'polite', hidden: !result },
       result ? h('strong', { text: result.text }) : null,
       result?.list?.length ? h('ul', null, result.list.map((s) => h('li', { text: s }))) : null);
@@ -292,13 +303,14 @@ export function mountConfig(root) {
       cfg.file ? h('p', { class: 'muted', text: t('cfg.file', { file: cfg.file }) }) : null,
       typeof cfg.running === 'number' ? h('p', { class: 'muted', id: 'running-version', text: t('cfg.current', { v: cfg.running }) }) : null,
       h('section', { class: 'card' },
-        h('div', { class: 'tabs', role: 'tablist' }, tabBtn('form', 'cfg.tab.form'), tabBtn('yaml', 'cfg.tab.yaml')),
+        h('div', { class: 'tabs', role: 'tablist' }, tabBtn('form', 'cfg.tab.form'), ENTRY_TABS.map((s) => tabBtn(s, `cfg.tab.${s}`)), tabBtn('yaml', 'cfg.tab.yaml')),
         h('p', { class: 'muted small', text: t('cfg.tabHint') }),
-        tab === 'form' ? formTab() : yamlTab(),
-        h('div', { class: 'field' }, h('label', { for: 'cfg-note', text: t('cfg.note') }),
+        entryTab ? banner : null,
+        tab === 'form' ? formTab() : entryTab ? entries.view(tab) : yamlTab(),
+        entryTab ? null : h('div', { class: 'field' }, h('label', { for: 'cfg-note', text: t('cfg.note') }),
           h('input', { id: 'cfg-note', name: 'note', type: 'text', maxlength: 200, value: note, oninput: (ev) => { note = ev.target.value; } })),
-        banner,
-        h('div', { class: 'actions' },
+        entryTab ? null : banner,
+        entryTab ? null : h('div', { class: 'actions' },
           h('button', { type: 'button', 'data-action': 'check', disabled: busy, 'aria-busy': busy ? 'true' : null, text: busy ? t('cfg.working') : t('cfg.check'), onclick: () => submit('check') }),
           h('button', { type: 'button', class: 'primary', 'data-action': 'apply', disabled: busy, 'aria-busy': busy ? 'true' : null, text: busy ? t('cfg.working') : t('cfg.apply'), onclick: () => submit('apply') }))),
       versions()));
