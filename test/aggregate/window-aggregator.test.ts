@@ -688,8 +688,10 @@ describe('window aggregator memory', () => {
       expect(outbox.mark('agg.closedUpTo')).toBe(T0 + WMS);
       expect(held).toHaveLength(2);
       // Each item is ~250 B of JSON: all 10,000 at once were ~3 MB. One at a time, what is
-      // held is the seqs the append returns (8 B each) and the iteration's own state.
-      expect(Math.max(...held)).toBeLessThan(400_000);
+      // held is the seqs the append returns (8 B each) and the iteration's own state: 0.1 –
+      // 0.5 MB measured (the heap also holds whatever the last GC left, so the bound is a
+      // third of the old figure, not a tight one; a CI run saw 472 KB).
+      expect(Math.max(...held)).toBeLessThan(1_000_000);
     } finally {
       db.close();
     }
