@@ -5,18 +5,16 @@
 // restores the version named". Screenshots go to test/artifacts/ (not committed).
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
 import { baseConfig, makeApp } from '../helpers/gateway.js';
 import type { App } from '../../src/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts');
 const PASSWORD = 'Gongshu-canteen-2026';
 const SECRET = 'platform-Secret-77';
-const haveChromium = fs.existsSync(CHROMIUM);
 
 let browser: Browser | null = null;
 let app: App;
@@ -39,11 +37,7 @@ beforeAll(async () => {
   ));
   await app.start();
   base = `http://127.0.0.1:${app.web.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -68,12 +62,7 @@ describe.skipIf(!haveChromium)('config versions on the page in Chromium (390 x 8
     });
 
     await page.goto(base);
-    await page.locator('#setup-form').waitFor();
-    await page.fill('#setup-form input[name=setupCode]', app.auth.setupCode!);
-    await page.fill('#setup-form input[name=password]', PASSWORD);
-    await page.fill('#setup-form input[name=password2]', PASSWORD);
-    await page.click('[data-action=setup]');
-    await page.locator('[data-action=logout]').waitFor();
+    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
 
     // Two changes from the YAML tab, each with its note, each confirmed with its diff in view.
     await page.goto(`${base}/#/config`);

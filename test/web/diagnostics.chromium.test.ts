@@ -5,18 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
 import { baseConfig, makeApp } from '../helpers/gateway.js';
 import { createLogger, LogRing } from '../../src/log.js';
 import type { App } from '../../src/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts');
 const PASSWORD = 'Binjiang-station-2026';
 const UPLINK_PASSWORD = 'Platform-Uplink-Pw-5521';
-const haveChromium = fs.existsSync(CHROMIUM);
 
 let browser: Browser | null = null;
 let app: App;
@@ -52,11 +50,7 @@ beforeAll(async () => {
   // What the CLI's run() sets: here it counts, the real exit has its own test (diagnostics.test.ts).
   app.restartHandler = () => void restarts++;
   base = `http://127.0.0.1:${app.web.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -84,12 +78,7 @@ describe.skipIf(!haveChromium)('diagnostics in Chromium (390 x 844, zh-CN)', () 
     });
 
     await page.goto(base);
-    await page.locator('#setup-form').waitFor();
-    await page.fill('#setup-form input[name=setupCode]', app.auth.setupCode!);
-    await page.fill('#setup-form input[name=password]', PASSWORD);
-    await page.fill('#setup-form input[name=password2]', PASSWORD);
-    await page.click('[data-action=setup]');
-    await page.locator('[data-action=logout]').waitFor();
+    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
 
     // Overview: the offline card above the facilities, with count, reason and "never answered".
     const offline = page.locator('section#offline');

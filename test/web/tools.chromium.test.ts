@@ -5,17 +5,15 @@
 // upload a site profile (stored, restart needed). Screenshots in test/artifacts/.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PymodbusServer } from '../helpers/peers.js';
 import { baseConfig, makeApp } from '../helpers/gateway.js';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
 import type { App } from '../../src/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts');
 const PASSWORD = 'Gongshu-canteen-2026';
-const haveChromium = fs.existsSync(CHROMIUM);
 
 let browser: Browser | null = null;
 let app: App;
@@ -42,11 +40,7 @@ beforeAll(async () => {
   ));
   await app.start();
   base = `http://127.0.0.1:${app.web.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -78,12 +72,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     });
 
     await page.goto(base);
-    await page.locator('#setup-form').waitFor();
-    await page.fill('#setup-form input[name=setupCode]', app.auth.setupCode!);
-    await page.fill('#setup-form input[name=password]', PASSWORD);
-    await page.fill('#setup-form input[name=password2]', PASSWORD);
-    await page.click('[data-action=setup]');
-    await page.locator('[data-action=logout]').waitFor();
+    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
 
     // The nav link, in Chinese.
     await page.locator('nav a[data-route=tools]').click();

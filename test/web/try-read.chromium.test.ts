@@ -3,16 +3,14 @@
 // live table fits too, its time column included.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
 import { baseConfig, makeApp } from '../helpers/gateway.js';
 import type { App } from '../../src/app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts');
 const PASSWORD = 'Gongshu-canteen-2026';
-const haveChromium = fs.existsSync(CHROMIUM);
 
 let browser: Browser | null = null;
 let app: App;
@@ -31,11 +29,7 @@ beforeAll(async () => {
   ));
   await app.start();
   base = `http://127.0.0.1:${app.web.port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -50,12 +44,7 @@ describe.skipIf(!haveChromium)('try-read on a phone', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(base);
-    await page.locator('#setup-form').waitFor();
-    await page.fill('#setup-form input[name=setupCode]', app.auth.setupCode!);
-    await page.fill('#setup-form input[name=password]', PASSWORD);
-    await page.fill('#setup-form input[name=password2]', PASSWORD);
-    await page.click('[data-action=setup]');
-    await page.locator('[data-action=logout]').waitFor();
+    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
 
     await page.goto(`${base}/#/device/meter-1`);
     // The live table fits the phone, the time column included (the date folded away).
