@@ -213,7 +213,9 @@ describe('cli: run', () => {
       }),
     );
     const d = startDaemon(file);
-    await waitForPort(broker!, 15_000).catch((e: Error) => {
+    // Not the open port: the daemon's port pre-check binds each port for a moment before the
+    // real listeners start, so a connect can reach the probe. "gateway started" comes last.
+    await waitFor(() => d.out().includes('"gateway started"'), 15_000, 'gateway started').catch((e: Error) => {
       throw new Error(`${e.message}\nstdout:\n${d.out()}\nstderr:\n${d.err()}`);
     });
     const sub = new MosquittoSub(broker!, 'community/#');
@@ -284,6 +286,7 @@ describe('cli: run', () => {
     await waitFor(() => /buses\[0\]\.path: serial device not found: \/dev\/ttyUSB9-not-here/.test(d.out()), 15_000, 'the warning');
     const line = d.out().split('\n').find((l) => l.includes('serial device not found'))!;
     expect(JSON.parse(line)).toMatchObject({ level: 40 });
+    await waitFor(() => d.out().includes('"gateway started"'), 15_000, 'gateway started');
     await waitForPort(web!, 15_000);
     expect(d.proc.exitCode).toBeNull();
   });

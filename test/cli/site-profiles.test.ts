@@ -185,9 +185,11 @@ describe('the daemon with a site profile', () => {
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
-    await waitForPort(web, 15_000).catch((e: Error) => {
+    // "gateway started" comes after every listener; an open port may be the port pre-check's probe.
+    await waitFor(() => out.includes('"gateway started"'), 15_000, 'gateway started').catch((e: Error) => {
       throw new Error(`${e.message}\n${out}`);
     });
+    await waitForPort(web, 15_000);
     const starting = out.split('\n').find((l) => l.includes('"starting"'));
     expect(JSON.parse(starting!)).toMatchObject({ siteProfileDir: s.drivers, siteProfiles: ['acme-cr10'] });
 
