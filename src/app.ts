@@ -20,7 +20,7 @@ import { AuditLog } from './web/audit-log.js';
 import { WebServer } from './web/server.js';
 import { DrainTracker } from './web/drain-tracker.js';
 import { Metrics } from './web/metrics.js';
-import { splitError, type FieldError } from './web/config-edit.js';
+import { fieldError, splitError, type FieldError } from './web/config-edit.js';
 import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
 import { busyListeners, busyMessage, type Listener } from './service/port-check.js';
@@ -197,7 +197,7 @@ export class App {
   /** `text` may carry the page's placeholders for secrets: they stand for the running ones. */
   validate(text: string): { ok: true; config: SiteConfig; text: string } | { ok: false; errors: FieldError[] } {
     const restored = restoreSecrets(text, this.text);
-    if (!restored.ok) return restored;
+    if (!restored.ok) return { ok: false, errors: restored.errors.map(fieldError) };
     const r = parseSiteConfig(restored.text, this.opts.profiles, { serialPaths: 'error' });
     return r.ok ? { ...r, text: restored.text } : { ok: false, errors: r.errors.map(splitError) };
   }
@@ -224,7 +224,7 @@ export class App {
     const fixed = fixedFieldChanges(prev, v.config);
     if (fixed.length) {
       this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: fixed } });
-      return { ok: false, errors: fixed };
+      return { ok: false, errors: fixed.map(fieldError) };
     }
     const mode = applyMode(prev, v.config);
     // The running text is kept as a version even when it came from the embedded default.

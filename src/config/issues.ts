@@ -2,6 +2,7 @@
 // e.g. "devices[2].unitId: must be 1..247 (line 14)".
 import type { z } from 'zod';
 import { isMap, isSeq, LineCounter, type Document } from 'yaml';
+import { identify, text } from '../messages/identify.js';
 
 export type Path = readonly PropertyKey[];
 
@@ -20,16 +21,35 @@ export function formatPath(path: Path): string {
 export function issueMessages(issue: z.core.$ZodIssue): { path: Path; message: string }[] {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return issue.keys.map((k) => ({ path: [...issue.path, k], message: 'unknown key' }));
+      return issue.keys.map((k) => ({ path: [...issue.path, k], message: text('config.unknown-key', {}) }));
     case 'invalid_type':
-      if (issue.input === undefined) return [{ path: issue.path, message: 'is required' }];
+      if (issue.input === undefined) return [{ path: issue.path, message: text('config.required', {}) }];
       // Our own messages ("must be a whole number 1..247") say more than zod's default.
       if (issue.expected === 'int') return [{ path: issue.path, message: issue.message }];
-      return [{ path: issue.path, message: `must be ${issue.expected}, got ${describe(issue.input)}` }];
+      return [{ path: issue.path, message: text('config.wrong-type', { expected: issue.expected, got: describe(issue.input) }) }];
     case 'invalid_value':
-      return [{ path: issue.path, message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` }];
+      return [{ path: issue.path, message: text('config.one-of', { values: issue.values.map((v) => JSON.stringify(v)).join(', ') }) }];
     default:
-      return [{ path: issue.path, message: issue.message }];
+      // Our own messages come from the catalogue; zod's built-in English ones are replaced by
+      // the catalogue's, so the page can show every check in Chinese (src/messages/).
+      if (identify(issue.message).code !== 'untranslated') return [{ path: issue.path, message: issue.message }];
+      return [{ path: issue.path, message: builtIn(issue) }];
+  }
+}
+
+function builtIn(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'too_small':
+      if (issue.origin === 'string' && Number(issue.minimum) === 1) return text('config.not-empty', {});
+      return issue.origin === 'string' || issue.origin === 'array' || issue.origin === 'set' ? text('config.too-short', { minimum: String(issue.minimum) }) : text('config.too-small', { minimum: String(issue.minimum) });
+    case 'too_big':
+      return issue.origin === 'string' || issue.origin === 'array' || issue.origin === 'set' ? text('config.too-long', { maximum: String(issue.maximum) }) : text('config.too-big', { maximum: String(issue.maximum) });
+    case 'invalid_format':
+      return text('config.bad-format', {});
+    case 'not_multiple_of':
+      return text('config.not-multiple', { divisor: String(issue.divisor) });
+    default:
+      return text('config.invalid', {});
   }
 }
 

@@ -4,19 +4,27 @@
 // in place is a config concern: src/config/apply-mode.ts.
 import { isMap, isSeq, parseDocument } from 'yaml';
 import type { SiteConfig } from '../config/site-schema.js';
+import { identify, type Coded } from '../messages/identify.js';
 import type { ConfigEditT } from './api-schemas.js';
 
 export interface FieldError {
   path: string;
   message: string;
+  /** The message's catalogue code and parameters (src/messages/), for the page's language. */
+  msg: Coded;
   line?: number;
+}
+
+/** A path and message from elsewhere (a fixed field, a secret) with its catalogue code. */
+export function fieldError(e: { path: string; message: string; line?: number }): FieldError {
+  return { ...e, msg: identify(e.message) };
 }
 
 /** "devices[2].unitId: must be 1..247 (line 14)" -> {path, message, line}. */
 export function splitError(e: string): FieldError {
   const m = /^(.+?): (.*?)(?: \(line (\d+)\))?$/s.exec(e);
-  if (!m) return { path: '', message: e };
-  return { path: m[1]!, message: m[2]!, ...(m[3] ? { line: Number(m[3]) } : {}) };
+  if (!m) return { path: '', message: e, msg: identify(e) };
+  return { path: m[1]!, message: m[2]!, msg: identify(m[2]!), ...(m[3] ? { line: Number(m[3]) } : {}) };
 }
 
 /** The form's fields with their current values (ids are shown, not edited). */

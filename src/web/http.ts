@@ -2,6 +2,7 @@
 // JSON answers with safe headers. No framework: the API is a dozen routes.
 import type http from 'node:http';
 import type { z } from 'zod';
+import { withCodes } from './message-codes.js';
 
 export class HttpError extends Error {
   constructor(
@@ -22,7 +23,8 @@ export const BASE_HEADERS = {
 };
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(body));
+  // A refusal's texts get their message codes here, once for every route (src/web/message-codes.ts).
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(status >= 400 ? withCodes(body) : body));
 }
 
 /** Reads and validates a JSON body of at most `limit` bytes; errors name the field. */

@@ -1,6 +1,9 @@
 // The technician's web server (docs/WEB.md): static page assets served by the box, and the
 // JSON API behind the admin login. Every body is validated at the edge (api-schemas.ts);
 // every change needs the session's CSRF token and is written to the audit log.
+import { MESSAGES } from '../messages/catalog.js';
+import { identify } from '../messages/identify.js';
+import { withCodes } from './message-codes.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -40,6 +43,8 @@ const STATIC: Record<string, string> = {
   '/vendor/uplot.iife.min.js': path.join(UPLOT_DIR, 'uPlot.iife.min.js'),
   '/vendor/uplot.min.css': path.join(UPLOT_DIR, 'uPlot.min.css'),
 };
+/** The message catalogue as a module for the page (src/messages/catalog.ts is its one source). */
+const MESSAGES_JS = `export const MESSAGES = ${JSON.stringify(MESSAGES)};\n`;
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -211,7 +216,9 @@ export class WebServer {
         return;
       }
       if (err instanceof HttpError) {
-        sendJson(res, err.status, { error: err.message, ...err.extra }, err.headers);
+        // `msg`: the catalogue code and parameters, so the page shows it in its language.
+        const detail = err.extra.detail;
+        sendJson(res, err.status, { error: err.message, ...(typeof detail === 'string' ? { msg: identify(detail) } : {}), ...err.extra }, err.headers);
       } else {
         this.log.error({ err: (err as Error).message, url: url.pathname }, 'web request failed');
         sendJson(res, 500, { error: 'internal error' });
@@ -261,6 +268,10 @@ export class WebServer {
 
   private serveStatic(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method not allowed', {}, { allow: 'GET, HEAD' });
+    if (pathname === '/messages.js') {
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': TYPES['.js']!, 'content-security-policy': CSP, 'cache-control': 'no-cache' }).end(req.method === 'HEAD' ? undefined : MESSAGES_JS);
+      return;
+    }
     let file = STATIC[pathname];
     if (!file) {
       const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
@@ -458,7 +469,7 @@ export class WebServer {
         else sendJson(res, 200, { words, hex: words.map((w) => w.toString(16).padStart(4, '0')), decoded: decodeAll(words) });
       } catch (err) {
         if (err instanceof DeviceCommandError) throw new HttpError(404, err.message);
-        if (err instanceof ModbusError) return sendJson(res, 200, { error: err.message, quality: err.quality });
+        if (err instanceof ModbusError) return sendJson(res, 200, withCodes({ error: err.message, quality: err.quality }));
         throw err;
       }
     });
@@ -502,14 +513,14 @@ export class WebServer {
       if (!app.gateway.buses.has(id!)) throw new HttpError(404, `no bus ${id}`);
       const scan = app.gateway.scanState(id!);
       if (!scan) throw new HttpError(404, `no scan of bus ${id} since the gateway started`);
-      sendJson(res, 200, scan);
+      sendJson(res, 200, withCodes(scan));
     });
 
     this.route('DELETE', '/api/buses/:id/scan', true, async (req, res, [id], s) => {
       if (!app.gateway.buses.has(id!)) throw new HttpError(404, `no bus ${id}`);
       if (!(await app.gateway.cancelScan(id!))) throw new HttpError(409, `no scan of bus ${id} is running`);
       app.audit.write({ ...who(req, s), action: 'bus-scan-cancel', detail: { bus: id } });
-      sendJson(res, 200, { cancelled: true, scan: app.gateway.scanState(id!) });
+      sendJson(res, 200, withCodes({ cancelled: true, scan: app.gateway.scanState(id!) }));
     });
 
     // Site tools (docs/WEB.md "Site tools"): devices added from a CSV file or a scan, and
@@ -590,7 +601,9 @@ export class WebServer {
     this.route('GET', '/api/events', true, (req, res, _p, s) => this.events(req, res, s!));
 
     this.route('GET', '/api/config', true, (_req, res) => {
-      const versions = app.configs.versions(app.configText);
+      // Notes the system wrote (kind found, restored, rollback; recovered has no user) get their
+      // code for the page's language; a note the technician typed is shown as typed.
+      const versions = app.configs.versions(app.configText).map((v) => (v.kind || !v.user ? { ...v, noteMsg: identify(v.note) } : v));
       sendJson(res, 200, { file: app.configs.file, text: redactSecrets(app.configText), form: formOf(app.config), entries: entriesOf(app.config), versions, running: versions.find((v) => v.running)?.id ?? null });
     });
 
@@ -631,10 +644,10 @@ export class WebServer {
       const body = await readBody(req, ReadNowBody);
       app.audit.write({ ...who(req, s), action: 'device-read-now', detail: body });
       try {
-        sendJson(res, 200, { points: await app.gateway.readUnsaved(body.bus, body.unitId, body.profile) });
+        sendJson(res, 200, withCodes({ points: await app.gateway.readUnsaved(body.bus, body.unitId, body.profile) }));
       } catch (err) {
         if (err instanceof DeviceCommandError) throw new HttpError(409, err.message);
-        if (err instanceof ModbusError) return sendJson(res, 200, { error: err.message, quality: err.quality });
+        if (err instanceof ModbusError) return sendJson(res, 200, withCodes({ error: err.message, quality: err.quality }));
         throw err;
       }
     });

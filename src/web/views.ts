@@ -1,5 +1,6 @@
 // What the page shows, built from the running gateway's state (read only): the overview and
 // one device's details. Personal and identifier values never appear (publicReading).
+import { identify, type Coded } from '../messages/identify.js';
 import type { Gateway } from '../main.js';
 import type { DrainState } from './drain-tracker.js';
 import { publicReading } from './public-reading.js';
@@ -22,6 +23,7 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     online: p.stats.online,
     lastSuccess: p.stats.lastSuccess,
     lastError: p.stats.lastError,
+    lastErrorMsg: coded(p.stats.lastError),
     points: points(g, p.device.id),
     pointNames: Object.fromEntries(p.device.profile.points.map((x) => [x.id, x.name])),
   }));
@@ -34,6 +36,7 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     online: input.stats.mode === 'interrupt' || input.stats.mode === 'polling',
     lastSuccess: input.stats.lastChange,
     lastError: input.stats.lastError,
+    lastErrorMsg: coded(input.stats.lastError),
     points: points(g, cfg.id),
     pointNames: Object.fromEntries((g.profileOf(cfg.id)?.points ?? []).map((x) => [x.id, x.name])),
   }));
@@ -42,11 +45,11 @@ export function overview(g: Gateway, drain: DrainState): unknown {
   const devices = [...modbus, ...gpio].sort((a, b) => Number(a.online !== false) - Number(b.online !== false));
   const offline = devices
     .filter((d) => d.online === false)
-    .map((d) => ({ id: d.id, name: d.name, facility: d.facility, kind: d.kind, reason: d.lastError || null, since: d.lastSuccess }))
+    .map((d) => ({ id: d.id, name: d.name, facility: d.facility, kind: d.kind, reason: d.lastError || null, reasonMsg: d.lastErrorMsg, since: d.lastSuccess }))
     .sort((a, b) => (a.since ?? 0) - (b.since ?? 0));
   return {
     site: c.site,
-    uplink: g.uplink && { state: g.uplink.state, url: c.uplink.url, connectedSince: g.uplink.connectedSince, lastError: g.uplink.lastError },
+    uplink: g.uplink && { state: g.uplink.state, url: c.uplink.url, connectedSince: g.uplink.connectedSince, lastError: g.uplink.lastError, lastErrorMsg: coded(g.uplink.lastError) },
     backlog: out ? { rows: out.rows, bytes: out.bytes, oldestTs: out.oldestTs, shedRows: out.shedRows, ...drain } : null,
     // The box's own time next to the technician's phone shows a clock that is off at a glance.
     clock: { now: Date.now(), ...g.clockState() },
@@ -85,9 +88,14 @@ export function deviceDetail(g: Gateway, id: string): unknown {
     })),
     values: points(g, id),
     online: poller ? poller.stats.online : gpio!.input.stats.mode !== 'unavailable',
-    bus: bus ? { id: bus.opts.id, endpoint: bus.transport.endpoint, state: bus.status, lastError: bus.lastError, queue: bus.queueLength, ...bus.transport.stats } : null,
+    bus: bus ? { id: bus.opts.id, endpoint: bus.transport.endpoint, state: bus.status, lastError: bus.lastError, lastErrorMsg: coded(bus.lastError), queue: bus.queueLength, ...bus.transport.stats } : null,
     stats: poller
-      ? { polls: poller.stats.polls, failedPolls: poller.stats.failedPolls, requests: poller.stats.requests, requestsPerScan: poller.readPlan.length, lastSuccess: poller.stats.lastSuccess, lastError: poller.stats.lastError, ...poller.stats.errors }
-      : { ...gpio!.input.stats },
+      ? { polls: poller.stats.polls, failedPolls: poller.stats.failedPolls, requests: poller.stats.requests, requestsPerScan: poller.readPlan.length, lastSuccess: poller.stats.lastSuccess, lastError: poller.stats.lastError, lastErrorMsg: coded(poller.stats.lastError), ...poller.stats.errors }
+      : { ...gpio!.input.stats, lastErrorMsg: coded(gpio!.input.stats.lastError) },
   };
+}
+
+/** A state's error text with its catalogue code, for the page's language (null when none). */
+function coded(text: string | null | undefined): Coded | null {
+  return text ? identify(text) : null;
 }
