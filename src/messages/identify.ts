@@ -17,6 +17,9 @@ export type Lang = 'en' | 'zh';
 
 /** Parameters that hold another message ("connect to X failed: <detail>"), matched in turn. */
 const NESTED = new Set(['detail', 'reason', 'value']);
+/** Parameters that hold one word of a known set, shown in the page's language: the word's code
+ * is the prefix and the word ("privacy.personal"). */
+const WORDS: Record<string, string> = { privacy: 'privacy.', expected: 'type.', state: 'state.' };
 /** Parameters that hold a "; "-joined list of messages (the password policy's problems). */
 const LISTS = new Set(['problems']);
 
@@ -87,6 +90,8 @@ function match(text: string): Coded | null {
         const inner = identify(v);
         if (inner.code === 'untranslated') weakOk = false;
         params[n] = inner.code === 'untranslated' ? v : inner;
+      } else if (WORDS[n] && `${WORDS[n]}${v}` in MESSAGES) {
+        params[n] = { code: `${WORDS[n]}${v}` as MessageCode, params: {} };
       } else if (LISTS.has(n)) {
         params[n] = v.split('; ').map(identify);
       } else params[n] = v;

@@ -48,7 +48,7 @@ describe('web API: bus scan', () => {
     expect(start.body).toMatchObject({ started: true, scan: { bus: 'lan', state: 'running', units: '1-6', timeoutMs: 200, progress: { done: 0, total: 6, found: 0 } } });
     const again = await client.post('/api/buses/lan/scan', {});
     expect(again.status).toBe(409);
-    expect(again.body).toEqual({ error: 'a scan of bus lan is already running: wait for it or cancel it', reason: 'busy' });
+    expect(again.body).toEqual({ error: 'a scan of bus lan is already running: wait for it or cancel it', msg: { code: 'scan.busy', params: { bus: 'lan' } }, reason: 'busy' });
     const running = await client.get('/api/buses/lan/scan');
     expect(running.status).toBe(200);
     expect(running.body.state).toBe('running');
@@ -71,7 +71,7 @@ describe('web API: bus scan', () => {
 
   it('cancels a running scan; nothing to cancel is 409; unknown buses are 404', async () => {
     const { app, client } = await site();
-    expect((await client.get('/api/buses/lan/scan')).body).toEqual({ error: 'no scan of bus lan since the gateway started' });
+    expect((await client.get('/api/buses/lan/scan')).body).toEqual({ error: 'no scan of bus lan since the gateway started', msg: { code: 'web.no-scan', params: { bus: 'lan' } } });
     expect((await client.post('/api/buses/lan/scan', { timeoutMs: 200 })).status).toBe(202); // all 247 ids: long
     await waitFor(async () => (await client.get('/api/buses/lan/scan')).body.progress.done >= 3, 10_000, 'three units probed');
     const del = await client.call('DELETE', '/api/buses/lan/scan');

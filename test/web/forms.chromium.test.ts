@@ -88,7 +88,7 @@ describe.skipIf(!haveChromium)('entry forms in Chromium (390 x 844, zh-CN)', () 
     await form.locator('input[name=unitId]').fill('300');
     await form.locator('[data-action=save-entry]').click();
     const unitError = form.locator('[data-error-for=unitId]');
-    await expect.poll(async () => (await unitError.textContent()) ?? '', { timeout: 5000 }).toBe('必须在 1 到 247 之间');
+    await expect.poll(async () => (await unitError.textContent()) ?? '', { timeout: 5000 }).toBe('必须在 1 到 247 之间 [config.range]');
     expect(await form.locator('input[name=unitId]').getAttribute('aria-invalid')).toBe('true');
     expect(app.config.devices).toHaveLength(1);
     await shot(page, '30-form-device-invalid');

@@ -5,20 +5,24 @@ import { parseSiteConfig } from '../../src/config/site-config.js';
 import { loadProfiles } from '../../src/config/profiles.js';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
 import { splitError } from '../../src/web/config-edit.js';
+import { MESSAGES } from '../../src/messages/catalog.js';
+import type { Coded } from '../../src/messages/identify.js';
 // @ts-expect-error plain browser module without types
-import { STRINGS, serverText, setLang } from '../../src/web/public/i18n.js';
+import { STRINGS, serverText, setLang, setMessages } from '../../src/web/public/i18n.js';
 
 // setLang marks <html lang>: a stand-in element outside the browser.
 (globalThis as { document?: unknown }).document ??= { documentElement: {} };
 const S = STRINGS as Record<string, Record<string, string>>;
-const zh = serverText as (m: string) => string;
+const show = serverText as (m: string, msg?: Coded) => string;
+// What the page gets: the catalogue as GET /messages.js serves it (JSON of the same object).
+(setMessages as (m: unknown) => void)(JSON.parse(JSON.stringify(MESSAGES)));
 
 describe('page texts', () => {
   it('has the same keys in zh-CN and English', () => {
     expect(Object.keys(S['zh-CN']!).sort()).toEqual(Object.keys(S.en!).sort());
   });
 
-  it('shows the entry forms\' common check messages in Chinese, the rest as sent', () => {
+  it('shows the server\'s check messages (taken from the real checks) in Chinese with their code, a text without a code as sent', () => {
     const text = [
       'site: { communityCode: "330106001001", gatewayId: gw-t }',
       'storage: { path: ./t.db }',
@@ -35,17 +39,23 @@ describe('page texts', () => {
     const r = parseSiteConfig(text, loadProfiles(DRIVERS_DIR), { serialPaths: 'error' });
     expect(r.ok).toBe(false);
     const errors = (r.ok ? [] : r.errors).map(splitError);
-    const at = (path: string) => errors.find((e) => e.path === path)?.message ?? `(no error at ${path})`;
+    const at = (path: string): [string, Coded] => {
+      const e = errors.find((x) => x.path === path);
+      return e ? [e.message, e.msg] : [`(no error at ${path})`, { code: 'untranslated', params: { text: path } }];
+    };
+    const zh = (path: string) => show(...at(path));
     setLang('zh-CN', false);
-    expect(zh(at('devices[0].unitId'))).toBe('必须在 1 到 247 之间');
-    expect(zh(at('devices[0].pollMs'))).toBe('必须在 100 到 86400000 之间');
-    expect(zh(at('buses[0].path'))).toBe('串口设备不存在：/dev/ttyUSB9-not-here（请从本机串口中选择）');
-    expect(zh(at('devices[1].bus'))).toBe('没有总线“nope”（已有：rs485）');
-    expect(zh(at('devices[1].id'))).toMatch(/^只能用 1–63 个小写字母/);
-    expect(zh(at('alarms[0].point'))).toBe('“systolic_bp”是个人数据：不能设置报警');
-    expect(zh(at('alarms[1]'))).toMatch(/^需要且只能有一个条件/);
-    expect(zh('something new from the server')).toBe('something new from the server');
+    expect(zh('devices[0].unitId')).toBe('必须在 1 到 247 之间 [config.range]');
+    expect(zh('devices[0].pollMs')).toBe('必须在 100 到 86400000 之间 [config.range]');
+    expect(zh('buses[0].path')).toBe('串口设备不存在：/dev/ttyUSB9-not-here（请从本机的串口中选择：/dev/serial/by-id/...） [config.serial-missing]');
+    expect(zh('devices[1].bus')).toBe('没有总线“nope”（已有：rs485） [config.no-bus]');
+    expect(zh('devices[1].id')).toMatch(/^只能用 1–63 个小写字母.* \[config\.id-format\]$/);
+    expect(zh('alarms[0].point')).toBe('“systolic_bp”是个人数据：在其上设报警会暴露个人信息 [config.alarm-private]');
+    expect(zh('alarms[1]')).toMatch(/^需要且只能有一个条件.*\[config\.alarm-condition\]$/);
+    // A text the server sent without a code stays as it came; an unnamed one too, without a code.
+    expect(show('something new from the server')).toBe('something new from the server');
+    expect(show('weird', { code: 'untranslated', params: { text: 'weird' } })).toBe('weird');
     setLang('en', false);
-    expect(zh(at('devices[0].unitId'))).toBe('must be 1..247');
+    expect(zh('devices[0].unitId')).toBe('must be 1..247 [config.range]');
   });
 });

@@ -108,9 +108,9 @@ describe('web API: login, CSRF, lockout', () => {
   it('validates bodies at the edge, naming the field', async () => {
     const { app, client } = await site();
     await loggedIn(app, client);
-    expect((await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 0, count: 126 })).body).toEqual({ error: 'count: at most 125 registers (2000 bits) per read' });
+    expect((await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 0, count: 126 })).body).toEqual({ error: 'count: at most 125 registers (2000 bits) per read', msg: { code: 'web.read-limit', params: {}, path: 'count' } });
     expect((await client.post('/api/devices/fridge-1/read', { register: 'eeprom', start: 0, count: 1 })).body.error).toMatch(/^register: /);
-    expect((await client.post('/api/config', { text: 'a: 1', form: {} })).body).toEqual({ error: 'body: give exactly one of text, form or edit' });
+    expect((await client.post('/api/config', { text: 'a: 1', form: {} })).body).toEqual({ error: 'body: give exactly one of text, form or edit', msg: { code: 'web.text-form-edit', params: {}, path: 'body' } });
     expect((await client.post('/api/config', { form: { 'storage.path': '/tmp/x' } })).body.error).toMatch(/^form\.storage\.path: is not an editable form field/);
     const raw = await fetch(`${client.base}/api/config/validate`, { method: 'POST', headers: { cookie: client.cookie, 'x-csrf-token': client.csrf, 'content-type': 'application/json' }, body: '{"text": ' });
     expect(raw.status).toBe(400);
@@ -256,7 +256,7 @@ describe('web API: devices', () => {
     expect(r.body.decoded[1].int32).toBeUndefined(); // no second word after offset 1
     expect(sim).toBeTruthy();
     const ex = await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 60000, count: 1 });
-    expect(ex.body).toEqual({ error: 'modbus exception 2 ILLEGAL DATA ADDRESS', quality: 'exception' });
+    expect(ex.body).toEqual({ error: 'modbus exception 2 ILLEGAL DATA ADDRESS', quality: 'exception', msg: { code: 'modbus.exception', params: { code: '2', name: 'ILLEGAL DATA ADDRESS' } } });
     expect(auditActions(app).filter((a) => a === 'device-read')).toHaveLength(2);
   });
 

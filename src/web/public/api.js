@@ -1,10 +1,11 @@
 // JSON API client: CSRF header on every changing request, 401 sends the page back to login,
 // one silent retry with a fresh token when the server answers 403 {"error":"csrf"}.
-import { t } from './i18n.js';
+import { t, serverText } from './i18n.js';
 
 export class ApiError extends Error {
   constructor(status, body, retryAfterS = null) {
-    super((body && typeof body.error === 'string' && body.error) || (status ? `HTTP ${status}` : t('err.network')));
+    // In the page's language with its code when the server named it (body.msg).
+    super((body && typeof body.error === 'string' && body.error && serverText(body.error, body.msg)) || (status ? `HTTP ${status}` : t('err.network')));
     this.status = status;
     this.body = body ?? {};
     this.retryAfterS = retryAfterS;

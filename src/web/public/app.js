@@ -1,6 +1,7 @@
 // The technician page: session check, setup/login, hash routing, language switch and the one
 // EventSource that feeds the current view.
-import { STRINGS, t, getLang, setLang, hasSavedLang } from './i18n.js';
+import { STRINGS, t, getLang, setLang, hasSavedLang, setMessages } from './i18n.js';
+import { MESSAGES } from './messages.js';
 import { api, setCsrf, setUnauthorizedHandler, errText } from './api.js';
 import { h } from './dom.js';
 import { mountLogin, mountSetup } from './views/auth.js';
@@ -12,6 +13,7 @@ import { mountAccount } from './views/account.js';
 import { mountDiagnostics } from './views/diagnostics.js';
 import { mountTools } from './views/tools.js';
 
+setMessages(MESSAGES);
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const logoutBtn = document.querySelector('[data-action="logout"]');

@@ -274,13 +274,6 @@ export const STRINGS = {
     'diff.fromVersion': '运行中（版本 {v}）',
     'diff.toNew': '新配置',
     'diff.toVersion': '版本 {v}',
-    'ver.found': '最初的配置（首次修改前的文件）',
-    'ver.foundOutside': '页面之外修改过的配置（保存前的文件）',
-    'ver.foundBefore': '版本 {n} 之前的配置（更早的版本未保留）',
-    'ver.atStart': '启动时的配置',
-    'ver.rollback': '回滚到版本 {n}',
-    'ver.restored': '自动恢复：新配置无法启动',
-    'ver.recovered': '已恢复（索引文件丢失，备注不可用）',
     'ver.system': '系统',
     'audit.title': '审计日志',
     'audit.refresh': '刷新',
@@ -664,13 +657,6 @@ export const STRINGS = {
     'diff.fromVersion': 'running (version {v})',
     'diff.toNew': 'new configuration',
     'diff.toVersion': 'version {v}',
-    'ver.found': 'the config as found (the file before the first change)',
-    'ver.foundOutside': 'the config as found (changed outside the page)',
-    'ver.foundBefore': 'the config before version {n} (older versions not kept)',
-    'ver.atStart': 'the configuration at start',
-    'ver.rollback': 'rollback to version {n}',
-    'ver.restored': 'restored automatically: the new configuration failed to start',
-    'ver.recovered': 'recovered (index file lost, no note)',
     'ver.system': 'system',
     'audit.title': 'Audit log',
     'audit.refresh': 'Refresh',
@@ -813,34 +799,30 @@ export const tOr = (key, fallback) => (key in STRINGS[lang] ? t(key) : String(fa
 /** A profile label {zh, en} in the current language. */
 export const label = (l, fallback = '') => (l && typeof l === 'object' ? (lang === 'en' ? l.en ?? l.zh : l.zh ?? l.en) : l) ?? fallback;
 
-/** The server's config-check messages (English) in the page's language, for the patterns a
- * form shows most; anything else stays as the server wrote it. */
-const SERVER_ZH = [
-  [/^must be a whole number (-?\d+)\.\.(-?\d+)(.*)$/, (m) => `必须是 ${m[1]} 到 ${m[2]} 之间的整数${m[3]}`],
-  [/^must be (-?\d+)\.\.(-?\d+)$/, (m) => `必须在 ${m[1]} 到 ${m[2]} 之间`],
-  [/^serial device not found: (\S+).*$/, (m) => `串口设备不存在：${m[1]}（请从本机串口中选择）`],
-  [/^no bus "([^"]*)" \(buses: (.*)\)$/, (m) => `没有总线“${m[1]}”（已有：${m[2]}）`],
-  [/^unit (\d+) on bus "([^"]*)" is already (.*)$/, (m) => `总线“${m[2]}”上的从站地址 ${m[1]} 已被 ${m[3]} 使用`],
-  [/^"([^"]*)" is already used by (.*)$/, (m) => `“${m[1]}”已被 ${m[2]} 使用`],
-  [/^must be 1\.\.63 lower-case letters.*$/, () => '只能用 1–63 个小写字母、数字、“-”或“_”（会用作 MQTT 主题）'],
-  [/^needs exactly one of above, below, equals$/, () => '需要且只能有一个条件：高于、低于或等于（并填写阈值）'],
-  [/^"([^"]*)" is (personal|identifier) data: alarms on it would reveal a person$/, (m) => `“${m[1]}”是${m[2] === 'personal' ? '个人' : '身份标识'}数据：不能设置报警`],
-  [/^no device "([^"]*)"$/, (m) => `没有设备“${m[1]}”`],
-  [/^no profile "([^"]*)" in drivers\/.*$/, (m) => `没有设备型号“${m[1]}”`],
-  [/^Invalid input: expected number, received string$|^.*expected number.*$/, () => '请输入数字'],
-  [/^must be one of (.*)$/, (m) => `必须是以下之一：${m[1]}`],
-  [/^must not be empty$|^Required$|.*received undefined.*/, () => '必填'],
-  [/^no bus (\S+) is running: apply the bus first$/, (m) => `总线 ${m[1]} 未运行：请先应用该总线`],
-  [/^bus (\S+) is (down|connecting|stopped)(.*)$/, (m) => `总线 ${m[1]} 未连通（${m[2]}）${m[3]}`],
-  [/^no answer within (\d+) ms$/, (m) => `${m[1]} 毫秒内无应答`],
-  [/^modbus exception (\d+) (.*)$/, (m) => `Modbus 异常 ${m[1]}（${m[2]}）`],
-];
-export function serverText(msg) {
-  const s = String(msg ?? '');
-  if (lang !== 'zh-CN') return s;
-  for (const [re, fn] of SERVER_ZH) {
-    const m = re.exec(s);
-    if (m) return fn(m);
-  }
-  return s;
+/** The server's message catalogue (GET /messages.js, built from src/messages/catalog.ts). */
+let MESSAGES = {};
+export const setMessages = (m) => { MESSAGES = m ?? {}; };
+
+function fill(m, l) {
+  const e = MESSAGES[m.code] ?? MESSAGES.untranslated ?? { en: '{text}', zh: '{text}' };
+  const body = (e[l] ?? e.en).replace(/\{(\w+)\}/g, (all, n) => {
+    const v = m.params?.[n];
+    if (v == null) return all;
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v)) return v.map((x) => fill(x, l)).join(l === 'zh' ? '；' : '; ');
+    return fill(v, l);
+  });
+  return m.path ? `${m.path}${l === 'zh' ? '：' : ': '}${body}` : body;
+}
+
+/** The catalogue's text for `code` in the page's language (counter names), or null. */
+export const codeText = (code) => (MESSAGES[code] ? fill({ code, params: {} }, lang === 'zh-CN' ? 'zh' : 'en') : null);
+
+/** A server message in the page's language with its code beside it: `msg` is the {code,
+ * params} the server sends next to each text (docs/WEB.md "Messages"). Without one, the
+ * text as the server wrote it. */
+export function serverText(text, msg) {
+  if (!msg || typeof msg.code !== 'string') return String(text ?? '');
+  const s = fill(msg, lang === 'zh-CN' ? 'zh' : 'en');
+  return msg.code === 'untranslated' ? s : `${s} [${msg.code}]`;
 }

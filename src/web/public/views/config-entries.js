@@ -84,7 +84,7 @@ export function createEntries(ctx) {
         field = FIELD_OF[k] ?? k;
         if (!(field in editor.draft)) field = null;
       }
-      const text = serverText(e.message);
+      const text = serverText(e.message, e.msg && { ...e.msg, path: undefined });
       if (field) editor.errors[field] = editor.errors[field] ? `${editor.errors[field]}；${text}` : text;
       else editor.others.push([e.line ? t('cfg.line', { n: e.line }) : null, e.path, text].filter(Boolean).join(' · '));
     }
@@ -101,7 +101,7 @@ export function createEntries(ctx) {
         const errors = v.errors ?? [];
         if (editor) { place(errors); editor.result = { kind: 'error', text: t('cfg.checkFailed', { n: errors.length }) }; }
         // A removal from the list (no form open): why it cannot go, e.g. devices still on the bus.
-        else ctx.flash({ kind: 'error', text: t('cfg.notApplied'), list: errors.map((e) => `${e.path} · ${serverText(e.message)}`) });
+        else ctx.flash({ kind: 'error', text: t('cfg.notApplied'), list: errors.map((e) => `${e.path} · ${serverText(e.message, e.msg && { ...e.msg, path: undefined })}`) });
         return;
       }
       const diff = await api('POST', '/api/config/diff', { edit });
@@ -132,10 +132,10 @@ export function createEntries(ctx) {
     ctx.render();
     try {
       const r = await api('POST', '/api/devices/read-now', { bus: d.bus, unitId: Number.isInteger(unitId) ? unitId : -1, profile: d.profile });
-      editor.readNow = r?.error ? { error: serverText(r.error) } : { points: r?.points ?? [] };
+      editor.readNow = r?.error ? { error: serverText(r.error, r.msg) } : { points: r?.points ?? [] };
     } catch (e) {
       if (e.status === 401) return;
-      editor.readNow = { error: e.body?.error ? serverText(e.body.error) : errText(e) };
+      editor.readNow = { error: e.body?.error ? e.message : errText(e) };
     }
     ctx.render();
   }
@@ -193,7 +193,7 @@ export function createEntries(ctx) {
     return h('div', { id: 'read-now-result', class: 'read-now' },
       h('dl', { class: 'readings' }, r.points.map((p) => h('div', { class: 'reading', 'data-point': p.id },
         h('dt', { text: label(p.name, p.id) }),
-        h('dd', { class: p.error ? 'q-bad' : null, text: p.error ? serverText(p.error) : p.withheld ? t('ent.withheld') : `${typeof p.value === 'boolean' ? (p.value ? t('ent.on') : t('ent.off')) : fmtNumber(p.value)}${p.unit ? ` ${p.unit}` : ''}` })))));
+        h('dd', { class: p.error ? 'q-bad' : null, text: p.error ? serverText(p.error, p.msg) : p.withheld ? t('ent.withheld') : `${typeof p.value === 'boolean' ? (p.value ? t('ent.on') : t('ent.off')) : fmtNumber(p.value)}${p.unit ? ` ${p.unit}` : ''}` })))));
   }
 
   function deviceForm() {

@@ -3,7 +3,7 @@
 // apply and before a rollback the server's diff of the running config against the text about
 // to run (redacted) is shown in the confirmation; the running version is marked. Devices, buses
 // and alarm rules have their own tabs with one form per entry (config-entries.js).
-import { t } from '../i18n.js';
+import { t, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, fmtTime, confirmDialog } from '../dom.js';
 import { createEntries } from './config-entries.js';
@@ -18,28 +18,12 @@ const COMMON = [
 ];
 const DEVICE_FIELDS = [{ name: 'name', key: 'cfg.deviceName' }, { name: 'pollMs', key: 'cfg.pollMs', number: true }];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const errLine = (e) => [e.line ? t('cfg.line', { n: e.line }) : null, e.path, e.message].filter(Boolean).join(' · ');
-/** A version's note in the page language where the server wrote it (system versions). */
-function noteText(v) {
-  const note = v.note ?? '';
-  if (v.kind === 'rollback') {
-    const rest = note.replace(/^rollback to version \d+(: )?/, '');
-    return rest ? `${t('ver.rollback', { n: v.rollbackOf })}：${rest}` : t('ver.rollback', { n: v.rollbackOf });
-  }
-  if (v.kind === 'found') {
-    if (note === 'configuration at start') return t('ver.atStart');
-    if (/changed outside the page/.test(note)) return t('ver.foundOutside');
-    const before = /^the config before version (\d+)/.exec(note);
-    if (before) return t('ver.foundBefore', { n: before[1] });
-    return t('ver.found');
-  }
-  if (v.kind === 'restored') {
-    const why = /\((.*)\)$/.exec(note)?.[1];
-    return why ? `${t('ver.restored')} (${why})` : t('ver.restored');
-  }
-  if (/^recovered: /.test(note)) return t('ver.recovered');
-  return note;
-}
+/** A check error's own text in the page language with its code (the path is shown apart). */
+const errText1 = (e) => serverText(e.message, e.msg && { ...e.msg, path: undefined });
+const errLine = (e) => [e.line ? t('cfg.line', { n: e.line }) : null, e.path, errText1(e)].filter(Boolean).join(' · ');
+/** A version's note: the system's own notes in the page language with their code (noteMsg),
+ * a note the technician typed as typed. */
+const noteText = (v) => (v.noteMsg ? serverText(v.note, v.noteMsg) : v.note ?? '');
 const userText = (u) => (u === 'system' ? t('ver.system') : u || '—');
 const modeText = (m) => (['none', 'reload', 'restart'].includes(m) ? t(`cfg.mode.${m}`) : String(m ?? ''));
 const ENTRY_TABS = ['devices', 'buses', 'alarms'];
@@ -109,7 +93,7 @@ export function mountConfig(root) {
     yamlErrors = [];
     const list = [];
     for (const e of errors) {
-      if (!inBanner && tab === 'form' && paths.has(e.path)) fieldErrors[e.path] = fieldErrors[e.path] ? `${fieldErrors[e.path]}; ${e.message}` : e.message;
+      if (!inBanner && tab === 'form' && paths.has(e.path)) fieldErrors[e.path] = fieldErrors[e.path] ? `${fieldErrors[e.path]}; ${errText1(e)}` : errText1(e);
       else if (!inBanner && tab === 'yaml') yamlErrors.push(e);
       else list.push(errLine(e));
     }

@@ -1,6 +1,6 @@
 // One device: live values (patched by `reading` events), a uPlot history chart, bus and device
 // counters, the try-read panel with every byte order, and confirmed writes of writable points.
-import { t, label } from '../i18n.js';
+import { t, label, codeText, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, fmtTime, fmtNumber, qualityText, stateBadge, confirmDialog } from '../dom.js';
 import { valueNodes, patchReading, facilityName } from './overview.js';
@@ -66,14 +66,19 @@ export function likelyColumns(dec, all) {
   return out.length ? out : all;
 }
 
-/** Counters rendered generically as key/value; nested objects flattened one level (errors.timeout). */
+/** Counters rendered generically as key/value; nested objects flattened one level (errors.timeout).
+ * A counter's name comes from the server's catalogue (counter.<key>) with the key beside it;
+ * an error text is shown in the page language by its `...Msg` sibling. */
 function kvRows(obj, prefix = '') {
   if (obj == null || typeof obj !== 'object') return [];
   return Object.entries(obj).flatMap(([k, v]) => {
+    if (k.endsWith('Msg')) return [];
     const key = prefix + k;
     if (v && typeof v === 'object' && !Array.isArray(v)) return kvRows(v, `${key}.`);
     const timeLike = typeof v === 'number' && v > 1e11 && /(^ts$|Ts$|Since$|^last(Success|Change|Poll)$|At$|Time$)/.test(k);
-    return [[key, timeLike ? fmtTime(v) : Array.isArray(v) ? JSON.stringify(v) : typeof v === 'number' ? fmtNumber(v) : String(v ?? '—')]];
+    const name = codeText(`counter.${k}`);
+    const value = typeof v === 'string' && v && obj[`${k}Msg`] ? serverText(v, obj[`${k}Msg`]) : timeLike ? fmtTime(v) : Array.isArray(v) ? JSON.stringify(v) : typeof v === 'number' ? fmtNumber(v) : String(v ?? '—');
+    return [[name ? `${name} (${key})` : key, value]];
   });
 }
 const kvTable = (obj, cls) => {
@@ -160,7 +165,7 @@ export function mountDevice(root, id) {
     if (tr.error) return h('p', { class: 'banner error', text: tr.error });
     const r = tr.result;
     if (!r) return null;
-    if (r.error) return h('p', { class: 'banner error', text: t('try.error', { msg: r.error }) });
+    if (r.error) return h('p', { class: 'banner error', text: t('try.error', { msg: serverText(r.error, r.msg) }) });
     if (Array.isArray(r.bits)) {
       const rows = [];
       for (let i = 0; i < r.bits.length; i += 16) rows.push([String(tr.reqStart + i), ...r.bits.slice(i, i + 16).map((b) => String(Number(b)))]);

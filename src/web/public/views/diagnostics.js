@@ -1,7 +1,7 @@
 // Diagnostics: the uplink's state with "reconnect now", restart, the diagnostic bundle to
 // download, and the daemon's last log records (in-memory ring on the box, level filter).
 // Restart and reconnect are commands: confirmed here, nonce-protected and audited by the server.
-import { t } from '../i18n.js';
+import { t, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, fmtTime, confirmDialog } from '../dom.js';
 
@@ -63,7 +63,7 @@ export function mountDiagnostics(root) {
       h('div', { class: 'diag-row' },
         h('span', { class: 'strip-label', text: t('uplink.title') }),
         uplink ? h('span', { id: 'diag-uplink-state', class: `badge ${connected ? 'ok' : 'bad'}`, 'data-state': uplink.state ?? '', text: connected ? t('uplink.connected') : t('uplink.disconnected') }) : null,
-        uplink && !connected && uplink.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: uplink.lastError }) }) : null),
+        uplink && !connected && uplink.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: serverText(uplink.lastError, uplink.lastErrorMsg) }) }) : null),
       h('div', { class: 'diag-buttons' },
         h('button', { type: 'button', 'data-action': 'reconnect-uplink', disabled: busy || connected, text: t('diag.reconnect'),
           onclick: () => command('diag.reconnectConfirm', '/api/uplink/reconnect', (r) => (r.state === 'connected' ? t('diag.alreadyConnected') : t('diag.reconnecting'))) }),

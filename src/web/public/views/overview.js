@@ -1,6 +1,6 @@
 // Overview: uplink and backlog strip, active alarms, then one card per facility with its devices.
 // Replaced wholesale by `overview` events; single values patched in place by `reading` events.
-import { label, t, tOr } from '../i18n.js';
+import { label, t, tOr, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge } from '../dom.js';
 
@@ -34,7 +34,7 @@ function uplinkStrip(o) {
       h('span', { class: 'strip-label', text: t('uplink.title') }),
       h('span', { id: 'uplink-state', class: `badge ${connected ? 'ok' : 'bad'}`, 'data-state': u.state ?? '', text: stateText }),
       connected && u.connectedSince ? h('span', { class: 'muted', text: t('uplink.since', { time: fmtTime(u.connectedSince) }) }) : null,
-      !connected && u.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: u.lastError }) }) : null),
+      !connected && u.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: serverText(u.lastError, u.lastErrorMsg) }) }) : null),
     h('div', { class: 'strip-item' },
       h('span', { class: 'strip-label', text: t('backlog.title') }),
       h('span', { id: 'backlog-rows', class: b.rows ? 'badge warn' : 'badge ok', text: b.rows ? t('backlog.rows', { n: b.rows }) : t('backlog.empty') }),
@@ -94,7 +94,7 @@ function offlineList(o) {
       h('div', { class: 'offline-head' },
         h('a', { href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
         h('span', { class: 'muted', text: facilityName(d.facility) })),
-      h('div', { class: 'offline-reason', text: d.reason ?? t('offline.noReason') }),
+      h('div', { class: 'offline-reason', text: d.reason ? serverText(d.reason, d.reasonMsg) : t('offline.noReason') }),
       h('div', { class: 'muted offline-since', text: d.since ? t('offline.since', { ago: fmtAgo(d.since, now), time: fmtTime(d.since) }) : t('offline.never') })))));
 }
 

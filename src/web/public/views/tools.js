@@ -3,7 +3,7 @@
 // run first (the start-up checks on the config with the devices added, and the diff), the
 // diff confirmed, then the apply, as on the config page. The server parses and checks
 // everything; the page only shows what it answers.
-import { t, label } from '../i18n.js';
+import { t, label, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, confirmDialog } from '../dom.js';
 
@@ -129,7 +129,7 @@ export function mountTools(root) {
         h('td', null,
           fits.length ? h('ol', { class: 'fits' }, fits.map((f) => h('li', { 'data-profile': f.id, text: `${f.id}${f.source === 'site' ? ` (${t('tools.site')})` : ''}` }))) : h('span', { class: 'muted', text: t('tools.noFit') }),
           misfits.length ? h('details', { class: 'misfits' }, h('summary', { text: t('tools.whyNot', { n: misfits.length }) }),
-            h('ul', null, misfits.map((f) => h('li', { class: 'small', text: `${f.id}: ${f.reason ?? ''}` })))) : null,
+            h('ul', null, misfits.map((f) => h('li', { class: 'small', text: `${f.id}: ${serverText(f.reason ?? '', f.reasonMsg)}` })))) : null,
           // In the profiles cell, not a column of its own: a fourth column would be off a phone's screen.
           u.device || !fits.length || u.answered !== 'yes' ? null
             : h('button', { type: 'button', class: 'small', 'data-action': 'add-unit', 'data-unit': u.unitId, text: t('tools.addDevice'), onclick: () => openAdd(u, fits) })));
@@ -194,10 +194,10 @@ export function mountTools(root) {
       const ok = await importFlow({ devices: [device] }, (errs) => {
         for (const e of errs) {
           const k = e.column && e.column in a.draft ? e.column : null;
-          if (k) a.errors[k] = a.errors[k] ? `${a.errors[k]}; ${e.message}` : e.message;
+          if (k) a.errors[k] = a.errors[k] ? `${a.errors[k]}; ${serverText(e.message, e.msg)}` : serverText(e.message, e.msg);
         }
         const rest = errs.filter((e) => !(e.column && e.column in a.draft));
-        a.result = { kind: 'error', text: [t('cfg.notApplied'), ...rest.map((e) => (e.column ? `${e.column}: ${e.message}` : e.message))].join(' · ') };
+        a.result = { kind: 'error', text: [t('cfg.notApplied'), ...rest.map((e) => (e.column ? `${e.column}: ${serverText(e.message, e.msg)}` : serverText(e.message, e.msg)))].join(' · ') };
       });
       if (ok) {
         a.result = { kind: 'ok', text: t('tools.added', { id: device.id, version: ok.version ?? '—', mode: modeText(ok.applied) }) };
@@ -277,7 +277,7 @@ export function mountTools(root) {
         imp.errors.map((e) => h('tr', { 'data-row': e.row ?? '', 'data-column': e.column ?? '' },
           h('td', { class: 'num', text: e.row == null ? t('tools.wholeFile') : String(e.row) }),
           h('td', { class: 'mono', text: e.column ?? '—' }),
-          h('td', { text: e.message }))), { class: 'import-errors', id: 'import-errors' })
+          h('td', { text: serverText(e.message, e.msg) }))), { class: 'import-errors', id: 'import-errors' })
       : null;
     return h('section', { class: 'card', id: 'import' },
       h('h2', { text: t('tools.import') }),
@@ -306,7 +306,7 @@ export function mountTools(root) {
       notLoaded = p?.notLoaded ?? notLoaded;
     } catch (e) {
       if (e.status !== 401) {
-        const list = Array.isArray(e.body?.errors) ? e.body.errors : [];
+        const list = Array.isArray(e.body?.errors) ? e.body.errors.map((x, i) => serverText(x, e.body.errorMsgs?.[i])) : [];
         up.result = { kind: 'error', text: e.body?.reason === 'exists' ? t('tools.uploadExists') : list.length ? t('tools.uploadRefused') : errText(e), list };
       }
     }
