@@ -290,6 +290,17 @@ export const MESSAGES = {
   'state.connecting': { en: 'connecting', zh: '连接中' },
   'state.stopped': { en: 'stopped', zh: '已停止' },
   'state.up': { en: 'up', zh: '已连通' },
+  // Modbus Application Protocol v1.1b3, section 7 (the names src/io/modbus/errors.ts gives)
+  'exception.illegal-function': { en: 'ILLEGAL FUNCTION', zh: '非法功能码' },
+  'exception.illegal-data-address': { en: 'ILLEGAL DATA ADDRESS', zh: '非法数据地址' },
+  'exception.illegal-data-value': { en: 'ILLEGAL DATA VALUE', zh: '非法数据值' },
+  'exception.server-device-failure': { en: 'SERVER DEVICE FAILURE', zh: '从站设备故障' },
+  'exception.acknowledge': { en: 'ACKNOWLEDGE', zh: '已确认，处理中' },
+  'exception.server-device-busy': { en: 'SERVER DEVICE BUSY', zh: '从站设备忙' },
+  'exception.memory-parity-error': { en: 'MEMORY PARITY ERROR', zh: '存储奇偶校验错误' },
+  'exception.gateway-path-unavailable': { en: 'GATEWAY PATH UNAVAILABLE', zh: '网关路径不可用' },
+  'exception.gateway-target-device-failed-to-respond': { en: 'GATEWAY TARGET DEVICE FAILED TO RESPOND', zh: '网关后端设备无响应' },
+  'exception.unknown': { en: 'UNKNOWN', zh: '未知' },
   // ---- anything the server could not name: the text as it came, never lost
   untranslated: { en: '{text}', zh: '{text}' },
 } as const satisfies Record<string, Entry>;

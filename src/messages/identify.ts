@@ -19,7 +19,8 @@ export type Lang = 'en' | 'zh';
 const NESTED = new Set(['detail', 'reason', 'value']);
 /** Parameters that hold one word of a known set, shown in the page's language: the word's code
  * is the prefix and the word ("privacy.personal"). */
-const WORDS: Record<string, string> = { privacy: 'privacy.', expected: 'type.', state: 'state.' };
+const WORDS: Record<string, string> = { privacy: 'privacy.', expected: 'type.', state: 'state.', name: 'exception.' };
+const wordCode = (prefix: string, v: string) => `${prefix}${v.toLowerCase().replace(/ /g, '-')}`;
 /** Parameters that hold a "; "-joined list of messages (the password policy's problems). */
 const LISTS = new Set(['problems']);
 
@@ -90,8 +91,8 @@ function match(text: string): Coded | null {
         const inner = identify(v);
         if (inner.code === 'untranslated') weakOk = false;
         params[n] = inner.code === 'untranslated' ? v : inner;
-      } else if (WORDS[n] && `${WORDS[n]}${v}` in MESSAGES) {
-        params[n] = { code: `${WORDS[n]}${v}` as MessageCode, params: {} };
+      } else if (WORDS[n] && wordCode(WORDS[n], v) in MESSAGES) {
+        params[n] = { code: wordCode(WORDS[n], v) as MessageCode, params: {} };
       } else if (LISTS.has(n)) {
         params[n] = v.split('; ').map(identify);
       } else params[n] = v;

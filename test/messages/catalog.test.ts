@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MESSAGES, type MessageCode } from '../../src/messages/catalog.js';
 import { identify, placeholders, render } from '../../src/messages/identify.js';
+import { ModbusExceptionError, ModbusTimeoutError } from '../../src/io/modbus/errors.js';
 import { messageLiterals } from './source-literals.js';
 
 const codes = Object.keys(MESSAGES) as MessageCode[];
@@ -52,11 +53,22 @@ describe('message catalogue', () => {
     expect(render(n, 'zh')).toBe('连接 127.0.0.1:502 失败：连接被拒绝（ECONNREFUSED 127.0.0.1:502）：对方端口没有服务');
     const p = identify('the password needs at least 12 characters; is a common or default password');
     expect(render(p, 'zh')).toBe('密码至少需要 12 个字符；是常见或默认密码');
+    const x = identify('modbus exception 2 ILLEGAL DATA ADDRESS');
+    expect(render(x, 'zh')).toBe('Modbus 异常 2（非法数据地址）');
+    expect(render(x)).toBe('modbus exception 2 ILLEGAL DATA ADDRESS');
     const f = identify('/etc/community-gateway/drivers/acme.yaml: points[0].id: must be lower_snake_case (it becomes an MQTT topic level)');
     expect(f).toMatchObject({ code: 'profile.point-id', path: '/etc/community-gateway/drivers/acme.yaml: points[0].id' });
     expect(identify('something no template says')).toEqual({ code: 'untranslated', params: { text: 'something no template says' } });
     // An almost-all-parameter template does not swallow an unknown text.
     expect(identify('weird (thing)').code).toBe('untranslated');
+  });
+
+  it('every Modbus exception the gateway names reads in Chinese', () => {
+    for (const code of [1, 2, 3, 4, 5, 6, 8, 10, 11, 99]) {
+      const zh = render(identify(new ModbusExceptionError(code).message), 'zh');
+      expect(zh, zh).toMatch(new RegExp(`^Modbus 异常 ${code}（[\u4e00-\u9fff，]+）$`));
+    }
+    expect(render(identify(new ModbusTimeoutError(500).message), 'zh')).toBe('500 毫秒内无应答');
   });
 
   it('every message literal in the sources the page shows has a code', () => {

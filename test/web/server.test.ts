@@ -256,7 +256,7 @@ describe('web API: devices', () => {
     expect(r.body.decoded[1].int32).toBeUndefined(); // no second word after offset 1
     expect(sim).toBeTruthy();
     const ex = await client.post('/api/devices/fridge-1/read', { register: 'holding', start: 60000, count: 1 });
-    expect(ex.body).toEqual({ error: 'modbus exception 2 ILLEGAL DATA ADDRESS', quality: 'exception', msg: { code: 'modbus.exception', params: { code: '2', name: 'ILLEGAL DATA ADDRESS' } } });
+    expect(ex.body).toEqual({ error: 'modbus exception 2 ILLEGAL DATA ADDRESS', quality: 'exception', msg: { code: 'modbus.exception', params: { code: '2', name: { code: 'exception.illegal-data-address', params: {} } } } });
     expect(auditActions(app).filter((a) => a === 'device-read')).toHaveLength(2);
   });
 
