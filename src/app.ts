@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Profile } from './config/profile-schema.js';
 import type { SiteConfig } from './config/site-schema.js';
 import { parseSiteConfig } from './config/site-config.js';
-import { ConfigStore, type ConfigVersion } from './config/config-store.js';
+import { ConfigStore } from './config/config-store.js';
 import { adoptLegacyState } from './config/state-dir.js';
 import { isSecretPath, redactSecrets, restoreSecrets } from './config/secrets.js';
 import { ensurePrivateDir } from './store/private-files.js';
@@ -21,6 +21,7 @@ import { WebServer } from './web/server.js';
 import { DrainTracker } from './web/drain-tracker.js';
 import { Metrics } from './web/metrics.js';
 import { fieldError, splitError, type FieldError } from './web/config-edit.js';
+import type { Actor, ApplyResult, WebApp } from './web/web-app.js';
 import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
 import { busyListeners, busyMessage, type Listener } from './service/port-check.js';
@@ -40,17 +41,7 @@ export interface AppOptions {
   logs?: LogRing;
 }
 
-export type ApplyResult =
-  | { ok: true; applied: 'none' | 'reload' | 'restart'; version: ConfigVersion }
-  | { ok: false; errors: FieldError[] }
-  | { ok: false; startError: string };
-
-export interface Actor {
-  user: string;
-  ip: string;
-}
-
-export class App {
+export class App implements WebApp {
   gateway: Gateway;
   readonly auth: WebAuth;
   readonly audit: AuditLog;

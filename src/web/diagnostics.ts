@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { App } from '../app.js';
+import type { WebApp } from './web-app.js';
 import { LEVELS, type LevelName } from '../log.js';
 import { packageVersion } from '../config/paths.js';
 import { redactSecrets, REDACTED } from '../config/secrets.js';
@@ -20,7 +20,7 @@ export const LogsQuery = z.strictObject({ level: z.enum(LOG_LEVEL_NAMES as [Leve
 export const SystemCommandBody = z.strictObject({ note: z.string().max(200).optional() });
 
 /** The ring's records at `level` and above, oldest first, with the level's name beside its number. */
-export function recentLogs(app: App, level: LevelName = 'trace'): { capacity: number; total: number; level: LevelName; records: Record<string, unknown>[] } {
+export function recentLogs(app: WebApp, level: LevelName = 'trace'): { capacity: number; total: number; level: LevelName; records: Record<string, unknown>[] } {
   const ring = app.logs;
   return { capacity: ring.capacity, total: ring.total, level, records: ring.records(level).map(withLevelName) };
 }
@@ -42,7 +42,7 @@ function diskOf(dir: string): { path: string; freeBytes: number; totalBytes: num
 
 /** The gateway snapshot with only public points: a personal or identifier point is dropped
  * whole (not just its value: its timestamps say when a resident was measured). */
-function publicStatus(app: App): unknown {
+function publicStatus(app: WebApp): unknown {
   const g = app.gateway;
   const snap = g.snapshot() as { devices?: { id: string; points?: Record<string, unknown> }[]; gpio?: { id: string; points?: Record<string, unknown> }[] };
   const keep = (dev: { id: string; points?: Record<string, unknown> }) => {
@@ -55,7 +55,7 @@ function publicStatus(app: App): unknown {
 
 /** Secrets the bundle must never hold, whatever path they take into it: the running config's
  * (uplink password, broker account hashes). */
-function runningSecrets(app: App): string[] {
+function runningSecrets(app: WebApp): string[] {
   const c = app.config;
   const out: string[] = [];
   if (c.uplink.password) out.push(c.uplink.password);
@@ -69,7 +69,7 @@ export interface Bundle {
 }
 
 /** The diagnostic bundle as one JSON document (a file name with the gateway id and time). */
-export async function diagnosticBundle(app: App, now = new Date()): Promise<Bundle> {
+export async function diagnosticBundle(app: WebApp, now = new Date()): Promise<Bundle> {
   const c = app.config;
   const bundle = {
     kind: 'community-gateway-diagnostics',

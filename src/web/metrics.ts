@@ -2,7 +2,7 @@
 // running gateway's own counters when scraped, so the hot path (a reading) costs one Map
 // increment and nothing else. Series are documented in docs/METRICS.md.
 import client from 'prom-client';
-import type { App } from '../app.js';
+import type { WebApp } from './web-app.js';
 import { collectDefaultMetricsExceptGc } from './default-metrics.js';
 
 type Labels = Record<string, string>;
@@ -12,7 +12,7 @@ export class Metrics {
   private readonly readings = new Map<string, number>();
   private readonly off: () => void;
 
-  constructor(private readonly app: App) {
+  constructor(private readonly app: WebApp) {
     // Lag sampled every second, not every 10 ms (prom-client's default): each sample is a timer
     // that wakes the process, and a wake-up from idle is most of what a poll costs on this kind
     // of machine (docs/METRICS.md, docs/PERFORMANCE.md).

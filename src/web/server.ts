@@ -10,7 +10,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
-import type { App } from '../app.js';
+import type { WebApp } from './web-app.js';
 import { PACKAGE_ROOT } from '../config/paths.js';
 import { ModbusError } from '../io/modbus/errors.js';
 import { DeviceCommandError } from '../main.js';
@@ -101,7 +101,7 @@ export class WebServer {
 
   constructor(
     private opts: WebServerOptions,
-    private readonly app: App,
+    private readonly app: WebApp,
     private readonly log: Logger,
   ) {
     this.hosts = new HostCheck(
