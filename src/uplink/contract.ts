@@ -197,7 +197,38 @@ export const StatusMessage = z.strictObject({
   backlog: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), oldestTs: ms.nullable() }).optional(),
   shed: z.strictObject({ rows: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() }).optional(),
   health: StatusHealth.optional(),
+  config: z
+    .strictObject({
+      hash: z.string().regex(/^sha256:[0-9a-f]{64}$/).describe("sha256 of the running config file's text: a remote bundle's `base`"),
+      version: z.number().int().nonnegative().nullable().describe('the kept version id (the page\'s version list) the gateway runs on; null when none holds it'),
+      remoteVersion: z.number().int().positive().nullable().describe('the highest bundle version this gateway applied; null when none'),
+      remote: z.boolean().describe('whether remote configuration is on (remote.trustedKeys in the site config)'),
+    })
+    .optional()
+    .describe('the running configuration (docs/UPLINK.md "Remote configuration"): additive in contract v1'),
 });
+
+/** Why a remote bundle was refused (docs/UPLINK.md "Remote configuration"). */
+export const REMOTE_REFUSALS = ['malformed', 'too-large', 'unknown-key', 'bad-signature', 'wrong-gateway', 'expired', 'not-yet-valid', 'clock-unsynced', 'replay', 'conflict', 'invalid', 'busy'] as const;
+
+/** The gateway's answer to a bundle, on fc/v1/<communityCode>/<gatewayId>/config/result (QoS 1). */
+export const ConfigResultMessage = z.strictObject({
+  ...envelope,
+  kind: z.literal('config-result'),
+  ts: ms,
+  version: z.number().int().positive().nullable().describe("the bundle's version; null when the bundle could not be read"),
+  outcome: z.enum(['applied', 'refused', 'rolled-back']),
+  reason: z.enum(REMOTE_REFUSALS).optional().describe('with refused: why'),
+  detail: z.string().max(4000).optional().describe('what the check or the failed start said, in English (e.g. "devices[2].unitId: must be 1..247 (line 14)")'),
+  applied: z.enum(['none', 'reload', 'restart']).optional().describe('with applied: how the config took effect'),
+  config: StatusMessage.shape.config.unwrap().describe('the config running after this bundle (the previous one when refused or rolled back)'),
+});
+export type ConfigResultMessage = z.infer<typeof ConfigResultMessage>;
+
+/** Topics of remote configuration: the platform publishes `config/set`, the gateway answers on `config/result`. */
+export function remoteTopic(communityCode: string, gatewayId: string, which: 'set' | 'result'): string {
+  return `fc/v1/${communityCode}/${gatewayId}/config/${which}`;
+}
 
 
 export const UplinkMessage = z.discriminatedUnion('kind', [AggMessage, AlarmMessage, InventoryMessage, StatusMessage]);
