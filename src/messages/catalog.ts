@@ -225,7 +225,7 @@ export const MESSAGES = {
   'serial.no-such-file': { en: 'Error: No such file or directory, cannot open {path}', zh: '串口不存在，无法打开 {path}' },
   'serial.permission': { en: 'Error: Permission denied, cannot open {path}', zh: '没有权限，无法打开串口 {path}（服务用户需在 dialout 组）' },
   // ---- the uplink (src/uplink/)
-  'uplink.refused': { en: 'connection refused ({detail})', zh: '连接被拒绝（{detail}）' },
+  'uplink.refused': { en: 'connection refused ({detail})', zh: '无法连接平台：{detail}' },
   'uplink.credentials': { en: 'the broker refused the credentials ({detail})', zh: '平台拒绝了登录凭据（{detail}）' },
   'uplink.tls-untrusted': { en: "TLS: the broker's certificate is not trusted ({detail}); check uplink.caFile and the host name", zh: 'TLS：平台证书不受信任（{detail}）；请检查 uplink.caFile 和主机名' },
   'uplink.tls-client-refused': { en: "TLS handshake refused by the broker (alert: {alert}): the platform does not accept this gateway's client certificate (uplink.certFile / uplink.keyFile)", zh: 'TLS 握手被平台拒绝（alert: {alert}）：平台不接受本网关的客户端证书（uplink.certFile / uplink.keyFile）' },
