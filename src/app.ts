@@ -298,6 +298,9 @@ function authSettings(c: SiteConfig): { idleMs: number; maxAgeMs: number; requir
 
 /** A validation error about a secret field may quote the value ("got number 12345678"): the
  * audit log keeps the field, not what was typed there. */
-function withoutSecret(e: FieldError): FieldError {
-  return isSecretPath(e.path) ? { ...e, message: 'invalid (a secret field: the value is not recorded)' } : e;
+/** A check error as the audit log keeps it: path, message and line (no message code: the
+ * log is read as text), and for a secret field no word of what was typed. */
+function withoutSecret(e: FieldError): { path: string; message: string; line?: number } {
+  const message = isSecretPath(e.path) ? 'invalid (a secret field: the value is not recorded)' : e.message;
+  return { path: e.path, message, ...(e.line !== undefined ? { line: e.line } : {}) };
 }

@@ -19,10 +19,11 @@ describe('config editing', () => {
   });
 
   it('splits an error line into path, message and line', () => {
-    expect(splitError('devices[2].unitId: must be 1..247 (line 14)')).toEqual({ path: 'devices[2].unitId', message: 'must be 1..247', line: 14 });
+    expect(splitError('devices[2].unitId: must be 1..247 (line 14)')).toEqual({ path: 'devices[2].unitId', message: 'must be 1..247', msg: { code: 'config.range', params: { lo: '1', hi: '247' } }, line: 14 });
     expect(splitError('uplink.url: must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)')).toEqual({
       path: 'uplink.url',
       message: 'must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)',
+      msg: { code: 'config.broker-url', params: {} },
     });
   });
 });

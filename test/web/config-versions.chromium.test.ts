@@ -103,7 +103,7 @@ describe.skipIf(!haveChromium)('config versions on the page in Chromium (390 x 8
     expect(await row(2).textContent()).toContain('冷藏柜报警阈值改为 6°C');
     expect(await row(2).textContent()).toContain('admin');
     expect(await row(2).textContent()).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
-    expect(await row(1).textContent()).toContain('最初的配置');
+    expect(await row(1).textContent()).toContain('发现时的配置 [version.found]');
     expect(await row(1).textContent()).toContain('系统');
     expect(threshold(app.configs.version(2))).toBe(6);
     await shot(page, '21-config-versions');

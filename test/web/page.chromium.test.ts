@@ -122,7 +122,7 @@ describe.skipIf(!haveChromium)('technician page in Chromium', () => {
     await poll0.fill('5');
     await page.click('[data-action=apply]');
     const fieldError = page.locator('[data-error-for="devices[0].pollMs"]');
-    await expect.poll(async () => (await fieldError.textContent()) ?? '', { timeout: 5000 }).toContain('100..86400000');
+    await expect.poll(async () => (await fieldError.textContent()) ?? '', { timeout: 5000 }).toBe('必须在 100 到 86400000 之间 [config.range]');
     await shot(page, '04-config-refused');
     expect(fs.readFileSync(file, 'utf8')).toBe(before);
     expect(app.config.devices[0]!.pollMs).toBe(500);

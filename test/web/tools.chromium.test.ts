@@ -114,7 +114,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     // A bad value first: the error is next to its field, nothing applied.
     await page.fill('#add-id', 'Kitchen TH');
     await page.click('[data-action=add-apply]');
-    await expect.poll(async () => (await page.locator('[data-error-for=id]').textContent()) ?? '', { timeout: 5000 }).toMatch(/lower-case/);
+    await expect.poll(async () => (await page.locator('[data-error-for=id]').textContent()) ?? '', { timeout: 5000 }).toMatch(/^只能用 1–63 个小写字母.*\[config\.id-format\]$/);
     expect(app.config.devices).toHaveLength(1);
     await page.fill('#add-id', 'kitchen-th');
     await page.fill('#add-name', '厨房温湿度');
@@ -153,7 +153,7 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
     expect(await errRow.first().getAttribute('data-row')).toBe('9');
     expect(await errRow.first().getAttribute('data-column')).toBe('unitId');
     expect((await errRow.first().locator('td').allTextContents()).slice(0, 2)).toEqual(['9', 'unitId']);
-    expect(await errRow.first().locator('td').nth(2).textContent()).toContain('1..247');
+    expect(await errRow.first().locator('td').nth(2).textContent()).toBe('必须在 1 到 247 之间 [config.range]');
     expect(await page.locator('#import-result').textContent()).toBe('发现 1 个问题：没有导入任何设备');
     expect(await page.locator('#import-errors thead').textContent()).toBe('行列问题');
     expect(fs.readFileSync(file, 'utf8')).toBe(before);
