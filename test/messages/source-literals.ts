@@ -50,8 +50,9 @@ function readRegex(src: string, i: number): number {
   return i;
 }
 
-/** From an opening bracket at `i`, the index just past its closing one. */
-function skipBalanced(src: string, i: number): number {
+/** Walks code from `i`, stepping over string, template and regex literals whole; calls `visit`
+ * with each other character and the bracket depth after it; stops when `visit` says so. */
+function walkCode(src: string, i: number, visit: (i: number, c: string, depth: number) => boolean | void): number {
   let depth = 0;
   let prevSig = '(';
   for (; i < src.length; i++) {
@@ -67,43 +68,29 @@ function skipBalanced(src: string, i: number): number {
       continue;
     }
     if ('([{'.includes(c)) depth++;
-    else if (')]}'.includes(c)) {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
+    else if (')]}'.includes(c)) depth--;
+    if (visit(i, c, depth)) return i;
     if (!/\s/.test(c)) prevSig = c;
   }
   return i;
 }
 
+/** From an opening bracket at `i`, the index just past its closing one. */
+function skipBalanced(src: string, i: number): number {
+  return walkCode(src, i, (_i, c, depth) => ')]}'.includes(c) && depth === 0) + 1;
+}
+
 /** The top-level arguments of the call whose '(' is at `open`, as source text. */
 function args(src: string, open: number): string[] {
-  const end = skipBalanced(src, open);
-  const inner = src.slice(open + 1, end - 1);
+  const inner = src.slice(open + 1, skipBalanced(src, open) - 1);
   const out: string[] = [];
   let start = 0;
-  let depth = 0;
-  let prevSig = '(';
-  for (let i = 0; i < inner.length; i++) {
-    const c = inner[i]!;
-    if (c === "'" || c === '"' || c === '`') {
-      i = readLiteral(inner, i, '')[0] - 1;
-      prevSig = 'x';
-      continue;
-    }
-    if (c === '/' && '(,=:[!&|?{};'.includes(prevSig)) {
-      i = readRegex(inner, i) - 1;
-      prevSig = 'x';
-      continue;
-    }
-    if ('([{'.includes(c)) depth++;
-    else if (')]}'.includes(c)) depth--;
-    else if (c === ',' && depth === 0) {
+  walkCode(inner, 0, (i, c, depth) => {
+    if (c === ',' && depth === 0) {
       out.push(inner.slice(start, i).trim());
       start = i + 1;
     }
-    if (!/\s/.test(c)) prevSig = c;
-  }
+  });
   if (inner.slice(start).trim()) out.push(inner.slice(start).trim());
   return out;
 }
