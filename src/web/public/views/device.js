@@ -233,7 +233,8 @@ export function mountDevice(root, id) {
             width: 2,
             // Series of other points leave nulls at this one's missing times: not gaps.
             spanGaps: true,
-            points: { show: false },
+            // uPlot's default: dots only where points are sparse (a fresh box, a slow poll),
+            // so that a lone bucket still shows.
             value: (u, v) => (v == null ? '—' : fmtNumber(v)),
           };
         }),
