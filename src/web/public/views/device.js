@@ -119,7 +119,7 @@ export function mountDevice(root, id) {
         const s = sel.find((x) => x.id === p.id);
         const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
         if (s) swatch.style.background = s.colour;
-        return h('label', { class: 'check pick', 'data-point': p.id }, h('input', { type: 'checkbox', name: 'chart-point', value: p.id, checked: !!s }), swatch, pointText(p));
+        return h('label', { class: 'check pick', 'data-chart-point': p.id }, h('input', { type: 'checkbox', name: 'chart-point', value: p.id, checked: !!s }), swatch, pointText(p));
       }));
     picker.addEventListener('change', (ev) => {
       const box = ev.target;
