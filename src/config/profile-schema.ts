@@ -141,8 +141,38 @@ export const ProfileSchema = z.strictObject({
     })
     .optional(),
   points: z.array(PointSchema).min(1),
+  /** The model's main reading, which the page's chart shows first (the gas concentration of a
+   * gas detector, not its raw ADC count). Absent: the first chartable point. Must name a public,
+   * chartable point (chartablePoint). */
+  mainPoint: z.string().optional(),
+}).superRefine((p, ctx) => {
+  if (p.mainPoint === undefined) return;
+  const m = p.points.find((x) => x.id === p.mainPoint);
+  const why = !m ? `no point "${p.mainPoint}"` : m.privacy !== 'public' ? `"${m.id}" is ${m.privacy} data: the page never charts it` : !chartablePoint(m) ? `"${m.id}" is a ${m.kind === 'state' ? 'state' : m.type} point: the chart draws numeric gauges and counters` : null;
+  if (why) ctx.addIssue({ code: 'custom', path: ['mainPoint'], message: why });
 });
 export type Profile = z.infer<typeof ProfileSchema>;
+
+/** A point the page can draw as a line: numeric (not a bool, bit, coil or discrete input) and
+ * not a state. Privacy is judged apart (a site may tighten a point's class). */
+export function chartablePoint(p: Pick<Point, 'type' | 'register' | 'kind'>): boolean {
+  return p.type !== 'bool' && p.type !== 'bit' && p.register !== 'coil' && p.register !== 'discrete' && p.kind !== 'state';
+}
+
+/** The point the chart shows first: the profile's mainPoint while it is public (a site may have
+ * tightened it), else the first public chartable point; undefined when there is none. */
+export function defaultChartPoint(p: Pick<Profile, 'points' | 'mainPoint'>): string | undefined {
+  const ok = (x: Point) => x.privacy === 'public' && chartablePoint(x);
+  const main = p.points.find((x) => x.id === p.mainPoint);
+  return (main && ok(main) ? main : p.points.find(ok))?.id;
+}
+
+/** True when every value of the point is a whole number, from its definition (not its data): an
+ * integer register type whose scale and offset are whole numbers (a meal counter, an ADC count).
+ * A float counter (kWh) is not: its values have decimals. */
+export function wholeNumberPoint(p: Pick<Point, 'type' | 'scale' | 'offset'>): boolean {
+  return ['int16', 'uint16', 'int32', 'uint32'].includes(p.type) && Number.isInteger(p.scale) && Number.isInteger(p.offset);
+}
 
 /** Registers a value of this type occupies (coils and discretes: one bit each). */
 export function registerWidth(type: DataType): number {

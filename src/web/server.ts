@@ -34,6 +34,8 @@ import { publicReading } from './public-reading.js';
 import { loadOrCreateTls, type TlsMaterial } from './tls-cert.js';
 import { csvRows, planImport, type ImportRow } from './device-import.js';
 import { uploadProfile } from './profile-upload.js';
+import { BUCKETS, bucketMs, HistoryQuery, historyPoints, historyQueryInput, seriesOf } from './history.js';
+import { defaultChartPoint } from '../config/profile-schema.js';
 import { DRIVERS_DIR } from '../config/paths.js';
 import { ProfileSet, profileOrigin, siteProfileDir } from '../config/profiles.js';
 
@@ -441,15 +443,30 @@ export class WebServer {
     });
 
     this.route('GET', '/api/devices/:id/history', true, (req, res, [id]) => {
-      const q = new URL(req.url ?? '', 'http://gateway').searchParams;
-      const point = q.get('point') ?? '';
-      const hours = Number(q.get('hours') ?? 6);
-      if (!Number.isInteger(hours) || hours < 1 || hours > 24) throw new HttpError(400, 'hours: must be a whole number 1..24');
-      const p = app.gateway.profileOf(id!)?.points.find((x) => x.id === point);
-      if (!p) throw new HttpError(404, `no point "${point}" on device ${id}`);
-      if (p.privacy !== 'public') throw new HttpError(403, `point ${point} is ${p.privacy} data: it is not shown`);
+      const parsed = HistoryQuery.safeParse(historyQueryInput(new URL(req.url ?? '', 'http://gateway').searchParams));
+      if (!parsed.success) throw new HttpError(400, `${parsed.error.issues[0]!.path[0]?.toString() ?? 'query'}: ${parsed.error.issues[0]!.message}`);
+      const { hours } = parsed.data;
+      const profile = app.gateway.profileOf(id!);
+      if (!profile) throw new HttpError(404, `no device ${id}`);
+      // Every point is checked before any is read: one non-public point refuses the request.
+      const pts = historyPoints(profile, parsed.data.point).map((point) => {
+        const p = profile.points.find((x) => x.id === point);
+        if (!p) throw new HttpError(404, `no point "${point}" on device ${id}`);
+        if (p.privacy !== 'public') throw new HttpError(403, `point ${point} is ${p.privacy} data: it is not shown`);
+        return p;
+      });
       const to = Date.now();
-      sendJson(res, 200, { point, hours, points: app.gateway.raw?.bucketed(id!, point, to - hours * 3_600_000, to, 1000) ?? [] });
+      const from = to - hours * 3_600_000;
+      sendJson(res, 200, {
+        hours,
+        from,
+        to,
+        bucketMs: bucketMs(hours),
+        // The retention in force: what the running raw store was started with (a change restarts it).
+        retentionHours: app.gateway.config.storage.rawRetentionHours,
+        mainPoint: defaultChartPoint(profile) ?? null,
+        series: pts.map((p) => seriesOf(p, app.gateway.raw?.bucketed(id!, p.id, from, to, BUCKETS) ?? [])),
+      });
     });
 
     this.route('POST', '/api/devices/:id/read', true, async (req, res, [id], s) => {

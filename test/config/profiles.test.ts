@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
 import { checkProfileFile, loadProfiles, loadProfileSet, parseProfile, profileInvariants, ProfileError, profileOrigin } from '../../src/config/profiles.js';
 import { parseSiteConfig } from '../../src/config/site-config.js';
-import type { Point, Profile } from '../../src/config/profile-schema.js';
+import { chartablePoint, defaultChartPoint, type Point, type Profile } from '../../src/config/profile-schema.js';
 
 const FILES = fs.readdirSync(DRIVERS_DIR).sort();
 const CJK = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/;
@@ -115,6 +115,25 @@ describe('drivers/: every shipped profile', () => {
     }
 
     expect(profileInvariants(p)).toEqual([]);
+
+    // The chart's first series (docs/PROFILES.md, mainPoint): a public, chartable point, and
+    // the profile's mainPoint when it names one. Every shipped model has one to chart.
+    const first = p.points.find((x) => x.id === defaultChartPoint(p));
+    expect(first, `${p.id} has a point the chart shows first`).toBeDefined();
+    expect(first!.privacy).toBe('public');
+    expect(chartablePoint(first!)).toBe(true);
+    if (p.mainPoint !== undefined) expect(first!.id, `${p.id}.mainPoint is what the chart shows first`).toBe(p.mainPoint);
+  });
+
+  it('the gas detector charts its concentration first, the energy meter its power (mainPoint)', () => {
+    // Their first chartable points are the raw ADC count and the voltage: not what a technician looks for.
+    expect(defaultChartPoint(load('evikon-e2648-ch4.yaml').profile)).toBe('gas_concentration');
+    expect(defaultChartPoint(load('eastron-sdm120-modbus.yaml').profile)).toBe('active_power');
+    expect(defaultChartPoint(load('advantech-adam-6050.yaml').profile)).toBe('meal_counter');
+    // A site that tightens the main point to personal: the chart falls back to the next public one.
+    const gas = load('evikon-e2648-ch4.yaml').profile;
+    const tightened = { ...gas, points: gas.points.map((x) => (x.id === 'gas_concentration' ? { ...x, privacy: 'personal' as const } : x)) };
+    expect(defaultChartPoint(tightened)).toBe('gas_sensor_raw');
   });
 
   it('fc-health-kiosk-v1 exists with personal, identifier and counter points', () => {
@@ -245,6 +264,16 @@ describe('profile checker: negative cases', () => {
     expect(problems([pt('a')], { id: 'neg-test' })).toEqual([]);
     const errs = problemsOf(stringify(rawProfile([pt('a')])), '/somewhere/drivers/other-name.yaml');
     expect(errs).toEqual(['id: "neg-test" must equal the file name "other-name"']);
+  });
+
+  it('reports a mainPoint that is not a public, chartable point, with its line', () => {
+    const pts = [pt('level', { unit: '%' }), pt('card', { address: 1, privacy: 'identifier', kind: 'state' }), pt('door', { register: 'discrete', type: 'bool', kind: 'state' }), pt('mode', { address: 2, kind: 'state' })];
+    expect(problems(pts, { mainPoint: 'level' })).toEqual([]);
+    expect(problems(pts, { mainPoint: 'nothing' })).toEqual([expect.stringMatching(/^mainPoint: no point "nothing" \(line \d+\)$/)]);
+    expect(problems(pts, { mainPoint: 'card' })).toEqual([expect.stringMatching(/^mainPoint: "card" is identifier data: the page never charts it/)]);
+    expect(problems(pts, { mainPoint: 'door' })).toEqual([expect.stringMatching(/^mainPoint: "door" is a state point/)]);
+    expect(problems(pts, { mainPoint: 'mode' })).toEqual([expect.stringMatching(/^mainPoint: "mode" is a state point/)]);
+    expect(problems([pt('flag', { type: 'bit', bit: 0 })], { mainPoint: 'flag' })).toEqual([expect.stringMatching(/^mainPoint: "flag" is a bit point/)]);
   });
 
   it('a ProfileError names the file', () => {

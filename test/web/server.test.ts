@@ -235,7 +235,7 @@ describe('web API: devices', () => {
     expect((await client.get('/api/devices/kiosk-1/history?point=systolic_bp&hours=6')).status).toBe(403);
     const h = await client.get('/api/devices/fridge-1/history?point=fridge_1_temperature&hours=1');
     expect(h.status).toBe(200);
-    await waitFor(async () => (await client.get('/api/devices/fridge-1/history?point=fridge_1_temperature&hours=1')).body.points.length > 0, 5000, 'history');
+    await waitFor(async () => (await client.get('/api/devices/fridge-1/history?point=fridge_1_temperature&hours=1')).body.series[0].points.length > 0, 5000, 'history');
   });
 
   it('try-read goes through the bus queue and decodes every type and order', async () => {

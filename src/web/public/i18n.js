@@ -383,6 +383,17 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': '上传设备型号被拒绝',
     'audit.action.bus-scan': '扫描总线',
     'audit.action.bus-scan-cancel': '停止扫描',
+    // i16-charts
+    'chart.points': '点位（最多 {n} 个）',
+    'chart.d': '{n} 天',
+    'chart.maxSeries': '最多同时显示 {n} 条曲线：请先取消一个点位',
+    'chart.thirdUnit': '不能加入“{point}”：一张图最多两种单位（左、右纵轴），已有 {units}',
+    'chart.noUnit': '无单位',
+    'chart.retention': '本机只保留 {n} 小时原始数据（配置项 {key}）',
+    'chart.retentionNone': '本机不保留原始数据（配置项 {key} 为 0）',
+    'chart.axisTime': '时间轴',
+    'chart.axisLeft': '左纵轴',
+    'chart.axisRight': '右纵轴',
   },
   en: {
     'app.title': 'Community gateway',
@@ -766,6 +777,17 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': 'profile upload refused',
     'audit.action.bus-scan': 'bus scan',
     'audit.action.bus-scan-cancel': 'bus scan stopped',
+    // i16-charts
+    'chart.points': 'Points (up to {n})',
+    'chart.d': '{n} d',
+    'chart.maxSeries': 'At most {n} lines at once: untick a point first',
+    'chart.thirdUnit': 'Cannot add "{point}": a chart has at most two units (left and right axis), it has {units}',
+    'chart.noUnit': 'no unit',
+    'chart.retention': 'This box keeps {n} h of raw readings (config key {key})',
+    'chart.retentionNone': 'This box keeps no raw readings (config key {key} is 0)',
+    'chart.axisTime': 'Time axis',
+    'chart.axisLeft': 'Left axis',
+    'chart.axisRight': 'Right axis',
   },
 };
 

@@ -1,14 +1,15 @@
-// One device: live values (patched by `reading` events), a uPlot history chart, bus and device
-// counters, the try-read panel with every byte order, and confirmed writes of writable points.
+// One device: live values (patched by `reading` events), a uPlot history chart (up to four
+// points, the profile's main point first, two unit axes), bus and device counters, the
+// try-read panel with every byte order, and confirmed writes of writable points.
 import { t, label, codeText, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, fmtTime, fmtNumber, qualityText, stateBadge, confirmDialog } from '../dom.js';
 import { valueNodes, patchReading, facilityName } from './overview.js';
+import { COLOURS, INTEGER_INCRS, MAX_SERIES, RANGES, addReading, alignSeries, dropBefore, freeColour, integerRange, refusal, timeIncrs, timeLabels, unitScales, valueLabels } from '../chart-axes.js';
 
 const TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64'];
 const ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA'];
 const REGISTERS = ['holding', 'input', 'coil', 'discrete'];
-const HOURS = [1, 6, 24];
 const CHART_H = 260;
 
 /** Accepts points as an array of definitions or a map by id; last values inline or in a map. */
@@ -90,9 +91,16 @@ export function mountDevice(root, id) {
   let dev = null;
   let error = '';
   let chart = null;
-  let chartPoint = null;
+  /** The series shown, in order: [{id, unit, colour}]; empty until the first answer names the
+   * profile's main point. */
+  let sel = [];
   let hours = 6;
+  /** The history answer (series of bucket means, patched live), null while loading. */
   let hist = null;
+  let histError = '';
+  let pickNote = '';
+  /** The tick labels as last drawn, per scale: the canvas has no text, this goes in the DOM. */
+  let ticks = {};
   const tr = { register: 'holding', start: 0, count: 10, busy: false, result: null, error: '', reqStart: 0, allTypes: false };
   const writeMsg = {};
   const path = `/api/devices/${encodeURIComponent(id)}`;
@@ -105,59 +113,163 @@ export function mountDevice(root, id) {
       h('td', { class: 'ts' }, tsNodes(p.last?.ts)))), { class: 'live' });
   }
 
+  const pointText = (p) => `${label(p.name, p.id)}${p.unit ? ` (${p.unit})` : ''}`;
+  const RETENTION_KEY = 'storage.rawRetentionHours';
+
   function chartSection() {
     const pts = dev.points.filter(chartable);
     if (!pts.length) return h('p', { class: 'muted', text: t('chart.none') });
-    if (!pts.some((p) => p.id === chartPoint)) chartPoint = pts[0].id;
-    const onChange = (ev) => { if (ev.target.name === 'chart-point') chartPoint = ev.target.value; else hours = Number(ev.target.value); loadHistory(); };
+    const picker = h('fieldset', { class: 'chart-picker' }, h('legend', { text: t('chart.points', { n: MAX_SERIES }) }),
+      pts.map((p) => {
+        const s = sel.find((x) => x.id === p.id);
+        const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+        if (s) swatch.style.background = s.colour;
+        return h('label', { class: 'check pick', 'data-chart-point': p.id }, h('input', { type: 'checkbox', name: 'chart-point', value: p.id, checked: !!s }), swatch, pointText(p));
+      }));
+    picker.addEventListener('change', (ev) => {
+      const box = ev.target;
+      const p = pts.find((x) => x.id === box.value);
+      if (!p) return;
+      if (box.checked) {
+        const why = refusal(sel, { id: p.id, unit: p.unit ?? '' });
+        if (why) {
+          box.checked = false;
+          pickNote = why === 'max'
+            ? t('chart.maxSeries', { n: MAX_SERIES })
+            : t('chart.thirdUnit', { point: pointText(p), units: [...unitScales(sel).keys()].map((u) => u || t('chart.noUnit')).join('、') });
+          renderChart();
+          return;
+        }
+        sel = [...sel, { id: p.id, unit: p.unit ?? '', colour: freeColour(sel) }];
+      } else {
+        // One series stays: an empty chart tells nothing.
+        if (sel.length <= 1) { box.checked = true; return; }
+        sel = sel.filter((x) => x.id !== p.id);
+      }
+      pickNote = '';
+      loadHistory();
+    });
+    const note = retentionNote();
     return [
+      picker,
+      h('p', { class: 'chart-pick-note error-text', role: 'status', hidden: !pickNote, text: pickNote }),
       h('div', { class: 'row' },
-        h('label', null, t('chart.point'), h('select', { name: 'chart-point', value: chartPoint, onchange: onChange }, pts.map((p) => h('option', { value: p.id, text: `${label(p.name, p.id)}${p.unit ? ` (${p.unit})` : ''}` })))),
-        h('label', null, t('chart.hours'), h('select', { name: 'hours', value: hours, onchange: onChange }, HOURS.map((n) => h('option', { value: n, text: t('chart.h', { n }) }))))),
+        h('label', null, t('chart.hours'), h('select', { name: 'hours', value: hours, onchange: (ev) => { hours = Number(ev.target.value); loadHistory(); } },
+          RANGES.map((n) => h('option', { value: n, text: n > 24 ? t('chart.d', { n: n / 24 }) : t('chart.h', { n }) }))))),
       h('div', { id: 'chart', class: 'chart' }),
+      h('p', { class: 'muted chart-note', 'data-note': 'retention', hidden: !note, text: note }),
+      h('div', { id: 'chart-axes', class: 'sr-only' }),
     ];
+  }
+
+  /** Under the chart when the range asked is longer than the raw store keeps. */
+  function retentionNote() {
+    const r = hist?.retentionHours;
+    if (typeof r !== 'number') return '';
+    if (r === 0) return t('chart.retentionNone', { key: RETENTION_KEY });
+    return hours > r ? t('chart.retention', { n: r, key: RETENTION_KEY }) : '';
+  }
+
+  /** The chart card again (picker, range, chart, notes), then the chart drawn into it. */
+  function renderChart() {
+    const card = root.querySelector('#chart-card');
+    if (!card) return;
+    chart?.destroy();
+    chart = null;
+    card.replaceChildren(...[chartSection()].flat());
+    drawChart();
+  }
+
+  /** The tick labels of every axis as text (uPlot draws them on a canvas): for screen readers,
+   * and for tests, which read what a technician sees. */
+  function writeAxes() {
+    const box = root.querySelector('#chart-axes');
+    if (!box) return;
+    const scales = unitScales(hist?.series.map((x) => ({ unit: x.unit })) ?? []);
+    const unitOf = (key) => [...scales].find(([, k]) => k === key)?.[0];
+    const name = (key) => (key === 'x' ? t('chart.axisTime') : `${t(key === 'y' ? 'chart.axisLeft' : 'chart.axisRight')} (${unitOf(key) || t('chart.noUnit')})`);
+    box.replaceChildren(...['x', 'y', 'y2'].filter((k) => ticks[k]).map((k) =>
+      h('p', { 'data-axis': k }, `${name(k)}: `, ticks[k].filter(Boolean).flatMap((l, i) => [i ? ', ' : '', h('span', { class: 'tick', text: l })]))));
   }
 
   function drawChart() {
     chart?.destroy();
     chart = null;
+    ticks = {};
     const el = root.querySelector('#chart');
     if (!el) return;
     el.replaceChildren();
+    writeAxes();
     const uPlot = globalThis.uPlot;
     if (typeof uPlot !== 'function') { el.textContent = t('chart.unavailable'); return; }
+    if (histError) { el.textContent = histError; return; }
     if (!hist) { el.textContent = t('app.loading'); return; }
-    if (!hist.length) { el.textContent = t('chart.empty'); return; }
-    const p = dev.points.find((x) => x.id === chartPoint);
+    if (!hist.series.some((x) => x.points.length)) { el.textContent = t('chart.empty'); return; }
+    const scaleOf = unitScales(hist.series.map((x) => ({ unit: x.unit })));
+    // An axis gets whole-number ticks when every series on it holds whole numbers (from the
+    // profile: a counter, an ADC count), whatever a bucket mean comes to.
+    const whole = (key) => hist.series.filter((x) => scaleOf.get(x.unit) === key).every((x) => x.integer);
+    const keep = (key, labels) => { ticks[key] = labels; return labels; };
+    const yAxis = (key) => ({
+      scale: key,
+      side: key === 'y' ? 3 : 1,
+      size: 56,
+      ...(key === 'y2' ? { grid: { show: false } } : {}),
+      ...(whole(key) ? { incrs: INTEGER_INCRS } : {}),
+      values: (u, splits, ai, space, incr) => keep(key, valueLabels(splits, incr)),
+    });
+    const keys = [...new Set(scaleOf.values())];
     chart = new uPlot({
       width: Math.max(260, el.clientWidth),
       height: CHART_H,
-      scales: { x: { time: true } },
+      scales: {
+        // The whole range asked, not just the span of the data: 7 days with one day kept shows so.
+        x: { time: true, range: () => [hist.from / 1000, hist.to / 1000] },
+        ...Object.fromEntries(keys.map((k) => [k, whole(k) ? { range: (u, min, max) => integerRange(min, max) } : {}])),
+      },
       series: [
         { label: t('col.time'), value: (u, v) => (v == null ? '—' : fmtTime(v * 1000)) },
-        { label: `${label(p?.name, chartPoint)}${p?.unit ? ` (${p.unit})` : ''}`, stroke: '#1565c0', width: 2, points: { show: false } },
+        ...hist.series.map((x) => {
+          const p = dev.points.find((q) => q.id === x.point);
+          return {
+            label: `${label(p?.name, x.point)}${x.unit ? ` (${x.unit})` : ''}`,
+            scale: scaleOf.get(x.unit),
+            stroke: sel.find((q) => q.id === x.point)?.colour ?? COLOURS[0],
+            width: 2,
+            // Series of other points leave nulls at this one's missing times: not gaps.
+            spanGaps: true,
+            // uPlot's default: dots only where points are sparse (a fresh box, a slow poll),
+            // so that a lone bucket still shows.
+            value: (u, v) => (v == null ? '—' : fmtNumber(v)),
+          };
+        }),
       ],
-      axes: [{ values: (u, splits) => splits.map((s) => fmtTime(s * 1000).slice(11, 16)) }, { size: 56 }],
-    }, toData(), el);
+      axes: [
+        { scale: 'x', space: 50, incrs: timeIncrs(hours), values: (u, splits, ai, space, incr) => keep('x', timeLabels(splits, incr)) },
+        ...keys.map(yAxis),
+      ],
+      hooks: { draw: [() => writeAxes()] },
+    }, alignSeries(hist.series), el);
   }
-  const toData = () => [hist.map((x) => x[0] / 1000), hist.map((x) => (x[1] == null ? null : Number(x[1])))];
 
   async function loadHistory() {
     hist = null;
-    drawChart();
-    const want = `${chartPoint}|${hours}`;
+    histError = '';
+    renderChart();
+    const want = `${sel.map((x) => x.id).join(',')}|${hours}`;
+    // No series chosen yet: the route answers the profile's main point.
+    const q = [...sel.map((x) => `point=${encodeURIComponent(x.id)}`), `hours=${hours}`].join('&');
     try {
-      const r = await api('GET', `${path}/history?point=${encodeURIComponent(chartPoint)}&hours=${hours}`);
-      if (want !== `${chartPoint}|${hours}`) return;
-      hist = Array.isArray(r?.points) ? r.points : [];
+      const r = await api('GET', `${path}/history?${q}`);
+      if (want !== `${sel.map((x) => x.id).join(',')}|${hours}`) return;
+      const series = Array.isArray(r?.series) ? r.series.map((x) => ({ ...x, points: Array.isArray(x.points) ? x.points.slice() : [] })) : [];
+      if (!sel.length) sel = series.map((x, i) => ({ id: x.point, unit: x.unit ?? '', colour: COLOURS[i % COLOURS.length] }));
+      hist = { from: r.from, to: r.to, bucketMs: r.bucketMs, retentionHours: r.retentionHours, series };
     } catch (e) {
       if (e.status === 401) return;
-      hist = [];
-      const el = root.querySelector('#chart');
-      if (el) el.textContent = errText(e);
-      return;
+      histError = errText(e);
     }
-    drawChart();
+    renderChart();
   }
 
   function tryReadResult() {
@@ -271,7 +383,7 @@ export function mountDevice(root, id) {
         h('span', { id: 'device-state' }, stateBadge(dev.online)),
         h('span', { class: 'muted', text: [dev.facility && facilityName(dev.facility), profileText(dev.profile) && `${t('dev.profile')}: ${profileText(dev.profile)}`].filter(Boolean).join(' · ') })),
       card('live.title', liveTable()),
-      card('chart.title', chartSection()),
+      card('chart.title', h('div', { id: 'chart-card' }, chartSection())),
       writable.length ? card('write.title', writable.map(writeForm)) : null,
       card('try.title', tryReadSection()),
       card('counters.title', h('h3', { text: t('counters.bus') }), kvTable(dev.bus, 'bus'), h('h3', { text: t('counters.device') }), kvTable(dev.stats, 'stats'))));
@@ -306,11 +418,15 @@ export function mountDevice(root, id) {
         row.querySelector('.quality').textContent = r.withheld ? '—' : qualityText(r.quality);
         row.querySelector('.ts').replaceChildren(...tsNodes(r.ts));
       }
-      if (chart && hist && r.point === chartPoint && typeof r.value === 'number') {
-        const cutoff = Date.now() - hours * 3600e3;
-        hist.push([r.ts, r.value]);
-        while (hist.length && hist[0][0] < cutoff) hist.shift();
-        chart.setData(toData());
+      const s = hist?.series.find((x) => x.point === r.point);
+      if (s && typeof r.value === 'number' && r.quality === 'good') {
+        // The range follows the box's clock (readings are stamped by it), not this browser's.
+        hist.to = Math.max(hist.to, r.ts);
+        hist.from = hist.to - hours * 3600e3;
+        addReading(s, r.ts, r.value, hist.bucketMs, hist.from);
+        for (const x of hist.series) dropBefore(x, hist.from);
+        if (chart) chart.setData(alignSeries(hist.series));
+        else drawChart();
       }
     },
     onOverview(o) {
