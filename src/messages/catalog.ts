@@ -78,6 +78,9 @@ export const MESSAGES = {
   'profile.use-bit': { en: 'use type "bit" for one bit of a register', zh: '寄存器中的单个位请用 type "bit"' },
   'profile.past-65535': { en: 'value runs past address 65535', zh: '数值超出地址 65535' },
   'profile.bool-register': { en: 'a {register} point must have type bool', zh: '{register} 测点必须是 bool 类型' },
+  'profile.main-no-point': { en: 'no point "{point}"', zh: '没有测点“{point}”' },
+  'profile.main-private': { en: '"{point}" is {privacy} data: the page never charts it', zh: '“{point}”是{privacy}数据：页面从不为它画图' },
+  'profile.main-not-chartable': { en: '"{point}" is a {type} point: the chart draws numeric gauges and counters', zh: '“{point}”是 {type} 测点：图表只画数值型的测量值和计数器' },
   'profile.point-id': { en: 'must be lower_snake_case (it becomes an MQTT topic level)', zh: '必须是小写加下划线（会用作 MQTT 主题层级）' },
   'profile.id': { en: 'must be lower-case letters, digits and dashes', zh: '只能用小写字母、数字和“-”' },
   // ---- passwords (src/security/password-policy.ts)
@@ -134,6 +137,7 @@ export const MESSAGES = {
   'web.point-private-hidden': { en: 'point {point} is {privacy} data: it is not shown', zh: '测点 {point} 是 {privacy} 数据：不显示' },
   'web.point-is-private': { en: 'point is {privacy} data', zh: '该测点是 {privacy} 数据' },
   'web.hours': { en: 'hours: must be a whole number 1..{max}', zh: 'hours：必须是 1 到 {max} 之间的整数' },
+  'web.chart-max': { en: 'at most {n} points in one chart', zh: '一张图最多 {n} 个测点' },
   'web.limit': { en: 'limit: must be a whole number 1..1000', zh: 'limit：必须是 1 到 1000 之间的整数' },
   'web.no-bus': { en: 'no bus {bus}', zh: '没有总线 {bus}' },
   'web.no-device': { en: 'no device {device}', zh: '没有设备 {device}' },

@@ -5,6 +5,9 @@ import { MESSAGES, type MessageCode } from '../../src/messages/catalog.js';
 import { identify, placeholders, render } from '../../src/messages/identify.js';
 import { ModbusExceptionError, ModbusTimeoutError } from '../../src/io/modbus/errors.js';
 import { messageLiterals } from './source-literals.js';
+import { parseSiteConfig } from '../../src/config/site-config.js';
+import { loadProfiles } from '../../src/config/profiles.js';
+import { DRIVERS_DIR } from '../../src/config/paths.js';
 
 const codes = Object.keys(MESSAGES) as MessageCode[];
 const CJK = /[\u4e00-\u9fff]/;
@@ -61,6 +64,15 @@ describe('message catalogue', () => {
     expect(identify('something no template says')).toEqual({ code: 'untranslated', params: { text: 'something no template says' } });
     // An almost-all-parameter template does not swallow an unknown text.
     expect(identify('weird (thing)').code).toBe('untranslated');
+  });
+
+  it("a config check replaces zod's own English with the catalogue's, and keeps a rule's own message", () => {
+    const text = ['site: { communityCode: "330106001001", gatewayId: gw-t }', 'storage: { path: ./t.db }', 'uplink: { url: mqtt://127.0.0.1:1884 }', 'clock: { syncFile: "" }', 'buses: []', 'devices: []'].join('\n');
+    const r = parseSiteConfig(text, loadProfiles(DRIVERS_DIR));
+    expect(r.ok).toBe(false);
+    const errors = r.ok ? [] : r.errors;
+    expect(errors).toContainEqual(expect.stringMatching(/^clock\.syncFile: must not be empty \(line 4\)$/));
+    expect(errors.every((e) => identify(e.replace(/ \(line \d+\)$/, '')).code !== 'untranslated')).toBe(true);
   });
 
   it('every Modbus exception the gateway names reads in Chinese', () => {
