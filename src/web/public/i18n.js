@@ -390,6 +390,11 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': '上传设备型号被拒绝',
     'audit.action.bus-scan': '扫描总线',
     'audit.action.bus-scan-cancel': '停止扫描',
+    // i16-editor
+    'stale.badge': '{state}（非实时）',
+    'stale.note': '灰色的数值和状态是断开前的，不是当前的。',
+    'editor.jump': '跳到第 {n} 行',
+    'dev.updated': '更新于 {time}',
   },
   en: {
     'app.title': 'Community gateway',
@@ -780,6 +785,11 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': 'profile upload refused',
     'audit.action.bus-scan': 'bus scan',
     'audit.action.bus-scan-cancel': 'bus scan stopped',
+    // i16-editor
+    'stale.badge': '{state} (not live)',
+    'stale.note': 'Greyed values and states are from before the drop, not current.',
+    'editor.jump': 'Go to line {n}',
+    'dev.updated': 'updated {time}',
   },
 };
 
