@@ -168,7 +168,7 @@ export function codeEditor({ value = '', attrs = {}, oninput, wrapQuery = '(max-
       n.classList.toggle('current', current === i + 1);
     });
     gutter.style.setProperty('--digits', String(String(ls.length).length));
-    gutter.style.paddingTop = cs.paddingTop;
+    numbers.style.top = cs.paddingTop;
     follow();
   }
   const schedule = () => { if (!frame) frame = requestAnimationFrame(layout); };
