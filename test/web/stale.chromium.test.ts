@@ -84,6 +84,8 @@ function look(page: Page) {
       offline: badge('[data-device="fridge-9"] .badge[data-state]'),
       uplink: badge('#uplink-state'),
       valueColor: value ? getComputedStyle(value).color : null,
+      // When each device last answered: a device that never did shows none.
+      times: ['meter-1', 'fridge-9'].map((d) => document.querySelector(`[data-device="${d}"] .device-ts`)?.textContent ?? null),
       mutedColor: getComputedStyle(document.querySelector('main .muted')!).color,
     };
   });
@@ -106,6 +108,8 @@ describe.skipIf(!haveChromium)('stale state when the event stream drops (390 x 8
     expect(live.banner).toBeNull();
     expect(live.online!.border).toBe('solid');
     expect(live.valueColor).not.toBe(live.mutedColor);
+    expect(live.times[0]).toMatch(/^更新于 \d\d:\d\d:\d\d$/);
+    expect(live.times[1]).toBe('');
 
     // Frozen: the connection stays open and nothing comes (as when the network is gone).
     proc!.kill('SIGSTOP');

@@ -104,7 +104,9 @@ function deviceTime(ts) {
   const s = ts ? fmtTime(ts) : '';
   return h('span', { class: 'muted device-ts', 'data-ts': ts || null, title: s || null, text: s ? t('dev.updated', { time: s.slice(s.indexOf(' ') + 1) }) : '' });
 }
-const newest = (points) => points.reduce((m, [, r]) => (typeof r?.ts === 'number' && r.ts > m ? r.ts : m), 0);
+/** A reading the device answered (a failed poll is stamped too, but holds no value). */
+const answered = (r) => typeof r?.ts === 'number' && (r.quality === 'good' || r.quality === 'out_of_range');
+const newest = (points) => points.reduce((m, [, r]) => (answered(r) && r.ts > m ? r.ts : m), 0);
 
 function deviceItem(d) {
   const points = Array.isArray(d.points) ? d.points.map((p) => [p.id ?? p.point, p]) : Object.entries(d.points ?? {});
@@ -160,7 +162,7 @@ export function mountOverview(root) {
       const dev = data?.facilities?.flatMap((f) => f.devices ?? []).find((d) => d.id === r.device);
       if (dev && !Array.isArray(dev.points)) (dev.points ??= {})[r.point] = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, ...(r.withheld ? { withheld: r.withheld } : {}) };
       const cell = patchReading(root, r);
-      const ts = cell && typeof r.ts === 'number' ? cell.closest('[data-device]')?.querySelector('.device-ts') : null;
+      const ts = cell && answered(r) ? cell.closest('[data-device]')?.querySelector('.device-ts') : null;
       if (ts && !(Number(ts.dataset.ts) >= r.ts)) ts.replaceWith(deviceTime(r.ts));
     },
   };
