@@ -184,8 +184,10 @@ export function codeEditor({ value = '', attrs = {}, oninput, wrapQuery = '(max-
     oninput?.(ev);
   });
   ta.addEventListener('scroll', follow);
-  mq?.addEventListener?.('change', () => { applyWrap(); schedule(); });
-  if (typeof ResizeObserver === 'function') new ResizeObserver(schedule).observe(ta);
+  const onWrap = () => { applyWrap(); schedule(); };
+  mq?.addEventListener?.('change', onWrap);
+  const ro = typeof ResizeObserver === 'function' ? new ResizeObserver(schedule) : null;
+  ro?.observe(ta);
   document.fonts?.ready?.then(schedule);
   applyWrap();
 
@@ -219,5 +221,7 @@ export function codeEditor({ value = '', attrs = {}, oninput, wrapQuery = '(max-
       el.scrollIntoView({ block: 'nearest' });
     },
     refresh: schedule,
+    /** The view is leaving: let go of the media query and the resize watch. */
+    destroy() { mq?.removeEventListener?.('change', onWrap); ro?.disconnect(); if (frame) cancelAnimationFrame(frame); },
   };
 }

@@ -329,5 +329,5 @@ export function mountConfig(root) {
 
   api('GET', '/api/config').then((d) => { setData(d); render(); }, (e) => { if (e.status !== 401) { loadError = errText(e); render(); } });
   render();
-  return { render };
+  return { render, destroy: () => editor?.destroy() };
 }
