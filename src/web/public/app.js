@@ -3,7 +3,7 @@
 import { STRINGS, t, getLang, setLang, hasSavedLang, setMessages } from './i18n.js';
 import { MESSAGES } from './messages.js';
 import { api, setCsrf, setUnauthorizedHandler, errText } from './api.js';
-import { h } from './dom.js';
+import { h, markStale, isStale } from './dom.js';
 import { mountLogin, mountSetup } from './views/auth.js';
 import { mountOverview } from './views/overview.js';
 import { mountDevice } from './views/device.js';
@@ -81,8 +81,11 @@ function route() {
     show(mountAccount);
   } else show(mountOverview);
   for (const a of nav.querySelectorAll('a[data-route]')) {
-    if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
+    if (a.dataset.route === name) {
+      a.setAttribute('aria-current', 'page');
+      // On a phone the nav is one row that scrolls sideways: keep the current page in it.
+      if (nav.scrollWidth > nav.clientWidth) nav.scrollLeft = Math.max(0, a.offsetLeft - nav.offsetLeft - (nav.clientWidth - a.offsetWidth) / 2);
+    } else a.removeAttribute('aria-current');
   }
   window.scrollTo(0, 0);
 }
@@ -140,16 +143,57 @@ function parse(ev) {
   try { return JSON.parse(ev.data); } catch { return null; }
 }
 
-function openEvents() {
-  closeEvents();
+// Live state goes stale when the stream drops: an error (daemon stopped, connection refused)
+// or silence (network gone without a reset: the server sends the overview every 2 s). Values
+// and badges stay greyed, saying they are not current, until the stream is back and a fresh
+// overview came through it.
+const SILENCE_MS = 7000;
+let lastEvent = 0;
+let lastGood = 0;
+
+function setStale(on) {
+  if (on === isStale()) return;
+  markStale(on, on ? lastGood || null : null);
+  bannerText();
+}
+
+function bannerText() {
+  connBanner.textContent = isStale() ? `${t('events.lost')} ${t('stale.note')}` : t('events.lost');
+}
+
+function lost() {
+  connBanner.hidden = false;
+  setStale(true);
+}
+
+setInterval(() => {
+  if (!events || performance.now() - lastEvent < SILENCE_MS) return;
+  lost();
+  // An open stream that went silent is dead without knowing it: start a new one. One that is
+  // still connecting keeps its own retries.
+  if (events.readyState === EventSource.OPEN) openEvents(true);
+  lastEvent = performance.now();
+}, 1000);
+
+function openEvents(keepStale = false) {
+  closeEvents(keepStale);
   const es = new EventSource('/api/events');
   events = es;
-  es.addEventListener('open', () => { connBanner.hidden = true; });
+  lastEvent = performance.now();
+  const heard = () => { if (events === es) lastEvent = performance.now(); };
+  es.addEventListener('open', () => { heard(); if (!isStale()) connBanner.hidden = true; });
   es.addEventListener('overview', (ev) => {
+    heard();
     const d = parse(ev);
     if (d) view?.onOverview?.(d);
+    if (d && events === es) {
+      lastGood = Date.now();
+      connBanner.hidden = true;
+      setStale(false);
+    }
   });
   es.addEventListener('reading', (ev) => {
+    heard();
     for (const r of [].concat(parse(ev) ?? [])) if (r?.device && r.point) view?.onReading?.(r);
   });
   es.addEventListener('session', () => {
@@ -160,7 +204,7 @@ function openEvents() {
   });
   es.addEventListener('error', () => {
     if (events !== es) return;
-    connBanner.hidden = false;
+    lost();
     if (es.readyState === EventSource.CLOSED) {
       events = null;
       setTimeout(recheck, 3000);
@@ -168,10 +212,12 @@ function openEvents() {
   });
 }
 
-function closeEvents() {
+function closeEvents(keepStale = false) {
   events?.close();
   events = null;
+  if (keepStale) return;
   connBanner.hidden = true;
+  setStale(false);
 }
 
 /** The event stream closed for good (a 401, a restart): ask the session before reopening. */
@@ -181,7 +227,7 @@ async function recheck() {
     const s = await api('GET', '/api/session', undefined, { auth: false });
     if (!s?.authenticated) { if (authed) showLogin(); return; }
     setCsrf(s.csrf);
-    openEvents();
+    openEvents(true); // still stale until the new stream's first overview
   } catch {
     setTimeout(recheck, 5000);
   }
@@ -194,6 +240,7 @@ document.getElementById('lang-switch').addEventListener('click', (ev) => {
   if (!b || b.dataset.lang === getLang()) return;
   setLang(b.dataset.lang);
   translateShell();
+  bannerText();
   view?.render?.();
 });
 

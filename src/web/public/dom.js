@@ -62,7 +62,7 @@ export const qualityText = (q) => (q ? (t(`q.${q}`) === `q.${q}` ? q : t(`q.${q}
 /** Online / offline badge: colour plus a text label and a shape, so it reads without colour. */
 export function stateBadge(online) {
   const s = online === true ? 'ok' : online === false ? 'bad' : 'unknown';
-  return h('span', { class: `badge ${s}`, 'data-state': s, text: t(online === true ? 'state.online' : online === false ? 'state.offline' : 'state.unknown') });
+  return liveBadge(s, t(online === true ? 'state.online' : online === false ? 'state.offline' : 'state.unknown'), { 'data-state': s });
 }
 
 /** Styled in-page confirmation (<dialog> in index.html). Resolves true on confirm. `extra`:
@@ -81,4 +81,147 @@ export function confirmDialog(message, extra = null) {
     dlg.showModal();
     dlg.querySelector('[data-action="cancel"]').focus();
   });
+}
+
+// ---- Live state going stale (app.js marks it when the event stream drops) ----
+
+let stale = false;
+export const isStale = () => stale;
+
+/** A badge showing live state. Its plain label is kept in data-live-label so that markStale can
+ * say "not current" and take it back in place, without the view re-rendering. */
+export function liveBadge(cls, label, attrs = {}) {
+  return h('span', { ...attrs, class: `badge ${cls}`, 'data-live-label': label, text: stale ? t('stale.badge', { state: label }) : label });
+}
+
+/** Every live badge on the page says whether it is current; the root's `stale` class greys the values (app.css). */
+export function markStale(on, since = null) {
+  stale = on;
+  const root = document.documentElement;
+  root.classList.toggle('stale', on);
+  if (on && since != null) root.dataset.staleSince = String(since);
+  else if (!on) delete root.dataset.staleSince;
+  for (const b of document.querySelectorAll('[data-live-label]')) {
+    b.textContent = on ? t('stale.badge', { state: b.dataset.liveLabel }) : b.dataset.liveLabel;
+  }
+}
+
+// ---- The YAML editor: a textarea with a gutter of line numbers ----
+
+/** Offset of the start of each line of `text` (line 1 first). */
+export function lineStarts(text) {
+  const out = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) out.push(i + 1);
+  return out;
+}
+
+/** Styles the mirror copies so a line breaks in it where it breaks in the textarea. */
+const MIRROR_STYLE = ['fontFamily', 'fontSize', 'fontWeight', 'fontStyle', 'lineHeight', 'letterSpacing', 'wordSpacing', 'tabSize', 'textIndent', 'textTransform',
+  'paddingLeft', 'paddingRight', 'fontFeatureSettings', 'fontVariantLigatures', 'whiteSpace', 'overflowWrap', 'wordBreak', 'lineBreak', 'hyphens'];
+
+/**
+ * The textarea stays the editor (form value, tests, screen readers, the phone's own text
+ * handling); beside it a gutter numbers the logical lines. With soft wrap (narrow screens) a
+ * line can take several rows, so each number's height is measured on a hidden mirror that
+ * holds the same lines at the textarea's width. The gutter follows the textarea's scroll.
+ * `wrapQuery`: where the text wraps (a media query); elsewhere it scrolls sideways.
+ */
+export function codeEditor({ value = '', attrs = {}, oninput, wrapQuery = '(max-width: 719px)' } = {}) {
+  const ta = h('textarea', { ...attrs, class: `code ${attrs.class ?? ''}`.trim(), spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off', value });
+  const numbers = h('div', { class: 'code-gutter-lines' });
+  const gutter = h('div', { class: 'code-gutter', 'aria-hidden': 'true' }, numbers);
+  const mirror = h('div', { class: 'code-mirror', 'aria-hidden': 'true' });
+  const el = h('div', { class: 'code-editor' }, gutter, ta, mirror);
+  const mq = window.matchMedia ? window.matchMedia(wrapQuery) : null;
+  let marks = new Set();
+  let current = 0;
+  let heights = [];
+  let frame = 0;
+  let scroll = { top: 0, left: 0 };
+
+  const lines = () => ta.value.split('\n');
+  function applyWrap() {
+    const wrap = mq?.matches ?? false;
+    ta.setAttribute('wrap', wrap ? 'soft' : 'off');
+    el.classList.toggle('wrap', wrap);
+  }
+
+  /** Rebuild the numbers: one per logical line, as tall as that line is in the textarea. */
+  function layout() {
+    frame = 0;
+    if (!ta.isConnected) return;
+    const ls = lines();
+    const cs = getComputedStyle(ta);
+    for (const k of MIRROR_STYLE) mirror.style[k] = cs[k];
+    mirror.style.width = `${ta.clientWidth}px`; // inside the border, without the scrollbar: the text's own box plus padding
+    while (mirror.childElementCount > ls.length) mirror.lastElementChild.remove();
+    while (mirror.childElementCount < ls.length) mirror.append(document.createElement('div'));
+    // An empty line still takes a row; a zero-width space gives it one.
+    ls.forEach((l, i) => { const d = mirror.children[i]; const s = l || '\u200b'; if (d.textContent !== s) d.textContent = s; });
+    heights = [...mirror.children].map((d) => d.getBoundingClientRect().height);
+    while (numbers.childElementCount > ls.length) numbers.lastElementChild.remove();
+    while (numbers.childElementCount < ls.length) numbers.append(h('div', { class: 'ln', text: String(numbers.childElementCount + 1) }));
+    heights.forEach((px, i) => {
+      const n = numbers.children[i];
+      n.style.height = `${px}px`;
+      n.classList.toggle('err', marks.has(i + 1));
+      n.classList.toggle('current', current === i + 1);
+    });
+    gutter.style.setProperty('--digits', String(String(ls.length).length));
+    numbers.style.top = cs.paddingTop;
+    follow();
+  }
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(layout); };
+  function follow() {
+    numbers.style.transform = `translateY(${-ta.scrollTop}px)`;
+    if (ta.isConnected) scroll = { top: ta.scrollTop, left: ta.scrollLeft };
+  }
+
+  ta.addEventListener('input', (ev) => {
+    // The numbers marked for errors may have moved with the edit: the next check marks them again.
+    if (marks.size || current) { marks = new Set(); current = 0; }
+    layout(); // at once, so the numbers never lag a new line
+    oninput?.(ev);
+  });
+  ta.addEventListener('scroll', follow);
+  const onWrap = () => { applyWrap(); schedule(); };
+  mq?.addEventListener?.('change', onWrap);
+  const ro = typeof ResizeObserver === 'function' ? new ResizeObserver(schedule) : null;
+  ro?.observe(ta);
+  document.fonts?.ready?.then(schedule);
+  applyWrap();
+
+  return {
+    el,
+    textarea: ta,
+    /** After the view put the editor (back) into the page: measure, and keep the old scroll. */
+    attached() {
+      ta.scrollTop = scroll.top;
+      ta.scrollLeft = scroll.left;
+      layout();
+    },
+    setValue(v) { if (ta.value !== v) { ta.value = v; schedule(); } },
+    /** Line numbers to mark as holding an error (1-based). */
+    setMarks(list) { marks = new Set(list); current = marks.has(current) ? current : 0; schedule(); },
+    /** Select line n, scroll it into view, focus the textarea and mark its number. */
+    jumpTo(n) {
+      const starts = lineStarts(ta.value);
+      const i = Math.min(Math.max(1, n), starts.length) - 1;
+      const start = starts[i];
+      const end = i + 1 < starts.length ? starts[i + 1] - 1 : ta.value.length;
+      current = i + 1;
+      layout();
+      ta.focus({ preventScroll: true });
+      ta.setSelectionRange(start, end, 'forward');
+      // Line i's top inside the text: the rows above it, as measured. A third down the box, so the lines before it show too.
+      const top = heights.slice(0, i).reduce((a, b) => a + b, 0);
+      ta.scrollTop = Math.max(0, top - ta.clientHeight / 3);
+      ta.scrollLeft = 0;
+      follow();
+      el.scrollIntoView({ block: 'nearest' });
+    },
+    refresh: schedule,
+    /** The view is leaving: let go of the media query and the resize watch. */
+    destroy() { mq?.removeEventListener?.('change', onWrap); ro?.disconnect(); if (frame) cancelAnimationFrame(frame); },
+  };
 }

@@ -394,6 +394,11 @@ export const STRINGS = {
     'chart.axisTime': '时间轴',
     'chart.axisLeft': '左纵轴',
     'chart.axisRight': '右纵轴',
+    // i16-editor
+    'stale.badge': '{state}（非实时）',
+    'stale.note': '灰色的数值和状态是断开前的，不是当前的。',
+    'editor.jump': '跳到第 {n} 行',
+    'dev.updated': '更新于 {time}',
   },
   en: {
     'app.title': 'Community gateway',
@@ -788,6 +793,11 @@ export const STRINGS = {
     'chart.axisTime': 'Time axis',
     'chart.axisLeft': 'Left axis',
     'chart.axisRight': 'Right axis',
+    // i16-editor
+    'stale.badge': '{state} (not live)',
+    'stale.note': 'Greyed values and states are from before the drop, not current.',
+    'editor.jump': 'Go to line {n}',
+    'dev.updated': 'updated {time}',
   },
 };
 

@@ -5,7 +5,7 @@
 // and alarm rules have their own tabs with one form per entry (config-entries.js).
 import { t, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
-import { h, table, fmtTime, confirmDialog } from '../dom.js';
+import { h, table, fmtTime, confirmDialog, codeEditor } from '../dom.js';
 import { createEntries } from './config-entries.js';
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -225,10 +225,20 @@ export function mountConfig(root) {
     return form;
   }
 
+  // One editor for the page's life: a render puts the same element back, with its scroll.
+  let editor = null;
   function yamlTab() {
+    editor ??= codeEditor({ value: yaml, attrs: { name: 'yaml', id: 'yaml-text', rows: 24, 'aria-label': 'YAML' }, oninput: (ev) => { yaml = ev.target.value; } });
+    editor.setValue(yaml);
+    const lines = yamlErrors.map((e) => e.line).filter((n) => Number.isInteger(n) && n > 0);
+    editor.setMarks(lines);
+    // An error that names a line is a button to it: caret, selection, scroll, marked number.
+    const item = (e) => h('li', null, lines.includes(e.line)
+      ? h('button', { type: 'button', class: 'link err-line', 'data-line': e.line, title: t('editor.jump', { n: e.line }), onclick: () => editor.jumpTo(e.line), text: errLine(e) })
+      : errLine(e));
     return [
-      yamlErrors.length ? h('ul', { id: 'yaml-errors', class: 'banner error', role: 'alert' }, yamlErrors.map((e) => h('li', { text: errLine(e) }))) : null,
-      h('textarea', { name: 'yaml', class: 'code', rows: 24, wrap: 'off', spellcheck: 'false', autocapitalize: 'off', autocomplete: 'off', 'aria-label': 'YAML', value: yaml, oninput: (ev) => { yaml = ev.target.value; } }),
+      yamlErrors.length ? h('ul', { id: 'yaml-errors', class: 'banner error', role: 'alert' }, yamlErrors.map(item)) : null,
+      editor.el,
     ];
   }
 
@@ -298,9 +308,10 @@ export function mountConfig(root) {
           h('button', { type: 'button', 'data-action': 'check', disabled: busy, 'aria-busy': busy ? 'true' : null, text: busy ? t('cfg.working') : t('cfg.check'), onclick: () => submit('check') }),
           h('button', { type: 'button', class: 'primary', 'data-action': 'apply', disabled: busy, 'aria-busy': busy ? 'true' : null, text: busy ? t('cfg.working') : t('cfg.apply'), onclick: () => submit('apply') }))),
       versions()));
+    if (tab === 'yaml') editor?.attached();
   }
 
   api('GET', '/api/config').then((d) => { setData(d); render(); }, (e) => { if (e.status !== 401) { loadError = errText(e); render(); } });
   render();
-  return { render };
+  return { render, destroy: () => editor?.destroy() };
 }

@@ -2,7 +2,7 @@
 // Replaced wholesale by `overview` events; single values patched in place by `reading` events.
 import { label, t, tOr, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
-import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge } from '../dom.js';
+import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge, liveBadge } from '../dom.js';
 
 export const deviceHref = (id) => `#/device/${encodeURIComponent(id)}`;
 export const facilityName = (id) => tOr(`fac.${id}`, id);
@@ -32,12 +32,12 @@ function uplinkStrip(o) {
   const parts = [
     h('div', { class: 'strip-item' },
       h('span', { class: 'strip-label', text: t('uplink.title') }),
-      h('span', { id: 'uplink-state', class: `badge ${connected ? 'ok' : 'bad'}`, 'data-state': u.state ?? '', text: stateText }),
+      liveBadge(connected ? 'ok' : 'bad', stateText, { id: 'uplink-state', 'data-state': u.state ?? '' }),
       connected && u.connectedSince ? h('span', { class: 'muted', text: t('uplink.since', { time: fmtTime(u.connectedSince) }) }) : null,
       !connected && u.lastError ? h('span', { class: 'muted', text: t('uplink.lastError', { msg: serverText(u.lastError, u.lastErrorMsg) }) }) : null),
     h('div', { class: 'strip-item' },
       h('span', { class: 'strip-label', text: t('backlog.title') }),
-      h('span', { id: 'backlog-rows', class: b.rows ? 'badge warn' : 'badge ok', text: b.rows ? t('backlog.rows', { n: b.rows }) : t('backlog.empty') }),
+      liveBadge(b.rows ? 'warn' : 'ok', b.rows ? t('backlog.rows', { n: b.rows }) : t('backlog.empty'), { id: 'backlog-rows' }),
       b.rows && b.oldestTs ? h('span', { class: 'muted', text: t('backlog.oldest', { time: fmtTime(b.oldestTs) }) }) : null),
   ];
   const c = o.clock;
@@ -45,7 +45,7 @@ function uplinkStrip(o) {
     const state = c.synchronized === true ? 'synced' : c.synchronized === false ? 'unsynced' : 'unknown';
     parts.push(h('div', { class: 'strip-item', id: 'clock', 'data-state': state },
       h('span', { class: 'strip-label', text: t('clock.title') }),
-      h('span', { class: `badge ${state === 'synced' ? 'ok' : state === 'unsynced' ? 'warn' : ''}`, text: t(`clock.${state}`) }),
+      liveBadge(state === 'synced' ? 'ok' : state === 'unsynced' ? 'warn' : '', t(`clock.${state}`)),
       h('span', { class: 'muted', text: t('clock.now', { time: fmtTime(c.now) }) }),
       c.lastStep ? h('span', { class: 'muted', text: t('clock.lastStep', { time: fmtTime(c.lastStep.ts), s: fmtNumber(c.lastStep.seconds) }) }) : null));
   }
@@ -66,7 +66,7 @@ function alarmList(alarms) {
   return h('section', { id: 'alarms', class: 'card alarms', role: 'alert' },
     h('h2', { text: `${t('alarms.title')} (${alarms.length})` }),
     h('ul', null, alarms.map((a) => h('li', { class: `alarm sev-${a.severity}`, 'data-alarm': a.id ?? '' },
-      h('span', { class: `badge ${a.severity === 'critical' ? 'bad' : 'warn'}`, text: tOr(`sev.${a.severity}`, a.severity) }),
+      liveBadge(a.severity === 'critical' ? 'bad' : 'warn', tOr(`sev.${a.severity}`, a.severity)),
       h('a', { href: deviceHref(a.device), text: a.device }),
       h('span', { text: a.point ?? '' }),
       h('span', { class: 'muted', text: t('alarms.since', { time: fmtTime(a.since) }) })))));
@@ -89,7 +89,7 @@ function offlineList(o) {
   if (!off.count) return h('p', { id: 'offline', class: 'muted no-offline', 'data-count': '0', text: t('offline.none', { n: off.of }) });
   const now = o.clock?.now ?? Date.now();
   return h('section', { id: 'offline', class: 'card offline', 'data-count': String(off.count), role: 'status' },
-    h('h2', null, h('span', { class: 'badge bad', text: t('state.offline') }), ' ', t('offline.title', { n: off.count, of: off.of })),
+    h('h2', null, liveBadge('bad', t('state.offline')), ' ', t('offline.title', { n: off.count, of: off.of })),
     h('ul', { class: 'offline-list' }, off.devices.map((d) => h('li', { class: 'offline-device', 'data-offline': d.id },
       h('div', { class: 'offline-head' },
         h('a', { href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
@@ -98,13 +98,24 @@ function offlineList(o) {
       h('div', { class: 'muted offline-since', text: d.since ? t('offline.since', { ago: fmtAgo(d.since, now), time: fmtTime(d.since) }) : t('offline.never') })))));
 }
 
+/** "12:03:04": when the device's newest value was read (the date on hover), so a value seen
+ * on a phone, and one left greyed after the stream dropped, says how old it is. */
+function deviceTime(ts) {
+  const s = ts ? fmtTime(ts) : '';
+  return h('span', { class: 'muted device-ts', 'data-ts': ts || null, title: s || null, text: s ? t('dev.updated', { time: s.slice(s.indexOf(' ') + 1) }) : '' });
+}
+/** A reading the device answered (a failed poll is stamped too, but holds no value). */
+const answered = (r) => typeof r?.ts === 'number' && (r.quality === 'good' || r.quality === 'out_of_range');
+const newest = (points) => points.reduce((m, [, r]) => (answered(r) && r.ts > m ? r.ts : m), 0);
+
 function deviceItem(d) {
   const points = Array.isArray(d.points) ? d.points.map((p) => [p.id ?? p.point, p]) : Object.entries(d.points ?? {});
   return h('li', { class: d.online === false ? 'device is-offline' : 'device', 'data-device': d.id },
     h('div', { class: 'device-head' },
       h('a', { class: 'device-name', href: deviceHref(d.id), text: d.name ? `${d.name} (${d.id})` : d.id }),
       stateBadge(d.online),
-      h('span', { class: 'muted', text: `${t('dev.profile')}: ${d.profile ?? d.kind ?? '—'}` })),
+      deviceTime(newest(points)),
+      h('span', { class: 'muted device-profile', text: `${t('dev.profile')}: ${d.profile ?? d.kind ?? '—'}` })),
     points.length
       ? h('dl', { class: 'readings' }, points.map(([pid, r]) => h('div', { class: 'reading' },
         h('dt', { text: label(d.pointNames?.[pid], pid), title: pid }),
@@ -150,7 +161,9 @@ export function mountOverview(root) {
     onReading(r) {
       const dev = data?.facilities?.flatMap((f) => f.devices ?? []).find((d) => d.id === r.device);
       if (dev && !Array.isArray(dev.points)) (dev.points ??= {})[r.point] = { ts: r.ts, value: r.value, unit: r.unit, quality: r.quality, ...(r.withheld ? { withheld: r.withheld } : {}) };
-      patchReading(root, r);
+      const cell = patchReading(root, r);
+      const ts = cell && answered(r) ? cell.closest('[data-device]')?.querySelector('.device-ts') : null;
+      if (ts && !(Number(ts.dataset.ts) >= r.ts)) ts.replaceWith(deviceTime(r.ts));
     },
   };
 }
