@@ -36,7 +36,8 @@ export interface RemoteHost {
 }
 
 export class RemoteConfigHandler {
-  private busy = false;
+  /** A bundle is being applied (reload or restart running). */
+  private applying = false;
 
   constructor(
     private readonly host: RemoteHost,
@@ -93,11 +94,11 @@ export class RemoteConfigHandler {
     if (now > Date.parse(b.expiresAt)) return refuse('expired', `expired at ${b.expiresAt}; this box's clock says ${new Date(now).toISOString()}`);
     if (Date.parse(b.issuedAt) > now + ISSUED_AHEAD_MS) return refuse('not-yet-valid', `issued at ${b.issuedAt}, more than 5 minutes ahead of this box's clock (${new Date(now).toISOString()})`);
 
-    // 4. One bundle at a time.
-    if (this.busy) return refuse('busy', 'another bundle is being applied');
-    this.busy = true;
-    try {
-      return await this.host.serial(async () => {
+    // 4. One bundle at a time: refused while another is being applied. Bundles that arrive
+    // together (the broker delivering what it kept while the box was offline) are checked in
+    // arrival order instead, each after the one before it is done.
+    if (this.applying) return refuse('busy', 'another bundle is being applied');
+    return this.host.serial(async () => {
         // Inside the apply queue: a web apply just before has changed the running text.
         const highest = this.versions.version;
         if (highest !== null && b.version <= highest) return refuse('replay', `version ${b.version} is not above ${highest}, the highest version this gateway applied`);
@@ -112,7 +113,13 @@ export class RemoteConfigHandler {
         // Used before it is applied (durably): a crash during the apply cannot make it appliable again.
         this.versions.use(b.version, b.keyId, now);
         const note = b.note ? `platform bundle ${b.version}: ${b.note}` : `platform bundle ${b.version}`;
-        const r = await this.host.applyNow(b.config, { user, ip: '' }, note, { remoteVersion: b.version, keyId: b.keyId, override: b.override });
+        let r: ApplyResult;
+        this.applying = true;
+        try {
+          r = await this.host.applyNow(b.config, { user, ip: '' }, note, { remoteVersion: b.version, keyId: b.keyId, override: b.override });
+        } finally {
+          this.applying = false;
+        }
         if (r.ok) {
           this.log.info({ version: b.version, keyId: b.keyId, applied: r.applied, kept: r.version.id }, 'remote config bundle applied');
           return this.result({ ...envelope, ts: this.now(), version: b.version, outcome: 'applied', applied: r.applied, config: this.state() });
@@ -123,10 +130,7 @@ export class RemoteConfigHandler {
         }
         // check() passed, so this is only reachable if validation changed in between.
         return refuse('invalid', r.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '));
-      });
-    } finally {
-      this.busy = false;
-    }
+    });
   }
 
   /** Validated against the contract before it is sent: a bug here shows as an error, not as a
