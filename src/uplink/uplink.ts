@@ -192,6 +192,14 @@ export class Uplink {
     };
     const client = mqtt.connect(this.cfg.url, opts);
     this.client = client;
+    const onBundle = this.remote.onBundle;
+    if (onBundle) {
+      // Before CONNACK: a kept session's messages may follow it in the same read.
+      const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'set');
+      client.on('message', (t, payload) => {
+        if (gen === this.generation && t === topic) onBundle(payload);
+      });
+    }
     client.on('connect', () => {
       if (gen !== this.generation) return;
       this.state = 'connected';
@@ -227,13 +235,8 @@ export class Uplink {
   /** Subscribed again on every connect: the broker may have lost the session (a restart without
    * persistence, an expired session), and with one kept it is harmless. */
   private subscribeRemote(client: MqttClient, gen: number): void {
-    const onBundle = this.remote.onBundle;
-    if (!onBundle) return;
+    if (!this.remote.onBundle) return;
     const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'set');
-    client.on('message', (t, payload) => {
-      if (gen !== this.generation || t !== topic) return;
-      onBundle(payload);
-    });
     client.subscribe(topic, { qos: 1 }, (err, granted) => {
       if (gen !== this.generation) return;
       const refused = granted?.some((g) => g.qos === 128);
