@@ -86,7 +86,7 @@ interface Site {
 }
 
 /** The daemon on a simulated site (a fridge, a health kiosk), uplinked to the test broker. */
-async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reuse?: Site } = {}): Promise<Site> {
+async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reuse?: Site; protocolVersion?: 4 | 5 } = {}): Promise<Site> {
   const m = await mosquitto();
   let file: string;
   let stateDir: string;
@@ -105,7 +105,7 @@ async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reus
       localBroker: { host: '127.0.0.1', port: 0, anonymous: 'loopback' },
       web: { host: '127.0.0.1', port: 0, https: false },
       storage: { path: path.join(dir, 'gateway.db') },
-      uplink: { url: `mqtt://127.0.0.1:${m.port}`, windowSeconds: 60, statusIntervalSeconds: 3600, reconnectMinMs: 200, reconnectMaxMs: 1000 },
+      uplink: { url: `mqtt://127.0.0.1:${m.port}`, windowSeconds: 60, statusIntervalSeconds: 3600, reconnectMinMs: 200, reconnectMaxMs: 1000, protocolVersion: o.protocolVersion ?? 4 },
       buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
       devices: [
         { id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 1, pollMs: 500 },
@@ -262,6 +262,17 @@ describe('remote configuration: the gateway (issue 17)', () => {
     expect(b).toMatchObject({ outcome: 'applied', version: 11, config: { remoteVersion: 11 } });
     expect(threshold(back.app)).toBe(3);
     expect(back.app.configs.versions(back.app.configText).find((v) => v.running)!.note).toBe('platform bundle 11: sent while offline');
+  });
+
+  it('MQTT 5: the session outlives the disconnect (session expiry), so a bundle sent meanwhile still arrives', async () => {
+    const s = await site({ protocolVersion: 5 });
+    const platform = await Platform.connect(broker!.port);
+    await s.app.stop();
+    const seen = platform.results.length;
+    await platform.send(bundle(s.app, { version: 1 }));
+    const back = await site({ reuse: s });
+    expect(await platform.result(seen)).toMatchObject({ outcome: 'applied', version: 1 });
+    expect(threshold(back.app)).toBe(6);
   });
 
   it('a bundle whose config fails to start (the simulator port taken) is rolled back and reported', async () => {
