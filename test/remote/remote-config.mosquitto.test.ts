@@ -18,6 +18,7 @@ import { REMOTE_STATE_FILE } from '../../src/remote/remote-state.js';
 import { ConfigResultMessage, remoteTopic, StatusMessage } from '../../src/uplink/contract.js';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
 import { restartablePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
+import { WebClient } from '../helpers/gateway.js';
 
 const CC = '330106001001';
 const GW = 'gw-remote';
@@ -189,6 +190,13 @@ describe('remote configuration: the gateway (issue 17)', () => {
     // A status right after the change carries the same config (StatusMessage.parse in Platform).
     const st = await waitFor(() => platform.statuses.find((m) => m.config?.remoteVersion === 3), 10_000, 'status with remoteVersion 3');
     expect(st.config).toEqual(r.config);
+    // What the page shows: the version list and the audit log through the page's own API.
+    const web = new WebClient(`http://127.0.0.1:${s.app.web.port}`);
+    expect((await web.post('/api/setup', { password: 'Xihu-station-2026', setupCode: s.app.auth.setupCode })).status).toBe(200);
+    const shown = (await web.get('/api/config')).body;
+    expect(shown.versions.find((v: { running: boolean }) => v.running)).toMatchObject({ user: `platform:${KEY_ID}`, note: 'platform bundle 3: 夏季阈值 6°C' });
+    const entries = (await web.get('/api/audit?limit=50')).body.entries as { action: string; user: string }[];
+    expect(entries.find((e) => e.action === 'config-remote')).toMatchObject({ user: `platform:${KEY_ID}` });
   });
 
   it('refuses, each with its reason and nothing changed: malformed, too large, bad signature, unknown key, another gateway, expired, not yet valid, loosening a privacy class, stale base; override applies the stale one', async () => {
