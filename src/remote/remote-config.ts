@@ -136,7 +136,10 @@ export class RemoteConfigHandler {
   /** Validated against the contract before it is sent: a bug here shows as an error, not as a
    * message the platform cannot read. */
   private result(m: ConfigResultMessage): ConfigResultMessage {
-    return ConfigResultMessage.parse(m);
+    // Named as the gateway running now: a bundle that changed site.gatewayId or communityCode
+    // is answered by the new uplink, on the new topic, whose envelope must match it.
+    const site = this.host.config.site;
+    return ConfigResultMessage.parse({ ...m, gatewayId: site.gatewayId, communityCode: site.communityCode });
   }
 }
 
