@@ -47,12 +47,14 @@ async function mosquitto(): Promise<Mosquitto> {
 class Platform {
   results: ConfigResultMessage[] = [];
   statuses: StatusMessage[] = [];
+  topics: string[] = [];
   private constructor(private readonly client: MqttClient) {}
 
   static async connect(port: number): Promise<Platform> {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `platform-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 0 });
     const p = new Platform(client);
     client.on('message', (topic, payload) => {
+      p.topics.push(topic);
       const json: unknown = JSON.parse(payload.toString('utf8'));
       if (topic.endsWith('/config/result')) p.results.push(ConfigResultMessage.parse(json));
       else if (topic.endsWith('/status')) p.statuses.push(StatusMessage.parse(json));
@@ -281,6 +283,16 @@ describe('remote configuration: the gateway (issue 17)', () => {
     const back = await site({ reuse: s });
     expect(await platform.result(seen)).toMatchObject({ outcome: 'applied', version: 1 });
     expect(threshold(back.app)).toBe(6);
+  });
+
+  it('a bundle that renames the gateway is answered under the new name, on its topic (the envelope matches the topic)', async () => {
+    const s = await site();
+    const platform = await Platform.connect(broker!.port);
+    const renamed = s.app.configText.replace(`gatewayId: ${GW}`, 'gatewayId: gw-renamed');
+    expect(renamed).not.toBe(s.app.configText);
+    const r = await platform.roundTrip(bundle(s.app, { version: 1, config: renamed }));
+    expect(r).toMatchObject({ outcome: 'applied', applied: 'restart', gatewayId: 'gw-renamed', communityCode: CC });
+    expect(platform.topics.find((t) => t.endsWith('/config/result'))).toBe(remoteTopic(CC, 'gw-renamed', 'result'));
   });
 
   it('a bundle whose config fails to start (the simulator port taken) is rolled back and reported', async () => {
