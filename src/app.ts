@@ -25,6 +25,8 @@ import type { Actor, ApplyResult, WebApp } from './web/web-app.js';
 import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
 import { busyListeners, busyMessage, type Listener } from './service/port-check.js';
+import { RemoteConfigHandler, type RemoteHost } from './remote/remote-config.js';
+import { RemoteVersionStore } from './remote/remote-state.js';
 
 export interface AppOptions {
   /** The file the running config came from. */
@@ -60,6 +62,9 @@ export class App implements WebApp {
   restartHandler: (() => void) | null = null;
   /** Once the page listens, a new setup code (after reset-admin --delete) is logged with its URL. */
   private listening = false;
+  /** Remote configuration (src/remote/): the bundle handler and the highest version used. */
+  readonly remoteVersions: RemoteVersionStore;
+  readonly remote: RemoteConfigHandler;
 
   constructor(
     config: SiteConfig,
@@ -81,6 +86,8 @@ export class App implements WebApp {
     });
     this.audit = new AuditLog(path.join(stateDir, 'audit.log'), Date.now, { ...config.web.audit, log: opts.log });
     this.configs = new ConfigStore(opts.editableFile, { redact: redactSecrets });
+    this.remoteVersions = new RemoteVersionStore(stateDir);
+    this.remote = new RemoteConfigHandler(this.remoteHost(), this.remoteVersions, opts.log);
     this.gateway = this.build(config);
     this.metrics = new Metrics(this);
     this.web = new WebServer({ ...config.web, stateDir }, this, opts.log);
@@ -111,6 +118,8 @@ export class App implements WebApp {
     const moved = adoptLegacyState(this.opts.stateDir, path.dirname(path.resolve(this.config.storage.path)));
     if (moved.length) this.opts.log.warn({ stateDir: this.opts.stateDir, moved }, 'moved the admin account, audit log and site secret beside the database into the state folder');
     this.auth.load();
+    // Before the uplink can deliver a bundle: the replay check needs the highest version used.
+    this.remoteVersions.load();
     // Config versions kept by a gateway before issue 16 were off by one: converted once.
     const migrated = this.configs.migrate();
     if (migrated !== null) this.opts.log.warn({ dir: `${this.configs.file}.versions`, versions: migrated }, 'config versions converted: each now holds the config its change produced');
@@ -198,12 +207,53 @@ export class App implements WebApp {
    * the previous config back, file and gateway. `rollbackOf`: the version being rolled back to
    * (named in the audit log and on the new version). */
   apply(text: string, who: Actor, note: string, action: 'config-apply' | 'config-rollback', rollbackOf?: number): Promise<ApplyResult> {
-    const run = this.applying.then(() => this.applyNow(text, who, note, action, rollbackOf));
+    return this.serial(() => this.applyNow(text, who, note, action, rollbackOf));
+  }
+
+  /** Runs `fn` after the config changes queued before it, and before any queued after. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.applying.then(fn);
     this.applying = run.catch(() => undefined);
     return run;
   }
 
-  private async applyNow(sent: string, who: Actor, note: string, action: string, rollbackOf?: number): Promise<ApplyResult> {
+  /** What the remote bundle handler needs: the same validation and apply path as the page. */
+  private remoteHost(): RemoteHost {
+    // Getters, not copies: the running config and text change with every apply.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      get config() {
+        return self.config;
+      },
+      get configText() {
+        return self.text;
+      },
+      runningVersion: () => this.configs.runningId(this.text),
+      clockSynchronized: () => this.gateway.clockSync.synchronized,
+      check: (text) => {
+        const v = this.validate(text);
+        // The refusal goes to the audit log and the platform: no secret value quoted in it.
+        if (!v.ok) return { ok: false, errors: v.errors.map(withoutSecret) };
+        const fixed = fixedFieldChanges(this.gateway.config, v.config);
+        return fixed.length ? { ok: false, errors: fixed.map(fieldError) } : { ok: true };
+      },
+      serial: (fn) => this.serial(fn),
+      applyNow: (text, who, note, detail) => this.applyNow(text, who, note, 'config-remote', undefined, detail),
+      audit: (e) => this.audit.write(e),
+    };
+  }
+
+  /** A bundle from config/set: handled, and answered on the uplink running afterwards (a
+   * restart-apply replaces the gateway, and with it the uplink). */
+  private onBundle(payload: Buffer): void {
+    this.remote.handle(payload).then(
+      (m) => this.gateway.uplink?.publishResult(m),
+      (err: Error) => this.opts.log.error({ err: err.message }, 'remote config: the bundle could not be handled'),
+    );
+  }
+
+  private async applyNow(sent: string, who: Actor, note: string, action: string, rollbackOf?: number, extra: Record<string, unknown> = {}): Promise<ApplyResult> {
     const v = this.validate(sent);
     if (!v.ok) {
       this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20).map(withoutSecret), ...(rollbackOf !== undefined ? { rollbackOf } : {}) } });
@@ -221,16 +271,22 @@ export class App implements WebApp {
     // The running text is kept as a version even when it came from the embedded default.
     if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start', kind: 'found' });
     // Audited before the file changes: an apply the audit log cannot record does not happen.
-    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note, ...(rollbackOf !== undefined ? { rollbackOf, from: this.configs.runningId(prevText) } : {}) } });
+    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note, ...extra, ...(rollbackOf !== undefined ? { rollbackOf, from: this.configs.runningId(prevText) } : {}) } });
     const version = this.configs.save(text, { user: who.user, note, ...(rollbackOf !== undefined ? { kind: 'rollback' as const, rollbackOf } : {}) });
     this.text = text;
     // The page's own login settings hold at once (the web server itself is not rebuilt).
     this.auth.reconfigure(authSettings(v.config));
-    if (mode === 'none') return { ok: true, applied: 'none', version };
+    // The platform hears of the change at once (remote turned off, other keys, a new hash): a
+    // status now; after a restart the new uplink's first status carries it.
+    if (mode === 'none') {
+      this.gateway.uplink?.publishStatus();
+      return { ok: true, applied: 'none', version };
+    }
     let startError: string | null = null;
     if (mode === 'reload') {
       try {
         await this.gateway.reloadIo(v.config);
+        this.gateway.uplink?.publishStatus();
         return { ok: true, applied: 'reload', version };
       } catch (err) {
         // e.g. the simulator's new port is taken: the io side is half built; start clean.
@@ -271,6 +327,8 @@ export class App implements WebApp {
     return new Gateway(config, this.opts.profiles, this.opts.log, {
       gpioBackend: this.opts.gpioBackend,
       stateDir: this.opts.stateDir,
+      // Remote off: no onBundle, so the uplink does not subscribe at all.
+      uplinkRemote: { config: () => this.remote.state(), ...(config.remote ? { onBundle: (p: Buffer) => this.onBundle(p) } : {}) },
       auditHead: () => {
         const h = this.audit.chainHead();
         return { seq: h.seq, head: h.hash };

@@ -38,7 +38,7 @@ import { openRawDatabase, rawDatabasePath } from './store/raw-database.js';
 import { WindowAggregator } from './aggregate/window-aggregator.js';
 import { AlarmMonitor } from './aggregate/alarm-monitor.js';
 import { SqliteAlarmState } from './store/alarm-state.js';
-import { Uplink } from './uplink/uplink.js';
+import { Uplink, type UplinkRemote } from './uplink/uplink.js';
 import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
@@ -102,6 +102,8 @@ export class Gateway {
   private readonly stateDir: string;
   /** The App's audit chain head, reported in the status message (anchored off the box). */
   private readonly auditHead?: () => { seq: number; head: string };
+  /** The App's remote configuration hooks for the uplink (src/remote/). */
+  private readonly uplinkRemote?: UplinkRemote;
   /** The site config running now; replaced by reloadIo(). */
   config: SiteConfig;
   /** Bus scans started from the page, one per bus at a time (src/scan/). */
@@ -113,13 +115,14 @@ export class Gateway {
     config: SiteConfig,
     private readonly profiles: ReadonlyMap<string, Profile>,
     private readonly log: Logger,
-    deps: { gpioBackend?: GpioBackend; stateDir?: string; auditHead?: () => { seq: number; head: string } } = {},
+    deps: { gpioBackend?: GpioBackend; stateDir?: string; auditHead?: () => { seq: number; head: string }; uplinkRemote?: UplinkRemote } = {},
   ) {
     this.config = config;
     this.gpioBackend = deps.gpioBackend ?? new OnoffBackend();
     // Without an App (tests, benches) the state folder is the database's.
     this.stateDir = deps.stateDir ?? path.dirname(path.resolve(config.storage.path));
     this.auditHead = deps.auditHead;
+    this.uplinkRemote = deps.uplinkRemote;
     this.events = new EventBus(log);
     // The site secret is read in start(); until then no identifier can be decoded anyway.
     this.pipeline = new Pipeline(this.events, (v) => {
@@ -441,7 +444,7 @@ export class Gateway {
     );
     // Raised alarms survive a restart in the counters table: not raised twice, cleared once.
     this.alarms = new AlarmMonitor(c.alarms, devices, sink, { store: new SqliteAlarmState(this.db), log: this.log });
-    this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log, () => this.health());
+    this.uplink = new Uplink(c.uplink, { communityCode: c.site.communityCode, gatewayId: c.site.gatewayId, version: packageVersion() }, outbox, this.log, () => this.health(), this.uplinkRemote);
     const raw = this.raw;
     const agg = this.aggregator;
     const alarms = this.alarms;

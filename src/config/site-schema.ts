@@ -2,6 +2,7 @@
 // the web page and the tests rely on them. Unknown keys are errors (strict objects).
 import { z } from 'zod';
 import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from '../broker/broker-defaults.js';
+import { PUBLIC_KEY } from '../remote/bundle.js';
 
 const range = (lo: number, hi: number) => z.number().int(`must be a whole number ${lo}..${hi}`).min(lo, `must be ${lo}..${hi}`).max(hi, `must be ${lo}..${hi}`);
 const ident = z
@@ -339,6 +340,18 @@ export const ClockSchema = z.strictObject({
   syncFile: z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' }).default('/run/systemd/timesync/synchronized'),
 });
 
+/** Remote configuration from the platform (docs/CONFIG.md `remote`, docs/UPLINK.md "Remote
+ * configuration: the gateway"). Absent: off, and the gateway does not even subscribe. A bundle is
+ * applied only when signed by one of these keys; a bundle can change this list too, but only one
+ * signed by a key already in it. */
+export const RemoteSchema = z.strictObject({
+  trustedKeys: z
+    .array(z.string().regex(PUBLIC_KEY, 'must be an Ed25519 public key "ed25519:<base64 of 32 bytes>" (community-gateway keygen)'))
+    .min(1, 'needs 1 to 8 keys (remove remote to turn remote configuration off)')
+    .max(8, 'needs 1 to 8 keys (remove remote to turn remote configuration off)')
+    .refine((keys) => new Set(keys).size === keys.length, 'lists a key twice'),
+});
+
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
   localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
@@ -351,6 +364,7 @@ export const SiteConfigSchema = z.strictObject({
   simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
   alarms: z.array(AlarmRuleSchema).default([]),
   clock: ClockSchema.prefault({}),
+  remote: RemoteSchema.optional(),
   privacy: z
     .strictObject({
       /** Smallest number of distinct residents a personal figure may rest on. */
@@ -374,6 +388,7 @@ export type GpioConfig = z.infer<typeof GpioSchema>;
 export type DeviceConfig = z.infer<typeof DeviceSchema>;
 export type UplinkConfig = z.infer<typeof UplinkSchema>;
 export type AlarmRule = z.infer<typeof AlarmRuleSchema>;
+export type RemoteConfig = z.infer<typeof RemoteSchema>;
 
 /** The window of personal aggregates: as configured, or the first multiple of the uplink
  * window that is at least an hour. */

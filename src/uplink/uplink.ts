@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
 import { AckOnlyStore } from './ack-only-store.js';
 import { PayloadSlots } from './payload-slots.js';
-import { CONTRACT_VERSION, uplinkTopic, type StatusHealth, type StatusMessage } from './contract.js';
+import { CONTRACT_VERSION, remoteTopic, uplinkTopic, type ConfigResultMessage, type StatusHealth, type StatusMessage } from './contract.js';
 import { CLOCK_CODES, clockMessage, probeValidity, type Validity } from './tls-clock.js';
 
 export interface UplinkIdentity {
@@ -21,6 +21,21 @@ export interface UplinkIdentity {
 }
 
 export type UplinkState = 'stopped' | 'connecting' | 'connected' | 'waiting';
+
+/** Remote configuration's hooks (src/remote/, docs/UPLINK.md "Remote configuration: the gateway"). */
+export interface UplinkRemote {
+  /** The running config for status messages (sent whether remote is on or not). */
+  config?: () => NonNullable<StatusMessage['config']>;
+  /** Set when remote configuration is on: the uplink subscribes to config/set and hands each
+   * message over. Off: no subscription at all. */
+  onBundle?: (payload: Buffer) => void;
+}
+
+/** Results waiting for a connection (a restart-apply answers on the new uplink, still connecting). */
+const MAX_PENDING_RESULTS = 16;
+/** MQTT 5 ends a session at disconnect unless told otherwise: a week, so that a bundle sent
+ * while the box is offline (a 4G outage) is still delivered when it is back. */
+const SESSION_EXPIRY_SECONDS = 7 * 86400;
 
 /** Items per message at most, besides the byte limit. */
 const MAX_ITEMS = 2000;
@@ -40,6 +55,7 @@ export class Uplink {
    * (undefined: not read yet; null: could not be read). */
   private certValidity: Validity | null | undefined = undefined;
   private probing = false;
+  private pendingResults: ConfigResultMessage[] = [];
   state: UplinkState = 'stopped';
   lastError = '';
   connectedSince: number | null = null;
@@ -52,6 +68,7 @@ export class Uplink {
     private readonly log: Logger,
     /** Bus, device and pin health, sent with the live status messages (not the will). */
     private readonly health?: () => StatusHealth,
+    private readonly remote: UplinkRemote = {},
   ) {}
 
   /** Reads the TLS files (a missing file is a start-up error naming it) and starts connecting. */
@@ -118,7 +135,29 @@ export class Uplink {
       backlog: { rows: s.rows, bytes: s.bytes, oldestTs: s.oldestTs },
       shed: { rows: s.shedRows, bytes: s.shedBytes, dropped: s.droppedRows },
       ...(this.health && (reason === 'connected' || reason === 'periodic') ? { health: this.health() } : {}),
+      ...(this.remote.config ? { config: this.remote.config() } : {}),
     };
+  }
+
+  /** A status message now (e.g. right after a config change), when connected; reason periodic. */
+  publishStatus(): void {
+    if (this.state === 'connected' && this.client) this.client.publish(this.statusTopic, JSON.stringify(this.status('online', 'periodic')), { qos: 1, retain: true });
+  }
+
+  /** The answer to a bundle on config/result, QoS 1 (not retained: each answers one bundle).
+   * Kept in memory until connected; a gateway stopped before that loses it, and the platform
+   * sees the outcome in the next status' config instead. */
+  publishResult(m: ConfigResultMessage): void {
+    this.pendingResults.push(m);
+    if (this.pendingResults.length > MAX_PENDING_RESULTS) this.pendingResults.shift();
+    this.flushResults();
+  }
+
+  private flushResults(): void {
+    const c = this.client;
+    if (this.state !== 'connected' || !c) return;
+    const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'result');
+    for (const m of this.pendingResults.splice(0)) c.publish(topic, JSON.stringify(m), { qos: 1 });
   }
 
   private connect(): void {
@@ -130,7 +169,11 @@ export class Uplink {
     const opts: IClientOptions = {
       clientId: this.cfg.clientId ?? `cgw-${this.id.gatewayId}`,
       protocolVersion: this.cfg.protocolVersion,
-      clean: true,
+      // Remote on: a persistent session, so that the broker keeps config/set messages (QoS 1)
+      // that arrive while the box is offline. Off: a clean session also drops one kept from
+      // when it was on. Outgoing rows do not depend on it: they are read again from the outbox.
+      clean: !this.remote.onBundle,
+      ...(this.remote.onBundle && this.cfg.protocolVersion === 5 ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_SECONDS } } : {}),
       reconnectPeriod: 0,
       connectTimeout: this.cfg.connectTimeoutMs,
       keepalive: this.cfg.keepaliveSeconds,
@@ -149,6 +192,14 @@ export class Uplink {
     };
     const client = mqtt.connect(this.cfg.url, opts);
     this.client = client;
+    const onBundle = this.remote.onBundle;
+    if (onBundle) {
+      // Before CONNACK: a kept session's messages may follow it in the same read.
+      const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'set');
+      client.on('message', (t, payload) => {
+        if (gen === this.generation && t === topic) onBundle(payload);
+      });
+    }
     client.on('connect', () => {
       if (gen !== this.generation) return;
       this.state = 'connected';
@@ -162,6 +213,8 @@ export class Uplink {
       this.log.info({ url: this.cfg.url, backlog: this.outbox.stats().rows }, 'uplink connected');
       // Status goes ahead of the backlog (alarms, then aggregates, follow in pump()).
       client.publish(this.statusTopic, JSON.stringify(this.status('online', 'connected')), { qos: 1, retain: true });
+      this.subscribeRemote(client, gen);
+      this.flushResults();
       this.statusTimer = setInterval(() => {
         if (this.state === 'connected') client.publish(this.statusTopic, JSON.stringify(this.status('online', 'periodic')), { qos: 1, retain: true });
       }, this.cfg.statusIntervalSeconds * 1000);
@@ -176,6 +229,19 @@ export class Uplink {
     client.on('close', () => {
       if (gen !== this.generation) return;
       this.dropped();
+    });
+  }
+
+  /** Subscribed again on every connect: the broker may have lost the session (a restart without
+   * persistence, an expired session), and with one kept it is harmless. */
+  private subscribeRemote(client: MqttClient, gen: number): void {
+    if (!this.remote.onBundle) return;
+    const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'set');
+    client.subscribe(topic, { qos: 1 }, (err, granted) => {
+      if (gen !== this.generation) return;
+      const refused = granted?.some((g) => g.qos === 128);
+      if (err || refused) this.log.error({ topic, err: err?.message ?? 'the broker refused the subscription' }, 'uplink: cannot subscribe to remote configuration; bundles will not arrive');
+      else this.log.info({ topic }, 'uplink: subscribed to remote configuration');
     });
   }
 
