@@ -5,7 +5,6 @@
 // restart, automatic rollback, a kept version, the audit log).
 import type { SiteConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
-import type { FieldError } from '../web/config-edit.js';
 import type { ApplyResult } from '../web/web-app.js';
 import { CONTRACT_VERSION, ConfigResultMessage, REMOTE_REFUSALS, type StatusMessage } from '../uplink/contract.js';
 import { Bundle, configHash, MAX_BUNDLE_BYTES, verifySignature } from './bundle.js';
@@ -27,7 +26,8 @@ export interface RemoteHost {
   /** The time daemon's verdict: false only when it says "not synchronised". */
   clockSynchronized(): boolean | null;
   /** Validation exactly as a local apply does it (App.validate plus the fields fixed while running). */
-  check(text: string): { ok: true } | { ok: false; errors: FieldError[] };
+  /** The check's errors as text parts (path, message), secrets already removed. */
+  check(text: string): { ok: true } | { ok: false; errors: { path: string; message: string }[] };
   /** Runs `fn` with no other config change (web or remote) in between. */
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** App.apply's own path, called inside serial(). */

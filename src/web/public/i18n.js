@@ -383,6 +383,8 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': '上传设备型号被拒绝',
     'audit.action.bus-scan': '扫描总线',
     'audit.action.bus-scan-cancel': '停止扫描',
+    'audit.action.config-remote': '平台远程配置',
+    'audit.action.config-remote-refused': '平台远程配置被拒绝',
     // i16-charts
     'chart.points': '点位（最多 {n} 个）',
     'chart.d': '{n} 天',
@@ -782,6 +784,8 @@ export const STRINGS = {
     'audit.action.profile-upload-refused': 'profile upload refused',
     'audit.action.bus-scan': 'bus scan',
     'audit.action.bus-scan-cancel': 'bus scan stopped',
+    'audit.action.config-remote': 'remote configuration from the platform',
+    'audit.action.config-remote-refused': 'remote configuration refused',
     // i16-charts
     'chart.points': 'Points (up to {n})',
     'chart.d': '{n} d',
