@@ -240,7 +240,9 @@ export class App implements WebApp {
       },
       serial: (fn) => this.serial(fn),
       applyNow: (text, who, note, detail) => this.applyNow(text, who, note, 'config-remote', undefined, detail),
-      audit: (e) => this.audit.write(e),
+      // A refusal before the signature checked (user "platform") comes from whoever can publish
+      // on the set topic: rate-limited like the page's refusals from outside, counts kept.
+      audit: (e) => (e.user === 'platform' ? void this.audit.writeLimited('remote-unverified', e) : this.audit.write(e)),
     };
   }
 
