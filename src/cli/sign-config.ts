@@ -115,7 +115,9 @@ function profilesFor(configFile: string, profileFiles: string[]): { set: Profile
 export function makeBundle(a: SignArgs, now: number): Signed {
   const warnings: string[] = [];
   const [configFile, ...profileFiles] = a.files as [string, ...string[]];
-  const expiresAt = expiryOf(a.expires, now);
+  // Whole seconds: a duration counts from the issue time the bundle states.
+  const issued = Math.floor(now / 1000) * 1000;
+  const expiresAt = expiryOf(a.expires, issued);
   const keyText = readText(a.key, '--key');
   let keyObject: crypto.KeyObject;
   try {
@@ -158,7 +160,7 @@ export function makeBundle(a: SignArgs, now: number): Signed {
     version: a.version,
     base,
     override: a.override,
-    issuedAt: isoUtc(Math.floor(now / 1000) * 1000),
+    issuedAt: isoUtc(issued),
     expiresAt,
     note: a.note,
     config: text,
