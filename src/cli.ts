@@ -29,7 +29,7 @@ import { platformPushCommand } from './cli/platform-push.js';
 
 /** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
 const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
-           [--username U --password-file FILE] BUNDLE.json
+           [--username U --password-file FILE] [--client-id ID] BUNDLE.json
       Publish a signed bundle (sign-config) to fc/v1/CODE/<gatewayId>/config/set (QoS 1,
       retained until it expires or is answered) and wait for the gateway's config/result
       for its version (default 120 s). Prints the result; exit 0 applied, 1 refused or

@@ -139,7 +139,13 @@ export function makeBundle(a: SignArgs, now: number): Signed {
     // Only files of the box are missing here: the rest of the config checked, and parseSiteConfig
     // reports those with every other problem, so nothing else is hidden.
     warnings.push(...r.errors.map((e) => `${configFile}: ${e} (on this machine; the gateway checks it when it applies the bundle)`));
-  } else warnings.push(...r.warnings.map((w) => `${configFile}: ${w}`));
+  } else {
+    warnings.push(...r.warnings.map((w) => `${configFile}: ${w}`));
+    // A site profile found beside CONFIG but not given: the gateway must have it already.
+    const given = new Set(Object.keys(texts).map((n) => n.replace(/\.ya?ml$/, '')));
+    const missing = [...new Set(r.config.devices.map((d) => d.profile))].filter((id) => set.origins.get(id)?.source === 'site' && !given.has(id));
+    for (const id of missing) warnings.push(`site profile ${id} (${set.origins.get(id)!.file}) is used but not in the bundle: the gateway must already have it in its drivers/ folder, or the bundle is refused (invalid)`);
+  }
   // The YAML read plainly (it parsed above): site.gatewayId when only box files were missing,
   // and `remote`, whose schema is the gateway's.
   const raw = (parseYaml(text) ?? {}) as { site?: { gatewayId?: unknown }; remote?: { trustedKeys?: unknown } | null };

@@ -95,6 +95,21 @@ describe('sign-config', () => {
     expect(bad.stderr).toMatch(/id: "acme-other" must equal the file name "acme-cr10"/);
   });
 
+  it('a site profile found in drivers/ beside CONFIG but not given is checked with, and warned about', () => {
+    const s = setup(TEXT.replace('profile: r4dcb08', 'profile: acme-cr10'));
+    fs.mkdirSync(path.join(s.dir, 'drivers'));
+    fs.copyFileSync(FIXTURE, path.join(s.dir, 'drivers', 'acme-cr10.yaml'));
+    const r = sign(['--key', s.keyFile, '--gateway', 'gw-t', '--version', '2', '--override', s.config]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: site profile acme-cr10 \(.*drivers\/acme-cr10\.yaml\) is used but not in the bundle/);
+    expect(Bundle.parse(JSON.parse(r.stdout)).profiles).toEqual({});
+    // Given on the command line: in the bundle, no warning.
+    const given = sign(['--key', s.keyFile, '--gateway', 'gw-t', '--version', '2', '--override', s.config, path.join(s.dir, 'drivers', 'acme-cr10.yaml')]);
+    expect(given.status, given.stderr).toBe(0);
+    expect(given.stderr).not.toMatch(/not in the bundle/);
+    expect(Object.keys(Bundle.parse(JSON.parse(given.stdout)).profiles)).toEqual(['acme-cr10.yaml']);
+  });
+
   it('--out writes the bundle 0600; --expires takes an ISO time; --base a hash', () => {
     const s = setup();
     const out = path.join(s.dir, 'bundle.json');
