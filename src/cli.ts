@@ -30,9 +30,9 @@ import { platformPushCommand } from './cli/platform-push.js';
 /** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
 const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
            [--username U --password-file FILE] [--client-id ID] BUNDLE.json
-      Publish a signed bundle (sign-config) to fc/v1/CODE/<gatewayId>/config/set (QoS 1,
-      retained until it expires or is answered) and wait for the gateway's config/result
-      for its version (default 120 s). Prints the result; exit 0 applied, 1 refused or
+      Publish a signed bundle (sign-config) to fc/v1/CODE/<gatewayId>/config/set (QoS 1, not
+      retained, expiring with the bundle) and wait for the gateway's config/result for its
+      version (default 120 s). Prints the result; exit 0 applied, 1 refused or
       rolled back (reason on stderr), 2 bad arguments or bundle, 3 no answer in time.`;
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */

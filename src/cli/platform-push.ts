@@ -2,12 +2,13 @@
 // and waits for its answer on config/result (docs/UPLINK.md "Remote configuration: bundles for
 // integrators").
 //
-// The bundle is published retained, with an MQTT 5 message expiry at the bundle's expiresAt:
-// the gateways keep no persistent session at the platform broker, so a gateway offline at the
-// push would never see a non-retained bundle; a retained one reaches it when it next connects
-// and subscribes, until the bundle expires (the broker then drops it). Once an answer for this
-// version came, the retained bundle is cleared, so that a reconnecting gateway is not sent it
-// again (it would answer `replay`). Without an answer it stays until it expires.
+// The bundle is published at QoS 1, NOT retained, with an MQTT 5 message expiry at the bundle's
+// expiresAt. A gateway with remote configuration on keeps a persistent session at the broker
+// (clean: false, 7 days), so a bundle sent while it is offline is queued for it and delivered
+// when it is back; the expiry makes the broker drop a queued bundle the gateway would refuse
+// anyway. Retained, the bundle would be sent again at every (re)subscribe, that is at every
+// reconnect of a flaky 4G link, and answered and audited on the box as `replay` each time; and
+// clearing it means publishing an empty message, which the gateway would answer as `malformed`.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -112,8 +113,8 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
         const m = r.data;
         if (m.gatewayId !== bundle.gatewayId || m.communityCode !== a.community) return log(`ignored a result naming gateway ${m.gatewayId} of community ${m.communityCode}`);
         if (m.version !== bundle.version) return log(`ignored a result for version ${m.version ?? 'null (a bundle the gateway could not read)'}: ${m.outcome}${m.reason ? ` (${m.reason})` : ''}`);
-        // `busy` may be a second copy of this bundle (the retained one, sent again at a
-        // reconnect) met while the first is applied: wait for that one's answer.
+        // `busy`: another bundle was being applied. Held while we wait on: a second copy of this
+        // one (QoS 1 is at least once) may be what met it, and the first copy still answers.
         if (m.outcome === 'refused' && m.reason === 'busy') {
           busy = m;
           return log('the gateway was busy with another bundle; waiting for a further answer');
@@ -131,15 +132,16 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
     if (!granted?.length || granted[0]!.qos > 2) return { code: 3, why: `the broker refused the subscription to ${resultTopic}` };
     const expiry = Math.max(1, Math.ceil((Date.parse(bundle.expiresAt) - Date.now()) / 1000));
     published = true;
-    await wait((cb) => client.publish(setTopic, JSON.stringify(bundle), { qos: 1, retain: true, properties: { messageExpiryInterval: expiry } }, cb));
-    log(`published version ${bundle.version} to ${setTopic} (retained until ${bundle.expiresAt} or an answer); waiting up to ${a.timeout} s`);
+    await wait((cb) => client.publish(setTopic, JSON.stringify(bundle), { qos: 1, retain: false, properties: { messageExpiryInterval: expiry } }, cb));
+    log(`published version ${bundle.version} to ${setTopic}; waiting up to ${a.timeout} s for the answer`);
     const m = await Promise.race([answer, timeout]);
     if (m === null) {
       if (busy) return { code: 1, result: busy };
-      return { code: 3, why: `no answer from gateway ${bundle.gatewayId} within ${a.timeout} s. The bundle stays retained on ${setTopic} until ${bundle.expiresAt}: the gateway gets it when it connects and answers on ${resultTopic} (the reference consumer stores that answer)` };
+      return {
+        code: 3,
+        why: `no answer from gateway ${bundle.gatewayId} within ${a.timeout} s. If it is offline with remote configuration on, the broker keeps the bundle in its session until ${bundle.expiresAt} and the gateway answers on ${resultTopic} when it is back (the reference consumer stores the answer); its status' config.remoteVersion shows whether it was applied. A gateway with remote off, or whose session the broker lost, never gets it: push again`,
+      };
     }
-    // Answered: clear the retained bundle (an empty retained message removes it).
-    await wait((cb) => client.publish(setTopic, '', { qos: 1, retain: true }, cb)).catch((err: Error) => log(`could not clear the retained bundle: ${err.message}`));
     return { code: m.outcome === 'applied' ? 0 : 1, result: m };
   } finally {
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));

@@ -1,7 +1,8 @@
 // `community-gateway platform push` (the built CLI) against a real Mosquitto, with a test
 // responder that answers on config/result as a gateway does: applied -> exit 0, refused ->
-// exit 1 with the reason, silent -> exit 3 after the timeout, the bundle left retained for a
-// gateway that connects later (and dropped by the broker once it expires).
+// exit 1 with the reason, silent -> exit 3 after the timeout. The bundle is not retained: a
+// gateway offline at the push gets it from its persistent session when it is back, unless the
+// bundle expired first (MQTT 5 message expiry).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,11 +64,13 @@ function bundleFile(over: Partial<BundlePayload> = {}): { file: string; bundle: 
 
 type Mode = 'apply' | 'refuse' | 'silent' | 'busy-then-apply';
 
-/** Answers like a gateway: reads config/set, checks the signature, answers on config/result. */
-async function responder(mode: Mode) {
-  const c = await connect();
+/** Answers like a gateway: reads config/set, checks the signature, answers on config/result.
+ * With `session`, connects as the gateway does with remote on: a persistent session (clean:
+ * false, MQTT 5 session expiry) under that client id, handlers in place before the CONNACK. */
+async function responder(mode: Mode, session?: { clientId: string; subscribe?: boolean }) {
+  const c = mqtt.connect(url(), { protocolVersion: 5, reconnectPeriod: 0, ...(session ? { clientId: session.clientId, clean: false, properties: { sessionExpiryInterval: 3600 } } : {}) });
+  clients.push(c);
   const received: { bundle: Bundle; retained: boolean }[] = [];
-  const empties: number[] = [];
   const answer = (b: Bundle, fields: Partial<ConfigResultMessage>) =>
     c.publishAsync(
       remoteTopic(CC, GW, 'result'),
@@ -86,8 +89,6 @@ async function responder(mode: Mode) {
       { qos: 1 },
     );
   c.on('message', (_topic, payload, packet) => {
-    // The empty retained message that clears the bundle.
-    if (payload.length === 0) return void empties.push(Date.now());
     const b = Bundle.parse(JSON.parse(payload.toString('utf8')));
     received.push({ bundle: b, retained: packet.retain });
     if (!verifySignature(b, [KEY.publicText]).ok) return void answer(b, { outcome: 'refused', reason: 'bad-signature' });
@@ -101,8 +102,21 @@ async function responder(mode: Mode) {
         .then(() => answer(b, { outcome: 'applied', applied: 'restart' }));
     }
   });
-  await c.subscribeAsync(remoteTopic(CC, GW, 'set'), { qos: 1 });
-  return { received, empties };
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve());
+    c.once('error', reject);
+  });
+  if (session?.subscribe !== false) await c.subscribeAsync(remoteTopic(CC, GW, 'set'), { qos: 1 });
+  return { client: c, received };
+}
+
+/** Results on config/result, as the platform would see them. */
+async function resultWatcher(): Promise<ConfigResultMessage[]> {
+  const c = await connect();
+  const got: ConfigResultMessage[] = [];
+  c.on('message', (_t, payload) => got.push(ConfigResultMessage.parse(JSON.parse(payload.toString('utf8')))));
+  await c.subscribeAsync(remoteTopic(CC, GW, 'result'), { qos: 1 });
+  return got;
 }
 
 /** The built CLI, asynchronously (the responder runs in this process). */
@@ -117,7 +131,7 @@ function push(args: string[]): Promise<{ status: number | null; stdout: string; 
   });
 }
 
-/** What a client subscribing now gets retained on config/set (after the SUBACK, a short grace). */
+/** What a client subscribing now gets retained on config/set (after the SUBACK, a short grace): nothing, as push does not retain. */
 async function retainedBundle(): Promise<Buffer[]> {
   const c = await connect();
   const got: Buffer[] = [];
@@ -131,7 +145,7 @@ async function retainedBundle(): Promise<Buffer[]> {
 }
 
 describe('platform push', () => {
-  it('applied: prints the result, exit 0; the gateway got the bundle as signed; the retained copy is cleared', async () => {
+  it('applied: prints the result, exit 0; the gateway got the bundle as signed, once; nothing retained', async () => {
     const r = await responder('apply');
     const { file, bundle } = bundleFile();
     const out = await push(['--url', url(), '--community', CC, '--timeout', '20', file]);
@@ -141,9 +155,11 @@ describe('platform push', () => {
     expect(out.stderr).toMatch(new RegExp(`gateway ${GW} applied version ${bundle.version} \\(reload\\)`));
     expect(r.received).toHaveLength(1);
     expect(r.received[0]!.bundle).toEqual(bundle);
+    expect(r.received[0]!.retained).toBe(false);
     expect(verifySignature(r.received[0]!.bundle, [KEY.publicText]).ok).toBe(true);
-    await waitFor(() => r.empties.length === 1, 5000, 'the clearing message');
     expect(await retainedBundle()).toEqual([]);
+    await sleep(300);
+    expect(r.received).toHaveLength(1);
   });
 
   it('refused: exit 1 with the reason and detail on stderr', async () => {
@@ -166,7 +182,8 @@ describe('platform push', () => {
     expect(out.stderr).toMatch(/busy with another bundle; waiting/);
   });
 
-  it('silent gateway: exit 3 after the timeout; an old retained result does not count; the bundle stays retained for a gateway that connects later', async () => {
+  it('silent gateway: exit 3 after the timeout; an old retained result does not count', async () => {
+    await responder('silent');
     const { file, bundle } = bundleFile();
     // A retained answer for this very version, from before: not this push's answer.
     const old = await connect();
@@ -176,20 +193,36 @@ describe('platform push', () => {
     await old.publishAsync(remoteTopic(CC, GW, 'result'), '', { qos: 1, retain: true });
     expect(out.status, out.stderr).toBe(3);
     expect(out.stdout).toBe('');
-    expect(out.stderr).toMatch(new RegExp(`no answer from gateway ${GW} within 2 s\\. The bundle stays retained on fc/v1/${CC}/${GW}/config/set until ${bundle.expiresAt.replace(/[.]/g, '\\.')}`));
-    // The gateway connecting now gets it (retained) and can answer: the next push replaces it.
-    const later = await retainedBundle();
-    expect(later).toHaveLength(1);
-    expect(Bundle.parse(JSON.parse(later[0]!.toString('utf8')))).toEqual(bundle);
+    expect(out.stderr).toMatch(new RegExp(`no answer from gateway ${GW} within 2 s\\. If it is offline with remote configuration on, the broker keeps the bundle in its session until ${bundle.expiresAt.replace(/[.]/g, '\\.')}`));
+    expect(await retainedBundle()).toEqual([]);
   });
 
-  it('a retained bundle that nobody answers is dropped by the broker when the bundle expires (MQTT 5 message expiry)', async () => {
+  it('a gateway offline at the push (persistent session) gets the bundle when it is back, and its answer reaches the platform', async () => {
+    const clientId = `cgw-${GW}-${Date.now()}`;
+    const first = await responder('apply', { clientId });
+    await first.client.endAsync();
+    const { file, bundle } = bundleFile();
+    const out = await push(['--url', url(), '--community', CC, '--timeout', '2', file]);
+    expect(out.status, out.stderr).toBe(3);
+    const results = await resultWatcher();
+    // Back, with its session: the broker delivers the queued bundle, the gateway answers.
+    const back = await responder('apply', { clientId, subscribe: false });
+    await waitFor(() => results.length === 1, 10_000, 'the late answer');
+    expect(back.received.map((x) => x.bundle)).toEqual([bundle]);
+    expect(results[0]).toMatchObject({ version: bundle.version, outcome: 'applied' });
+  });
+
+  it('a queued bundle that expires before the gateway is back is dropped by the broker (MQTT 5 message expiry)', async () => {
+    const clientId = `cgw-${GW}-${Date.now()}`;
+    const first = await responder('apply', { clientId });
+    await first.client.endAsync();
     const { file, bundle } = bundleFile({ expiresAt: new Date(Date.now() + 4000).toISOString() });
     const out = await push(['--url', url(), '--community', CC, '--timeout', '1', file]);
     expect(out.status, out.stderr).toBe(3);
-    expect(await retainedBundle()).toHaveLength(1);
     await waitFor(() => Date.now() > Date.parse(bundle.expiresAt) + 1500, 10_000, 'the expiry');
-    expect(await retainedBundle()).toEqual([]);
+    const back = await responder('apply', { clientId, subscribe: false });
+    await sleep(1000);
+    expect(back.received).toEqual([]);
   });
 
   it('refuses a file that is no valid bundle or has expired (exit 2) before touching the broker; bad options exit 2', async () => {

@@ -87,6 +87,7 @@ describe('sign-config', () => {
     expect(b.override).toBe(true);
     expect(verifySignature(b, [s.key.publicText]).ok).toBe(true);
     expect(r.stderr).toMatch(/base none, override, 1 profile\(s\)/);
+    expect(r.stderr).toMatch(/warning: the bundle carries site profiles \(acme-cr10\.yaml\): gateways of this version refuse such a bundle/);
     // A bad profile file is refused with its own problems.
     const broken = path.join(s.dir, 'acme-cr10.yaml');
     fs.writeFileSync(broken, fs.readFileSync(FIXTURE, 'utf8').replace(/^id: .*$/m, 'id: acme-other'));
