@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { checkProfileFile, loadProfileSet, ProfileError, type ProfileSet } from '../config/profiles.js';
 import { parseSiteConfig } from '../config/site-config.js';
+import { fixedFieldChanges } from '../config/apply-mode.js';
 import { BUNDLE_FORMAT, BundlePayload, configHash, keyIdOf, MAX_BUNDLE_BYTES, publicKeyText, signBundle, type Bundle } from '../remote/bundle.js';
 import { argProblems, durationMs, isoUtc, type CommandIo } from './args.js';
 import { writePrivateFile } from './keygen.js';
@@ -160,7 +161,18 @@ export function makeBundle(a: SignArgs, now: number): Signed {
   // The format carries profiles; the gateway side does not install them yet (docs/UPLINK.md).
   if (Object.keys(texts).length) warnings.push(`the bundle carries site profiles (${Object.keys(texts).join(', ')}): gateways of this version refuse such a bundle (invalid) until they install profiles remotely; install them on site and send the config alone`);
   const baseFile = a['base-file'];
-  const base = baseFile !== undefined ? configHash(readText(baseFile, '--base-file')) : (a.base ?? null);
+  const baseText = baseFile !== undefined ? readText(baseFile, '--base-file') : undefined;
+  const base = baseText !== undefined ? configHash(baseText) : (a.base ?? null);
+  // With the running file at hand, the gateway's one check against it can be made here too:
+  // fields that cannot change while the daemon runs (apply-mode.ts).
+  if (baseText !== undefined && r.ok) {
+    const running = parseSiteConfig(baseText, set);
+    if (!running.ok) warnings.push(`--base-file ${baseFile} does not load here (${running.errors[0]}): the fields fixed while the gateway runs were not compared`);
+    else {
+      const fixed = fixedFieldChanges(running.config, r.config);
+      if (fixed.length) throw new SignError(1, [`${configFile}: changes what a running gateway cannot change, not signed:`, ...fixed.map((f) => `  ${f.path}: ${f.message}`)]);
+    }
+  }
   const payload = BundlePayload.safeParse({
     format: BUNDLE_FORMAT,
     kind: 'config',
@@ -178,8 +190,8 @@ export function makeBundle(a: SignArgs, now: number): Signed {
   const bundle = signBundle(payload.data, keyText);
   const bytes = Buffer.byteLength(JSON.stringify(bundle));
   if (bytes > MAX_BUNDLE_BYTES) throw new SignError(1, [`the bundle is ${bytes} bytes, more than a gateway takes (${MAX_BUNDLE_BYTES})`]);
-  const baseText = base === null ? 'none' : `${base.slice(0, 19)}…${baseFile !== undefined ? ` (${baseFile})` : ''}`;
-  const summary = `gateway ${bundle.gatewayId}, version ${bundle.version}, keyId ${bundle.keyId}, expires ${bundle.expiresAt}, base ${baseText}${bundle.override ? ', override' : ''}, ${Object.keys(texts).length} profile(s), ${bytes} bytes`;
+  const baseShown = base === null ? 'none' : `${base.slice(0, 19)}…${baseFile !== undefined ? ` (${baseFile})` : ''}`;
+  const summary = `gateway ${bundle.gatewayId}, version ${bundle.version}, keyId ${bundle.keyId}, expires ${bundle.expiresAt}, base ${baseShown}${bundle.override ? ', override' : ''}, ${Object.keys(texts).length} profile(s), ${bytes} bytes`;
   return { bundle, warnings, summary };
 }
 

@@ -63,6 +63,16 @@ describe('sign-config', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it('with --base-file, refuses a change the running gateway cannot make (storage.path), as the gateway would', () => {
+    const s = setup(TEXT.replace('storage: { path: ./data/t.db }', 'storage: { path: ./data/moved.db }'));
+    const r = sign(['--key', s.keyFile, '--gateway', 'gw-t', '--version', '5', '--base-file', s.running, s.config]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/changes what a running gateway cannot change, not signed:\n\s+storage\.path: cannot be changed while the gateway runs/);
+    expect(r.stdout).toBe('');
+    // Without the running file it cannot be compared here: signed (the gateway refuses it as invalid).
+    expect(sign(['--key', s.keyFile, '--gateway', 'gw-t', '--version', '5', '--override', s.config]).status).toBe(0);
+  });
+
   it('refuses a config whose site.gatewayId is not the gateway the bundle is for', () => {
     const s = setup();
     const r = sign(['--key', s.keyFile, '--gateway', 'gw-other', '--version', '1', '--override', s.config]);
