@@ -23,6 +23,17 @@ import { renderVerify, verifyAudit, verifyExitCode } from './web/audit-verify.js
 import { readSecret } from './cli/read-secret.js';
 import { resetAdmin } from './cli/reset-admin.js';
 import { checkPassword, policyMessage } from './security/password-policy.js';
+import { keygenCommand } from './cli/keygen.js';
+import { signConfigCommand } from './cli/sign-config.js';
+import { platformPushCommand } from './cli/platform-push.js';
+
+/** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
+const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
+           [--username U --password-file FILE] [--client-id ID] BUNDLE.json
+      Publish a signed bundle (sign-config) to fc/v1/CODE/<gatewayId>/config/set (QoS 1, not
+      retained, expiring with the bundle) and wait for the gateway's config/result for its
+      version (default 120 s). Prints the result; exit 0 applied, 1 refused or
+      rolled back (reason on stderr), 2 bad arguments or bundle, 3 no answer in time.`;
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
 const COMMANDS: Record<string, string> = {
@@ -61,7 +72,20 @@ const COMMANDS: Record<string, string> = {
   platform: `platform --url URL --db FILE [--group G|none] [--client-id ID]
            [--ca FILE --cert FILE --key FILE] [--username U --password P]
       The reference platform consumer: subscribes to $share/<group>/fc/v1/# (or fc/v1/#
-      with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite.`,
+      with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite;
+      keeps the latest status and every config/result per gateway.
+    ${PLATFORM_PUSH}`,
+  keygen: `keygen --out FILE [--force]
+      Make an Ed25519 key pair for signing remote-configuration bundles: the private key
+      goes to FILE (PKCS#8 PEM, mode 0600; an existing FILE is kept unless --force), and
+      the line for the site config is printed: remote: { trustedKeys: [...] } # keyId.`,
+  'sign-config': `sign-config --key KEYFILE --gateway ID --version N (--base-file RUNNING.yaml | --base sha256:... | --override)
+           [--expires 24h|ISO] [--note TEXT] [--out FILE] CONFIG.yaml [PROFILE.yaml...]
+      Make a signed bundle of a site config and site profiles for one gateway (docs/UPLINK.md).
+      CONFIG is checked as check-config checks it and not signed if it would not load.
+      The base is the config it replaces (the running file, or status.config.hash);
+      --override applies it whatever runs there. Version: higher than any applied on that
+      gateway. Prints the bundle JSON (or writes FILE, mode 0600), a summary on stderr.`,
   audit: `audit verify [--state-dir DIR | FILE] [--json]
       Walk the audit log's hash chain over every file (rotated ones oldest first): OK with the
       count and date range, or each file:line where it breaks (edited, deleted, reordered
@@ -105,6 +129,10 @@ const STOP_DEADLINE_MS = 4500;
 const RESTART_EXIT_CODE = 75;
 
 async function main(argv: string[]): Promise<number> {
+  // These parse their own options: sign-config's --version N is not the global --version.
+  if (argv[0] === 'keygen') return keygenCommand(argv.slice(1), COMMANDS.keygen!);
+  if (argv[0] === 'sign-config') return signConfigCommand(argv.slice(1), COMMANDS['sign-config']!);
+  if (argv[0] === 'platform' && argv[1] === 'push') return platformPushCommand(argv.slice(2), PLATFORM_PUSH);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -3,12 +3,14 @@
 // by side, validates every message against the contract, de-duplicates items on
 // (gatewayId, seq) and stores them in SQLite. A message is acknowledged (PUBACK) only after
 // its rows are committed, so a consumer crash loses nothing the broker still holds.
+// Remote configuration (docs/UPLINK.md): config/set is the platform's own topic (bundles it
+// sends) and is ignored; every config/result a gateway answers is validated and kept.
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
-import { UplinkMessage } from '../uplink/contract.js';
+import { ConfigResultMessage, UplinkMessage } from '../uplink/contract.js';
 import { formatIssues } from '../config/issues.js';
 
 export interface ConsumerOptions {
@@ -32,17 +34,30 @@ export interface ConsumerStats {
   conflicts: number;
   rejected: number;
   statuses: number;
+  /** config/result messages stored. */
+  configResults: number;
+  /** Messages on config/set (the platform's own bundles, or the empty message that clears a retained one). */
+  ignored: number;
+}
+
+export interface StoredConfigResult {
+  ts: number;
+  version: number | null;
+  outcome: ConfigResultMessage['outcome'];
+  reason: string | null;
+  body: ConfigResultMessage;
 }
 
 export class PlatformConsumer {
   private client: MqttClient | null = null;
   private db: Database.Database | null = null;
-  readonly stats: ConsumerStats = { messages: 0, items: 0, duplicates: 0, conflicts: 0, rejected: 0, statuses: 0 };
+  readonly stats: ConsumerStats = { messages: 0, items: 0, duplicates: 0, conflicts: 0, rejected: 0, statuses: 0, configResults: 0, ignored: 0 };
   private st!: {
     insert: Database.Statement;
     existing: Database.Statement;
     status: Database.Statement;
     reject: Database.Statement;
+    configResult: Database.Statement;
   };
 
   constructor(
@@ -62,6 +77,12 @@ export class PlatformConsumer {
         PRIMARY KEY (gateway_id, seq)
       );
       CREATE TABLE IF NOT EXISTS status (gateway_id TEXT PRIMARY KEY, body TEXT NOT NULL, received_at INTEGER NOT NULL);
+      -- Every answer of a gateway to a bundle; a QoS 1 resend is the same body and kept once.
+      CREATE TABLE IF NOT EXISTS config_results (
+        id INTEGER PRIMARY KEY, gateway_id TEXT NOT NULL, community_code TEXT NOT NULL, ts INTEGER NOT NULL,
+        version INTEGER, outcome TEXT NOT NULL, reason TEXT, body TEXT NOT NULL, received_at INTEGER NOT NULL,
+        UNIQUE (gateway_id, body)
+      );
       CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, reason TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL);
     `);
     this.db = db;
@@ -70,6 +91,7 @@ export class PlatformConsumer {
       existing: db.prepare('SELECT body FROM items WHERE gateway_id = ? AND seq = ?'),
       status: db.prepare('INSERT INTO status (gateway_id, body, received_at) VALUES (?, ?, ?) ON CONFLICT(gateway_id) DO UPDATE SET body = excluded.body, received_at = excluded.received_at'),
       reject: db.prepare('INSERT INTO rejected (topic, reason, payload, received_at) VALUES (?, ?, ?, ?)'),
+      configResult: db.prepare('INSERT OR IGNORE INTO config_results (gateway_id, community_code, ts, version, outcome, reason, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     };
     const read = (f?: string) => (f ? fs.readFileSync(f) : undefined);
     const options: IClientOptions = {
@@ -130,16 +152,23 @@ export class PlatformConsumer {
       this.st.reject.run(topic, reason, payload.toString('utf8').slice(0, 65536), now);
       this.log.warn({ topic, reason }, 'platform consumer: message rejected');
     };
+    const parts = topic.split('/');
+    // The platform's own bundles (and the empty retained message that clears one) come back on
+    // fc/v1/#: they are ours, not a gateway's message.
+    if (parts.length === 6 && parts[4] === 'config' && parts[5] === 'set') {
+      this.stats.ignored++;
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(payload.toString('utf8'));
     } catch (err) {
       return reject(`not JSON: ${(err as Error).message}`);
     }
+    if (parts.length === 6 && parts[4] === 'config' && parts[5] === 'result') return this.onConfigResult(parts, json, reject, now);
     const parsed = UplinkMessage.safeParse(json);
     if (!parsed.success) return reject(formatIssues(parsed.error).join('; '));
     const m = parsed.data;
-    const parts = topic.split('/');
     if (parts.length !== 5 || parts[0] !== 'fc' || parts[1] !== 'v1' || parts[2] !== m.communityCode || parts[3] !== m.gatewayId || parts[4] !== m.kind) {
       return reject(`topic does not match the payload (communityCode ${m.communityCode}, gatewayId ${m.gatewayId}, kind ${m.kind})`);
     }
@@ -161,6 +190,25 @@ export class PlatformConsumer {
         }
       }
     })();
+  }
+
+  private onConfigResult(parts: string[], json: unknown, reject: (reason: string) => void, now: number): void {
+    const parsed = ConfigResultMessage.safeParse(json);
+    if (!parsed.success) return reject(formatIssues(parsed.error).join('; '));
+    const m = parsed.data;
+    if (parts[0] !== 'fc' || parts[1] !== 'v1' || parts[2] !== m.communityCode || parts[3] !== m.gatewayId) {
+      return reject(`topic does not match the payload (communityCode ${m.communityCode}, gatewayId ${m.gatewayId}, kind config-result)`);
+    }
+    if (this.st.configResult.run(m.gatewayId, m.communityCode, m.ts, m.version, m.outcome, m.reason ?? null, JSON.stringify(m), now).changes === 1) this.stats.configResults++;
+    const fields = { gatewayId: m.gatewayId, version: m.version, outcome: m.outcome, reason: m.reason, detail: m.detail, hash: m.config.hash };
+    if (m.outcome === 'applied') this.log.info(fields, 'platform consumer: config applied');
+    else this.log.warn(fields, `platform consumer: config ${m.outcome}`);
+  }
+
+  /** A gateway's answers to bundles, oldest first. */
+  configResults(gatewayId: string): StoredConfigResult[] {
+    const rows = this.db!.prepare('SELECT ts, version, outcome, reason, body FROM config_results WHERE gateway_id = ? ORDER BY id').all(gatewayId) as { ts: number; version: number | null; outcome: string; reason: string | null; body: string }[];
+    return rows.map((r) => ({ ts: r.ts, version: r.version, outcome: r.outcome as StoredConfigResult['outcome'], reason: r.reason, body: JSON.parse(r.body) as ConfigResultMessage }));
   }
 
   /** Every stored seq of a gateway, ascending (tests and integrity checks). */

@@ -235,12 +235,16 @@ export const UplinkMessage = z.discriminatedUnion('kind', [AggMessage, AlarmMess
 export type UplinkMessage = z.infer<typeof UplinkMessage>;
 export type StatusMessage = z.infer<typeof StatusMessage>;
 
+/** The JSON Schema of every message a gateway sends: the uplink kinds (UplinkMessage, as the
+ * consumer validates them) and, as one more alternative of the same `kind`-tagged union, the
+ * answer to a bundle on config/result (additive in contract v1). */
 export function uplinkJsonSchema(): object {
+  const gatewayMessage = z.discriminatedUnion('kind', [...UplinkMessage.options, ConfigResultMessage]);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'urn:community-gateway:uplink:v1',
     title: 'community-gateway uplink message, contract v1',
-    description: 'Payload of every message on fc/v1/<communityCode>/<gatewayId>/<kind>. See docs/UPLINK.md.',
-    ...(z.toJSONSchema(UplinkMessage, { target: 'draft-2020-12' }) as object),
+    description: 'Payload of every message on fc/v1/<communityCode>/<gatewayId>/<kind> (kind agg, alarm, inventory, status) and of the answer to a remote-configuration bundle on fc/v1/<communityCode>/<gatewayId>/config/result (kind config-result). See docs/UPLINK.md.',
+    ...(z.toJSONSchema(gatewayMessage, { target: 'draft-2020-12' }) as object),
   };
 }

@@ -1,0 +1,200 @@
+// `community-gateway platform push`: publishes a signed bundle to a gateway's config/set topic
+// and waits for its answer on config/result (docs/UPLINK.md "Remote configuration: bundles for
+// integrators").
+//
+// The bundle is published at QoS 1, NOT retained, with an MQTT 5 message expiry at the bundle's
+// expiresAt. A gateway with remote configuration on keeps a persistent session at the broker
+// (clean: false, 7 days), so a bundle sent while it is offline is queued for it and delivered
+// when it is back; the expiry makes the broker drop a queued bundle the gateway would refuse
+// anyway. Retained, the bundle would be sent again at every (re)subscribe, that is at every
+// reconnect of a flaky 4G link, and answered and audited on the box as `replay` each time; and
+// clearing it means publishing an empty message, which the gateway would answer as `malformed`.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { z } from 'zod';
+import { formatIssues } from '../config/issues.js';
+import { Bundle, MAX_BUNDLE_BYTES } from '../remote/bundle.js';
+import { ConfigResultMessage, remoteTopic } from '../uplink/contract.js';
+import { argProblems, type CommandIo } from './args.js';
+
+const PushArgs = z.strictObject({
+  url: z.string({ error: 'is required: the platform broker, mqtt://host:port or mqtts://host:port' }).regex(/^mqtts?:\/\/[^\s/]+/, 'must be mqtt://host[:port] or mqtts://host[:port]'),
+  community: z.string({ error: 'is required: the gateway\'s 12-digit community code (its topics\' second level)' }).regex(/^\d{12}$/, 'must be the 12-digit community code'),
+  timeout: z
+    .string()
+    .regex(/^\d{1,5}$/, 'must be whole seconds')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 86400, 'must be 1..86400 seconds')
+    .default(120),
+  username: z.string().min(1).optional(),
+  'password-file': z.string().min(1).optional(),
+  ca: z.string().min(1).optional(),
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  'client-id': z.string().min(1).max(64).optional(),
+  files: z.array(z.string()).length(1, 'exactly one BUNDLE.json is needed'),
+}).superRefine((a, ctx) => {
+  if ((a.cert === undefined) !== (a.key === undefined)) ctx.addIssue({ code: 'custom', path: [a.cert === undefined ? 'cert' : 'key'], message: '--cert and --key go together (mutual TLS)' });
+  if ((a.ca ?? a.cert) !== undefined && !a.url.startsWith('mqtts://')) ctx.addIssue({ code: 'custom', path: ['url'], message: '--ca, --cert and --key need an mqtts:// url' });
+});
+type PushArgs = z.infer<typeof PushArgs>;
+
+export type PushOutcome =
+  | { code: 0 | 1; result: ConfigResultMessage }
+  | { code: 3; why: string };
+
+/** Reads and checks the bundle file (the Bundle schema, the size a gateway takes, not expired). */
+export function readBundle(file: string, now = Date.now()): Bundle {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not JSON: ${(err as Error).message}`);
+  }
+  const b = Bundle.safeParse(json);
+  if (!b.success) throw new Error(`${file}: not a bundle:\n  ${formatIssues(b.error).join('\n  ')}`);
+  if (Buffer.byteLength(JSON.stringify(b.data)) > MAX_BUNDLE_BYTES) throw new Error(`${file}: more than the ${MAX_BUNDLE_BYTES} bytes a gateway takes`);
+  if (Date.parse(b.data.expiresAt) <= now) throw new Error(`${file}: expired at ${b.data.expiresAt}: sign it again`);
+  return b.data;
+}
+
+function clientOptions(a: PushArgs): IClientOptions {
+  const read = (f?: string) => (f === undefined ? undefined : fs.readFileSync(f));
+  return {
+    protocolVersion: 5,
+    clientId: a['client-id'] ?? `cgw-push-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clean: true,
+    reconnectPeriod: 1000,
+    connectTimeout: 10_000,
+    username: a.username,
+    // A password on the command line shows in `ps` and shell history: from a file only.
+    password: a['password-file'] === undefined ? undefined : fs.readFileSync(a['password-file'], 'utf8').replace(/\r?\n$/, ''),
+    ca: read(a.ca),
+    cert: read(a.cert),
+    key: read(a.key),
+  };
+}
+
+const wait = <T>(fn: (cb: (err?: Error | null, v?: T) => void) => void) =>
+  new Promise<T | undefined>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+
+/** Publishes `bundle` and waits up to `timeoutMs` for the gateway's answer for its version. */
+export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string) => void): Promise<PushOutcome> {
+  const setTopic = remoteTopic(a.community, bundle.gatewayId, 'set');
+  const resultTopic = remoteTopic(a.community, bundle.gatewayId, 'result');
+  const client: MqttClient = mqtt.connect(a.url, clientOptions(a));
+  let lastError = '';
+  client.on('error', (err) => {
+    lastError = err.message;
+  });
+  const deadline = Date.now() + a.timeout * 1000;
+  let busy: ConfigResultMessage | null = null;
+  let published = false;
+  try {
+    const answer = new Promise<ConfigResultMessage>((resolve) => {
+      client.on('message', (topic, payload, packet) => {
+        // A retained result is an old one (sent before this push): only a live answer counts.
+        if (topic !== resultTopic || packet.retain || !published) return;
+        let json: unknown;
+        try {
+          json = JSON.parse(payload.toString('utf8'));
+        } catch {
+          return log(`ignored a result that is not JSON (${payload.length} bytes)`);
+        }
+        const r = ConfigResultMessage.safeParse(json);
+        if (!r.success) return log(`ignored a result that does not match the schema: ${formatIssues(r.error).join('; ')}`);
+        const m = r.data;
+        if (m.gatewayId !== bundle.gatewayId || m.communityCode !== a.community) return log(`ignored a result naming gateway ${m.gatewayId} of community ${m.communityCode}`);
+        if (m.version !== bundle.version) return log(`ignored a result for version ${m.version ?? 'null (a bundle the gateway could not read)'}: ${m.outcome}${m.reason ? ` (${m.reason})` : ''}`);
+        // `busy`: another bundle was being applied. Held while we wait on: a second copy of this
+        // one (QoS 1 is at least once) may be what met it, and the first copy still answers.
+        if (m.outcome === 'refused' && m.reason === 'busy') {
+          busy = m;
+          return log('the gateway was busy with another bundle; waiting for a further answer');
+        }
+        resolve(m);
+      });
+    });
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), Math.max(0, deadline - Date.now())).unref());
+    const connected = new Promise<true>((resolve) => client.once('connect', () => resolve(true)));
+    if ((await Promise.race([connected, timeout])) === null) {
+      return { code: 3, why: `could not connect to ${a.url} within ${a.timeout} s${lastError ? `: ${lastError}` : ''}` };
+    }
+    // Subscribed before publishing: an answer cannot come before we listen.
+    const granted = await wait<mqtt.ISubscriptionGrant[]>((cb) => client.subscribe(resultTopic, { qos: 1 }, cb));
+    if (!granted?.length || granted[0]!.qos > 2) return { code: 3, why: `the broker refused the subscription to ${resultTopic}` };
+    const expiry = Math.max(1, Math.ceil((Date.parse(bundle.expiresAt) - Date.now()) / 1000));
+    published = true;
+    await wait((cb) => client.publish(setTopic, JSON.stringify(bundle), { qos: 1, retain: false, properties: { messageExpiryInterval: expiry } }, cb));
+    log(`published version ${bundle.version} to ${setTopic}; waiting up to ${a.timeout} s for the answer`);
+    const m = await Promise.race([answer, timeout]);
+    if (m === null) {
+      if (busy) return { code: 1, result: busy };
+      return {
+        code: 3,
+        why: `no answer from gateway ${bundle.gatewayId} within ${a.timeout} s. If it is offline with remote configuration on, the broker keeps the bundle in its session until ${bundle.expiresAt} and the gateway answers on ${resultTopic} when it is back (the reference consumer stores the answer); its status' config.remoteVersion shows whether it was applied. A gateway with remote off, or whose session the broker lost, never gets it: push again`,
+      };
+    }
+    return { code: m.outcome === 'applied' ? 0 : 1, result: m };
+  } finally {
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  }
+}
+
+/** Exit code: 0 applied, 1 refused or rolled back, 2 bad arguments or bundle, 3 no answer. */
+export async function platformPushCommand(argv: string[], usage: string, io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const fail = (code: number, msg: string) => {
+    io.stderr.write(`platform push: ${msg}\n`);
+    return code;
+  };
+  let values: Record<string, unknown>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        community: { type: 'string' },
+        timeout: { type: 'string' },
+        username: { type: 'string' },
+        'password-file': { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        'client-id': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    return fail(2, `${(err as Error).message}\n\nUsage: community-gateway ${usage}`);
+  }
+  if (values.help) {
+    io.stdout.write(`Usage: community-gateway ${usage}\n`);
+    return 0;
+  }
+  const { help: _h, ...rest } = values;
+  const args = PushArgs.safeParse({ ...rest, files: positionals });
+  if (!args.success) return fail(2, `${argProblems(args.error).join('\n  ')}\n\nUsage: community-gateway ${usage}`);
+  let bundle: Bundle;
+  try {
+    bundle = readBundle(args.data.files[0]!);
+    for (const f of [args.data.ca, args.data.cert, args.data.key, args.data['password-file']]) if (f !== undefined) fs.accessSync(f, fs.constants.R_OK);
+  } catch (err) {
+    return fail(2, (err as Error).message);
+  }
+  const out = await pushBundle(args.data, bundle, (line) => io.stderr.write(`platform push: ${line}\n`));
+  if (out.code === 3) return fail(3, out.why);
+  const m = out.result;
+  io.stdout.write(`${JSON.stringify(m)}\n`);
+  if (m.outcome === 'applied') io.stderr.write(`platform push: gateway ${m.gatewayId} applied version ${m.version}${m.applied ? ` (${m.applied})` : ''}; running config ${m.config.hash}\n`);
+  else io.stderr.write(`platform push: gateway ${m.gatewayId} ${m.outcome} version ${m.version}${m.reason ? `: ${m.reason}` : ''}${m.detail ? `: ${m.detail}` : ''}\n`);
+  return out.code;
+}
