@@ -4,47 +4,25 @@
 // points, no repeated time label at any range, the retention note on 7 days, a third unit
 // refused in the picker. Tick labels are read from the chart's text (#chart-axes): uPlot draws
 // the axes on a canvas.
-import fs from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { haveChromium, PAGE_PASSWORD, setUpAdmin, shot, usePageSite } from '../helpers/chromium.js';
 import { freePort } from '../helpers/peers.js';
-import { baseConfig, makeApp } from '../helpers/gateway.js';
-import type { App } from '../../src/app.js';
+import { baseConfig } from '../helpers/gateway.js';
 
-const PASSWORD = 'Gongshu-canteen-2026';
-
-let browser: Browser | null = null;
-let app: App;
-let base: string;
-
-beforeAll(async () => {
-  if (!haveChromium) return;
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
+const site = usePageSite(async () => {
   const simPort = await freePort();
-  ({ app } = makeApp(
-    baseConfig({
-      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
-      devices: [
-        { id: 'gas-1', facility: 'canteen', profile: 'evikon-e2648-ch4', bus: 'lan', unitId: 1, pollMs: 500 },
-        { id: 'io-1', facility: 'security', profile: 'advantech-adam-6050', bus: 'lan', unitId: 2, pollMs: 500 },
-        { id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 3, pollMs: 500 },
-      ],
-      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 7 },
-    }),
-  ));
-  await app.start();
-  base = `http://127.0.0.1:${app.web.port}`;
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (haveChromium) await app.stop();
+  return baseConfig({
+    buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
+    devices: [
+      { id: 'gas-1', facility: 'canteen', profile: 'evikon-e2648-ch4', bus: 'lan', unitId: 1, pollMs: 500 },
+      { id: 'io-1', facility: 'security', profile: 'advantech-adam-6050', bus: 'lan', unitId: 2, pollMs: 500 },
+      { id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 3, pollMs: 500 },
+    ],
+    simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 7 },
+  });
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 /** The tick labels of one axis as the chart drew them ('x', 'y' left, 'y2' right). */
 const ticks = (page: Page, axis: string) => page.locator(`#chart-axes [data-axis="${axis}"] .tick`).allTextContents();
 /** Series drawn, from uPlot's legend (its first row is the time). */
@@ -52,18 +30,18 @@ const legend = async (page: Page) => (await page.locator('#chart .u-legend tr.u-
 
 /** A device page with at least `n` readings of each series in the chart (the chart redrawn). */
 async function openDevice(page: Page, id: string): Promise<void> {
-  await page.goto(`${base}/#/device/${id}`);
+  await page.goto(`${site.base}/#/device/${id}`);
   await page.locator('#chart .u-legend').waitFor({ timeout: 15_000 });
 }
 
 describe.skipIf(!haveChromium)('device chart on a phone', () => {
   it('gas detector: the concentration first, then the raw ADC as a second series on its own whole-number axis; 7 days shows the retention note', async () => {
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
-    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
+    await page.goto(site.base);
+    await setUpAdmin(page, site.app.auth.setupCode!, PAGE_PASSWORD);
     // A few seconds of readings, so that the lines have a span.
     await new Promise((r) => setTimeout(r, 3000));
 
@@ -114,12 +92,12 @@ describe.skipIf(!haveChromium)('device chart on a phone', () => {
   }, 90_000);
 
   it('a counter gets whole-number ticks; a third unit is refused with a note', async () => {
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
-    await page.fill('#login-form input[name=password]', PASSWORD);
+    await page.goto(site.base);
+    await page.fill('#login-form input[name=password]', PAGE_PASSWORD);
     await page.click('[data-action=login]');
     await page.locator('[data-action=logout]').waitFor();
 

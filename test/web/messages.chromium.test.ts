@@ -2,58 +2,36 @@
 // Modbus exception from try-read and the counter names read in Chinese with their code beside
 // them, and in English after the language switch. The texts come from the running gateway
 // (a closed port, the simulator's refusal), not typed here.
-import fs from 'node:fs';
-import path from 'node:path';
-import { type Browser } from 'playwright-core';
-import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveChromium, PAGE_PASSWORD, setUpAdmin, shot, usePageSite } from '../helpers/chromium.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
-import { baseConfig, makeApp } from '../helpers/gateway.js';
-import type { App } from '../../src/app.js';
+import { baseConfig } from '../helpers/gateway.js';
 
-const PASSWORD = 'Gongshu-canteen-2026';
-
-let browser: Browser | null = null;
-let app: App;
-let base: string;
 let deadPort: number;
-
-beforeAll(async () => {
-  if (!haveChromium) return;
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
+const site = usePageSite(async () => {
   const simPort = await freePort();
   deadPort = await freePort(); // nothing listens: the connect is refused
-  ({ app } = makeApp(
-    baseConfig({
-      buses: [
-        { id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 },
-        { id: 'dead', type: 'modbus-tcp', host: '127.0.0.1', port: deadPort, timeoutMs: 300 },
-      ],
-      devices: [
-        { id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 1, pollMs: 1000 },
-        { id: 'th-dead', facility: 'canteen', profile: 'xy-md02', bus: 'dead', unitId: 1, pollMs: 500 },
-      ],
-      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
-    }),
-  ));
-  await app.start();
-  base = `http://127.0.0.1:${app.web.port}`;
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (haveChromium) await app.stop();
+  return baseConfig({
+    buses: [
+      { id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 },
+      { id: 'dead', type: 'modbus-tcp', host: '127.0.0.1', port: deadPort, timeoutMs: 300 },
+    ],
+    devices: [
+      { id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 1, pollMs: 1000 },
+      { id: 'th-dead', facility: 'canteen', profile: 'xy-md02', bus: 'dead', unitId: 1, pollMs: 500 },
+    ],
+    simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
+  });
 });
 
 describe.skipIf(!haveChromium)('server messages in the page language', () => {
   it('offline reason, try-read exception and counter names in Chinese with their code, then in English', async () => {
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
-    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
+    await page.goto(site.base);
+    await setUpAdmin(page, site.app.auth.setupCode!, PAGE_PASSWORD);
 
     // The overview's offline list: the refused connect, in Chinese, with the code.
     const reason = page.locator('.offline-reason').first();
@@ -62,10 +40,10 @@ describe.skipIf(!haveChromium)('server messages in the page language', () => {
     expect(zhReason).toContain('连接被拒绝');
     expect(zhReason).toContain(`127.0.0.1:${deadPort}`);
     expect(zhReason).not.toMatch(/connect to|failed|is down/);
-    await page.screenshot({ path: path.join(ARTIFACTS, '34-messages-offline-zh.png'), fullPage: true });
+    await shot(page, '34-messages-offline-zh');
 
     // Try-read at an address the simulated meter does not have: exception 2, named in Chinese.
-    await page.goto(`${base}/#/device/meter-1`);
+    await page.goto(`${site.base}/#/device/meter-1`);
     await page.selectOption('#try-read-form select[name=register]', 'holding');
     await page.fill('#try-read-form input[name=start]', '60000');
     await page.fill('#try-read-form input[name=count]', '1');
@@ -76,10 +54,10 @@ describe.skipIf(!haveChromium)('server messages in the page language', () => {
     const counters = await page.locator('table.kv.stats').textContent();
     expect(counters).toContain('轮询次数 (polls)');
     expect(counters).toContain('超时次数 (timeouts)');
-    await page.screenshot({ path: path.join(ARTIFACTS, '35-messages-try-read-zh.png'), fullPage: true });
+    await shot(page, '35-messages-try-read-zh');
 
     // The same offline reason in English after the switch.
-    await page.goto(`${base}/#/`);
+    await page.goto(`${site.base}/#/`);
     await page.locator('#lang-switch [data-lang=en]').click();
     await expect.poll(async () => (await page.locator('.offline-reason').first().textContent()) ?? '', { timeout: 10_000 }).toMatch(new RegExp(`connect ECONNREFUSED 127\\.0\\.0\\.1:${deadPort}.*\\[[a-z]+\\.[a-z-]+\\]$`));
     expect(errors).toEqual([]);

@@ -4,26 +4,16 @@
 // mirror), stays aligned while scrolling and typing; an error that names a line is a button
 // that selects that line; the header is two short rows; the overview fits the screen with each
 // device's newest-value time in view. Screenshots go to test/artifacts/.
-import fs from 'node:fs';
-import path from 'node:path';
-import { type Browser, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
+import { describe, expect, it } from 'vitest';
+import { haveChromium, PAGE_PASSWORD, setUpAdmin, shot, usePageSite } from '../helpers/chromium.js';
 import { freePort } from '../helpers/peers.js';
-import { baseConfig, makeApp } from '../helpers/gateway.js';
-import type { App } from '../../src/app.js';
+import { baseConfig } from '../helpers/gateway.js';
 
-const PASSWORD = 'Gongshu-canteen-2026';
-
-let browser: Browser | null = null;
-let app: App;
-let base: string;
 let cfg: Record<string, unknown>;
 
-beforeAll(async () => {
-  if (!haveChromium) return;
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
+const site = usePageSite(async () => {
   const simPort = await freePort();
   cfg = baseConfig({
     site: { communityCode: '330106001001', gatewayId: 'gw-e2e-editor', name: '拱墅区 和睦街道 长名字的社区边缘网关测试站点' },
@@ -37,18 +27,8 @@ beforeAll(async () => {
     ],
     simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 7 },
   });
-  ({ app } = makeApp(cfg));
-  await app.start();
-  base = `http://127.0.0.1:${app.web.port}`;
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (haveChromium) await app.stop();
+  return cfg;
 });
-
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 /** The site config as a technician writes it: block YAML, then 20 devices as long flow-map
  * lines (they wrap on a phone), one of them with a unit id out of range on line `bad`. */
@@ -123,13 +103,13 @@ const settle = (page: Page) => page.evaluate(() => new Promise((r) => requestAni
 
 describe.skipIf(!haveChromium)('the page on a phone (390 x 844, zh-CN)', () => {
   it('the YAML editor numbers every line at its height with wrap on, and an error jumps to its line', async () => {
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
-    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
-    await page.goto(`${base}/#/config`);
+    await page.goto(site.base);
+    await setUpAdmin(page, site.app.auth.setupCode!, PAGE_PASSWORD);
+    await page.goto(`${site.base}/#/config`);
     await page.click('[data-tab=yaml]');
     const area = page.locator('textarea[name=yaml]');
     await area.waitFor();
@@ -207,13 +187,13 @@ describe.skipIf(!haveChromium)('the page on a phone (390 x 844, zh-CN)', () => {
   }, 90_000);
 
   it('on a wide screen the editor does not wrap and stays aligned', async () => {
-    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
     const page = await context.newPage();
-    await page.goto(`${base}/`);
-    await page.fill('#login-form input[name=password]', PASSWORD);
+    await page.goto(`${site.base}/`);
+    await page.fill('#login-form input[name=password]', PAGE_PASSWORD);
     await page.click('#login-form [type=submit]');
     await page.locator('[data-action=logout]').waitFor();
-    await page.goto(`${base}/#/config`);
+    await page.goto(`${site.base}/#/config`);
     await page.click('[data-tab=yaml]');
     const area = page.locator('textarea[name=yaml]');
     const { text } = yamlWithError();
@@ -231,10 +211,10 @@ describe.skipIf(!haveChromium)('the page on a phone (390 x 844, zh-CN)', () => {
 
   for (const width of [390, 360]) {
     it(`the header is two short rows and the overview fits ${width} px, each device's time in view`, async () => {
-      const context = await browser!.newContext({ viewport: { width, height: 844 }, locale: 'zh-CN' });
+      const context = await site.browser.newContext({ viewport: { width, height: 844 }, locale: 'zh-CN' });
       const page = await context.newPage();
-      await page.goto(`${base}/`);
-      await page.fill('#login-form input[name=password]', PASSWORD);
+      await page.goto(`${site.base}/`);
+      await page.fill('#login-form input[name=password]', PAGE_PASSWORD);
       await page.click('#login-form [type=submit]');
       await page.locator('[data-action=logout]').waitFor();
       await page.locator('.device .device-ts[data-ts]').first().waitFor();
@@ -277,7 +257,7 @@ describe.skipIf(!haveChromium)('the page on a phone (390 x 844, zh-CN)', () => {
       await page.locator('#nav a[data-route=account][aria-current=page]').waitFor();
       const account = await page.locator('#nav a[data-route=account]').evaluate((a) => a.getBoundingClientRect().right);
       expect(account).toBeLessThanOrEqual(width);
-      await page.goto(`${base}/#/`);
+      await page.goto(`${site.base}/#/`);
       await page.locator('.device .device-ts[data-ts]').first().waitFor();
       await shot(page, `6${width === 390 ? 3 : 4}-overview-phone-${width}`);
       await context.close();

@@ -1,52 +1,30 @@
 // Try-read on a phone (390 x 844, zh-CN) in Debian's Chromium: the decoded table fits the
 // screen with float32 in its likeliest byte order; every type and order is one tap away. The
 // live table fits too, its time column included.
-import fs from 'node:fs';
-import path from 'node:path';
-import { type Browser } from 'playwright-core';
-import { ARTIFACTS, haveChromium, launchChromium, setUpAdmin } from '../helpers/chromium.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveChromium, PAGE_PASSWORD, setUpAdmin, shot, usePageSite } from '../helpers/chromium.js';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/peers.js';
-import { baseConfig, makeApp } from '../helpers/gateway.js';
-import type { App } from '../../src/app.js';
+import { baseConfig } from '../helpers/gateway.js';
 
-const PASSWORD = 'Gongshu-canteen-2026';
-
-let browser: Browser | null = null;
-let app: App;
-let base: string;
-
-beforeAll(async () => {
-  if (!haveChromium) return;
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
+const site = usePageSite(async () => {
   const simPort = await freePort();
-  ({ app } = makeApp(
-    baseConfig({
-      buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
-      devices: [{ id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 1, pollMs: 1000 }],
-      simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
-    }),
-  ));
-  await app.start();
-  base = `http://127.0.0.1:${app.web.port}`;
-  browser = await launchChromium();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (haveChromium) await app.stop();
+  return baseConfig({
+    buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 }],
+    devices: [{ id: 'meter-1', facility: 'canteen', profile: 'eastron-sdm120-modbus', bus: 'lan', unitId: 1, pollMs: 1000 }],
+    simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
+  });
 });
 
 describe.skipIf(!haveChromium)('try-read on a phone', () => {
   it('fits 390 px with float32 in its likeliest order, and shows every type on demand', async () => {
-    const context = await browser!.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
+    const context = await site.browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN' });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
-    await setUpAdmin(page, app.auth.setupCode!, PASSWORD);
+    await page.goto(site.base);
+    await setUpAdmin(page, site.app.auth.setupCode!, PAGE_PASSWORD);
 
-    await page.goto(`${base}/#/device/meter-1`);
+    await page.goto(`${site.base}/#/device/meter-1`);
     // The live table fits the phone, the time column included (the date folded away).
     const live = page.locator('table.live');
     await live.locator('td.ts').first().waitFor();
@@ -68,12 +46,12 @@ describe.skipIf(!haveChromium)('try-read on a phone', () => {
     const voltage = Number(await table.locator('tbody tr').first().locator('td').last().textContent());
     expect(voltage).toBeGreaterThan(180);
     expect(voltage).toBeLessThan(260);
-    await page.screenshot({ path: path.join(ARTIFACTS, '30-try-read-phone.png'), fullPage: true });
+    await shot(page, '30-try-read-phone');
 
     await page.click('[data-action=try-all-types]');
     await expect.poll(async () => page.locator('#try-read-result thead th.group').count()).toBe(6);
     expect(await page.locator('#try-read-result thead tr').nth(1).locator('th').count()).toBe(2 + 2 + 4 * 4);
-    await page.screenshot({ path: path.join(ARTIFACTS, '31-try-read-all-types.png'), fullPage: true });
+    await shot(page, '31-try-read-all-types');
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
