@@ -28,11 +28,14 @@ const isBool = (p) => p.type === 'bool' || p.type === 'bit' || (!p.type && typeo
 const isPublic = (p) => (p.privacy ?? 'public') === 'public' && !p.last?.withheld;
 const chartable = (p) => isPublic(p) && !isBool(p) && (p.type || p.kind !== 'state');
 
-function fmtDecoded(v) {
+/** A decoded value in at most 11 characters: a wrong byte order's float32 is often a huge whole
+ * number (3.99e11 printed in full widened the phone's table past the screen). */
+export function fmtDecoded(v) {
   if (typeof v !== 'number') return v == null ? '—' : String(v);
-  if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+  if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-4 || a >= 1e9) ? v.toExponential(4) : String(Number(v.toPrecision(7)));
+  if (a !== 0 && (a < 1e-2 || a >= 1e9)) return v.toExponential(4);
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
 }
 /** The device payload names its profile as {id, manufacturer, model, name}; the overview as an id. */
 const profileText = (p) => (p && typeof p === 'object' ? [label(p.name, ''), p.id && `(${p.id})`].filter(Boolean).join(' ') : p ?? '');
