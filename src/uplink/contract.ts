@@ -239,7 +239,7 @@ export const DiagnosticsMessage = z.strictObject({
   version: z.number().int().positive().describe("the command bundle's version this answers"),
   name: z.string().min(1).max(200).describe('a file name for the joined bundle, as the page names its download'),
   part: z.number().int().min(1).describe('1-based index of this part'),
-  parts: z.number().int().min(1).max(64).describe('how many parts the bundle has'),
+  parts: z.number().int().min(1).max(256).describe('how many parts the bundle has'),
   bytes: z.number().int().nonnegative().describe('UTF-8 bytes of the joined bundle text'),
   trimmed: z.number().int().nonnegative().describe('log records left out (oldest first) to keep the bundle within 4 MiB; 0 when none'),
   data: z.string().describe('this part of the bundle text'),
