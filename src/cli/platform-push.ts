@@ -125,6 +125,7 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
             return log(`ignored a diagnostics message that does not match the schema: ${err instanceof z.ZodError ? formatIssues(err).join('; ') : (err as Error).message}`);
           }
           if (d.version !== bundle.version || d.gatewayId !== bundle.gatewayId) return log(`ignored diagnostics for version ${d.version} of gateway ${d.gatewayId}`);
+          if (d.part > d.parts || (partsWanted !== null && d.parts !== partsWanted)) return log(`ignored diagnostics part ${d.part} of ${d.parts}: does not fit the other parts`);
           parts.set(d.part, d);
           partsWanted = d.parts;
           if (parts.size >= d.parts) partsDone?.();
