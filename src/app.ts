@@ -25,8 +25,14 @@ import type { Actor, ApplyResult, WebApp } from './web/web-app.js';
 import { applyMode, fixedFieldChanges } from './config/apply-mode.js';
 import type { Reading } from './types.js';
 import { busyListeners, busyMessage, type Listener } from './service/port-check.js';
-import { RemoteConfigHandler, type RemoteHost } from './remote/remote-config.js';
+import { RemoteConfigHandler, type CommandOutcome, type RemoteHost } from './remote/remote-config.js';
+import type { RemoteCommand } from './remote/bundle.js';
+import { diagnosticsParts } from './remote/diagnostics-upload.js';
+import { diagnosticBundle } from './web/diagnostics.js';
 import { RemoteVersionStore } from './remote/remote-state.js';
+
+/** Longest a remote restart waits for its answer to be acknowledged by the broker. */
+const RESULT_BEFORE_RESTART_MS = 5000;
 
 export interface AppOptions {
   /** The file the running config came from. */
@@ -243,14 +249,61 @@ export class App implements WebApp {
       // A refusal before the signature checked (user "platform") comes from whoever can publish
       // on the set topic: rate-limited like the page's refusals from outside, counts kept.
       audit: (e) => (e.user === 'platform' ? void this.audit.writeLimited('remote-unverified', e) : this.audit.write(e)),
+      command: (name, version) => this.remoteCommand(name, version),
     };
+  }
+
+  /** A verified remote command (docs/UPLINK.md "Remote commands"): nothing here reads a
+   * personal value; the diagnostic bundle is the page's, redacted as for its download. */
+  private async remoteCommand(name: RemoteCommand, version: number): Promise<CommandOutcome> {
+    const up = this.gateway.uplink;
+    switch (name) {
+      case 'inventory': {
+        if (!this.gateway.resendInventory()) return { ok: false, detail: 'this gateway has no uplink outbox' };
+        up?.publishStatus();
+        return { ok: true, detail: 'inventory queued and a status sent' };
+      }
+      case 'status':
+        up?.publishStatus();
+        return { ok: true, detail: 'status sent' };
+      case 'diagnostics': {
+        if (!up || up.state !== 'connected') return { ok: false, detail: 'the uplink is not connected: the diagnostic bundle cannot be sent now' };
+        const b = await diagnosticBundle(this);
+        const site = this.config.site;
+        const parts = diagnosticsParts(b, { gatewayId: site.gatewayId, communityCode: site.communityCode }, version, this.config.uplink.maxMessageBytes);
+        if (!up.publishDiagnostics(parts)) return { ok: false, detail: 'the uplink is not connected: the diagnostic bundle cannot be sent now' };
+        const first = parts[0]!;
+        return { ok: true, detail: `diagnostic bundle ${b.name}: ${first.bytes} bytes in ${parts.length} part(s)${first.trimmed ? `, ${first.trimmed} oldest log records left out` : ''}` };
+      }
+      case 'restart': {
+        const restart = this.restartHandler;
+        if (!restart) return { ok: false, detail: 'this daemon was not started by the community-gateway command: it cannot restart itself' };
+        // As the page's restart: the answer first, then the stop (exit 75, systemd starts it again).
+        return { ok: true, detail: 'restarting', after: restart };
+      }
+    }
   }
 
   /** A bundle from config/set: handled, and answered on the uplink running afterwards (a
    * restart-apply replaces the gateway, and with it the uplink). */
   private onBundle(payload: Buffer): void {
-    this.remote.handle(payload).then(
-      (m) => this.gateway.uplink?.publishResult(m),
+    this.remote.receive(payload).then(
+      ({ result, after }) => {
+        const up = this.gateway.uplink;
+        if (!after) return up?.publishResult(result);
+        // A restart waits for the answer's PUBACK (at most a few seconds), so the platform
+        // learns it was taken before the gateway goes offline.
+        let done = false;
+        const go = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          after();
+        };
+        const timer = setTimeout(go, RESULT_BEFORE_RESTART_MS);
+        if (up) up.publishResult(result, go);
+        else go();
+      },
       (err: Error) => this.opts.log.error({ err: err.message }, 'remote config: the bundle could not be handled'),
     );
   }

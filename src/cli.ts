@@ -25,14 +25,17 @@ import { resetAdmin } from './cli/reset-admin.js';
 import { checkPassword, policyMessage } from './security/password-policy.js';
 import { keygenCommand } from './cli/keygen.js';
 import { signConfigCommand } from './cli/sign-config.js';
+import { signCommandCommand } from './cli/sign-command.js';
 import { platformPushCommand } from './cli/platform-push.js';
 
 /** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
 const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
-           [--username U --password-file FILE] [--client-id ID] BUNDLE.json
-      Publish a signed bundle (sign-config) to fc/v1/CODE/<gatewayId>/config/set (QoS 1, not
-      retained, expiring with the bundle) and wait for the gateway's config/result for its
-      version (default 120 s). Prints the result; exit 0 applied, 1 refused or
+           [--username U --password-file FILE] [--client-id ID] [--out FILE] BUNDLE.json
+      Publish a signed bundle (sign-config) or command (sign-command) to
+      fc/v1/CODE/<gatewayId>/config/set (QoS 1, not retained, expiring with the bundle) and
+      wait for the gateway's config/result for its version (default 120 s). Prints the
+      result; a diagnostics command also waits for the diagnostic bundle and prints it after
+      the result, or writes it to --out FILE (mode 0600). Exit 0 applied, 1 refused or
       rolled back (reason on stderr), 2 bad arguments or bundle, 3 no answer in time.`;
 
 /** Each command's usage; `community-gateway CMD --help` prints its entry. */
@@ -86,6 +89,13 @@ const COMMANDS: Record<string, string> = {
       The base is the config it replaces (the running file, or status.config.hash);
       --override applies it whatever runs there. Version: higher than any applied on that
       gateway. Prints the bundle JSON (or writes FILE, mode 0600), a summary on stderr.`,
+  'sign-command': `sign-command --key KEYFILE --gateway ID --version N [--expires 1h|ISO] [--note TEXT] [--out FILE]
+           inventory|status|diagnostics|restart
+      Make a signed remote command for one gateway (docs/UPLINK.md "Remote commands"): send a
+      fresh inventory and status, a status, the page's diagnostic bundle (redacted) on
+      .../diagnostics, or restart. Same keys and version counter as sign-config: the version
+      must be higher than any bundle or command that gateway took. Default expiry 1 h.
+      Prints the command JSON (or writes FILE), a summary on stderr; push it with platform push.`,
   audit: `audit verify [--state-dir DIR | FILE] [--json]
       Walk the audit log's hash chain over every file (rotated ones oldest first): OK with the
       count and date range, or each file:line where it breaks (edited, deleted, reordered
@@ -132,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
   // These parse their own options: sign-config's --version N is not the global --version.
   if (argv[0] === 'keygen') return keygenCommand(argv.slice(1), COMMANDS.keygen!);
   if (argv[0] === 'sign-config') return signConfigCommand(argv.slice(1), COMMANDS['sign-config']!);
+  if (argv[0] === 'sign-command') return signCommandCommand(argv.slice(1), COMMANDS['sign-command']!);
   if (argv[0] === 'platform' && argv[1] === 'push') return platformPushCommand(argv.slice(2), PLATFORM_PUSH);
   const { values, positionals } = parseArgs({
     args: argv,

@@ -249,6 +249,14 @@ export class Gateway {
     this.log.info({ devices: this.pollers.length, gpio: this.gpio.length, buses: this.buses.size }, 'configuration reloaded');
   }
 
+  /** A fresh inventory item in the outbox now (a platform's `inventory` command); false
+   * without an uplink. */
+  resendInventory(): boolean {
+    if (!this.outbox) return false;
+    this.outbox.append([inventoryItem(this.allDevices(), Date.now(), this.profileSource)]);
+    return true;
+  }
+
   /** Try-read for the technician's page: any range of a device, through its bus queue like
    * a poll (never interleaved with one), without retries. */
   async tryRead(deviceId: string, req: Omit<ReadRequest, 'unitId'>): Promise<number[]> {

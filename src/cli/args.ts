@@ -13,6 +13,7 @@ export function argProblems(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const name = i.path.length ? String(i.path[0]) : '';
     if (name === 'files') return `FILE: ${i.message}`;
+    if (name === 'commands') return `COMMAND: ${i.message}`;
     return name ? `--${name}: ${i.message}` : i.message;
   });
 }

@@ -15,8 +15,9 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { formatIssues } from '../config/issues.js';
 import { Bundle, MAX_BUNDLE_BYTES } from '../remote/bundle.js';
-import { ConfigResultMessage, remoteTopic } from '../uplink/contract.js';
+import { ConfigResultMessage, DiagnosticsMessage, diagnosticsTopic, remoteTopic } from '../uplink/contract.js';
 import { argProblems, type CommandIo } from './args.js';
+import { writePrivateFile } from './keygen.js';
 
 const PushArgs = z.strictObject({
   url: z.string({ error: 'is required: the platform broker, mqtt://host:port or mqtts://host:port' }).regex(/^mqtts?:\/\/[^\s/]+/, 'must be mqtt://host[:port] or mqtts://host[:port]'),
@@ -33,6 +34,8 @@ const PushArgs = z.strictObject({
   cert: z.string().min(1).optional(),
   key: z.string().min(1).optional(),
   'client-id': z.string().min(1).max(64).optional(),
+  /** Where a diagnostics command's bundle is written (default: stdout, after the result). */
+  out: z.string().min(1).optional(),
   files: z.array(z.string()).length(1, 'exactly one BUNDLE.json is needed'),
 }).superRefine((a, ctx) => {
   if ((a.cert === undefined) !== (a.key === undefined)) ctx.addIssue({ code: 'custom', path: [a.cert === undefined ? 'cert' : 'key'], message: '--cert and --key go together (mutual TLS)' });
@@ -40,8 +43,17 @@ const PushArgs = z.strictObject({
 });
 type PushArgs = z.infer<typeof PushArgs>;
 
+/** The diagnostic bundle a `diagnostics` command brought back, joined from its parts. */
+export interface DiagnosticsReceived {
+  name: string;
+  body: string;
+  bytes: number;
+  parts: number;
+  trimmed: number;
+}
+
 export type PushOutcome =
-  | { code: 0 | 1; result: ConfigResultMessage }
+  | { code: 0 | 1; result: ConfigResultMessage; diagnostics?: DiagnosticsReceived }
   | { code: 3; why: string };
 
 /** Reads and checks the bundle file (the Bundle schema, the size a gateway takes, not expired). */
@@ -89,6 +101,11 @@ const wait = <T>(fn: (cb: (err?: Error | null, v?: T) => void) => void) =>
 export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string) => void): Promise<PushOutcome> {
   const setTopic = remoteTopic(a.community, bundle.gatewayId, 'set');
   const resultTopic = remoteTopic(a.community, bundle.gatewayId, 'result');
+  // A diagnostics command is answered twice: the parts on .../diagnostics (sent first), then the result.
+  const diagTopic = bundle.kind === 'command' && bundle.command === 'diagnostics' ? diagnosticsTopic(a.community, bundle.gatewayId) : null;
+  const parts = new Map<number, DiagnosticsMessage>();
+  let partsWanted: number | null = null;
+  let partsDone: (() => void) | null = null;
   const client: MqttClient = mqtt.connect(a.url, clientOptions(a));
   let lastError = '';
   client.on('error', (err) => {
@@ -100,6 +117,20 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
   try {
     const answer = new Promise<ConfigResultMessage>((resolve) => {
       client.on('message', (topic, payload, packet) => {
+        if (diagTopic !== null && topic === diagTopic && published) {
+          let d: DiagnosticsMessage;
+          try {
+            d = DiagnosticsMessage.parse(JSON.parse(payload.toString('utf8')));
+          } catch (err) {
+            return log(`ignored a diagnostics message that does not match the schema: ${err instanceof z.ZodError ? formatIssues(err).join('; ') : (err as Error).message}`);
+          }
+          if (d.version !== bundle.version || d.gatewayId !== bundle.gatewayId) return log(`ignored diagnostics for version ${d.version} of gateway ${d.gatewayId}`);
+          if (d.part > d.parts || (partsWanted !== null && d.parts !== partsWanted)) return log(`ignored diagnostics part ${d.part} of ${d.parts}: does not fit the other parts`);
+          parts.set(d.part, d);
+          partsWanted = d.parts;
+          if (parts.size >= d.parts) partsDone?.();
+          return;
+        }
         // A retained result is an old one (sent before this push): only a live answer counts.
         if (topic !== resultTopic || packet.retain || !published) return;
         let json: unknown;
@@ -130,6 +161,10 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
     // Subscribed before publishing: an answer cannot come before we listen.
     const granted = await wait<mqtt.ISubscriptionGrant[]>((cb) => client.subscribe(resultTopic, { qos: 1 }, cb));
     if (!granted?.length || granted[0]!.qos > 2) return { code: 3, why: `the broker refused the subscription to ${resultTopic}` };
+    if (diagTopic !== null) {
+      const g = await wait<mqtt.ISubscriptionGrant[]>((cb) => client.subscribe(diagTopic, { qos: 1 }, cb));
+      if (!g?.length || g[0]!.qos > 2) return { code: 3, why: `the broker refused the subscription to ${diagTopic}` };
+    }
     const expiry = Math.max(1, Math.ceil((Date.parse(bundle.expiresAt) - Date.now()) / 1000));
     published = true;
     await wait((cb) => client.publish(setTopic, JSON.stringify(bundle), { qos: 1, retain: false, properties: { messageExpiryInterval: expiry } }, cb));
@@ -142,7 +177,23 @@ export async function pushBundle(a: PushArgs, bundle: Bundle, log: (line: string
         why: `no answer from gateway ${bundle.gatewayId} within ${a.timeout} s. If it is offline with remote configuration on, the broker keeps the bundle in its session until ${bundle.expiresAt} and the gateway answers on ${resultTopic} when it is back (the reference consumer stores the answer); its status' config.remoteVersion shows whether it was applied. A gateway with remote off, or whose session the broker lost, never gets it: push again`,
       };
     }
-    return { code: m.outcome === 'applied' ? 0 : 1, result: m };
+    if (diagTopic === null || m.outcome !== 'applied') return { code: m.outcome === 'applied' ? 0 : 1, result: m };
+    // The parts came before the result on the gateway's connection; wait for any still on the way.
+    const all = new Promise<true>((resolve) => {
+      partsDone = () => resolve(true);
+      if (partsWanted !== null && parts.size >= partsWanted) resolve(true);
+    });
+    if ((await Promise.race([all, timeout])) === null) return { code: 3, why: `gateway ${bundle.gatewayId} ran diagnostics version ${bundle.version}, but ${parts.size} of ${partsWanted ?? 'its'} part(s) arrived on ${diagTopic} within ${a.timeout} s` };
+    const ordered = [...parts.values()].sort((x, y) => x.part - y.part);
+    const body = ordered.map((d) => d.data).join('');
+    const first = ordered[0]!;
+    if (Buffer.byteLength(body, 'utf8') !== first.bytes) return { code: 3, why: `the diagnostic bundle's parts join to ${Buffer.byteLength(body, 'utf8')} bytes, the gateway said ${first.bytes}` };
+    try {
+      JSON.parse(body);
+    } catch (err) {
+      return { code: 3, why: `the diagnostic bundle's parts do not join to JSON: ${(err as Error).message}` };
+    }
+    return { code: 0, result: m, diagnostics: { name: first.name, body, bytes: first.bytes, parts: ordered.length, trimmed: first.trimmed } };
   } finally {
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
   }
@@ -170,6 +221,7 @@ export async function platformPushCommand(argv: string[], usage: string, io: Com
         cert: { type: 'string' },
         key: { type: 'string' },
         'client-id': { type: 'string' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -194,7 +246,24 @@ export async function platformPushCommand(argv: string[], usage: string, io: Com
   if (out.code === 3) return fail(3, out.why);
   const m = out.result;
   io.stdout.write(`${JSON.stringify(m)}\n`);
-  if (m.outcome === 'applied') io.stderr.write(`platform push: gateway ${m.gatewayId} applied version ${m.version}${m.applied ? ` (${m.applied})` : ''}; running config ${m.config.hash}\n`);
+  if (m.outcome === 'applied' && m.command) io.stderr.write(`platform push: gateway ${m.gatewayId} carried out command ${m.command}, version ${m.version}${m.detail ? `: ${m.detail}` : ''}\n`);
+  else if (m.outcome === 'applied') io.stderr.write(`platform push: gateway ${m.gatewayId} applied version ${m.version}${m.applied ? ` (${m.applied})` : ''}; running config ${m.config.hash}\n`);
   else io.stderr.write(`platform push: gateway ${m.gatewayId} ${m.outcome} version ${m.version}${m.reason ? `: ${m.reason}` : ''}${m.detail ? `: ${m.detail}` : ''}\n`);
+  const d = out.diagnostics;
+  if (d) {
+    const what = `diagnostic bundle ${d.name}: ${d.bytes} bytes in ${d.parts} part(s)${d.trimmed ? `, ${d.trimmed} oldest log records left out by the gateway` : ''}`;
+    if (args.data.out !== undefined) {
+      try {
+        // 0600: redacted, but it still describes the site (its config, devices, logs).
+        writePrivateFile(args.data.out, d.body, true);
+      } catch (err) {
+        return fail(1, `cannot write ${args.data.out}: ${(err as Error).message}`);
+      }
+      io.stderr.write(`platform push: ${what} -> ${args.data.out}\n`);
+    } else {
+      io.stdout.write(`${d.body}\n`);
+      io.stderr.write(`platform push: ${what} (on stdout after the result)\n`);
+    }
+  }
   return out.code;
 }

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { checkProfileFile, loadProfileSet, ProfileError, type ProfileSet } from '../config/profiles.js';
 import { parseSiteConfig } from '../config/site-config.js';
 import { fixedFieldChanges } from '../config/apply-mode.js';
-import { BUNDLE_FORMAT, BundlePayload, configHash, keyIdOf, MAX_BUNDLE_BYTES, publicKeyText, signBundle, type Bundle } from '../remote/bundle.js';
+import { BUNDLE_FORMAT, ConfigPayload, configHash, keyIdOf, MAX_BUNDLE_BYTES, publicKeyText, signBundle, type Bundle } from '../remote/bundle.js';
 import { argProblems, durationMs, isoUtc, type CommandIo } from './args.js';
 import { writePrivateFile } from './keygen.js';
 import crypto from 'node:crypto';
@@ -64,7 +64,7 @@ export interface Signed {
 
 /** The expiry as an ISO time: a duration from now ("24h") or a time ("2026-12-03T08:00:00Z",
  * an offset such as +08:00 is converted to UTC). */
-function expiryOf(text: string, now: number): string {
+export function expiryOf(text: string, now: number): string {
   const d = durationMs(text);
   let at: number;
   if (d !== undefined) at = now + d;
@@ -74,7 +74,7 @@ function expiryOf(text: string, now: number): string {
   return isoUtc(at);
 }
 
-function readText(file: string, what: string): string {
+export function readText(file: string, what: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
@@ -173,7 +173,7 @@ export function makeBundle(a: SignArgs, now: number): Signed {
       if (fixed.length) throw new SignError(1, [`${configFile}: changes what a running gateway cannot change, not signed:`, ...fixed.map((f) => `  ${f.path}: ${f.message}`)]);
     }
   }
-  const payload = BundlePayload.safeParse({
+  const payload = ConfigPayload.safeParse({
     format: BUNDLE_FORMAT,
     kind: 'config',
     gatewayId: a.gateway,

@@ -12,8 +12,8 @@ export const MAX_BUNDLE_BYTES = 1024 * 1024;
 const sha256 = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be "sha256:" and 64 hex digits');
 const iso = z.string().refine((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 UTC time, e.g. 2026-12-02T08:00:00Z');
 
-/** What the signature covers. */
-export const BundlePayload = z.strictObject({
+/** What the signature covers, for a new site config (kind "config"). */
+export const ConfigPayload = z.strictObject({
   format: z.literal(BUNDLE_FORMAT),
   kind: z.literal('config'),
   gatewayId: z.string().min(1).max(63),
@@ -31,14 +31,44 @@ export const BundlePayload = z.strictObject({
   /** Site profiles, by file name (stored in the site profiles folder beside the config). */
   profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*\.ya?ml$/, 'must be a profile file name: lower-case, digits, dashes, .yaml'), z.string().max(256 * 1024)).default({}),
 });
+export type ConfigPayload = z.infer<typeof ConfigPayload>;
+
+/** The few things a platform may ask of a gateway (docs/UPLINK.md "Remote commands"); none
+ * reads personal data. */
+export const REMOTE_COMMANDS = ['inventory', 'status', 'diagnostics', 'restart'] as const;
+export type RemoteCommand = (typeof REMOTE_COMMANDS)[number];
+
+/** What the signature covers, for a command (kind "command"): the same envelope, key, target,
+ * expiry and the same version counter as a config bundle, so a command cannot be replayed
+ * either; no config, no base (a command does not depend on the running config). */
+export const CommandPayload = z.strictObject({
+  format: z.literal(BUNDLE_FORMAT),
+  kind: z.literal('command'),
+  gatewayId: z.string().min(1).max(63),
+  version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  issuedAt: iso,
+  expiresAt: iso,
+  note: z.string().max(200).default(''),
+  command: z.enum(REMOTE_COMMANDS),
+});
+export type CommandPayload = z.infer<typeof CommandPayload>;
+
+/** What the signature covers. A union on `kind`: a config bundle is exactly what it was before
+ * commands existed, so its canonical bytes and signatures are unchanged. */
+export const BundlePayload = z.discriminatedUnion('kind', [ConfigPayload, CommandPayload]);
 export type BundlePayload = z.infer<typeof BundlePayload>;
 
-export const Bundle = BundlePayload.extend({
+const signed = {
   /** keyId of the signing key (see keyIdOf). */
   keyId: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
   /** Ed25519 signature of canonical(payload), base64. */
   signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'must be a base64 Ed25519 signature (64 bytes)'),
-});
+};
+export const ConfigBundle = ConfigPayload.extend(signed);
+export type ConfigBundle = z.infer<typeof ConfigBundle>;
+export const CommandBundle = CommandPayload.extend(signed);
+export type CommandBundle = z.infer<typeof CommandBundle>;
+export const Bundle = z.discriminatedUnion('kind', [ConfigBundle, CommandBundle]);
 export type Bundle = z.infer<typeof Bundle>;
 
 /** JSON with sorted keys at every level and no whitespace: the bytes that are signed. */
@@ -83,6 +113,9 @@ export function generateKeyPair(): { privatePem: string; publicText: string } {
   return { privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicText: publicKeyText(publicKey) };
 }
 
+export function signBundle(payload: ConfigPayload, privatePem: string): ConfigBundle;
+export function signBundle(payload: CommandPayload, privatePem: string): CommandBundle;
+export function signBundle(payload: BundlePayload, privatePem: string): Bundle;
 export function signBundle(payload: BundlePayload, privatePem: string): Bundle {
   const key = crypto.createPrivateKey(privatePem);
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`the key is ${key.asymmetricKeyType ?? 'not asymmetric'}, not Ed25519`);

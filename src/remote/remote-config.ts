@@ -7,7 +7,7 @@ import type { SiteConfig } from '../config/site-schema.js';
 import type { Logger } from '../log.js';
 import type { ApplyResult } from '../web/web-app.js';
 import { CONTRACT_VERSION, ConfigResultMessage, REMOTE_REFUSALS, type StatusMessage } from '../uplink/contract.js';
-import { Bundle, configHash, MAX_BUNDLE_BYTES, verifySignature } from './bundle.js';
+import { Bundle, configHash, MAX_BUNDLE_BYTES, verifySignature, type CommandBundle, type RemoteCommand } from './bundle.js';
 import type { RemoteVersionStore } from './remote-state.js';
 
 export type RunningConfigState = NonNullable<StatusMessage['config']>;
@@ -33,6 +33,17 @@ export interface RemoteHost {
   /** App.apply's own path, called inside serial(). */
   applyNow(text: string, who: { user: string; ip: string }, note: string, detail: Record<string, unknown>): Promise<ApplyResult>;
   audit(entry: { user: string; ip: string; action: string; detail?: Record<string, unknown> }): void;
+  /** Carries out a verified command (called inside serial(), its version already used). */
+  command(name: RemoteCommand, version: number): Promise<CommandOutcome>;
+}
+
+/** What a command did: `after` runs once its answer is on its way (restart: answer first, then stop). */
+export type CommandOutcome = { ok: true; detail?: string; after?: () => void } | { ok: false; detail: string };
+
+/** The answer to one message on config/set, and what to do once it is sent. */
+export interface RemoteAnswer {
+  result: ConfigResultMessage;
+  after?: () => void;
 }
 
 export class RemoteConfigHandler {
@@ -53,16 +64,29 @@ export class RemoteConfigHandler {
   }
 
   /** Handles one message from config/set; resolves to the answer for config/result, already
-   * validated against the contract. */
+   * validated against the contract. A restart command's stop is dropped here: use receive(). */
   async handle(payload: Buffer): Promise<ConfigResultMessage> {
+    return (await this.receive(payload)).result;
+  }
+
+  /** Handles one message from config/set (a config bundle or a command): the answer, and for a
+   * restart command what to run once the answer is sent. */
+  async receive(payload: Buffer): Promise<RemoteAnswer> {
+    const r = await this.check(payload);
+    return 'result' in r ? r : { result: r };
+  }
+
+  private async check(payload: Buffer): Promise<ConfigResultMessage | RemoteAnswer> {
     const site = this.host.config.site;
     const envelope = { v: CONTRACT_VERSION, gatewayId: site.gatewayId, communityCode: site.communityCode, kind: 'config-result' } as const;
     let version: number | null = null;
     let user = 'platform';
+    /** Set once the bundle is read and is a command: named in its refusal too. */
+    let command: RemoteCommand | undefined;
     const refuse = (reason: RemoteRefusal, detail: string): ConfigResultMessage => {
-      this.host.audit({ user, ip: '', action: 'config-remote-refused', detail: { reason, version, detail: detail.slice(0, 500) } });
-      this.log.warn({ reason, version, detail: detail.slice(0, 500) }, `remote config bundle refused: ${reason}`);
-      return this.result({ ...envelope, ts: this.now(), version, outcome: 'refused', reason, detail: clip(detail), config: this.state() });
+      this.host.audit({ user, ip: '', action: 'config-remote-refused', detail: { reason, version, ...(command ? { command } : {}), detail: detail.slice(0, 500) } });
+      this.log.warn({ reason, version, command, detail: detail.slice(0, 500) }, `remote ${command ? 'command' : 'config bundle'} refused: ${reason}`);
+      return this.result({ ...envelope, ts: this.now(), version, outcome: 'refused', reason, detail: clip(detail), ...(command ? { command } : {}), config: this.state() });
     };
 
     // 1. Size, JSON, shape: before anything is trusted or even parsed in full.
@@ -79,6 +103,7 @@ export class RemoteConfigHandler {
     if (!parsed.success) return refuse('malformed', parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(bundle)'}: ${i.message}`).join('; '));
     const b = parsed.data;
     version = b.version;
+    if (b.kind === 'command') command = b.command;
 
     // 2. The signature, against the keys of the RUNNING config: a bundle can change the trusted
     // keys only when signed by a key trusted already.
@@ -98,6 +123,7 @@ export class RemoteConfigHandler {
     // together (the broker delivering what it kept while the box was offline) are checked in
     // arrival order instead, each after the one before it is done.
     if (this.applying) return refuse('busy', 'another bundle is being applied');
+    if (b.kind === 'command') return this.host.serial(() => this.runCommand(b, refuse, now));
     return this.host.serial(async () => {
         // Inside the apply queue: a web apply just before has changed the running text.
         const highest = this.versions.version;
@@ -131,6 +157,28 @@ export class RemoteConfigHandler {
         // check() passed, so this is only reachable if validation changed in between.
         return refuse('invalid', r.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '));
     });
+  }
+
+  /** A verified command, inside the apply queue: the same replay rule and counter as a config
+   * bundle, then the host carries it out. */
+  private async runCommand(b: CommandBundle, refuse: (reason: RemoteRefusal, detail: string) => ConfigResultMessage, now: number): Promise<ConfigResultMessage | RemoteAnswer> {
+    const highest = this.versions.version;
+    if (highest !== null && b.version <= highest) return refuse('replay', `version ${b.version} is not above ${highest}, the highest version this gateway applied`);
+    // Used before it runs, as a config bundle's: a restart cannot make it runnable again.
+    this.versions.use(b.version, b.keyId, now);
+    const user = `platform:${b.keyId}`;
+    let out: CommandOutcome;
+    try {
+      out = await this.host.command(b.command, b.version);
+    } catch (err) {
+      out = { ok: false, detail: (err as Error).message };
+    }
+    if (!out.ok) return refuse('unavailable', out.detail);
+    this.host.audit({ user, ip: '', action: 'config-remote-command', detail: { command: b.command, version: b.version, keyId: b.keyId, note: b.note, ...(out.detail ? { detail: out.detail.slice(0, 500) } : {}) } });
+    this.log.info({ command: b.command, version: b.version, keyId: b.keyId }, `remote command ${b.command} carried out`);
+    const site = this.host.config.site;
+    const result = this.result({ v: CONTRACT_VERSION, gatewayId: site.gatewayId, communityCode: site.communityCode, kind: 'config-result', ts: this.now(), version: b.version, outcome: 'applied', command: b.command, ...(out.detail ? { detail: clip(out.detail) } : {}), config: this.state() });
+    return { result, ...(out.after ? { after: out.after } : {}) };
   }
 
   /** Validated against the contract before it is sent: a bug here shows as an error, not as a

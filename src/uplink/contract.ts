@@ -209,7 +209,10 @@ export const StatusMessage = z.strictObject({
 });
 
 /** Why a remote bundle was refused (docs/UPLINK.md "Remote configuration"). */
-export const REMOTE_REFUSALS = ['malformed', 'too-large', 'unknown-key', 'bad-signature', 'wrong-gateway', 'expired', 'not-yet-valid', 'clock-unsynced', 'replay', 'conflict', 'invalid', 'busy'] as const;
+export const REMOTE_REFUSALS = ['malformed', 'too-large', 'unknown-key', 'bad-signature', 'wrong-gateway', 'expired', 'not-yet-valid', 'clock-unsynced', 'replay', 'conflict', 'invalid', 'busy', 'unavailable'] as const;
+
+/** The commands of remote command bundles (src/remote/bundle.ts REMOTE_COMMANDS, kept equal by a test). */
+export const REMOTE_COMMAND_NAMES = ['inventory', 'status', 'diagnostics', 'restart'] as const;
 
 /** The gateway's answer to a bundle, on fc/v1/<communityCode>/<gatewayId>/config/result (QoS 1). */
 export const ConfigResultMessage = z.strictObject({
@@ -221,9 +224,31 @@ export const ConfigResultMessage = z.strictObject({
   reason: z.enum(REMOTE_REFUSALS).optional().describe('with refused: why'),
   detail: z.string().max(4000).optional().describe('what the check or the failed start said, in English (e.g. "devices[2].unitId: must be 1..247 (line 14)")'),
   applied: z.enum(['none', 'reload', 'restart']).optional().describe('with applied: how the config took effect'),
+  command: z.enum(REMOTE_COMMAND_NAMES).optional().describe('additive in contract v1: present when the bundle was a command (kind "command"): which one'),
   config: StatusMessage.shape.config.unwrap().describe('the config running after this bundle (the previous one when refused or rolled back)'),
 });
 export type ConfigResultMessage = z.infer<typeof ConfigResultMessage>;
+
+/** A diagnostic bundle asked for by a `diagnostics` command, on fc/v1/<communityCode>/<gatewayId>/diagnostics
+ * (QoS 1, not retained), in parts: `data` of parts 1..parts joined in order is the JSON text of
+ * the page's diagnostic bundle (secrets redacted, no personal or identifier value). */
+export const DiagnosticsMessage = z.strictObject({
+  ...envelope,
+  kind: z.literal('diagnostics'),
+  ts: ms,
+  version: z.number().int().positive().describe("the command bundle's version this answers"),
+  name: z.string().min(1).max(200).describe('a file name for the joined bundle, as the page names its download'),
+  part: z.number().int().min(1).describe('1-based index of this part'),
+  parts: z.number().int().min(1).max(256).describe('how many parts the bundle has'),
+  bytes: z.number().int().nonnegative().describe('UTF-8 bytes of the joined bundle text'),
+  trimmed: z.number().int().nonnegative().describe('log records left out (oldest first) to keep the bundle within 4 MiB; 0 when none'),
+  data: z.string().describe('this part of the bundle text'),
+});
+export type DiagnosticsMessage = z.infer<typeof DiagnosticsMessage>;
+
+export function diagnosticsTopic(communityCode: string, gatewayId: string): string {
+  return `fc/v1/${communityCode}/${gatewayId}/diagnostics`;
+}
 
 /** Topics of remote configuration: the platform publishes `config/set`, the gateway answers on `config/result`. */
 export function remoteTopic(communityCode: string, gatewayId: string, which: 'set' | 'result'): string {
@@ -239,12 +264,12 @@ export type StatusMessage = z.infer<typeof StatusMessage>;
  * consumer validates them) and, as one more alternative of the same `kind`-tagged union, the
  * answer to a bundle on config/result (additive in contract v1). */
 export function uplinkJsonSchema(): object {
-  const gatewayMessage = z.discriminatedUnion('kind', [...UplinkMessage.options, ConfigResultMessage]);
+  const gatewayMessage = z.discriminatedUnion('kind', [...UplinkMessage.options, ConfigResultMessage, DiagnosticsMessage]);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'urn:community-gateway:uplink:v1',
     title: 'community-gateway uplink message, contract v1',
-    description: 'Payload of every message on fc/v1/<communityCode>/<gatewayId>/<kind> (kind agg, alarm, inventory, status) and of the answer to a remote-configuration bundle on fc/v1/<communityCode>/<gatewayId>/config/result (kind config-result). See docs/UPLINK.md.',
+    description: 'Payload of every message on fc/v1/<communityCode>/<gatewayId>/<kind> (kind agg, alarm, inventory, status) and of the answer to a remote-configuration bundle on fc/v1/<communityCode>/<gatewayId>/config/result (kind config-result), and of the parts of a diagnostic bundle on fc/v1/<communityCode>/<gatewayId>/diagnostics (kind diagnostics). See docs/UPLINK.md.',
     ...(z.toJSONSchema(gatewayMessage, { target: 'draft-2020-12' }) as object),
   };
 }

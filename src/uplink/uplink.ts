@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { newCursor, type Outbox, type OutboxBatch } from '../store/outbox.js';
 import { AckOnlyStore } from './ack-only-store.js';
 import { PayloadSlots } from './payload-slots.js';
-import { CONTRACT_VERSION, remoteTopic, uplinkTopic, type ConfigResultMessage, type StatusHealth, type StatusMessage } from './contract.js';
+import { CONTRACT_VERSION, diagnosticsTopic, remoteTopic, uplinkTopic, type ConfigResultMessage, type DiagnosticsMessage, type StatusHealth, type StatusMessage } from './contract.js';
 import { CLOCK_CODES, clockMessage, probeValidity, type Validity } from './tls-clock.js';
 
 export interface UplinkIdentity {
@@ -55,7 +55,7 @@ export class Uplink {
    * (undefined: not read yet; null: could not be read). */
   private certValidity: Validity | null | undefined = undefined;
   private probing = false;
-  private pendingResults: ConfigResultMessage[] = [];
+  private pendingResults: { m: ConfigResultMessage; sent?: (err?: Error) => void }[] = [];
   state: UplinkState = 'stopped';
   lastError = '';
   connectedSince: number | null = null;
@@ -147,9 +147,9 @@ export class Uplink {
   /** The answer to a bundle on config/result, QoS 1 (not retained: each answers one bundle).
    * Kept in memory until connected; a gateway stopped before that loses it, and the platform
    * sees the outcome in the next status' config instead. */
-  publishResult(m: ConfigResultMessage): void {
-    this.pendingResults.push(m);
-    if (this.pendingResults.length > MAX_PENDING_RESULTS) this.pendingResults.shift();
+  publishResult(m: ConfigResultMessage, sent?: (err?: Error) => void): void {
+    this.pendingResults.push({ m, sent });
+    if (this.pendingResults.length > MAX_PENDING_RESULTS) this.pendingResults.shift()?.sent?.(new Error('dropped: too many results waiting for a connection'));
     this.flushResults();
   }
 
@@ -157,7 +157,17 @@ export class Uplink {
     const c = this.client;
     if (this.state !== 'connected' || !c) return;
     const topic = remoteTopic(this.id.communityCode, this.id.gatewayId, 'result');
-    for (const m of this.pendingResults.splice(0)) c.publish(topic, JSON.stringify(m), { qos: 1 });
+    for (const { m, sent } of this.pendingResults.splice(0)) c.publish(topic, JSON.stringify(m), { qos: 1 }, (err) => sent?.(err ?? undefined));
+  }
+
+  /** The parts of a diagnostic bundle (a `diagnostics` command) on .../diagnostics, QoS 1, not
+   * retained; only while connected (the command came in on this connection), else false. */
+  publishDiagnostics(parts: DiagnosticsMessage[]): boolean {
+    const c = this.client;
+    if (this.state !== 'connected' || !c) return false;
+    const topic = diagnosticsTopic(this.id.communityCode, this.id.gatewayId);
+    for (const m of parts) c.publish(topic, JSON.stringify(m), { qos: 1 });
+    return true;
   }
 
   private connect(): void {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigResultMessage, REMOTE_REFUSALS, StatusMessage, uplinkJsonSchema, UplinkMessage } from '../../src/uplink/contract.js';
+import { ConfigResultMessage, DiagnosticsMessage, REMOTE_COMMAND_NAMES, REMOTE_REFUSALS, StatusMessage, uplinkJsonSchema, UplinkMessage } from '../../src/uplink/contract.js';
 
 const onDisk = JSON.parse(fs.readFileSync('docs/uplink.schema.json', 'utf8')) as Record<string, unknown>;
 const schema = z.fromJSONSchema(onDisk as never);
@@ -44,5 +44,25 @@ describe('uplink schema: config-result and status.config', () => {
     const agg = { v: 1, gatewayId: 'gw-1', communityCode: '330106001001', kind: 'agg', items: [{ seq: 43, type: 'facility', windowStart: 1795719600000, windowSeconds: 60, facility: 'canteen', devices: 4, availability: 1, observedSeconds: 60 }] };
     expect(schema.safeParse(agg).success).toBe(true);
     expect(schema.safeParse({ ...agg, kind: 'config-result' }).success).toBe(false);
+  });
+
+  it('remote commands: a result naming its command and a diagnostics part validate against the file; what the contract refuses, it refuses', () => {
+    for (const command of REMOTE_COMMAND_NAMES) {
+      const r = { v: 1, gatewayId: 'gw-1', communityCode: '330106001001', kind: 'config-result', ts: 1795719600000, version: 9, outcome: 'applied', command, detail: 'status sent', config };
+      expect(ConfigResultMessage.safeParse(r).success).toBe(true);
+      expect(schema.safeParse(r).success, command).toBe(true);
+    }
+    const unavailable = { ...result, outcome: 'refused', reason: 'unavailable', command: 'restart', detail: 'cannot restart itself' };
+    delete (unavailable as Record<string, unknown>).applied;
+    expect(schema.safeParse(unavailable).success).toBe(true);
+    expect(schema.safeParse({ ...result, command: 'read-residents' }).success).toBe(false);
+    const part = { v: 1, gatewayId: 'gw-1', communityCode: '330106001001', kind: 'diagnostics', ts: 1795719600000, version: 9, name: 'diagnostics-gw-1-20261202T070000.json', part: 1, parts: 2, bytes: 1200, trimmed: 0, data: '{"kind":' };
+    expect(DiagnosticsMessage.safeParse(part).success).toBe(true);
+    expect(schema.safeParse(part).success).toBe(true);
+    expect(UplinkMessage.safeParse(part).success).toBe(false);
+    for (const bad of [{ ...part, part: 0 }, { ...part, parts: 257 }, { ...part, extra: 1 }, { ...part, data: 5 }]) {
+      expect(DiagnosticsMessage.safeParse(bad).success).toBe(false);
+      expect(schema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
   });
 });

@@ -385,6 +385,7 @@ export const STRINGS = {
     'audit.action.bus-scan-cancel': '停止扫描',
     'audit.action.config-remote': '平台远程配置',
     'audit.action.config-remote-refused': '平台远程配置被拒绝',
+    'audit.action.config-remote-command': '平台远程命令',
     // i16-charts
     'chart.points': '点位（最多 {n} 个）',
     'chart.d': '{n} 天',
@@ -786,6 +787,7 @@ export const STRINGS = {
     'audit.action.bus-scan-cancel': 'bus scan stopped',
     'audit.action.config-remote': 'remote configuration from the platform',
     'audit.action.config-remote-refused': 'remote configuration refused',
+    'audit.action.config-remote-command': 'remote command from the platform',
     // i16-charts
     'chart.points': 'Points (up to {n})',
     'chart.d': '{n} d',
