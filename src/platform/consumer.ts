@@ -10,7 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
-import { ConfigResultMessage, UplinkMessage } from '../uplink/contract.js';
+import { ConfigResultMessage, DiagnosticsMessage, UplinkMessage } from '../uplink/contract.js';
 import { formatIssues } from '../config/issues.js';
 
 export interface ConsumerOptions {
@@ -38,6 +38,8 @@ export interface ConsumerStats {
   configResults: number;
   /** Messages on config/set (the platform's own bundles, or the empty message that clears a retained one). */
   ignored: number;
+  /** Parts of diagnostics bundles (checked, counted, not stored: `platform push` collects them). */
+  diagnostics: number;
 }
 
 export interface StoredConfigResult {
@@ -51,7 +53,7 @@ export interface StoredConfigResult {
 export class PlatformConsumer {
   private client: MqttClient | null = null;
   private db: Database.Database | null = null;
-  readonly stats: ConsumerStats = { messages: 0, items: 0, duplicates: 0, conflicts: 0, rejected: 0, statuses: 0, configResults: 0, ignored: 0 };
+  readonly stats: ConsumerStats = { messages: 0, items: 0, duplicates: 0, conflicts: 0, rejected: 0, statuses: 0, configResults: 0, ignored: 0, diagnostics: 0 };
   private st!: {
     insert: Database.Statement;
     existing: Database.Statement;
@@ -166,6 +168,15 @@ export class PlatformConsumer {
       return reject(`not JSON: ${(err as Error).message}`);
     }
     if (parts.length === 6 && parts[4] === 'config' && parts[5] === 'result') return this.onConfigResult(parts, json, reject, now);
+    // A diagnostics command's answer (redacted, in parts): `platform push` collects it; the
+    // consumer checks and counts it, it is not an item and is not stored.
+    if (parts.length === 5 && parts[4] === 'diagnostics') {
+      const d = DiagnosticsMessage.safeParse(json);
+      if (!d.success) return reject(formatIssues(d.error).join('; '));
+      if (d.data.gatewayId !== parts[3] || d.data.communityCode !== parts[2]) return reject('topic does not match the payload');
+      this.stats.diagnostics++;
+      return;
+    }
     const parsed = UplinkMessage.safeParse(json);
     if (!parsed.success) return reject(formatIssues(parsed.error).join('; '));
     const m = parsed.data;

@@ -10,7 +10,7 @@ import { sleep, tmpDir, waitFor } from '../helpers/peers.js';
 import { PlatformConsumer } from '../../src/platform/consumer.js';
 import { silentLogger } from '../../src/log.js';
 import { BUNDLE_FORMAT, configHash, generateKeyPair, signBundle } from '../../src/remote/bundle.js';
-import { ConfigResultMessage, remoteTopic, uplinkTopic } from '../../src/uplink/contract.js';
+import { ConfigResultMessage, diagnosticsTopic, remoteTopic, uplinkTopic } from '../../src/uplink/contract.js';
 import Database from 'better-sqlite3';
 
 const CC = '330106001001';
@@ -69,8 +69,12 @@ describe('reference consumer: remote configuration topics', () => {
     await pub(remoteTopic(CC, 'gw-other', 'result'), result());
     const status = { v: 1, gatewayId: GW, communityCode: CC, kind: 'status', state: 'online', seq: 0, ts: 1795719600000, reason: 'connected', config };
     await pub(uplinkTopic(CC, GW, 'status'), JSON.stringify(status));
-    await waitFor(() => c.stats.messages === 8, 10_000, 'eight messages');
-    expect(c.stats).toMatchObject({ ignored: 2, configResults: 2, rejected: 2, statuses: 1 });
+    // A diagnostics command's answer: checked and counted, not stored; a malformed part rejected.
+    const part = { v: 1, gatewayId: GW, communityCode: CC, kind: 'diagnostics', ts: 1795719600000, version: 9, name: 'diag.json', part: 1, parts: 1, bytes: 2, trimmed: 0, data: '{}' };
+    await pub(diagnosticsTopic(CC, GW), JSON.stringify(part));
+    await pub(diagnosticsTopic(CC, GW), JSON.stringify({ ...part, parts: 0 }));
+    await waitFor(() => c.stats.messages === 10, 10_000, 'ten messages');
+    expect(c.stats).toMatchObject({ ignored: 2, configResults: 2, rejected: 3, statuses: 1, diagnostics: 1 });
     const stored = c.configResults(GW);
     expect(stored.map((r) => [r.version, r.outcome, r.reason])).toEqual([
       [7, 'applied', null],
@@ -81,10 +85,12 @@ describe('reference consumer: remote configuration topics', () => {
     expect(c.lastStatus(GW)).toMatchObject({ config });
     // Rejected: the bad outcome by its field, the topic that names another gateway.
     const rej = new Database(db, { readonly: true }).prepare('SELECT topic, reason FROM rejected ORDER BY id').all() as { topic: string; reason: string }[];
-    expect(rej).toHaveLength(2);
+    expect(rej).toHaveLength(3);
     expect(rej[0]!.reason).toMatch(/^outcome: /);
     expect(rej[1]).toMatchObject({ topic: remoteTopic(CC, 'gw-other', 'result') });
     expect(rej[1]!.reason).toMatch(/topic does not match the payload/);
+    expect(rej[2]).toMatchObject({ topic: diagnosticsTopic(CC, GW) });
+    expect(rej[2]!.reason).toMatch(/^parts: /);
     // Nothing of config/set went into the items or the rejected table.
     expect(c.items(GW)).toEqual([]);
   });
