@@ -90,11 +90,14 @@ describe.skipIf(!haveChromium)('site tools in Chromium (390 x 844, zh-CN)', () =
 
     // 2. Scan units 1-5 of the line: progress, then the two that answer.
     await page.fill('#scan-units', '1-5');
+    // A longer wait per unit than the 100 ms default: pymodbus on a loaded test machine can be slower.
+    await page.fill('#scan-timeout', '600');
     await page.click('[data-action=scan-start]');
     await page.locator('#scan-state').waitFor();
     await shot(page, '20-tools-scan-running');
     await page.locator('#scan-state[data-state=done]').waitFor({ timeout: 20_000 });
     expect(await page.locator('#scan-state .scan-progress-text').textContent()).toBe('扫描完成：探测 5/5，发现 2 个');
+    expect(app.audit.recent(10).find((e) => e.action === 'bus-scan')).toMatchObject({ detail: { units: '1-5', timeoutMs: 600 } });
     const unit1 = page.locator('#scan-result tr[data-unit="1"]');
     const unit2 = page.locator('#scan-result tr[data-unit="2"]');
     expect(await unit1.textContent()).toContain('已配置为设备 fridge-1');

@@ -19,7 +19,7 @@ export function mountTools(root) {
   let loadError = '';
   let destroyed = false;
 
-  const scan = { bus: '', units: '1-247', state: null, error: '', timer: null, busy: false };
+  const scan = { bus: '', units: '1-247', timeoutMs: '', state: null, error: '', timer: null, busy: false };
   /** Units added from this page since the scan ("bus/unit" -> device id): the scan's result
    * names the devices configured when it ran. */
   const added = new Map();
@@ -70,7 +70,9 @@ export function mountTools(root) {
     adding = null;
     render();
     try {
-      const r = await api('POST', `/api/buses/${encodeURIComponent(scan.bus)}/scan`, scan.units.trim() ? { units: scan.units.trim() } : {});
+      // The wait per unit: empty is the server's default (100 ms); a slow converter needs more.
+      const body = { ...(scan.units.trim() ? { units: scan.units.trim() } : {}), ...(String(scan.timeoutMs).trim() ? { timeoutMs: Number(scan.timeoutMs) } : {}) };
+      const r = await api('POST', `/api/buses/${encodeURIComponent(scan.bus)}/scan`, body);
       scan.state = r?.scan ?? null;
       schedule();
     } catch (e) {
@@ -99,13 +101,16 @@ export function mountTools(root) {
     buses.map((b) => h('option', { value: b.id, text: `${b.id} (${b.type ?? ''})` })));
     const units = h('input', { id: 'scan-units', name: 'units', type: 'text', value: scan.units, autocomplete: 'off', spellcheck: 'false', inputmode: 'numeric', placeholder: '1-247', disabled: running,
       oninput: (ev) => { scan.units = ev.target.value; } });
+    const wait = h('input', { id: 'scan-timeout', name: 'timeoutMs', type: 'number', min: 20, max: 5000, step: 10, value: scan.timeoutMs, placeholder: '100', inputmode: 'numeric', disabled: running,
+      oninput: (ev) => { scan.timeoutMs = ev.target.value; } });
     return h('section', { class: 'card', id: 'scan' },
       h('h2', { text: t('tools.scan') }),
       h('p', { class: 'muted small', text: t('tools.scanHint') }),
       buses.length ? null : h('p', { class: 'banner warn', text: t('tools.noBuses') }),
       h('div', { class: 'row' },
         h('label', { for: 'scan-bus', text: t('tools.bus') }, busSel),
-        h('label', { for: 'scan-units', text: t('tools.units') }, units)),
+        h('label', { for: 'scan-units', text: t('tools.units') }, units),
+        h('label', { for: 'scan-timeout', text: t('tools.scanTimeout') }, wait)),
       h('div', { class: 'actions tools-actions' },
         h('button', { type: 'button', class: 'primary', 'data-action': 'scan-start', disabled: running || scan.busy || !buses.length, text: t('tools.scanStart'), onclick: startScan }),
         running ? h('button', { type: 'button', 'data-action': 'scan-cancel', text: t('tools.scanCancel'), onclick: cancelScan }) : null),
