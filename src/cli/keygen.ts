@@ -2,45 +2,17 @@
 // (docs/UPLINK.md "Remote configuration: bundles for integrators"). The private key stays on the
 // signing machine; the public key goes into each site config's remote.trustedKeys.
 import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { generateKeyPair, keyIdOf } from '../remote/bundle.js';
-import { fsyncDir } from '../store/fsync-dir.js';
 import { argProblems, type CommandIo } from './args.js';
+import { writePrivateFile } from './private-file.js';
 
 const KeygenArgs = z.strictObject({
   out: z.string({ error: 'is required: the file to write the private key to' }).min(1, 'is required: the file to write the private key to'),
   force: z.boolean().default(false),
 });
 
-/** Writes `text` to `file` with mode 0600, durably, never leaving a half-written file: through
- * a temporary file in the same folder, then a hard link (which fails if `file` exists, so two
- * runs cannot both think they created it) or, with `force`, a rename over it. */
-export function writePrivateFile(file: string, text: string, force: boolean): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    // The mode given to open is reduced by the umask only; fchmod makes it exactly 0600.
-    fs.fchmodSync(fd, 0o600);
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    if (force) fs.renameSync(tmp, file);
-    else {
-      fs.linkSync(tmp, file);
-      fs.unlinkSync(tmp);
-    }
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDir(dir);
-}
 
 /** Exit code: 0 written, 1 not written (exists, cannot write), 2 bad arguments. */
 export function keygenCommand(argv: string[], usage: string, io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): number {

@@ -10,14 +10,13 @@
 // reconnect of a flaky 4G link, and answered and audited on the box as `replay` each time; and
 // clearing it means publishing an empty message, which the gateway would answer as `malformed`.
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { formatIssues } from '../config/issues.js';
 import { Bundle, MAX_BUNDLE_BYTES } from '../remote/bundle.js';
 import { ConfigResultMessage, DiagnosticsMessage, diagnosticsTopic, remoteTopic } from '../uplink/contract.js';
-import { argProblems, type CommandIo } from './args.js';
-import { writePrivateFile } from './keygen.js';
+import { parseCommand, type CommandIo } from './args.js';
+import { writePrivateFile } from './private-file.js';
 
 const PushArgs = z.strictObject({
   url: z.string({ error: 'is required: the platform broker, mqtt://host:port or mqtts://host:port' }).regex(/^mqtts?:\/\/[^\s/]+/, 'must be mqtt://host[:port] or mqtts://host[:port]'),
@@ -205,44 +204,35 @@ export async function platformPushCommand(argv: string[], usage: string, io: Com
     io.stderr.write(`platform push: ${msg}\n`);
     return code;
   };
-  let values: Record<string, unknown>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        community: { type: 'string' },
-        timeout: { type: 'string' },
-        username: { type: 'string' },
-        'password-file': { type: 'string' },
-        ca: { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        'client-id': { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return fail(2, `${(err as Error).message}\n\nUsage: community-gateway ${usage}`);
-  }
-  if (values.help) {
-    io.stdout.write(`Usage: community-gateway ${usage}\n`);
-    return 0;
-  }
-  const { help: _h, ...rest } = values;
-  const args = PushArgs.safeParse({ ...rest, files: positionals });
-  if (!args.success) return fail(2, `${argProblems(args.error).join('\n  ')}\n\nUsage: community-gateway ${usage}`);
+  const parsed = parseCommand(
+    'platform push',
+    argv,
+    usage,
+    io,
+    {
+      url: { type: 'string' },
+      community: { type: 'string' },
+      timeout: { type: 'string' },
+      username: { type: 'string' },
+      'password-file': { type: 'string' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      'client-id': { type: 'string' },
+      out: { type: 'string' },
+    },
+    (values, positionals) => PushArgs.safeParse({ ...values, files: positionals }),
+  );
+  if (!parsed.ok) return parsed.code;
+  const args = parsed.args;
   let bundle: Bundle;
   try {
-    bundle = readBundle(args.data.files[0]!);
-    for (const f of [args.data.ca, args.data.cert, args.data.key, args.data['password-file']]) if (f !== undefined) fs.accessSync(f, fs.constants.R_OK);
+    bundle = readBundle(args.files[0]!);
+    for (const f of [args.ca, args.cert, args.key, args['password-file']]) if (f !== undefined) fs.accessSync(f, fs.constants.R_OK);
   } catch (err) {
     return fail(2, (err as Error).message);
   }
-  const out = await pushBundle(args.data, bundle, (line) => io.stderr.write(`platform push: ${line}\n`));
+  const out = await pushBundle(args, bundle, (line) => io.stderr.write(`platform push: ${line}\n`));
   if (out.code === 3) return fail(3, out.why);
   const m = out.result;
   io.stdout.write(`${JSON.stringify(m)}\n`);
@@ -252,14 +242,14 @@ export async function platformPushCommand(argv: string[], usage: string, io: Com
   const d = out.diagnostics;
   if (d) {
     const what = `diagnostic bundle ${d.name}: ${d.bytes} bytes in ${d.parts} part(s)${d.trimmed ? `, ${d.trimmed} oldest log records left out by the gateway` : ''}`;
-    if (args.data.out !== undefined) {
+    if (args.out !== undefined) {
       try {
         // 0600: redacted, but it still describes the site (its config, devices, logs).
-        writePrivateFile(args.data.out, d.body, true);
+        writePrivateFile(args.out, d.body, true);
       } catch (err) {
-        return fail(1, `cannot write ${args.data.out}: ${(err as Error).message}`);
+        return fail(1, `cannot write ${args.out}: ${(err as Error).message}`);
       }
-      io.stderr.write(`platform push: ${what} -> ${args.data.out}\n`);
+      io.stderr.write(`platform push: ${what} -> ${args.out}\n`);
     } else {
       io.stdout.write(`${d.body}\n`);
       io.stderr.write(`platform push: ${what} (on stdout after the result)\n`);

@@ -3,11 +3,9 @@
 // rather than an option of sign-config: a command has no config, no base and no profiles, so
 // none of sign-config's checks and options apply, and a shorter default expiry does.
 import crypto from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { BUNDLE_FORMAT, CommandPayload, MAX_BUNDLE_BYTES, REMOTE_COMMANDS, signBundle, type CommandBundle } from '../remote/bundle.js';
-import { argProblems, isoUtc, type CommandIo } from './args.js';
-import { writePrivateFile } from './keygen.js';
+import { emitJson, parseCommand, isoUtc, type CommandIo } from './args.js';
 import { expiryOf, readText, SignError } from './sign-config.js';
 
 const CommandArgs = z.strictObject({
@@ -51,47 +49,33 @@ export function signCommandCommand(argv: string[], usage: string, io: CommandIo 
     io.stderr.write(`sign-command: ${msg}\n`);
     return code;
   };
-  let values: Record<string, unknown>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        key: { type: 'string' },
-        gateway: { type: 'string' },
-        version: { type: 'string' },
-        expires: { type: 'string' },
-        note: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return fail(2, `${(err as Error).message}\n\nUsage: community-gateway ${usage}`);
-  }
-  if (values.help) {
-    io.stdout.write(`Usage: community-gateway ${usage}\n`);
-    return 0;
-  }
-  const { help: _h, ...rest } = values;
-  const args = CommandArgs.safeParse({ ...rest, commands: positionals });
-  if (!args.success) return fail(2, `${argProblems(args.error).join('\n  ')}\n\nUsage: community-gateway ${usage}`);
+  const parsed = parseCommand(
+    'sign-command',
+    argv,
+    usage,
+    io,
+    {
+      key: { type: 'string' },
+      gateway: { type: 'string' },
+      version: { type: 'string' },
+      expires: { type: 'string' },
+      note: { type: 'string' },
+      out: { type: 'string' },
+    },
+    (values, positionals) => CommandArgs.safeParse({ ...values, commands: positionals }),
+  );
+  if (!parsed.ok) return parsed.code;
+  const args = parsed.args;
   let b: CommandBundle;
   try {
-    b = makeCommand(args.data, now);
+    b = makeCommand(args, now);
   } catch (err) {
     if (err instanceof SignError) return fail(err.code, err.problems.join('\n'));
     return fail(1, (err as Error).message);
   }
   const json = `${JSON.stringify(b, null, 2)}\n`;
-  if (args.data.out !== undefined) {
-    try {
-      writePrivateFile(args.data.out, json, true);
-    } catch (err) {
-      return fail(1, `cannot write ${args.data.out}: ${(err as Error).message}`);
-    }
-  } else io.stdout.write(json);
-  io.stderr.write(`signed: command ${b.command} for gateway ${b.gatewayId}, version ${b.version}, keyId ${b.keyId}, expires ${b.expiresAt}${args.data.out !== undefined ? ` -> ${args.data.out}` : ''}\n`);
+  const unwritten = emitJson(json, args.out, io);
+  if (unwritten) return fail(1, unwritten);
+  io.stderr.write(`signed: command ${b.command} for gateway ${b.gatewayId}, version ${b.version}, keyId ${b.keyId}, expires ${b.expiresAt}${args.out !== undefined ? ` -> ${args.out}` : ''}\n`);
   return 0;
 }

@@ -4,15 +4,13 @@
 // would refuse as `invalid` is never signed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { checkProfileFile, loadProfileSet, ProfileError, type ProfileSet } from '../config/profiles.js';
 import { parseSiteConfig } from '../config/site-config.js';
 import { fixedFieldChanges } from '../config/apply-mode.js';
 import { BUNDLE_FORMAT, ConfigPayload, configHash, keyIdOf, MAX_BUNDLE_BYTES, publicKeyText, signBundle, type Bundle } from '../remote/bundle.js';
-import { argProblems, durationMs, isoUtc, type CommandIo } from './args.js';
-import { writePrivateFile } from './keygen.js';
+import { emitJson, parseCommand, durationMs, isoUtc, type CommandIo } from './args.js';
 import crypto from 'node:crypto';
 
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
@@ -201,52 +199,37 @@ export function signConfigCommand(argv: string[], usage: string, io: CommandIo =
     io.stderr.write(`sign-config: ${msg}\n`);
     return code;
   };
-  let values: Record<string, unknown>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        key: { type: 'string' },
-        gateway: { type: 'string' },
-        version: { type: 'string' },
-        'base-file': { type: 'string' },
-        base: { type: 'string' },
-        override: { type: 'boolean' },
-        expires: { type: 'string' },
-        note: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    return fail(2, `${(err as Error).message}\n\nUsage: community-gateway ${usage}`);
-  }
-  if (values.help) {
-    io.stdout.write(`Usage: community-gateway ${usage}\n`);
-    return 0;
-  }
-  const { help: _h, ...rest } = values;
-  const args = SignArgs.safeParse({ ...rest, files: positionals });
-  if (!args.success) return fail(2, `${argProblems(args.error).join('\n  ')}\n\nUsage: community-gateway ${usage}`);
+  const parsed = parseCommand(
+    'sign-config',
+    argv,
+    usage,
+    io,
+    {
+      key: { type: 'string' },
+      gateway: { type: 'string' },
+      version: { type: 'string' },
+      'base-file': { type: 'string' },
+      base: { type: 'string' },
+      override: { type: 'boolean' },
+      expires: { type: 'string' },
+      note: { type: 'string' },
+      out: { type: 'string' },
+    },
+    (values, positionals) => SignArgs.safeParse({ ...values, files: positionals }),
+  );
+  if (!parsed.ok) return parsed.code;
+  const args = parsed.args;
   let signed: Signed;
   try {
-    signed = makeBundle(args.data, now);
+    signed = makeBundle(args, now);
   } catch (err) {
     if (err instanceof SignError) return fail(err.code, err.problems.join('\n'));
     return fail(1, (err as Error).message);
   }
   for (const w of signed.warnings) io.stderr.write(`sign-config: warning: ${w}\n`);
   const json = `${JSON.stringify(signed.bundle, null, 2)}\n`;
-  if (args.data.out !== undefined) {
-    try {
-      // 0600: the bundle carries the whole site config.
-      writePrivateFile(args.data.out, json, true);
-    } catch (err) {
-      return fail(1, `cannot write ${args.data.out}: ${(err as Error).message}`);
-    }
-  } else io.stdout.write(json);
-  io.stderr.write(`signed: ${signed.summary}${args.data.out !== undefined ? ` -> ${args.data.out}` : ''}\n`);
+  const unwritten = emitJson(json, args.out, io);
+  if (unwritten) return fail(1, unwritten);
+  io.stderr.write(`signed: ${signed.summary}${args.out !== undefined ? ` -> ${args.out}` : ''}\n`);
   return 0;
 }
