@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { CLI, ROOT, assertBuilt, cli } from '../helpers/cli.js';
+import { CLI, ROOT, assertBuilt, cli, cliAsync } from '../helpers/cli.js';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
 import { restartablePort, tmpDir, waitFor } from '../helpers/peers.js';
 import { CommandBundle } from '../../src/remote/bundle.js';
@@ -22,17 +22,6 @@ afterAll(async () => {
   for (const p of procs) p.kill('SIGTERM');
   await stopAll('SIGKILL');
 });
-
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('remote commands through the CLI', () => {
   it('sign-command, push: status applied; diagnostics saved with --out; restart answered, then the daemon exits 75', async () => {
@@ -74,7 +63,7 @@ describe('remote commands through the CLI', () => {
       expect(CommandBundle.parse(JSON.parse(fs.readFileSync(out, 'utf8')))).toMatchObject({ command: name, version });
       return out;
     };
-    const push = (file: string, extra: string[] = []) => run(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', ...extra, file]);
+    const push = (file: string, extra: string[] = []) => cliAsync(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', ...extra, file]);
 
     const p1 = await push(sign(1, 'status'));
     expect(p1.status, p1.stderr + dlog).toBe(0);

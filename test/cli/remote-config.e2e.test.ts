@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { CLI, ROOT, cli } from '../helpers/cli.js';
+import { CLI, ROOT, cli, cliAsync } from '../helpers/cli.js';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
 import { restartablePort, tmpDir, waitFor } from '../helpers/peers.js';
 import { PlatformConsumer } from '../../src/platform/consumer.js';
@@ -22,17 +22,6 @@ afterAll(async () => {
   await Promise.all(consumers.map((c) => c.stop()));
   await stopAll('SIGKILL');
 });
-
-function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('remote configuration through the CLI', () => {
   it('keygen, sign-config against the running file, push: applied; again: replay', async () => {
@@ -74,11 +63,11 @@ describe('remote configuration through the CLI', () => {
     const sc = cli(['sign-config', '--key', path.join(dir, 'k.pem'), '--gateway', GW, '--version', '1', '--base-file', site, '--note', 'e2e', '--out', bundle, next]);
     expect(sc.status, sc.stderr).toBe(0);
     expect(sc.stderr).toMatch(new RegExp(`${GW}.*version 1`));
-    const p1 = await run(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', bundle]);
+    const p1 = await cliAsync(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', bundle]);
     expect(JSON.parse(p1.stdout)).toMatchObject({ kind: 'config-result', gatewayId: GW, version: 1, outcome: 'applied' });
     expect(p1.status, p1.stderr + dlog).toBe(0);
     expect(fs.readFileSync(site, 'utf8')).toBe(cfg(6));
-    const p2 = await run(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', bundle]);
+    const p2 = await cliAsync(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', bundle]);
     expect(p2.status).toBe(1);
     expect(p2.stderr).toMatch(/replay/);
     await waitFor(() => consumer.configResults(GW).length >= 2, 10_000, 'results stored');
