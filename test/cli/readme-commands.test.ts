@@ -90,6 +90,9 @@ describe('README and INSTALL.md commands', () => {
     expect(checkout).toHaveLength(1);
     const typed = checkout[0]!.lines.map((l) => l.replace(/\s+#\s.*$/, '').trim()).filter((l) => l.startsWith('npx community-gateway ') && !/ run\b/.test(l));
     expect(typed.length).toBeGreaterThanOrEqual(3);
+    // npx runs the bin file itself: the build must leave it executable (npx's own cache chmods
+    // it only when it first links it, so a rebuilt dist/ was refused with "Permission denied").
+    expect(fs.statSync(path.join(ROOT, 'dist/src/cli.js')).mode & 0o111, 'dist/src/cli.js is not executable').toBe(0o111);
     for (const line of typed) {
       // As a person types it after `npm install`, in the checkout; never a registry download.
       const r = spawnSync('sh', ['-c', line], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, npm_config_offline: 'true', LOG_LEVEL: 'warn' } });

@@ -62,7 +62,7 @@ if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
 fi
-[ -f "$REPO/dist/src/cli.js" ] || die "$REPO/dist/src/cli.js is missing: npx tsc -p tsconfig.json"
+[ -f "$REPO/dist/src/cli.js" ] || die "$REPO/dist/src/cli.js is missing: npm run build"
 [ -x /usr/bin/node ] || die "/usr/bin/node is missing (the unit runs /usr/bin/node)"
 
 # --- teardown, also on failure --------------------------------------------------------------------
