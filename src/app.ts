@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Profile } from './config/profile-schema.js';
+import { ProfileSet, siteProfileDir } from './config/profiles.js';
+import { DRIVERS_DIR } from './config/paths.js';
 import type { SiteConfig } from './config/site-schema.js';
 import { parseSiteConfig } from './config/site-config.js';
 import { ConfigStore } from './config/config-store.js';
@@ -30,6 +32,7 @@ import type { RemoteCommand } from './remote/bundle.js';
 import { diagnosticsParts } from './remote/diagnostics-upload.js';
 import { diagnosticBundle } from './web/diagnostics.js';
 import { RemoteVersionStore } from './remote/remote-state.js';
+import { bundleProfiles, installProfiles } from './remote/bundle-profiles.js';
 
 /** Longest a remote restart waits for its answer to be acknowledged by the broker. */
 const RESULT_BEFORE_RESTART_MS = 5000;
@@ -58,6 +61,8 @@ export class App implements WebApp {
   readonly drain = new DrainTracker();
   readonly metrics: Metrics;
   private text: string;
+  /** The profiles gateways are built with: the start's, plus those a remote bundle installed. */
+  private profileSet: ReadonlyMap<string, Profile>;
   private readonly readingListeners = new Set<(r: Reading) => void>();
   private offReadings: (() => void) | null = null;
   private sampler: NodeJS.Timeout | null = null;
@@ -78,6 +83,7 @@ export class App implements WebApp {
     private readonly opts: AppOptions,
   ) {
     this.text = text;
+    this.profileSet = opts.profiles;
     const stateDir = opts.stateDir;
     this.auth = new WebAuth({
       dir: stateDir,
@@ -112,7 +118,14 @@ export class App implements WebApp {
   }
 
   get profiles(): ReadonlyMap<string, Profile> {
-    return this.opts.profiles;
+    return this.profileSet;
+  }
+
+  /** The site profile folder, or null when the config sits in the package (no site folder). */
+  siteProfileDir(): string | null {
+    if (this.profileSet instanceof ProfileSet) return this.profileSet.siteDir;
+    const dir = siteProfileDir(this.configs.file);
+    return path.resolve(dir) === path.resolve(DRIVERS_DIR) ? null : dir;
   }
 
   async start(): Promise<void> {
@@ -201,10 +214,10 @@ export class App implements WebApp {
   }
 
   /** `text` may carry the page's placeholders for secrets: they stand for the running ones. */
-  validate(text: string): { ok: true; config: SiteConfig; text: string } | { ok: false; errors: FieldError[] } {
+  validate(text: string, profiles = this.profileSet): { ok: true; config: SiteConfig; text: string } | { ok: false; errors: FieldError[] } {
     const restored = restoreSecrets(text, this.text);
     if (!restored.ok) return { ok: false, errors: restored.errors.map(fieldError) };
-    const r = parseSiteConfig(restored.text, this.opts.profiles, { serialPaths: 'error' });
+    const r = parseSiteConfig(restored.text, profiles, { serialPaths: 'error' });
     return r.ok ? { ...r, text: restored.text } : { ok: false, errors: r.errors.map(splitError) };
   }
 
@@ -237,15 +250,17 @@ export class App implements WebApp {
       },
       runningVersion: () => this.configs.runningId(this.text),
       clockSynchronized: () => this.gateway.clockSync.synchronized,
-      check: (text) => {
-        const v = this.validate(text);
+      check: (text, profiles) => {
+        const p = bundleProfiles(profiles, this.profileSet, this.siteProfileDir());
+        if (!p.ok) return p;
+        const v = this.validate(text, p.set);
         // The refusal goes to the audit log and the platform: no secret value quoted in it.
         if (!v.ok) return { ok: false, errors: v.errors.map(withoutSecret) };
         const fixed = fixedFieldChanges(this.gateway.config, v.config);
         return fixed.length ? { ok: false, errors: fixed.map(fieldError) } : { ok: true };
       },
       serial: (fn) => this.serial(fn),
-      applyNow: (text, who, note, detail) => this.applyNow(text, who, note, 'config-remote', undefined, detail),
+      applyNow: (text, who, note, detail, profiles) => this.applyNow(text, who, note, 'config-remote', undefined, detail, profiles),
       // A refusal before the signature checked (user "platform") comes from whoever can publish
       // on the set topic: rate-limited like the page's refusals from outside, counts kept.
       audit: (e) => (e.user === 'platform' ? void this.audit.writeLimited('remote-unverified', e) : this.audit.write(e)),
@@ -308,8 +323,16 @@ export class App implements WebApp {
     );
   }
 
-  private async applyNow(sent: string, who: Actor, note: string, action: string, rollbackOf?: number, extra: Record<string, unknown> = {}): Promise<ApplyResult> {
-    const v = this.validate(sent);
+  /** `profiles`: a remote bundle's site profiles (file name -> text), installed with the config
+   * and taken back with it when it fails to start. */
+  private async applyNow(sent: string, who: Actor, note: string, action: string, rollbackOf?: number, extra: Record<string, unknown> = {}, profiles: Readonly<Record<string, string>> = {}): Promise<ApplyResult> {
+    const siteDir = this.siteProfileDir();
+    const p = Object.keys(profiles).length ? bundleProfiles(profiles, this.profileSet, siteDir) : null;
+    if (p && !p.ok) {
+      this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: p.errors.slice(0, 20) } });
+      return { ok: false, errors: p.errors.map(fieldError) };
+    }
+    const v = this.validate(sent, p ? p.set : this.profileSet);
     if (!v.ok) {
       this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: v.errors.slice(0, 20).map(withoutSecret), ...(rollbackOf !== undefined ? { rollbackOf } : {}) } });
       return v;
@@ -322,11 +345,28 @@ export class App implements WebApp {
       this.audit.write({ user: who.user, ip: who.ip, action: 'config-rejected', detail: { errors: fixed } });
       return { ok: false, errors: fixed.map(fieldError) };
     }
-    const mode = applyMode(prev, v.config);
+    const changes = p ? p.changes : [];
+    // Profiles are read when a gateway is built: a new or changed one needs a new gateway.
+    const mode = changes.length ? 'restart' : applyMode(prev, v.config);
     // The running text is kept as a version even when it came from the embedded default.
     if (!fs.existsSync(this.configs.file)) this.configs.save(prevText, { user: 'system', note: 'configuration at start', kind: 'found' });
     // Audited before the file changes: an apply the audit log cannot record does not happen.
-    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note, ...extra, ...(rollbackOf !== undefined ? { rollbackOf, from: this.configs.runningId(prevText) } : {}) } });
+    this.audit.write({ user: who.user, ip: who.ip, action, detail: { mode, note, ...extra, ...(p ? { profiles: p.summary, profilesChanged: changes.map((c) => c.name) } : {}), ...(rollbackOf !== undefined ? { rollbackOf, from: this.configs.runningId(prevText) } : {}) } });
+    // Profiles before the config that uses them: a crash between the two leaves the old config
+    // with profiles it does not use, never a config without its profiles.
+    const prevProfiles = this.profileSet;
+    let undoProfiles: (() => void) | null = null;
+    if (p && changes.length) {
+      try {
+        undoProfiles = installProfiles(siteDir!, changes);
+      } catch (err) {
+        // e.g. the disk is full: nothing of the bundle is in place (files are renamed in last).
+        const message = `the site profiles could not be stored in ${siteDir}: ${(err as Error).message}`;
+        this.audit.write({ user: 'system', ip: '', action: 'config-rejected', detail: { errors: [{ path: 'profiles', message }] } });
+        return { ok: false, errors: [fieldError({ path: 'profiles', message })] };
+      }
+      this.profileSet = p.set;
+    }
     const version = this.configs.save(text, { user: who.user, note, ...(rollbackOf !== undefined ? { kind: 'rollback' as const, rollbackOf } : {}) });
     this.text = text;
     // The page's own login settings hold at once (the web server itself is not rebuilt).
@@ -354,8 +394,12 @@ export class App implements WebApp {
       if (prev.web.host !== v.config.web.host || prev.web.port !== v.config.web.port || prev.web.https !== v.config.web.https || JSON.stringify(prev.web.tls) !== JSON.stringify(v.config.web.tls)) setTimeout(() => this.web.rebind(v.config.web).catch((err: Error) => this.opts.log.fatal({ err: err.message }, 'the web page is down: it could start neither on the new settings nor on the previous ones')), 200).unref();
       return { ok: true, applied: 'restart', version };
     }
-    // The new config could not start: put back the previous one, file and gateway.
+    // The new config could not start: put back the previous one, file, profiles and gateway.
     this.auth.reconfigure(authSettings(prev));
+    if (undoProfiles) {
+      undoProfiles();
+      this.profileSet = prevProfiles;
+    }
     this.configs.save(prevText, { user: 'system', note: `restored: the applied config failed to start (${startError})`, kind: 'restored' });
     this.text = prevText;
     const back = await this.restart(prev);
@@ -379,7 +423,7 @@ export class App implements WebApp {
   }
 
   private build(config: SiteConfig): Gateway {
-    return new Gateway(config, this.opts.profiles, this.opts.log, {
+    return new Gateway(config, this.profileSet, this.opts.log, {
       gpioBackend: this.opts.gpioBackend,
       stateDir: this.opts.stateDir,
       // Remote off: no onBundle, so the uplink does not subscribe at all.

@@ -205,12 +205,19 @@ fi
 own "$R/etc/$NAME/config.yaml"
 # Site device profiles (docs/PROFILES.md, "Site profiles"): the technician's own models, loaded
 # with the shipped ones. Made empty once; an install or upgrade never writes, empties or removes
-# it, nor changes its owner or mode. Root owns it and the service's group may read it: the
-# daemon loads profiles and never writes them.
+# a file in it. Root owns it and the service's group may write it (0770): the page's profile
+# upload and a remote bundle's profiles are stored there by the daemon. A folder made by an
+# older install.sh (root:<group> 0750, read-only for the daemon) gets the group's write bit;
+# any other owner or mode is the site's choice and left alone.
 if [ -e "$R/etc/$NAME/drivers" ] || [ -L "$R/etc/$NAME/drivers" ]; then
-  note "kept       /etc/$NAME/drivers/ (site profiles: never touched)"
+  if [ -n "$OWNER" ] && [ ! -L "$R/etc/$NAME/drivers" ] && [ "$(stat -c '%u:%g %a' "$R/etc/$NAME/drivers")" = "0:$gid 750" ]; then
+    chmod 0770 "$R/etc/$NAME/drivers"
+    note "kept       /etc/$NAME/drivers/ (site profiles: files untouched; the service may now store profiles there: 0770)"
+  else
+    note "kept       /etc/$NAME/drivers/ (site profiles: never touched)"
+  fi
 else
-  install -d -m 0750 "$R/etc/$NAME/drivers"
+  install -d -m 0770 "$R/etc/$NAME/drivers"
   if [ -n "$OWNER" ]; then chown "0:$gid" "$R/etc/$NAME/drivers"; fi
   note "created    /etc/$NAME/drivers/ (empty: site device profiles go here)"
 fi

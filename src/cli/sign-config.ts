@@ -156,8 +156,6 @@ export function makeBundle(a: SignArgs, now: number): Signed {
   if (remote === undefined || remote === null) warnings.push(`${configFile} has no remote section: once applied, the gateway turns remote configuration off and only a change on site turns it on again`);
   else if (!(Array.isArray(remote.trustedKeys) && remote.trustedKeys.includes(publicText))) warnings.push(`${configFile}: remote.trustedKeys does not list this key (keyId ${keyIdOf(publicText)}): once applied, the gateway refuses further bundles signed with it`);
 
-  // The format carries profiles; the gateway side does not install them yet (docs/UPLINK.md).
-  if (Object.keys(texts).length) warnings.push(`the bundle carries site profiles (${Object.keys(texts).join(', ')}): gateways of this version refuse such a bundle (invalid) until they install profiles remotely; install them on site and send the config alone`);
   const baseFile = a['base-file'];
   const baseText = baseFile !== undefined ? readText(baseFile, '--base-file') : undefined;
   const base = baseText !== undefined ? configHash(baseText) : (a.base ?? null);

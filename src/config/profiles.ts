@@ -162,6 +162,12 @@ export function checkProfileFile(file: string, shippedDir = DRIVERS_DIR): { prof
   } catch (err) {
     throw new ProfileError(file, [`cannot read: ${(err as Error).message}`]);
   }
+  return checkProfileText(text, file, shippedDir);
+}
+
+/** Checks a profile's text as if it were stored as `file` (an upload, a remote bundle): what is
+ * checked here is what is written there, so the file loads at the next start. Throws a ProfileError. */
+export function checkProfileText(text: string, file: string, shippedDir = DRIVERS_DIR): { profile: Profile; origin: ProfileOrigin } {
   const profile = parseProfile(text, file);
   if (!file.endsWith('.yaml')) throw new ProfileError(file, [`file name: must be "${profile.id}.yaml" (only *.yaml files are loaded)`]);
   const shipped = shippedFileOf(profile.id, shippedDir);

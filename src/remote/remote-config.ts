@@ -25,13 +25,14 @@ export interface RemoteHost {
   runningVersion(): number | null;
   /** The time daemon's verdict: false only when it says "not synchronised". */
   clockSynchronized(): boolean | null;
-  /** Validation exactly as a local apply does it (App.validate plus the fields fixed while running). */
-  /** The check's errors as text parts (path, message), secrets already removed. */
-  check(text: string): { ok: true } | { ok: false; errors: { path: string; message: string }[] };
+  /** Validation exactly as a local apply does it (App.validate plus the fields fixed while
+   * running), against the running profiles with the bundle's site profiles (file name -> text)
+   * added. The errors as text parts (path, message), secrets already removed. */
+  check(text: string, profiles: Readonly<Record<string, string>>): { ok: true } | { ok: false; errors: { path: string; message: string }[] };
   /** Runs `fn` with no other config change (web or remote) in between. */
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** App.apply's own path, called inside serial(). */
-  applyNow(text: string, who: { user: string; ip: string }, note: string, detail: Record<string, unknown>): Promise<ApplyResult>;
+  applyNow(text: string, who: { user: string; ip: string }, note: string, detail: Record<string, unknown>, profiles: Readonly<Record<string, string>>): Promise<ApplyResult>;
   audit(entry: { user: string; ip: string; action: string; detail?: Record<string, unknown> }): void;
   /** Carries out a verified command (called inside serial(), its version already used). */
   command(name: RemoteCommand, version: number): Promise<CommandOutcome>;
@@ -130,10 +131,7 @@ export class RemoteConfigHandler {
         if (highest !== null && b.version <= highest) return refuse('replay', `version ${b.version} is not above ${highest}, the highest version this gateway applied`);
         const running = configHash(this.host.configText);
         if (!b.override && b.base !== running) return refuse('conflict', `the bundle was made against ${b.base ?? 'no base'}, the running config is ${running} (changed on site?); send it with override to replace it anyway`);
-        if (Object.keys(b.profiles).length > 0) {
-          return refuse('invalid', `bundles with site profiles are not supported by this gateway yet (${Object.keys(b.profiles).join(', ')}): install them on site (the page's profile upload) and send the config alone`);
-        }
-        const checked = this.host.check(b.config);
+        const checked = this.host.check(b.config, b.profiles);
         if (!checked.ok) return refuse('invalid', checked.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '));
 
         // Used before it is applied (durably): a crash during the apply cannot make it appliable again.
@@ -142,13 +140,14 @@ export class RemoteConfigHandler {
         let r: ApplyResult;
         this.applying = true;
         try {
-          r = await this.host.applyNow(b.config, { user, ip: '' }, note, { remoteVersion: b.version, keyId: b.keyId, override: b.override });
+          r = await this.host.applyNow(b.config, { user, ip: '' }, note, { remoteVersion: b.version, keyId: b.keyId, override: b.override }, b.profiles);
         } finally {
           this.applying = false;
         }
         if (r.ok) {
           this.log.info({ version: b.version, keyId: b.keyId, applied: r.applied, kept: r.version.id }, 'remote config bundle applied');
-          return this.result({ ...envelope, ts: this.now(), version: b.version, outcome: 'applied', applied: r.applied, config: this.state() });
+          const profiles = Object.keys(b.profiles).length ? { profiles: Object.fromEntries(Object.entries(b.profiles).map(([n, t]) => [n, configHash(t)])) } : {};
+          return this.result({ ...envelope, ts: this.now(), version: b.version, outcome: 'applied', applied: r.applied, ...profiles, config: this.state() });
         }
         if ('startError' in r) {
           this.log.warn({ version: b.version, err: r.startError }, 'remote config bundle failed to start: the previous config is running again');

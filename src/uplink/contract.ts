@@ -225,6 +225,10 @@ export const ConfigResultMessage = z.strictObject({
   detail: z.string().max(4000).optional().describe('what the check or the failed start said, in English (e.g. "devices[2].unitId: must be 1..247 (line 14)")'),
   applied: z.enum(['none', 'reload', 'restart']).optional().describe('with applied: how the config took effect'),
   command: z.enum(REMOTE_COMMAND_NAMES).optional().describe('additive in contract v1: present when the bundle was a command (kind "command"): which one'),
+  profiles: z
+    .record(z.string().max(80), z.string().regex(/^sha256:[0-9a-f]{64}$/))
+    .optional()
+    .describe('additive in contract v1: with applied, when the bundle carried site profiles: each file name with the sha256 of the text now in the site profile folder'),
   config: StatusMessage.shape.config.unwrap().describe('the config running after this bundle (the previous one when refused or rolled back)'),
 });
 export type ConfigResultMessage = z.infer<typeof ConfigResultMessage>;

@@ -1,19 +1,12 @@
 // A site profile uploaded from the page (docs/WEB.md "Site tools"): checked exactly as the
-// daemon will load it (checkProfileFile: schema, invariants, file name = id, no shipped id),
-// then stored as <site profile folder>/<id>.yaml. The file is written and checked in a
-// staging folder inside the site folder (a dot folder: never loaded), then renamed into place,
-// so a crash leaves the old file or the new one, never half a profile, and what was checked is
-// byte for byte what is stored. It takes effect when the daemon next starts.
+// daemon will load it (checkProfileText: schema, invariants, file name = id, no shipped id),
+// then stored as <site profile folder>/<id>.yaml, whole or not at all (store/profile-files.ts):
+// what was checked is byte for byte what is stored. It takes effect when the daemon next starts.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
-import { checkProfileFile, parseProfile, ProfileError } from '../config/profiles.js';
+import { checkProfileText, parseProfile, ProfileError } from '../config/profiles.js';
 import { DRIVERS_DIR } from '../config/paths.js';
-import { fsyncDir } from '../store/fsync-dir.js';
-
-/** Read by the daemon's user and its group (the installer's admin group), nobody else. */
-export const PROFILE_FILE_MODE = 0o640;
-const DIR_MODE = 0o750;
+import { existingFile, writeProfileFiles } from '../store/profile-files.js';
 
 export type UploadResult =
   | { ok: true; id: string; file: string; replaced: boolean; sha256: string }
@@ -38,43 +31,18 @@ export function uploadProfile(text: string, opts: UploadOptions): UploadResult {
     throw err;
   }
   const file = path.join(opts.siteDir, `${id}.yaml`);
-  const existing = lstatOrNull(file);
-  if (existing && !existing.isFile()) return { ok: false, reason: 'exists', file, errors: [`${file} exists and is not a plain file (a link or a folder): it is left as it is`] };
-  fs.mkdirSync(opts.siteDir, { recursive: true, mode: DIR_MODE });
-  const stage = fs.mkdtempSync(path.join(opts.siteDir, '.upload-'));
+  const existing = existingFile(file);
+  if (existing.kind === 'other') return { ok: false, reason: 'exists', file, errors: [`${file} exists and is not a plain file (a link or a folder): it is left as it is`] };
   try {
-    const staged = path.join(stage, `${id}.yaml`);
-    const fd = fs.openSync(staged, 'wx', PROFILE_FILE_MODE);
-    try {
-      fs.fchmodSync(fd, PROFILE_FILE_MODE); // exact mode, whatever the umask
-      fs.writeSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    try {
-      checkProfileFile(staged, shippedDir);
-    } catch (err) {
-      if (!(err instanceof ProfileError)) throw err;
-      // The problem names the shipped file; the file it would have been is named here.
-      return { ok: false, reason: 'clash', file, errors: err.problems.map((p) => `${file}: ${p}`) };
-    }
-    if (existing && !opts.replace) {
-      return { ok: false, reason: 'exists', file, errors: [`${file}: a site profile "${id}" is there already: send it again with replace to replace it`] };
-    }
-    // rename() replaces the directory entry itself: a link there would be replaced, not followed.
-    fs.renameSync(staged, file);
-    fsyncDir(opts.siteDir);
-    return { ok: true, id, file, replaced: existing !== null, sha256: crypto.createHash('sha256').update(text).digest('hex') };
-  } finally {
-    fs.rmSync(stage, { recursive: true, force: true });
+    checkProfileText(text, file, shippedDir);
+  } catch (err) {
+    if (!(err instanceof ProfileError)) throw err;
+    // The problem names the shipped file; the file it would have been is named here.
+    return { ok: false, reason: 'clash', file, errors: err.problems.map((p) => `${file}: ${p}`) };
   }
-}
-
-function lstatOrNull(file: string): fs.Stats | null {
-  try {
-    return fs.lstatSync(file);
-  } catch {
-    return null;
+  if (existing.kind === 'file' && !opts.replace) {
+    return { ok: false, reason: 'exists', file, errors: [`${file}: a site profile "${id}" is there already: send it again with replace to replace it`] };
   }
+  writeProfileFiles(opts.siteDir, [{ name: `${id}.yaml`, text }]);
+  return { ok: true, id, file, replaced: existing.kind === 'file', sha256: crypto.createHash('sha256').update(text).digest('hex') };
 }

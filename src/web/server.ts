@@ -36,8 +36,7 @@ import { csvRows, planImport, type ImportRow } from './device-import.js';
 import { uploadProfile } from './profile-upload.js';
 import { BUCKETS, bucketMs, HistoryQuery, historyPoints, historyQueryInput, seriesOf } from './history.js';
 import { defaultChartPoint } from '../config/profile-schema.js';
-import { DRIVERS_DIR } from '../config/paths.js';
-import { ProfileSet, profileOrigin, siteProfileDir } from '../config/profiles.js';
+import { profileOrigin } from '../config/profiles.js';
 
 const PUBLIC_DIR = path.join(PACKAGE_ROOT, 'src', 'web', 'public');
 const UPLOT_DIR = path.dirname(createRequire(import.meta.url).resolve('uplot'));
@@ -567,12 +566,7 @@ export class WebServer {
       sendJson(res, 500, { ok: false, error: `the new configuration failed to start, the previous one is running again: ${r.startError}` });
     }, { command: true });
 
-    /** The site profile folder, or null when the config sits in the package (no site folder). */
-    const siteDir = (): string | null => {
-      if (app.profiles instanceof ProfileSet) return app.profiles.siteDir;
-      const dir = siteProfileDir(app.configs.file);
-      return path.resolve(dir) === path.resolve(DRIVERS_DIR) ? null : dir;
-    };
+    const siteDir = (): string | null => app.siteProfileDir();
 
     // Every loaded Modbus profile, shipped and site (the device form's picker, the tools view),
     // and the site files stored since the start, not loaded until a restart.

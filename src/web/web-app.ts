@@ -36,6 +36,8 @@ export interface WebApp {
   readonly configText: string;
   readonly logs: LogRing;
   readonly profiles: ReadonlyMap<string, Profile>;
+  /** The site profile folder (drivers/ beside the config), or null when the config sits in the package. */
+  siteProfileDir(): string | null;
   /** Set by the CLI when it can restart the daemon (exit 75 under systemd). */
   restartHandler: (() => void) | null;
   onReading(fn: (r: Reading) => void): () => void;

@@ -10,7 +10,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { App } from '../../src/app.js';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
-import { loadProfiles } from '../../src/config/profiles.js';
+import { loadProfiles, loadProfileSet } from '../../src/config/profiles.js';
+import type { Profile } from '../../src/config/profile-schema.js';
 import { parseSiteConfig } from '../../src/config/site-config.js';
 import { silentLogger } from '../../src/log.js';
 import { BUNDLE_FORMAT, configHash, generateKeyPair, keyIdOf, MAX_BUNDLE_BYTES, signBundle, type Bundle, type BundlePayload } from '../../src/remote/bundle.js';
@@ -26,6 +27,7 @@ const KEY = generateKeyPair();
 const OTHER = generateKeyPair();
 const KEY_ID = keyIdOf(KEY.publicText);
 const profiles = loadProfiles(DRIVERS_DIR);
+const CR10 = fs.readFileSync('test/fixtures/site-drivers/acme-cr10.yaml', 'utf8');
 
 let cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -89,7 +91,7 @@ interface Site {
 }
 
 /** The daemon on a simulated site (a fridge, a health kiosk), uplinked to the test broker. */
-async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reuse?: Site; protocolVersion?: 4 | 5 } = {}): Promise<Site> {
+async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reuse?: Site; protocolVersion?: 4 | 5; profiles?: ReadonlyMap<string, Profile> } = {}): Promise<Site> {
   const m = await mosquitto();
   let file: string;
   let stateDir: string;
@@ -122,9 +124,10 @@ async function site(o: { remote?: boolean; clock?: Record<string, unknown>; reus
     });
     fs.writeFileSync(file, text);
   }
-  const r = parseSiteConfig(text, profiles);
+  const set = o.profiles ?? profiles;
+  const r = parseSiteConfig(text, set);
   if (!r.ok) throw new Error(r.errors.join('\n'));
-  const app = new App(r.config, text, { configFile: file, editableFile: file, profiles, log: silentLogger(), stateDir });
+  const app = new App(r.config, text, { configFile: file, editableFile: file, profiles: set, log: silentLogger(), stateDir });
   cleanups.push(() => app.stop());
   await app.start();
   await waitFor(() => app.gateway.uplink?.state === 'connected', 10_000, 'uplink connected');
@@ -230,8 +233,8 @@ describe('remote configuration: the gateway (issue 17)', () => {
     const loosen = text.replace("profile: fc-health-kiosk-v1\n", 'profile: fc-health-kiosk-v1\n    privacy: { systolic_bp: public }\n');
     expect(loosen).not.toBe(text);
     await refused(bundle(s.app, { version: 10, config: loosen }), 'invalid', /would loosen systolic_bp/);
-    // Site profiles are not installed remotely (yet): said so, nothing written.
-    await refused(bundle(s.app, { version: 11, profiles: { 'acme-x.yaml': 'id: acme-x\n' } }), 'invalid', /site profiles are not supported/);
+    // A site profile that is not one (its file name is not its id): refused, nothing written.
+    await refused(bundle(s.app, { version: 11, profiles: { 'acme-x.yaml': CR10 } }), 'invalid', /^profiles\.acme-x\.yaml: id: "acme-cr10" must equal the file name "acme-x"/);
     expect(fs.existsSync(path.join(path.dirname(s.file), 'drivers'))).toBe(false);
     // Made against another config than the running one (a technician changed it on site).
     const stale = configHash(withThreshold(text, 7));
@@ -319,6 +322,53 @@ describe('remote configuration: the gateway (issue 17)', () => {
     // The uplink of the restored gateway still answers.
     await waitFor(() => s.app.gateway.uplink?.state === 'connected', 10_000, 'uplink back');
     expect(await platform.roundTrip(bundle(s.app, { version: 2 }))).toMatchObject({ outcome: 'refused', reason: 'replay' });
+  });
+
+  it('a bundle with a site profile: stored beside the config, the gateway rebuilt on it (its device polled), the answer lists it; one whose config fails to start puts the previous file back; a restart loads it', async () => {
+    const s = await site();
+    const platform = await Platform.connect(broker!.port);
+    const stored = path.join(path.dirname(s.file), 'drivers', 'acme-cr10.yaml');
+    // A device of the site's own model, on the simulated bus.
+    const withCold = s.app.configText.replace('  - id: kiosk-1', '  - id: cold-1\n    facility: canteen\n    profile: acme-cr10\n    bus: lan\n    unitId: 4\n    pollMs: 500\n  - id: kiosk-1');
+    expect(withCold).not.toBe(s.app.configText);
+    // Without the profile the config does not pass.
+    expect(await platform.roundTrip(bundle(s.app, { version: 1, config: withCold }))).toMatchObject({ outcome: 'refused', reason: 'invalid', detail: expect.stringMatching(/acme-cr10/) });
+
+    const readings: string[] = [];
+    s.app.onReading((x) => {
+      if (x.device === 'cold-1' && x.quality === 'good') readings.push(x.point);
+    });
+    const r = await platform.roundTrip(bundle(s.app, { version: 2, config: withCold, profiles: { 'acme-cr10.yaml': CR10 }, note: '冷库控制器' }));
+    expect(r).toMatchObject({ outcome: 'applied', applied: 'restart', version: 2, profiles: { 'acme-cr10.yaml': configHash(CR10) } });
+    expect(fs.readFileSync(stored, 'utf8')).toBe(CR10);
+    expect(s.app.profiles.get('acme-cr10')?.model).toBe('CR-10 cold-room controller');
+    await waitFor(() => readings.includes('room_temperature'), 10_000, 'a good reading of cold-1 (acme-cr10) from the simulator');
+    const audit = auditLines(s.app, 'config-remote').at(0)!;
+    expect(audit.detail).toMatchObject({ mode: 'restart', profiles: { 'acme-cr10.yaml': configHash(CR10) }, profilesChanged: ['acme-cr10.yaml'] });
+
+    // A changed profile with a config that cannot start (the simulator's port taken): both back.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    const running = s.app.configText;
+    const edited = CR10.replace('Cold-room controller (test)', 'Cold-room controller rev B');
+    const back = await platform.roundTrip(bundle(s.app, { version: 3, config: running.replaceAll(`port: ${s.simPort}`, `port: ${taken}`), profiles: { 'acme-cr10.yaml': edited } }));
+    expect(back).toMatchObject({ outcome: 'rolled-back', version: 3, config: { hash: configHash(running) } });
+    expect(back.profiles).toBeUndefined();
+    expect(fs.readFileSync(stored, 'utf8')).toBe(CR10);
+    expect(s.app.profiles.get('acme-cr10')?.name.en).toBe('Cold-room controller (test)');
+    expect(s.app.configText).toBe(running);
+    // The same profile again is no change: the config alone decides how it is applied.
+    const same = await platform.roundTrip(bundle(s.app, { version: 4, config: withThreshold(running, 5), profiles: { 'acme-cr10.yaml': CR10 } }));
+    expect(same).toMatchObject({ outcome: 'applied', applied: 'reload' });
+    expect(auditLines(s.app, 'config-remote').at(0)!.detail).toMatchObject({ profilesChanged: [] });
+
+    // The daemon started again reads the stored profile from the site folder.
+    await s.app.stop();
+    const again = await site({ reuse: s, profiles: loadProfileSet({ configFile: s.file }) });
+    expect(again.app.profiles.get('acme-cr10')?.model).toBe('CR-10 cold-room controller');
+    expect(again.app.config.devices.map((d) => d.id)).toContain('cold-1');
   });
 
   it('a box whose clock is known unsynchronised refuses with clock-unsynced, and applies once synced', async () => {

@@ -73,7 +73,8 @@ describe('systemd/install.sh', () => {
     // The site profile folder, made empty.
     const siteDrivers = path.join(root, 'etc/community-gateway/drivers');
     expect(fs.readdirSync(siteDrivers)).toEqual([]);
-    expect(fs.statSync(siteDrivers).mode & 0o777).toBe(0o750);
+    // Group-writable: the daemon stores the page's uploads and a remote bundle's profiles there.
+    expect(fs.statSync(siteDrivers).mode & 0o777).toBe(0o770);
     expect(first.out).toMatch(/created\s+\/etc\/community-gateway\/drivers\//);
 
     // The user and its groups, in the throwaway root's own files.
@@ -93,7 +94,7 @@ describe('systemd/install.sh', () => {
         expect(`${st.uid}:${st.gid}`, d).toBe(`${uid}:${gid}`);
       }
       expect(fs.statSync(path.join(root, 'opt/community-gateway/dist/src/cli.js')).uid).toBe(0);
-      // Root owns the site profiles; the service's group reads them (the daemon never writes one).
+      // Root owns the site profile folder; the service's group reads and writes it.
       const st = fs.statSync(siteDrivers);
       expect(`${st.uid}:${st.gid}`).toBe(`0:${gid}`);
     }
@@ -124,6 +125,17 @@ describe('systemd/install.sh', () => {
     expect(second.out).toMatch(/unchanged\s+\/etc\/udev\/rules\.d\/99-community-gateway-serial\.rules/);
     expect(second.out).toMatch(/unchanged\s+\/usr\/lib\/sysusers\.d\/community-gateway\.conf/);
     expect(second.out).not.toMatch(/sysusers\s+Creating/);
+
+    if (process.getuid?.() === 0) {
+      // A folder as an older install.sh made it (root:<group> 0750, read-only for the daemon)
+      // gets the group's write bit; its files stay as they are.
+      fs.chmodSync(siteDrivers, 0o750);
+      const third = install(root);
+      expect(third.status, third.out).toBe(0);
+      expect(fs.statSync(siteDrivers).mode & 0o777).toBe(0o770);
+      expect(third.out).toMatch(/kept\s+\/etc\/community-gateway\/drivers\/ \(site profiles: files untouched; the service may now store profiles there: 0770\)/);
+      expect(fs.readFileSync(path.join(siteDrivers, 'acme-cr10.yaml'), 'utf8')).toBe(siteProfile);
+    }
   });
 
   it('refuses a source without dist/ with a clear message', () => {

@@ -397,6 +397,12 @@ cmp -s "$REPO/test/fixtures/site-drivers/acme-cr10.yaml" "$ROOT/etc/$NAME/driver
 check "a re-install keeps the site profile in /etc/$NAME/drivers" \
   "exit $rc; ${kept:-no 'kept' line}; unchanged: $same; folder $(C stat -c '%U:%G %a' /etc/$NAME/drivers 2>&1)" \
   test "$rc" = 0 -a -n "$kept" -a "$same" = yes
+# The page's profile upload and a remote bundle's profiles are written by the daemon: as the
+# service user, under the unit's own ProtectSystem=strict with its ConfigurationDirectory.
+w=$(C systemd-run --quiet --wait --pipe -p User=$NAME -p Group=$NAME -p ProtectSystem=strict -p ConfigurationDirectory=$NAME \
+  sh -c "printf 'id: probe\n' > /etc/$NAME/drivers/.probe && rm /etc/$NAME/drivers/.probe && echo written" 2>&1)
+check "the service, in its sandbox, may store a site profile in /etc/$NAME/drivers" \
+  "${w:-nothing}; folder $(C stat -c '%U:%G %a' /etc/$NAME/drivers 2>&1)" test "$w" = written
 t=$(date +%s)
 C systemctl restart "$UNIT"
 wait_active 60
