@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const left = (g.prepare('SELECT seq FROM outbox').all() as { seq: number }[]).map((r) => r.seq);
   g.close();
   await sleep(2000);
-  const got = new Set(platform.seqs('gw-soak'));
+  const got = new Set(await platform.seqs('gw-soak'));
   const missing = Array.from({ length: lastSeq }, (_, i) => i + 1).filter((s) => !got.has(s) && !left.includes(s));
   await platform.stop();
   await broker.stop();

@@ -70,8 +70,8 @@ describe('remote configuration through the CLI', () => {
     const p2 = await cliAsync(['platform', 'push', '--url', `mqtt://127.0.0.1:${m.port}`, '--community', CC, '--timeout', '30', bundle]);
     expect(p2.status).toBe(1);
     expect(p2.stderr).toMatch(/replay/);
-    await waitFor(() => consumer.configResults(GW).length >= 2, 10_000, 'results stored');
-    expect(consumer.configResults(GW).map((r) => [r.version, r.outcome, r.reason ?? null])).toEqual([
+    await waitFor(async () => (await consumer.configResults(GW)).length >= 2, 10_000, 'results stored');
+    expect((await consumer.configResults(GW)).map((r) => [r.version, r.outcome, r.reason ?? null])).toEqual([
       [1, 'applied', null],
       [1, 'refused', 'replay'],
     ]);  }, 120_000);

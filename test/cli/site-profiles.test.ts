@@ -205,7 +205,7 @@ describe('the daemon with a site profile', () => {
     expect(JSON.parse(door.payload)).toMatchObject({ quality: 'good' });
 
     // The inventory at the platform: the site's profile is marked as such, against the schema.
-    const inv = await waitFor(() => platform.items('gw-siteprof', 'inventory')[0], 15_000, 'the inventory at the platform');
+    const inv = await waitFor(async () => (await platform.items('gw-siteprof', 'inventory'))[0], 15_000, 'the inventory at the platform');
     expect(platform.stats.rejected).toBe(0);
     const devices = inv.body.devices as { id: string; profile: string; profileSource: string }[];
     expect(devices.map((d) => [d.id, d.profile, d.profileSource])).toEqual([

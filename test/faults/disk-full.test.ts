@@ -96,8 +96,8 @@ describe.skipIf(!canUnshare)('fault: full disk (needs root for unshare -m and a 
     // the platform must hold every seq up to the last one committed before that moment.
     await waitFor(async () => (await metric(s.webPort, 'cgw_outbox_rows')) === 0, 180_000, 'outbox drained');
     const last = (await metric(s.webPort, 'cgw_outbox_last_seq')) - 40;
-    await waitFor(() => new Set(platform.seqs('gw-full')).size >= last, 60_000, 'platform catches up');
-    const seqs = [...new Set(platform.seqs('gw-full'))].sort((a, b) => a - b);
+    await waitFor(async () => new Set(await platform.seqs('gw-full')).size >= last, 60_000, 'platform catches up');
+    const seqs = [...new Set(await platform.seqs('gw-full'))].sort((a, b) => a - b);
     // Dropped items never got a seq: what was committed arrives without a gap.
     expect(seqs.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]! - seqs[i - 1]!).toBe(1);

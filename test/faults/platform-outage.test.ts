@@ -34,7 +34,7 @@ describe('fault: platform outage', () => {
     );
     await g.start();
     try {
-      await waitFor(() => platform.seqs('gw-outage').length > 10, 20_000, 'steady state');
+      await waitFor(async () => (await platform.seqs('gw-outage')).length > 10, 20_000, 'steady state');
       await broker.stop('SIGTERM');
       const before = g.outbox!.stats().lastSeq;
       await sleep(OUTAGE_S * 1000);
@@ -45,8 +45,8 @@ describe('fault: platform outage', () => {
       await broker.restart();
       await waitFor(() => g.outbox!.stats().rows === 0 && g.uplink!.inFlight === 0, 120_000, 'backlog drained');
       const last = g.outbox!.stats().lastSeq;
-      await waitFor(() => new Set(platform.seqs('gw-outage')).size >= last, 30_000, 'every seq at the platform');
-      const seqs = [...new Set(platform.seqs('gw-outage'))].sort((a, b) => a - b);
+      await waitFor(async () => new Set(await platform.seqs('gw-outage')).size >= last, 30_000, 'every seq at the platform');
+      const seqs = [...new Set(await platform.seqs('gw-outage'))].sort((a, b) => a - b);
       expect(seqs).toEqual(Array.from({ length: last }, (_, i) => i + 1));
       expect(platform.stats.conflicts).toBe(0);
       expect(platform.stats.rejected).toBe(0);

@@ -110,8 +110,8 @@ describe('fault: power cut with the raw store on', () => {
 
     // Power back: the daemon starts on the same files and keeps what was stored.
     const p2 = await run();
-    await waitFor(() => new Set(platform.seqs('gw-rawcut')).size >= lastSeq, 30_000, 'every seq committed before the cut delivered');
-    const seqs = [...new Set(platform.seqs('gw-rawcut'))].sort((a, b) => a - b);
+    await waitFor(async () => new Set(await platform.seqs('gw-rawcut')).size >= lastSeq, 30_000, 'every seq committed before the cut delivered');
+    const seqs = [...new Set(await platform.seqs('gw-rawcut'))].sort((a, b) => a - b);
     expect(seqs.slice(0, lastSeq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
     p2.kill('SIGTERM');
     expect(await new Promise((r) => p2.once('exit', r))).toBe(0);

@@ -87,8 +87,8 @@ export async function powerCutScenario(cuts: number, runMs: [number, number]): P
     expect(after.integrity).toBe('ok');
     if (i === 0) {
       // The broker publishes the gateway's last will: the platform sees it offline.
-      await waitFor(() => platform.lastStatus('gw-cut')?.reason === 'will', 5000, 'last will');
-      expect(platform.lastStatus('gw-cut')).toMatchObject({ state: 'offline', reason: 'will', kind: 'status' });
+      await waitFor(async () => (await platform.lastStatus('gw-cut'))?.reason === 'will', 5000, 'last will');
+      expect(await platform.lastStatus('gw-cut')).toMatchObject({ state: 'offline', reason: 'will', kind: 'status' });
     }
   }
   const committed = readDb(dbFile).lastSeq;
@@ -104,14 +104,14 @@ export async function powerCutScenario(cuts: number, runMs: [number, number]): P
   // Every committed seq, from the first to the last, exactly once after de-duplication
   // (rows committed during the final stop stay in the outbox for the next start).
   const expected = Array.from({ length: final.lastSeq }, (_, i) => i + 1).filter((s) => !final.remaining.includes(s));
-  await waitFor(() => platform.seqs('gw-cut').length >= expected.length, 10000, 'platform caught up');
-  expect(platform.seqs('gw-cut')).toEqual(expected);
+  await waitFor(async () => (await platform.seqs('gw-cut')).length >= expected.length, 10000, 'platform caught up');
+  expect(await platform.seqs('gw-cut')).toEqual(expected);
   expect(platform.stats.conflicts).toBe(0);
   expect(platform.stats.rejected).toBe(0);
   // One inventory per start.
   expect(starts).toBe(cuts + 1);
-  expect(platform.items('gw-cut', 'inventory').length).toBe(cuts + 1);
-  const delivered = platform.seqs('gw-cut').length;
+  expect((await platform.items('gw-cut', 'inventory')).length).toBe(cuts + 1);
+  const delivered = (await platform.seqs('gw-cut')).length;
   await platform.stop();
   return { committed, delivered };
 }

@@ -75,14 +75,14 @@ describe('reference consumer: remote configuration topics', () => {
     await pub(diagnosticsTopic(CC, GW), JSON.stringify({ ...part, parts: 0 }));
     await waitFor(() => c.stats.messages === 10, 10_000, 'ten messages');
     expect(c.stats).toMatchObject({ ignored: 2, configResults: 2, rejected: 3, statuses: 1, diagnostics: 1 });
-    const stored = c.configResults(GW);
+    const stored = await c.configResults(GW);
     expect(stored.map((r) => [r.version, r.outcome, r.reason])).toEqual([
       [7, 'applied', null],
       [6, 'refused', 'replay'],
     ]);
     expect(ConfigResultMessage.parse(stored[0]!.body)).toEqual(JSON.parse(result()));
-    expect(c.configResults('gw-other')).toEqual([]);
-    expect(c.lastStatus(GW)).toMatchObject({ config });
+    expect(await c.configResults('gw-other')).toEqual([]);
+    expect(await c.lastStatus(GW)).toMatchObject({ config });
     // Rejected: the bad outcome by its field, the topic that names another gateway.
     const rej = new Database(db, { readonly: true }).prepare('SELECT topic, reason FROM rejected ORDER BY id').all() as { topic: string; reason: string }[];
     expect(rej).toHaveLength(3);
@@ -92,7 +92,7 @@ describe('reference consumer: remote configuration topics', () => {
     expect(rej[2]).toMatchObject({ topic: diagnosticsTopic(CC, GW) });
     expect(rej[2]!.reason).toMatch(/^parts: /);
     // Nothing of config/set went into the items or the rejected table.
-    expect(c.items(GW)).toEqual([]);
+    expect(await c.items(GW)).toEqual([]);
   });
 
   it('without sharing (--group none) a retained bundle on config/set reaches the consumer and is ignored too', async () => {

@@ -59,8 +59,8 @@ describe('uplink drain', () => {
     try {
       uplink.start();
       await waitFor(() => outbox.stats().rows === 0 && uplink.inFlight === 0, 60_000, 'backlog drained');
-      await waitFor(() => platform.seqs('gw-drain').length >= n, 20_000, 'every seq at the platform');
-      const items = platform.items('gw-drain', 'agg');
+      await waitFor(async () => (await platform.seqs('gw-drain')).length >= n, 20_000, 'every seq at the platform');
+      const items = await platform.items('gw-drain', 'agg');
       expect(items.map((it) => it.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       for (const it of items) expect(it.body).toEqual({ seq: it.seq, ...JSON.parse(agg(it.seq - 1).body) });
       expect(platform.stats.conflicts).toBe(0);

@@ -67,17 +67,17 @@ describe('uplink to Mosquitto', () => {
     const broker = await Mosquitto.start();
     const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`);
     const g = await site({ url: `mqtt://127.0.0.1:${broker.port}` });
-    await waitFor(() => platform.items('gw-up', 'agg').length >= 2 * POINTS_PER_WINDOW, 20000, 'two windows of aggregates');
+    await waitFor(async () => (await platform.items('gw-up', 'agg')).length >= 2 * POINTS_PER_WINDOW, 20000, 'two windows of aggregates');
     expect(platform.stats.rejected).toBe(0);
     expect(platform.stats.conflicts).toBe(0);
     // The uplink's client switched mqtt-packet's 6 MB number cache off for the process.
     expect((mqttPacket as unknown as { writeToStream: { cacheNumbers: boolean } }).writeToStream.cacheNumbers).toBe(false);
-    const seqs = platform.seqs('gw-up');
+    const seqs = await platform.seqs('gw-up');
     expectDense(seqs, seqs.length);
-    const inv = platform.items('gw-up', 'inventory');
+    const inv = await platform.items('gw-up', 'inventory');
     expect(inv[0]!.seq).toBe(1);
     expect((inv[0]!.body.devices as { id: string }[]).map((d) => d.id)).toEqual(['fridge-1', 'kitchen-th', 'io-1']);
-    const agg = platform.items('gw-up', 'agg').map((i) => i.body);
+    const agg = (await platform.items('gw-up', 'agg')).map((i) => i.body);
     // The first window after start may end before the first poll; the last one is whole.
     const fridge = agg.filter((a) => a.device === 'fridge-1' && a.point === 'fridge_1_temperature').at(-1)!;
     expect(fridge).toMatchObject({ type: 'point', windowSeconds: 5, unit: '°C', kind: 'gauge' });
@@ -91,8 +91,8 @@ describe('uplink to Mosquitto', () => {
     expect(status).toMatchObject({ kind: 'status', state: 'online', gatewayId: 'gw-up' });
     expect(g.outbox!.stats().lastSeq).toBeGreaterThanOrEqual(seqs.at(-1)!);
     // Field health rides on the periodic status: per bus attempts, per device last success.
-    const health = await waitFor(() => {
-      const h = platform.lastStatus('gw-up')?.health as { buses: { requests: number }[]; devices: { id: string; lastSuccess: number | null }[] } | undefined;
+    const health = await waitFor(async () => {
+      const h = (await platform.lastStatus('gw-up'))?.health as { buses: { requests: number }[]; devices: { id: string; lastSuccess: number | null }[] } | undefined;
       return h && h.buses[0]!.requests > 0 && h.devices.every((d) => d.lastSuccess) ? h : undefined;
     }, 10000, 'a status with health');
     expect(health.buses).toEqual([expect.objectContaining({ id: 'lan', type: 'modbus-tcp', state: 'up', crcErrors: 0, timeouts: 0 })]);
@@ -108,7 +108,7 @@ describe('uplink to Mosquitto', () => {
     // docs/UPLINK.md.)
     const platform = await consumer(`mqtt://127.0.0.1:${broker.port}`, 'none');
     const g = await site({ url: `mqtt://127.0.0.1:${broker.port}`, reconnectMinMs: 3000, reconnectMaxMs: 5000 });
-    await waitFor(() => platform.items('gw-up', 'agg').length >= POINTS_PER_WINDOW, 15000, 'first window');
+    await waitFor(async () => (await platform.items('gw-up', 'agg')).length >= POINTS_PER_WINDOW, 15000, 'first window');
     await broker.stop('SIGTERM');
     const before = g.outbox!.stats().lastSeq;
     await sleep(30_000);
@@ -118,12 +118,12 @@ describe('uplink to Mosquitto', () => {
     await broker.restart();
     await waitFor(() => g.outbox!.stats().rows === 0 && g.uplink!.inFlight === 0, 30000, 'backlog drained');
     const last = g.outbox!.stats().lastSeq;
-    await waitFor(() => platform.seqs('gw-up').length >= last, 10000, 'every seq at the platform').catch((e: Error) => {
-      const got = new Set(platform.seqs('gw-up'));
+    await waitFor(async () => (await platform.seqs('gw-up')).length >= last, 10000, 'every seq at the platform').catch(async (e: Error) => {
+      const got = new Set(await platform.seqs('gw-up'));
       const missing = Array.from({ length: last }, (_, i) => i + 1).filter((x) => !got.has(x));
       throw new Error(`${e.message}: missing seq ${missing.join(',')}; broker log:\n${broker.log().slice(-3000)}`);
     });
-    expectDense(platform.seqs('gw-up'), last);
+    expectDense(await platform.seqs('gw-up'), last);
     expect(platform.stats.conflicts).toBe(0);
     expect(platform.stats.rejected).toBe(0);
     expect(g.uplink!.stats.connects).toBeGreaterThanOrEqual(2);
@@ -152,14 +152,14 @@ describe('uplink to Mosquitto', () => {
     const s = g.outbox!.stats();
     expect(s.rows).toBeLessThanOrEqual(20);
     await broker.restart();
-    await waitFor(() => platform.items('gw-up', 'alarm').length === 3 && (platform.lastStatus('gw-up')?.shed as { rows: number } | undefined)?.rows, 20000, 'alarms and status');
-    const alarms = platform.items('gw-up', 'alarm').map((a) => a.body);
+    await waitFor(async () => (await platform.items('gw-up', 'alarm')).length === 3 && ((await platform.lastStatus('gw-up'))?.shed as { rows: number } | undefined)?.rows, 20000, 'alarms and status');
+    const alarms = (await platform.items('gw-up', 'alarm')).map((a) => a.body);
     expect(alarms.map((a) => a.alarm).sort()).toEqual(['probe-a', 'probe-b', 'probe-c']);
     expect(alarms.every((a) => a.state === 'raised')).toBe(true);
     // The alarms were raised before most aggregates and still came first.
-    const status = platform.lastStatus('gw-up')!;
+    const status = (await platform.lastStatus('gw-up'))!;
     expect((status.shed as { rows: number }).rows).toBeGreaterThanOrEqual(s.shedRows);
-    expect(platform.items('gw-up', 'agg').length).toBeLessThanOrEqual(20);
+    expect((await platform.items('gw-up', 'agg')).length).toBeLessThanOrEqual(20);
   }, 90_000);
 
   it('mutual TLS: the right client certificate connects; a wrong one is refused with a clear log line and data stays buffered', async () => {
@@ -171,10 +171,10 @@ describe('uplink to Mosquitto', () => {
     const good = await site({ url, protocolVersion: 5, caFile: certs.caCert, certFile: certs.clientCert, keyFile: certs.clientKey }, { gatewayId: 'gw-tls' });
     const captured = capturingLogger();
     const bad = await site({ url, caFile: certs.caCert, certFile: certs.rogueClientCert, keyFile: certs.rogueClientKey }, { gatewayId: 'gw-rogue' }, captured.log);
-    await waitFor(() => platform.items('gw-tls', 'agg').length >= POINTS_PER_WINDOW, 20000, 'aggregates over TLS');
+    await waitFor(async () => (await platform.items('gw-tls', 'agg')).length >= POINTS_PER_WINDOW, 20000, 'aggregates over TLS');
     expect(good.uplink!.state).toBe('connected');
     expect(bad.uplink!.state).not.toBe('connected');
-    expect(platform.seqs('gw-rogue')).toEqual([]);
+    expect(await platform.seqs('gw-rogue')).toEqual([]);
     expect(bad.outbox!.stats().rows).toBeGreaterThan(POINTS_PER_WINDOW); // inventory and aggregates kept
     const refused = captured.lines().find((l) => l.msg === 'uplink cannot connect; data stays in the outbox');
     expect(refused, JSON.stringify(captured.lines().slice(-5))).toBeDefined();
