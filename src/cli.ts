@@ -27,6 +27,12 @@ import { keygenCommand } from './cli/keygen.js';
 import { signConfigCommand } from './cli/sign-config.js';
 import { signCommandCommand } from './cli/sign-command.js';
 import { platformPushCommand } from './cli/platform-push.js';
+import { platformMigrateCommand } from './cli/platform-migrate.js';
+
+/** `platform migrate`, a sub-command of `platform`. */
+const PLATFORM_MIGRATE = `platform migrate --db postgres://USER@HOST:PORT/DB|FILE
+      Create or upgrade the consumer's tables (consumers also do it when they start, under a
+      lock) and list the schema steps applied. Exit 0 done, 1 the database refused, 2 bad arguments.`;
 
 /** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
 const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
@@ -72,11 +78,14 @@ const COMMANDS: Record<string, string> = {
   'privacy-report': `privacy-report --config FILE [--json]
       Every point's privacy class and what leaves the site in which form (for the
       data-protection officer).`,
-  platform: `platform --url URL --db FILE [--group G|none] [--client-id ID]
+  platform: `platform --url URL --db postgres://USER@HOST:PORT/DB|FILE [--group G|none] [--client-id ID]
            [--ca FILE --cert FILE --key FILE] [--username U --password P]
       The reference platform consumer: subscribes to $share/<group>/fc/v1/# (or fc/v1/#
-      with --group none), validates, de-duplicates on (gatewayId, seq), stores in SQLite;
-      keeps the latest status and every config/result per gateway.
+      with --group none), validates, de-duplicates on (gatewayId, seq), stores in PostgreSQL
+      (several consumers, one database) or a SQLite file (one laptop); keeps every status,
+      every config/result and the facility register (each gateway's newest inventory).
+      A message is acknowledged once committed; while the database is away it waits.
+    ${PLATFORM_MIGRATE}
     ${PLATFORM_PUSH}`,
   keygen: `keygen --out FILE [--force]
       Make an Ed25519 key pair for signing remote-configuration bundles: the private key
@@ -144,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'sign-config') return signConfigCommand(argv.slice(1), COMMANDS['sign-config']!);
   if (argv[0] === 'sign-command') return signCommandCommand(argv.slice(1), COMMANDS['sign-command']!);
   if (argv[0] === 'platform' && argv[1] === 'push') return platformPushCommand(argv.slice(2), PLATFORM_PUSH);
+  if (argv[0] === 'platform' && argv[1] === 'migrate') return platformMigrateCommand(argv.slice(2), PLATFORM_MIGRATE);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -276,7 +286,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'platform':
       if (!values.url || !values.db) {
-        process.stderr.write('platform needs --url mqtt://host:port and --db FILE\n');
+        process.stderr.write('platform needs --url mqtt://host:port and --db postgres://... or FILE\n');
         return 2;
       }
       return platform(format, {

@@ -8,7 +8,7 @@
 // and ON CONFLICT DO NOTHING drops it: exactly a unique key on (gatewayId, seq) for every
 // gateway that follows the contract. The one case it cannot see is a conflicting item (same
 // seq, other content) with another time: it is stored beside the first, and integrity
-// queries find it (docs/PLATFORM.md).
+// queries find it (docs/UPLINK.md, "Running a platform consumer").
 //
 // Migrations: schema_migrations lists the steps applied; each runs once, in a transaction,
 // under an advisory lock, so consumers starting together do not race.

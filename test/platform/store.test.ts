@@ -3,6 +3,7 @@
 // (gatewayId, seq), conflicts, the facility register (newest inventory wins), the streamed
 // scans the report reads, results and rejected messages; PostgreSQL's monthly partitions and
 // its migration step run twice at once.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -181,6 +182,26 @@ describe('consumer store: PostgreSQL only', () => {
     await c.end();
     await a.close();
     await b.close();
+  });
+});
+
+describe('platform migrate', () => {
+  it('creates the schema of an empty database and lists its steps; says which option is wrong; exit 1 when the database is unreachable', () => {
+    const admin = spawnSync('psql', [cluster.url, '-q', '-c', 'CREATE DATABASE tmig'], { encoding: 'utf8' });
+    expect(admin.status, admin.stderr).toBe(0);
+    const cli = (...a: string[]) => spawnSync(process.execPath, ['dist/src/cli.js', 'platform', 'migrate', ...a], { encoding: 'utf8' });
+    const r = cli('--db', cluster.url.replace(/\/cgw$/, '/tmig'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(MIGRATIONS.map((m) => String(m.version)));
+    // Twice: nothing more to do, the same list.
+    expect(cli('--db', cluster.url.replace(/\/cgw$/, '/tmig')).stdout).toBe(r.stdout);
+    const bad = cli();
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--db: is required/);
+    expect(cli('--db', 'x.db', 'extra').stderr).toMatch(/FILE: none expected/);
+    const down = cli('--db', 'postgres://postgres@127.0.0.1:1/none');
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(/ECONNREFUSED/);
   });
 });
 
