@@ -20,3 +20,34 @@ export function registerRows(gatewayId: string, communityCode: string, item: Any
     inventoryTs: inv.ts,
   }));
 }
+
+/** A register_devices row as either database returns it (PostgreSQL: bigint as text, time as Date). */
+export interface DeviceRow {
+  gateway_id: string;
+  device_id: string;
+  community_code: string;
+  facility: string;
+  profile: string;
+  profile_source: string | null;
+  manufacturer: string;
+  model: string;
+  points: number;
+  inventory_seq: number | string;
+  inventory_ts: number | Date;
+}
+
+export function fromDeviceRow(r: DeviceRow): RegisterDevice {
+  return {
+    gatewayId: r.gateway_id,
+    communityCode: r.community_code,
+    deviceId: r.device_id,
+    facility: r.facility,
+    profile: r.profile,
+    profileSource: r.profile_source as RegisterDevice['profileSource'],
+    manufacturer: r.manufacturer,
+    model: r.model,
+    points: r.points,
+    inventorySeq: Number(r.inventory_seq),
+    inventoryTs: r.inventory_ts instanceof Date ? r.inventory_ts.getTime() : r.inventory_ts,
+  };
+}

@@ -16,7 +16,7 @@ import pg from 'pg';
 import type { ConfigResultMessage, StatusMessage } from '../uplink/contract.js';
 import { canonical, configHash } from '../remote/bundle.js';
 import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
-import { registerRows } from './register.js';
+import { fromDeviceRow, registerRows, type DeviceRow } from './register.js';
 
 /** Advisory lock keys (any fixed 64-bit numbers, ours alone in the database). */
 const LOCK_MIGRATE = 7_340_001;
@@ -333,19 +333,7 @@ export class PostgresStore implements ConsumerStore {
 
   async register(community?: string): Promise<RegisterDevice[]> {
     const r = await this.p.query<DeviceRow>('SELECT * FROM register_devices WHERE ($1::text IS NULL OR community_code = $1) ORDER BY gateway_id, device_id', [community ?? null]);
-    return r.rows.map((x) => ({
-      gatewayId: x.gateway_id,
-      communityCode: x.community_code,
-      deviceId: x.device_id,
-      facility: x.facility,
-      profile: x.profile,
-      profileSource: x.profile_source as RegisterDevice['profileSource'],
-      manufacturer: x.manufacturer,
-      model: x.model,
-      points: x.points,
-      inventorySeq: Number(x.inventory_seq),
-      inventoryTs: x.inventory_ts.getTime(),
-    }));
+    return r.rows.map(fromDeviceRow);
   }
 }
 
@@ -366,19 +354,6 @@ interface StatusRow {
   ts: Date;
   body: StatusMessage;
   received_at: Date;
-}
-interface DeviceRow {
-  gateway_id: string;
-  device_id: string;
-  community_code: string;
-  facility: string;
-  profile: string;
-  profile_source: string | null;
-  manufacturer: string;
-  model: string;
-  points: number;
-  inventory_seq: string;
-  inventory_ts: Date;
 }
 
 function toItem(r: ItemRow): StoredItem {

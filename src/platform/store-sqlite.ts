@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import type { ConfigResultMessage, StatusMessage } from '../uplink/contract.js';
 import { canonical } from '../remote/bundle.js';
 import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
-import { registerRows } from './register.js';
+import { fromDeviceRow, registerRows, type DeviceRow } from './register.js';
 
 /** Schema steps; the index + 1 is the user_version after it. Never edit a step: add one. */
 const STEPS: string[] = [
@@ -181,19 +181,7 @@ export class SqliteStore implements ConsumerStore {
     const rows = (community
       ? this.d.prepare('SELECT * FROM register_devices WHERE community_code = ? ORDER BY gateway_id, device_id').all(community)
       : this.d.prepare('SELECT * FROM register_devices ORDER BY gateway_id, device_id').all()) as DeviceRow[];
-    return rows.map((r) => ({
-      gatewayId: r.gateway_id,
-      communityCode: r.community_code,
-      deviceId: r.device_id,
-      facility: r.facility,
-      profile: r.profile,
-      profileSource: r.profile_source as RegisterDevice['profileSource'],
-      manufacturer: r.manufacturer,
-      model: r.model,
-      points: r.points,
-      inventorySeq: r.inventory_seq,
-      inventoryTs: r.inventory_ts,
-    }));
+    return rows.map(fromDeviceRow);
   }
 }
 
@@ -212,19 +200,6 @@ interface StatusRow {
   community_code: string;
   body: string;
   received_at: number;
-}
-interface DeviceRow {
-  gateway_id: string;
-  device_id: string;
-  community_code: string;
-  facility: string;
-  profile: string;
-  profile_source: string | null;
-  manufacturer: string;
-  model: string;
-  points: number;
-  inventory_seq: number;
-  inventory_ts: number;
 }
 
 function toItem(r: ItemRow): StoredItem {
