@@ -91,13 +91,29 @@ export class PostgresStore implements ConsumerStore {
     return this.pool;
   }
 
-  async migrate(): Promise<void> {
+  private openPool(): void {
     // Two connections: one message's transaction and, beside it, a partition being made.
     const pool = new pg.Pool({ connectionString: this.url, max: 3, connectionTimeoutMillis: 10_000 });
     // An idle client whose server went away emits 'error' on the pool: without a listener the
     // process would exit. The next query gets a new connection.
     pool.on('error', () => undefined);
     this.pool = pool;
+  }
+
+  async openForReading(): Promise<void> {
+    this.openPool();
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    let at = 0;
+    try {
+      at = (await this.p.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42P01') throw err; // no such table: nothing made yet
+    }
+    if (at !== latest) throw new Error(`schema version ${at}, this version reads ${latest}: run community-gateway platform migrate --db URL`);
+  }
+
+  async migrate(): Promise<void> {
+    this.openPool();
     await this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_MIGRATE]);
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');

@@ -44,6 +44,16 @@ export class SqliteStore implements ConsumerStore {
 
   constructor(private readonly file: string) {}
 
+  async openForReading(): Promise<void> {
+    const db = new Database(this.file, { readonly: true, fileMustExist: true });
+    const at = db.pragma('user_version', { simple: true }) as number;
+    if (at !== STEPS.length) {
+      db.close();
+      throw new Error(`${this.file}: schema version ${at}, this version reads ${STEPS.length}: run community-gateway platform migrate --db ${this.file}`);
+    }
+    this.db = db;
+  }
+
   async migrate(): Promise<void> {
     if (this.file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(this.file)), { recursive: true });
     const db = new Database(this.file);

@@ -73,6 +73,9 @@ export interface StoreResult {
 export interface ConsumerStore {
   /** Creates or upgrades the schema (idempotent; safe when several consumers start at once). */
   migrate(): Promise<void>;
+  /** Opens an existing, up-to-date database for reading only (a report): no schema change,
+   * an error naming `platform migrate` when the schema is older. */
+  openForReading(): Promise<void>;
   /** The items of one message, in one transaction: resolved once they are committed. */
   storeItems(gatewayId: string, communityCode: string, kind: ItemKind, items: readonly AnyItem[], receivedAt: number): Promise<StoreResult>;
   storeStatus(m: StatusMessage, receivedAt: number): Promise<void>;
