@@ -185,6 +185,31 @@ describe('consumer store: PostgreSQL only', () => {
   });
 });
 
+describe('opening for reading (a report)', () => {
+  it('refuses a database whose schema is missing or older, naming platform migrate; reads one that is up to date', async () => {
+    const admin = spawnSync('psql', [cluster.url, '-q', '-c', 'CREATE DATABASE tread'], { encoding: 'utf8' });
+    expect(admin.status, admin.stderr).toBe(0);
+    const url = cluster.url.replace(/\/cgw$/, '/tread');
+    await expect(new PostgresStore(url).openForReading()).rejects.toThrow(/schema version 0, .*platform migrate/);
+    const m = new PostgresStore(url);
+    await m.migrate();
+    await m.storeItems('gw-a', CC, 'agg', [point(1, DEC)], DEC);
+    await m.close();
+    const r = new PostgresStore(url);
+    await r.openForReading();
+    expect(await r.seqs('gw-a')).toEqual([1]);
+    await r.close();
+    // SQLite: a file that does not exist is not made; an old one is not changed.
+    const dir = tmpDir('cgw-store-');
+    await expect(new SqliteStore(path.join(dir, 'none.db')).openForReading()).rejects.toThrow();
+    expect(fs.existsSync(path.join(dir, 'none.db'))).toBe(false);
+    const old = new Database(path.join(dir, 'old.db'));
+    old.pragma('user_version = 1');
+    old.close();
+    await expect(new SqliteStore(path.join(dir, 'old.db')).openForReading()).rejects.toThrow(/schema version 1, this version reads 2: run community-gateway platform migrate/);
+  });
+});
+
 describe('platform migrate', () => {
   it('creates the schema of an empty database and lists its steps; says which option is wrong; exit 1 when the database is unreachable', () => {
     const admin = spawnSync('psql', [cluster.url, '-q', '-c', 'CREATE DATABASE tmig'], { encoding: 'utf8' });
