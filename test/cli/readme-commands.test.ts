@@ -95,7 +95,9 @@ describe('README and INSTALL.md commands', () => {
     expect(fs.statSync(path.join(ROOT, 'dist/src/cli.js')).mode & 0o111, 'dist/src/cli.js is not executable').toBe(0o111);
     for (const line of typed) {
       // As a person types it after `npm install`, in the checkout; never a registry download.
-      const r = spawnSync('sh', ['-c', line], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, npm_config_offline: 'true', LOG_LEVEL: 'warn' } });
+      // ignore-scripts: the first npx in a checkout installs it into npx's cache, which runs its
+      // `prepare` (tsc) and rewrote dist/ under the tests running beside this one.
+      const r = spawnSync('sh', ['-c', line], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, npm_config_offline: 'true', npm_config_ignore_scripts: 'true', LOG_LEVEL: 'warn' } });
       expect(r.status, `${line}\n${r.stderr}`).toBe(0);
       expect(r.stdout.length, line).toBeGreaterThan(0);
     }
