@@ -12,7 +12,7 @@ import { App } from './app.js';
 import { SystemdNotifier } from './service/systemd-notify.js';
 import { uplinkJsonSchema } from './uplink/contract.js';
 import { hashPassword } from './broker/access.js';
-import { privacyReport, renderPrivacyReport } from './privacy/privacy-report.js';
+import { privacyReport, readLedgerSummary, renderPrivacyReport } from './privacy/privacy-report.js';
 import { PlatformConsumer, type ConsumerOptions } from './platform/consumer.js';
 import { readPoint, renderRead } from './cli/read-point.js';
 import { outboxReport, renderOutbox } from './cli/outbox-report.js';
@@ -75,7 +75,7 @@ const COMMANDS: Record<string, string> = {
   outbox: `outbox --config FILE [--json]
       What waits for the platform in the SQLite outbox: items per kind, bytes, the oldest, the
       last seq, and what the cap shed or a full disk dropped. Safe while the daemon runs.`,
-  'privacy-report': `privacy-report --config FILE [--json]
+  'privacy-report': `privacy-report --config FILE [--json] [--state-dir DIR]
       Every point's privacy class and what leaves the site in which form (for the
       data-protection officer).`,
   platform: `platform --url URL --db postgres://USER@HOST:PORT/DB|FILE [--group G|none] [--client-id ID]
@@ -235,7 +235,8 @@ async function main(argv: string[]): Promise<number> {
       }
       try {
         const profiles = loadProfileSet({ configFile: file });
-        const report = privacyReport(loadSiteConfig(file, profiles), profiles);
+        const config = loadSiteConfig(file, profiles);
+        const report = privacyReport(config, profiles, readLedgerSummary(config, resolveStateDir(values['state-dir'])));
         process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderPrivacyReport(report));
         return 0;
       } catch (err) {

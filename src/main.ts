@@ -43,6 +43,7 @@ import type { StatusHealth } from './uplink/contract.js';
 import { inventoryItem } from './uplink/inventory.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
+import { LEDGER_FILE, PrivacyLedger } from './privacy/ledger.js';
 import { loadOrCreateSiteSecret, pseudonymiser } from './privacy/site-secret.js';
 import { ClockSync } from './time/clock-sync.js';
 import { ClockWatch } from './time/clock-watch.js';
@@ -88,6 +89,8 @@ export class Gateway {
   aggregator: WindowAggregator | null = null;
   alarms: AlarmMonitor | null = null;
   personal: PersonalAggregator | null = null;
+  /** dp mode: the per-resident privacy ledger. */
+  ledger: PrivacyLedger | null = null;
   uplink: Uplink | null = null;
   /** Wall clock against monotonic: steps (NTP on a box without RTC) go to the aggregator. */
   readonly clockWatch: ClockWatch;
@@ -439,7 +442,9 @@ export class Gateway {
     // Each window's items commit with the end of that window: after a step back and a
     // restart, nothing before it is sent again.
     const windowSink = (items: Iterable<OutboxItem>, closedUpTo: number) => void outbox.append(this.flagClock(items), { marks: { [CLOSED_UP_TO]: closedUpTo } });
-    const personal = new PersonalAggregator(devices, { k: c.privacy.k, epsilon: c.privacy.epsilon }, personalWindowSeconds(c) * 1000);
+    const p = c.privacy;
+    this.ledger = p.mode === 'dp' ? new PrivacyLedger(p.ledgerFile ?? path.join(this.stateDir, LEDGER_FILE), p.annualEpsilon!).load() : null;
+    const personal = new PersonalAggregator(devices, { k: p.k, mode: p.mode, epsilon: p.epsilon, delta: p.delta, ...(this.ledger ? { ledger: this.ledger } : {}) }, personalWindowSeconds(c) * 1000);
     this.personal = personal;
     this.aggregator = new WindowAggregator(
       { windowSeconds: c.uplink.windowSeconds, closeDelayMs: Math.min(2000, c.uplink.windowSeconds * 100), closedUpTo: outbox.mark(CLOSED_UP_TO), checkClock: () => void this.clockWatch.check() },

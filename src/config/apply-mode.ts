@@ -13,6 +13,7 @@ export interface FixedFieldChange {
 const FIXED: { path: string; of: (c: SiteConfig) => unknown; why: string }[] = [
   { path: 'storage.path', of: (c) => c.storage.path, why: 'the outbox and its sequence numbers live there' },
   { path: 'privacy.secretFile', of: (c) => c.privacy.secretFile, why: 'a new site secret would change every pseudonym' },
+  { path: 'privacy.ledgerFile', of: (c) => c.privacy.ledgerFile, why: 'a new ledger would give every resident a fresh annual budget' },
 ];
 
 /** Fields of `b` that differ from the running `a` but cannot change while the daemon runs. */

@@ -272,6 +272,14 @@ function privacyRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): P
     const d = obj(rd);
     const overrides = obj(d?.privacy);
     const profile = profiles.get(str(d?.profile) ?? '');
+    // dp mode clamps each value to its point's range before a noisy sum (dp-release.ts).
+    if (profile?.events && obj(obj(rawDoc)?.privacy)?.mode === 'dp') {
+      for (const v of profile.events.values) {
+        if (!profile.points.find((x) => x.id === v)?.range) {
+          out.push({ path: ['devices', i, 'profile'], message: `profile "${profile.id}" point "${v}" has no range: privacy.mode dp clamps every personal value to its range, so each one needs one` });
+        }
+      }
+    }
     if (!overrides || !profile) return;
     for (const [point, cls] of Object.entries(overrides)) {
       const p = profile.points.find((x) => x.id === point);

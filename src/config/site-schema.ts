@@ -372,13 +372,38 @@ export const SiteConfigSchema = z.strictObject({
       /** Window of personal aggregates: a multiple of uplink.windowSeconds, long enough for k
        * residents to measure (a health station sees a few sessions an hour). */
       windowSeconds: range(5, 7 * 86400).optional(),
-      /** With epsilon set, every released count of personal data gets Laplace noise of scale
-       * 1/epsilon; docs/PRIVACY.md gives the resulting budget per window and per day. */
-      epsilon: z.number().positive().max(10).optional(),
+      /** k-anonymous (the default): figures rest on at least k residents, decided on exact
+       * counts. dp: (epsilon, delta)-differential privacy per window with a per-resident annual
+       * budget (docs/PRIVACY.md). */
+      mode: z.enum(['k-anonymous', 'dp']).default('k-anonymous'),
+      /** k-anonymous mode: every released count gets discrete Laplace noise of scale 1/epsilon.
+       * dp mode: each released item's budget per resident. At least 0.001, three decimals used. */
+      epsilon: z.number().min(0.001).max(10).optional(),
+      /** dp mode: the chance that a window resting on one resident is released at all. */
+      delta: z.number().positive().max(1e-3).optional(),
+      /** dp mode: the epsilon a resident may spend in a calendar year (China time); past it their
+       * sessions are left out of releases and counted as excluded. */
+      annualEpsilon: z.number().min(0.001).max(1000).optional(),
       /** The site secret for pseudonyms; default: site-secret in the state folder (src/config/state-dir.ts). */
       secretFile: z.string().min(1).optional(),
+      /** dp mode: the per-resident ledger; default: privacy-ledger.json in the state folder. */
+      ledgerFile: z.string().min(1).optional(),
     })
-    .default({ k: 5 }),
+    .superRefine((p, ctx) => {
+      if (p.mode !== 'dp') {
+        for (const f of ['delta', 'annualEpsilon'] as const) {
+          if (p[f] !== undefined) ctx.addIssue({ code: 'custom', path: [f], message: 'applies to privacy.mode: dp only' });
+        }
+        return;
+      }
+      for (const f of ['epsilon', 'delta', 'annualEpsilon'] as const) {
+        if (p[f] === undefined) ctx.addIssue({ code: 'custom', path: [f], message: 'is required with privacy.mode: dp' });
+      }
+      if (p.epsilon !== undefined && p.annualEpsilon !== undefined && p.annualEpsilon < p.epsilon) {
+        ctx.addIssue({ code: 'custom', path: ['annualEpsilon'], message: `must be at least epsilon (${p.epsilon}): a resident could never take part in a release` });
+      }
+    })
+    .default({ k: 5, mode: 'k-anonymous' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).optional(),
 });
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** Files of the state folder that a site cannot recreate without losing something. */
-export const STATE_FILES = ['web-admin.json', 'site-secret', 'audit.log'] as const;
+export const STATE_FILES = ['web-admin.json', 'site-secret', 'audit.log', 'privacy-ledger.json'] as const;
 
 /** --state-dir, else $STATE_DIRECTORY (systemd sets it from StateDirectory=; several are
  * colon-separated, the first is ours), else ./data (where the demo config keeps its database). */

@@ -7,8 +7,13 @@
 //    cell, the smallest other non-empty cell is suppressed too, so no suppressed cell can be
 //    recovered by subtracting the visible cells from the total (complementary suppression).
 // No min, max, last or single value of a personal measure ever leaves the site.
-// With epsilon set, the released counts get Laplace noise (see docs/PRIVACY.md for the budget).
+// With epsilon set (k-anonymous mode), the released counts get discrete Laplace noise.
+// privacy.mode: dp replaces the k decision with a noisy threshold and charges every resident's
+// spend to the ledger (dp-release.ts, ledger.ts; docs/PRIVACY.md).
 import type { Point, Profile } from '../config/profile-schema.js';
+import { countNoise, cryptoRandom, type RandomSource } from './discrete-laplace.js';
+import { dpMeasure, dpThreshold } from './dp-release.js';
+import { milli, type PrivacyLedger } from './ledger.js';
 import type { OutboxItem } from '../store/outbox.js';
 import type { Facility, Reading, ScanDone } from '../types.js';
 import type { WindowContributor } from '../aggregate/window-aggregator.js';
@@ -41,8 +46,16 @@ interface Cell {
 
 export interface PersonalOptions {
   k: number;
+  /** 'k-anonymous' (the default) or 'dp'. */
+  mode?: 'k-anonymous' | 'dp';
+  /** k-anonymous: noise on every released count; dp: each item's budget. */
   epsilon?: number;
-  random?: () => number;
+  /** dp: the chance a window resting on one resident is released at all. */
+  delta?: number;
+  /** dp: the per-resident annual budget (required in dp mode). */
+  ledger?: PrivacyLedger;
+  /** Tests only: production draws from node:crypto. */
+  rnd?: RandomSource;
 }
 
 export class PersonalAggregator implements WindowContributor {
@@ -50,6 +63,8 @@ export class PersonalAggregator implements WindowContributor {
   private readonly windows = new Map<number, HealthEvent[]>();
   events = 0;
   suppressedTotal = 0;
+  /** dp: sessions left out because their resident had reached the annual cap. */
+  excludedTotal = 0;
 
   constructor(
     devices: { id: string; facility: Facility; profile: Profile }[],
@@ -122,14 +137,63 @@ export class PersonalAggregator implements WindowContributor {
     this.windows.delete(ws);
     for (const k of this.windows.keys()) if (k < ws) this.windows.delete(k); // never reported late
     const out: OutboxItem[] = [];
+    const dp = this.opts.mode === 'dp';
+    const kept = dp ? this.admit(events, ws) : events;
     for (const d of this.devices.values()) {
-      const mine = events.filter((e) => e.device === d.id);
+      const mine = kept.filter((e) => e.device === d.id);
       for (const p of d.values) {
-        const body = this.measure(d, p, mine, ws, windowSeconds);
+        const body = dp ? this.measureDp(d, p, mine, ws, windowSeconds) : this.measure(d, p, mine, ws, windowSeconds);
         out.push({ kind: 'agg', ts: ws + this.windowMs, body: JSON.stringify(body) });
       }
     }
+    // The spend is on disk before the items reach the outbox (ledger.ts).
+    if (dp) this.opts.ledger!.save();
     return out;
+  }
+
+  /** dp: one session per resident and device (the first), none anonymous; each resident is
+   * charged epsilon per item they appear in, or left out of the window when that would pass
+   * their annual cap. */
+  private admit(events: HealthEvent[], ws: number): HealthEvent[] {
+    const ledger = this.opts.ledger!;
+    const eps = milli(this.opts.epsilon!);
+    const first = new Map<string, HealthEvent[]>();
+    const seen = new Set<string>();
+    for (const e of events) {
+      if (!e.subject || !this.devices.has(e.device) || seen.has(`${e.subject}\u0000${e.device}`)) continue;
+      seen.add(`${e.subject}\u0000${e.device}`);
+      first.set(e.subject, [...(first.get(e.subject) ?? []), e]);
+    }
+    const kept: HealthEvent[] = [];
+    for (const [subject, list] of first) {
+      const items = list.reduce((n, e) => n + this.devices.get(e.device)!.values.filter((p) => e.values.has(p.id)).length, 0);
+      const sessions = events.filter((e) => e.subject === subject).length;
+      if (ledger.charge(subject, items * eps, sessions, ws)) kept.push(...list);
+      else this.excludedTotal += sessions;
+    }
+    return kept;
+  }
+
+  private measureDp(d: EventDevice, p: Point, events: HealthEvent[], ws: number, windowSeconds: number): Record<string, unknown> {
+    const values = events.map((e) => e.values.get(p.id)).filter((v): v is number => v !== undefined);
+    const params = { epsilon: this.opts.epsilon!, delta: this.opts.delta! };
+    // Config validation requires a range on every personal value point in dp mode.
+    const point = { range: p.range!, resolution: Math.abs(p.scale), ...(p.bands ? { bands: p.bands } : {}) };
+    const r = dpMeasure(values, point, params, this.opts.rnd ?? cryptoRandom);
+    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, device: d.id, point: p.id, unit: p.unit, k: this.opts.k };
+    return {
+      ...base,
+      measurements: r.count,
+      residents: r.count,
+      mean: r.mean,
+      ...(p.bands ? { bands: r.bands } : {}),
+      // Sessions left out (second sessions, anonymous ones, residents past the cap) are not a
+      // released figure in dp mode: their number has no bounded sensitivity.
+      suppressed: 0,
+      epsilon: this.opts.epsilon,
+      delta: this.opts.delta,
+      threshold: dpThreshold(point, params).threshold,
+    };
   }
 
   private measure(d: EventDevice, p: Point, events: HealthEvent[], ws: number, windowSeconds: number): Record<string, unknown> {
@@ -201,13 +265,11 @@ export class PersonalAggregator implements WindowContributor {
     };
   }
 
-  /** Laplace noise with scale 1/epsilon (sensitivity 1: one resident's event changes a count
-   * by one), rounded and clamped at 0. Without epsilon the exact count. */
+  /** Discrete Laplace noise with scale 1/epsilon (sensitivity 1: one resident's event changes
+   * a count by one), clamped at 0. Without epsilon the exact count. */
   private noisy(n: number): number {
     const eps = this.opts.epsilon;
     if (!eps) return n;
-    const u = (this.opts.random ?? Math.random)() - 0.5;
-    const noise = -(1 / eps) * Math.sign(u) * Math.log(1 - 2 * Math.abs(u));
-    return Math.max(0, Math.round(n + noise));
+    return Math.max(0, n + countNoise(eps, this.opts.rnd ?? cryptoRandom));
   }
 }

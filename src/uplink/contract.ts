@@ -79,7 +79,14 @@ export const PersonalAggregate = z.strictObject({
   mean: z.number().nullable(),
   bands: z.record(z.string(), count.nullable()).nullable().optional().describe('measurements per band; a null cell is suppressed'),
   suppressed: count.describe('measurements withheld from the released figures'),
-  epsilon: z.number().positive().optional().describe('present when counts carry Laplace noise of this epsilon'),
+  epsilon: z.number().positive().optional().describe('present when counts carry discrete Laplace noise: scale 1/epsilon per count (k-anonymous mode), or the whole item\'s budget (dp mode, with delta)'),
+  delta: z
+    .number()
+    .positive()
+    .lt(1)
+    .optional()
+    .describe('additive in contract v1: present in dp mode (privacy.mode: dp): the figures were released on a noisy resident count reaching threshold, which a window of one resident passes with probability at most delta; the item is (epsilon, delta)-differentially private per resident, and suppressed is 0'),
+  threshold: z.number().int().positive().optional().describe('dp mode: the noisy resident count a window needed to be released'),
   clockUnsynced,
 });
 

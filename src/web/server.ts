@@ -432,7 +432,7 @@ export class WebServer {
     });
 
     this.route('GET', '/api/status', true, (_req, res) => sendJson(res, 200, app.gateway.snapshot()));
-    this.route('GET', '/api/privacy', true, (_req, res) => sendJson(res, 200, privacyReport(app.config, app.profiles)));
+    this.route('GET', '/api/privacy', true, (_req, res) => sendJson(res, 200, privacyReport(app.config, app.profiles, app.gateway.ledger?.summary(app.config.privacy.k) ?? null)));
     this.route('GET', '/api/overview', true, (_req, res) => sendJson(res, 200, overview(app.gateway, app.drain.state())));
 
     this.route('GET', '/api/devices/:id', true, (_req, res, [id]) => {

@@ -3,7 +3,13 @@
 // parsed, checked against the uplink contract and against the privacy rules: k distinct
 // residents per figure, band-cell suppression with complementary suppression, no min/max/last
 // or single values, and Laplace noise when epsilon is set.
-import { describe, expect, it } from 'vitest';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PrivacyLedger } from '../../src/privacy/ledger.js';
+import { seeded } from '../helpers/seeded-source.js';
 import type { Point, Profile } from '../../src/config/profile-schema.js';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
 import { loadProfiles } from '../../src/config/profiles.js';
@@ -24,7 +30,7 @@ const T2 = T1 + WMS;
 /** The personal measures of the kiosk's events block, in its order. */
 const MEASURES = ['systolic_bp', 'diastolic_bp', 'pulse_rate', 'body_weight', 'blood_glucose'];
 const BANDED = ['systolic_bp', 'diastolic_bp', 'pulse_rate', 'blood_glucose'];
-const ALLOWED_KEYS = ['type', 'windowStart', 'windowSeconds', 'facility', 'device', 'point', 'unit', 'k', 'measurements', 'residents', 'mean', 'bands', 'suppressed', 'epsilon'];
+const ALLOWED_KEYS = ['type', 'windowStart', 'windowSeconds', 'facility', 'device', 'point', 'unit', 'k', 'measurements', 'residents', 'mean', 'bands', 'suppressed', 'epsilon', 'delta', 'threshold'];
 /** The released item as the platform sees it, minus the seq the outbox splices in. */
 const Contract = PersonalAggregate.omit({ seq: true });
 
@@ -545,65 +551,42 @@ describe('events from Readings and scans', () => {
   });
 });
 
-describe('differential privacy (Laplace noise, scale 1/epsilon)', () => {
-  /** Five residents at 125 mmHg: normal_high 5, all other cells 0. */
-  function five(opts: PersonalOptions): Body {
-    const a = agg(opts);
-    addSys(a, [[R(1), 125], [R(2), 125], [R(3), 125], [R(4), 125], [R(5), 125]]);
-    return read(a.items(T0, W), T0, opts.k).get('systolic_bp')!;
-  }
-
-  // Inverse CDF of the Laplace distribution: noise = -(1/eps) * sgn(u) * ln(1 - 2|u|), u = r - 0.5.
-  it('random() = 0.75, eps 0.5: noise = -(2) * ln(0.5) = +1.386: 5 -> 6, 0 -> 1', () => {
-    const b = five({ k: 5, epsilon: 0.5, random: () => 0.75 });
-    // suppressed is a released count too: 0 + 1.386 -> 1.
-    expect(b).toMatchObject({ measurements: 6, residents: 6, mean: 125, bands: { normal: 1, normal_high: 6, grade_1: 1, grade_2: 1, grade_3: 1 }, suppressed: 1, epsilon: 0.5 });
-  });
-
-  it('random() = 0.25, eps 0.5: noise = -1.386: 5 -> 4, 0 -> 0 (rounded -1, clamped)', () => {
-    const b = five({ k: 5, epsilon: 0.5, random: () => 0.25 });
-    expect(b).toMatchObject({ measurements: 4, residents: 4, bands: sysBands({ normal_high: 4 }), epsilon: 0.5 });
-  });
-
-  it('random() = 0.5: noise 0, the exact counts', () => {
-    const b = five({ k: 5, epsilon: 0.5, random: () => 0.5 });
-    expect(b).toMatchObject({ measurements: 5, residents: 5, bands: sysBands({ normal_high: 5 }), epsilon: 0.5 });
-  });
-
-  it('random() = 0.999, eps 0.5: noise = -2 * ln(0.002) = +12.43: 5 -> 17, 0 -> 12', () => {
-    const b = five({ k: 5, epsilon: 0.5, random: () => 0.999 });
-    expect(b).toMatchObject({ measurements: 17, residents: 17, bands: { normal: 12, normal_high: 17, grade_1: 12, grade_2: 12, grade_3: 12 } });
-  });
-
-  it('random() = 0.001, eps 0.5: noise = -12.43: every count clamped at 0, never negative', () => {
-    const b = five({ k: 5, epsilon: 0.5, random: () => 0.001 });
-    expect(b).toMatchObject({ measurements: 0, residents: 0, bands: sysBands({}) });
-  });
-
-  it('random() = 0.6, eps 2: noise = -0.5 * ln(0.8) = +0.112: rounded back to 5', () => {
-    const b = five({ k: 5, epsilon: 2, random: () => 0.6 });
-    expect(b).toMatchObject({ measurements: 5, residents: 5, bands: sysBands({ normal_high: 5 }), epsilon: 2 });
-  });
-
-  it('random() = 0.9, eps 1: noise = -ln(0.2) = +1.609: 5 -> 7 (6.609 rounds up), 0 -> 2', () => {
-    const b = five({ k: 5, epsilon: 1, random: () => 0.9 });
-    expect(b).toMatchObject({ measurements: 7, residents: 7, bands: { normal: 2, normal_high: 7, grade_1: 2, grade_2: 2, grade_3: 2 } });
-  });
-
-  it('suppression is decided on the true counts; suppressed cells stay null; the suppressed count is noised', () => {
-    const a = agg({ k: 5, epsilon: 0.5, random: () => 0.999 });
+describe('k-anonymous mode with epsilon: discrete Laplace noise, scale 1/epsilon', () => {
+  it('suppression is decided on the true counts; suppressed cells stay null; released counts are noised', () => {
+    const a = agg({ k: 5, epsilon: 0.5, rnd: seeded(7) });
     addSys(a, [[R(1), 125], [R(2), 125], [R(3), 125], [R(4), 125]]);
-    // 4 < k residents: suppressed although the noisy count would be 16; the released
-    // suppressed count carries the same noise (4 + 12.4 -> 16).
-    expect(read(a.items(T0, W), T0, 5).get('systolic_bp')).toMatchObject(suppressedBody('systolic_bp', 16));
-    const c = agg({ k: 5, epsilon: 0.5, random: () => 0.75 });
+    // 4 < k residents: suppressed whatever the noise; only the suppressed count is released.
+    const s4 = read(a.items(T0, W), T0, 5).get('systolic_bp')!;
+    expect(s4).toMatchObject({ measurements: null, residents: null, mean: null, bands: null });
+    expect(Number.isInteger(s4.suppressed) && s4.suppressed >= 0).toBe(true);
+    const c = agg({ k: 5, epsilon: 0.5, rnd: seeded(8) });
     addSys(c, [[R(1), 110], [R(2), 110], ...Array.from({ length: 6 }, (_, i) => [R(10 + i), 125] as [string, number]), ...Array.from({ length: 5 }, (_, i) => [R(20 + i), 145] as [string, number])]);
     const s = read(c.items(T0, W), T0, 5).get('systolic_bp')!;
-    // normal (2) small, grade_1 (5) its complement; the released counts carry +1.386.
-    expect(s).toMatchObject({ measurements: 14, residents: 14, bands: { normal: null, normal_high: 7, grade_1: null, grade_2: 1, grade_3: 1 }, suppressed: 8, epsilon: 0.5 });
+    // normal (2) small, grade_1 (5) its complement: null, whatever the noise.
+    expect(s.bands!.normal).toBeNull();
+    expect(s.bands!.grade_1).toBeNull();
+    // k-anonymous mode noises counts only: the mean is the exact mean of the 13 (130.38).
+    expect(s.mean).toBe(130.4);
+    expect(s.epsilon).toBe(0.5);
+    for (const v of [s.measurements, s.residents, s.bands!.normal_high, s.bands!.grade_2, s.bands!.grade_3, s.suppressed]) expect(Number.isInteger(v) && v! >= 0).toBe(true);
   });
 
-  it('released counts are non-negative integers under Math.random', () => {
+  it('production noise comes from node:crypto (crypto.randomInt), never Math.random', () => {
+    const spy = vi.spyOn(crypto, 'randomInt');
+    const mr = vi.spyOn(Math, 'random');
+    try {
+      const a = agg({ k: 5, epsilon: 0.5 });
+      addSys(a, [[R(1), 125], [R(2), 125], [R(3), 125], [R(4), 125], [R(5), 125]]);
+      read(a.items(T0, W), T0, 5);
+      expect(spy).toHaveBeenCalled();
+      expect(mr).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+      mr.mockRestore();
+    }
+  });
+
+  it('released counts are non-negative integers', () => {
     const a = agg({ k: 2, epsilon: 0.3 });
     const counts: number[] = [];
     for (let round = 0; round < 100; round++) {
@@ -619,9 +602,9 @@ describe('differential privacy (Laplace noise, scale 1/epsilon)', () => {
     expect(counts.filter((n) => n === 0).length).toBeGreaterThan(100);
   });
 
-  it('20,000 draws with Math.random: mean noise ~ 0, mean |noise| ~ 1/epsilon (within 5%)', () => {
+  it('20,000 draws: mean noise ~ 0, mean |noise| ~ 1/epsilon (within 5%)', () => {
     // eps 0.1 (scale 10) and true counts of 300: clamping at 0 needs noise < -300 (probability
-    // e^-30 / 2), and rounding changes E|noise| by < 0.1%. The standard error of the mean |noise|
+    // e^-30 / 2); the discrete law's E|noise| = 2a / (1 - a^2), a = e^-0.1, is 9.98 (0.2% below 10). The standard error of the mean |noise|
     // is 10 / sqrt(20000) = 0.07 (0.7%), of the mean noise sqrt(2) * 10 / sqrt(20000) = 0.1,
     // so the 5% bounds (0.5) are about 5 standard errors wide.
     const eps = 0.1;
@@ -671,5 +654,78 @@ describe('PersonalAggregator with a window longer than the public one', () => {
     const items = a.items(hour + 3540_000, 60).map((i) => JSON.parse(i.body) as Record<string, unknown>);
     expect(items).toHaveLength(5);
     expect(items.find((i) => i.point === 'systolic_bp')).toMatchObject({ windowStart: hour, windowSeconds: 3600, measurements: 6, residents: 6, mean: 130 });
+  });
+});
+
+describe('dp mode: noisy threshold, bounded contributions, the per-resident ledger', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  function ledgerFile(): string {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-dp-'));
+    dirs.push(d);
+    return path.join(d, 'privacy-ledger.json');
+  }
+  const ALL = { systolic_bp: 125, diastolic_bp: 82, pulse_rate: 70, body_weight: 65.2, blood_glucose: 5.6 };
+  function dpAgg(file: string, epsilon: number, annual: number, seed: number): { a: PersonalAggregator; ledger: PrivacyLedger } {
+    const ledger = new PrivacyLedger(file, annual).load();
+    return { a: agg({ k: 5, mode: 'dp', epsilon, delta: 1e-3, ledger, rnd: seeded(seed) }), ledger };
+  }
+
+  it('released items carry epsilon, delta and the threshold, suppressed 0, and validate against the contract', () => {
+    const { a } = dpAgg(ledgerFile(), 10, 1000, 1);
+    for (let i = 0; i < 40; i++) a.add(ev(R(i), ALL));
+    const items = read(a.items(T0, W), T0, 5);
+    for (const [point, b] of items) {
+      expect(b, point).toMatchObject({ epsilon: 10, delta: 1e-3, suppressed: 0 });
+      expect((b as unknown as { threshold: number }).threshold).toBeGreaterThan(1);
+      expect(b.measurements, point).toBe(b.residents);
+      expect(Math.abs(b.residents! - 40), point).toBeLessThan(10);
+    }
+    expect(Math.abs(items.get('body_weight')!.mean! - 65.2)).toBeLessThan(5);
+  });
+
+  it('a window below the threshold releases nothing, and its residents are still charged (the decision used their data)', () => {
+    const f = ledgerFile();
+    const { a, ledger } = dpAgg(f, 1, 100, 2);
+    a.add(ev(R(1), ALL));
+    a.add(ev(R(2), ALL));
+    for (const b of read(a.items(T0, W), T0, 5).values()) expect(b).toMatchObject({ measurements: null, residents: null, mean: null, suppressed: 0 });
+    // Five items (one per measure), epsilon 1 each.
+    expect(ledger.spent(R(1))).toBe(5);
+    // Saved before the items were handed over.
+    expect(new PrivacyLedger(f, 100).load().spent(R(2))).toBe(5);
+  });
+
+  it('one session per resident and device; anonymous sessions are left out and charge nobody', () => {
+    const { a, ledger } = dpAgg(ledgerFile(), 1, 100, 3);
+    a.add(ev(R(1), ALL));
+    a.add(ev(R(1), ALL));
+    a.add(ev(R(1), { systolic_bp: 200 }));
+    a.add(ev(null, ALL));
+    a.items(T0, W);
+    expect(ledger.spent(R(1))).toBe(5);
+    expect(a.excludedTotal).toBe(0);
+  });
+
+  it('past the annual cap a resident is left out and counted as excluded, also after a restart', () => {
+    const f = ledgerFile();
+    // Each window costs a kiosk resident 5 x 1 = 5; the cap 10 allows two windows.
+    let { a } = dpAgg(f, 1, 10, 4);
+    for (const ws of [T0, T1]) {
+      a.add(ev(R(1), ALL, ws + 1000));
+      a.items(ws, W);
+    }
+    expect(a.excludedTotal).toBe(0);
+    // A restart: the ledger comes back from its file.
+    ({ a } = dpAgg(f, 1, 10, 5));
+    a.add(ev(R(1), ALL, T2 + 1000));
+    a.add(ev(R(1), { systolic_bp: 130 }, T2 + 2000));
+    a.items(T2, W);
+    expect(a.excludedTotal).toBe(2);
+    const s = new PrivacyLedger(f, 10).load().summary(1);
+    expect(s).toMatchObject({ residents: 1, excludedResidents: 1, excludedSessions: 2 });
+    expect(s.spent.at(-1)).toEqual({ from: 1, to: 1, residents: 1 });
   });
 });
