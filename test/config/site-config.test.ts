@@ -383,6 +383,35 @@ describe('site config: privacy window', () => {
   });
 });
 
+describe('site config: privacy mode dp (issue 19)', () => {
+  const dp = (fields: string) => `${BASE}privacy: { mode: dp${fields} }\n`;
+  it('needs epsilon, delta and annualEpsilon, each named when missing', () => {
+    const errs = errorsOf(dp(''));
+    expect(errs.map((e) => e.split(':')[0])).toEqual(['privacy.epsilon', 'privacy.delta', 'privacy.annualEpsilon']);
+    expect(errs[0]).toContain('is required with privacy.mode: dp');
+    const c = ok(dp(', epsilon: 0.5, delta: 1e-6, annualEpsilon: 50'));
+    expect(c.privacy).toMatchObject({ mode: 'dp', epsilon: 0.5, delta: 1e-6, annualEpsilon: 50, k: 5 });
+  });
+
+  it('refuses delta and annualEpsilon outside dp mode, a delta above 1e-3, and a cap below one item', () => {
+    oneError(`${BASE}privacy: { k: 5, delta: 1e-6 }\n`, 'privacy.delta: applies to privacy.mode: dp only');
+    oneError(dp(', epsilon: 0.5, delta: 0.01, annualEpsilon: 50'), 'privacy.delta:');
+    oneError(dp(', epsilon: 2, delta: 1e-6, annualEpsilon: 1'), 'privacy.annualEpsilon: must be at least epsilon (2)');
+    expect(ok(BASE).privacy.mode).toBe('k-anonymous');
+  });
+
+  it('every personal value of an event device needs a range (values are clamped to it)', () => {
+    const kiosk = profiles.get('fc-health-kiosk-v1')!;
+    const noRange = new Map(profiles);
+    noRange.set(kiosk.id, { ...kiosk, points: kiosk.points.map((p) => (p.id === 'pulse_rate' ? { ...p, range: undefined } : p)) });
+    const r = parseSiteConfig(dp(', epsilon: 0.5, delta: 1e-6, annualEpsilon: 50'), noRange);
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors).toEqual([expect.stringMatching(/^devices\[0\]\.profile: profile "fc-health-kiosk-v1" point "pulse_rate" has no range: privacy.mode dp clamps/)]);
+    // k-anonymous mode does not need it.
+    expect(parseSiteConfig(BASE, noRange).ok).toBe(true);
+  });
+});
+
 describe('site config: RS-485 buses and GPIO inputs', () => {
   const rtu = (extra = '') =>
     edit('timeoutMs: 500 }\n', `timeoutMs: 500 }\n  - { id: rs485, type: modbus-rtu, path: /dev/serial/by-id/usb-FTDI-if00-port0${extra} }\n`);

@@ -3,6 +3,7 @@
 // '#') and everything on the local broker is searched for every card number (decimal, hex, as
 // digits inside longer strings), for its pseudonym, and for every session's raw value
 // sequence. None may be found, while k-anonymous aggregates of the same data do arrive.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
@@ -13,7 +14,16 @@ import { seededRandom } from '../../src/sim/random.js';
 
 afterAll(() => stopAll('SIGKILL'));
 
-describe('privacy canary', () => {
+type Privacy = Record<string, unknown>;
+
+/** k-anonymous: released figures rest on >= k residents. dp: released figures carry epsilon
+ * and delta (epsilon 10 gives thresholds of 4-5, which a window of ~16 sessions passes). */
+const MODES: [string, Privacy][] = [
+  ['k-anonymous', { k: 5, windowSeconds: 5 }],
+  ['dp', { k: 5, windowSeconds: 5, mode: 'dp', epsilon: 10, delta: 1e-3, annualEpsilon: 1000 }],
+];
+
+describe.each(MODES)('privacy canary (%s)', (mode, privacy) => {
   it('no card number, pseudonym or raw personal value sequence leaves the kiosk; aggregates do', async () => {
     const rnd = seededRandom(Date.now() & 0xffff);
     const cards = Array.from({ length: 12 }, () => 10_000_000 + Math.floor(rnd() * 89_999_999));
@@ -31,7 +41,7 @@ describe('privacy canary', () => {
         buses: [{ id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: kiosk.port, timeoutMs: 300 }],
         devices: [{ id: 'kiosk-1', facility: 'health', profile: 'fc-health-kiosk-v1', bus: 'lan', unitId: 1, pollMs: 100 }],
         uplink: { url: `mqtt://127.0.0.1:${platform.port}`, windowSeconds: 5, statusIntervalSeconds: 5 },
-        privacy: { k: 5, windowSeconds: 5 },
+        privacy,
       }),
     );
     try {
@@ -55,7 +65,18 @@ describe('privacy canary', () => {
       const onSite = local.lines.map((l) => `${l.topic} ${l.payload}`).join('\n');
       // The data did flow: released personal aggregates with at least k residents.
       const personal = personalItems();
-      expect(personal.some((i) => typeof i.residents === 'number' && (i.residents as number) >= 5 && i.point === 'systolic_bp')).toBe(true);
+      if (mode === 'dp') {
+        expect(personal.every((i) => i.epsilon === 10 && i.delta === 1e-3 && i.suppressed === 0)).toBe(true);
+        expect(personal.some((i) => typeof i.residents === 'number' && typeof i.mean === 'number' && i.point === 'systolic_bp')).toBe(true);
+        // The ledger: beside the site secret, 0600, with the residents' spend (by pseudonym only).
+        const ledgerFile = path.join(path.dirname(g.config.storage.path), 'privacy-ledger.json');
+        expect(fs.statSync(ledgerFile).mode & 0o777).toBe(0o600);
+        const ledger = fs.readFileSync(ledgerFile, 'utf8');
+        for (const card of cards) expect(ledger).not.toContain(String(card));
+        expect(Object.keys((JSON.parse(ledger) as { residents: object }).residents).length).toBeGreaterThan(5);
+      } else {
+        expect(personal.some((i) => typeof i.residents === 'number' && (i.residents as number) >= 5 && i.point === 'systolic_bp')).toBe(true);
+      }
       expect(personal.every((i) => !('min' in i) && !('max' in i) && !('last' in i))).toBe(true);
 
       const secret = loadOrCreateSiteSecret(path.join(path.dirname(g.config.storage.path), 'site-secret'));
