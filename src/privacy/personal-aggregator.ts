@@ -158,16 +158,19 @@ export class PersonalAggregator implements WindowContributor {
     const ledger = this.opts.ledger!;
     const eps = milli(this.opts.epsilon!);
     const first = new Map<string, HealthEvent[]>();
+    const sessionsOf = new Map<string, number>();
     const seen = new Set<string>();
     for (const e of events) {
-      if (!e.subject || !this.devices.has(e.device) || seen.has(`${e.subject}\u0000${e.device}`)) continue;
+      if (!e.subject || !this.devices.has(e.device)) continue;
+      sessionsOf.set(e.subject, (sessionsOf.get(e.subject) ?? 0) + 1);
+      if (seen.has(`${e.subject}\u0000${e.device}`)) continue;
       seen.add(`${e.subject}\u0000${e.device}`);
       first.set(e.subject, [...(first.get(e.subject) ?? []), e]);
     }
     const kept: HealthEvent[] = [];
     for (const [subject, list] of first) {
       const items = list.reduce((n, e) => n + this.devices.get(e.device)!.values.filter((p) => e.values.has(p.id)).length, 0);
-      const sessions = events.filter((e) => e.subject === subject).length;
+      const sessions = sessionsOf.get(subject)!;
       if (ledger.charge(subject, items * eps, sessions, ws)) kept.push(...list);
       else this.excludedTotal += sessions;
     }
