@@ -28,11 +28,22 @@ import { signConfigCommand } from './cli/sign-config.js';
 import { signCommandCommand } from './cli/sign-command.js';
 import { platformPushCommand } from './cli/platform-push.js';
 import { platformMigrateCommand } from './cli/platform-migrate.js';
+import { platformReportCommand } from './cli/platform-report.js';
 
 /** `platform migrate`, a sub-command of `platform`. */
 const PLATFORM_MIGRATE = `platform migrate --db postgres://USER@HOST:PORT/DB|FILE
       Create or upgrade the consumer's tables (consumers also do it when they start, under a
       lock) and list the schema steps applied. Exit 0 done, 1 the database refused, 2 bad arguments.`;
+
+/** `platform report`, a sub-command of `platform`. */
+const PLATFORM_REPORT = `platform report --db postgres://USER@HOST:PORT/DB|FILE --from DATE|TIME --to DATE|TIME
+           [--community CODE] [--period day|week] [--format json|csv|html] [--utc-offset +08:00]
+           [--rules FILE] [--out FILE]
+      The operation evaluation per community, facility and day or week: availability, meals,
+      health-station figures as released (suppressed cells stay suppressed), cold-chain
+      compliance, alarms and time to clear, data completeness (docs/EVALUATION.md). Dates are
+      midnight in --utc-offset (default China time); --to is exclusive. Reads the database
+      without changing it. Exit 0 written, 1 the database or rules failed, 2 bad arguments.`;
 
 /** `platform push`, a sub-command of `platform` (its usage is also part of platform's). */
 const PLATFORM_PUSH = `platform push --url URL --community CODE [--timeout S] [--ca FILE --cert FILE --key FILE]
@@ -86,6 +97,7 @@ const COMMANDS: Record<string, string> = {
       every config/result and the facility register (each gateway's newest inventory).
       A message is acknowledged once committed; while the database is away it waits.
     ${PLATFORM_MIGRATE}
+    ${PLATFORM_REPORT}
     ${PLATFORM_PUSH}`,
   keygen: `keygen --out FILE [--force]
       Make an Ed25519 key pair for signing remote-configuration bundles: the private key
@@ -154,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'sign-command') return signCommandCommand(argv.slice(1), COMMANDS['sign-command']!);
   if (argv[0] === 'platform' && argv[1] === 'push') return platformPushCommand(argv.slice(2), PLATFORM_PUSH);
   if (argv[0] === 'platform' && argv[1] === 'migrate') return platformMigrateCommand(argv.slice(2), PLATFORM_MIGRATE);
+  if (argv[0] === 'platform' && argv[1] === 'report') return platformReportCommand(argv.slice(2), PLATFORM_REPORT);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

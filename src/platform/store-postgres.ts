@@ -287,6 +287,11 @@ export class PostgresStore implements ConsumerStore {
     return r.rows.map((x) => Number(x.seq));
   }
 
+  async countSeqs(gatewayId: string, lo: number, hi: number): Promise<number> {
+    const r = await this.p.query<{ n: string }>('SELECT count(*) AS n FROM items WHERE gateway_id = $1 AND seq BETWEEN $2 AND $3', [gatewayId, lo, hi]);
+    return Number(r.rows[0]!.n);
+  }
+
   async items(gatewayId: string, kind?: ItemKind): Promise<StoredItem[]> {
     const r = kind
       ? await this.p.query<ItemRow>(`${SELECT_ITEM} WHERE gateway_id = $1 AND kind = $2 ORDER BY seq`, [gatewayId, kind])

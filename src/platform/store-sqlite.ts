@@ -147,6 +147,10 @@ export class SqliteStore implements ConsumerStore {
     return (this.d.prepare('SELECT seq FROM items WHERE gateway_id = ? ORDER BY seq').all(gatewayId) as { seq: number }[]).map((r) => r.seq);
   }
 
+  async countSeqs(gatewayId: string, lo: number, hi: number): Promise<number> {
+    return (this.d.prepare('SELECT count(*) AS n FROM items WHERE gateway_id = ? AND seq BETWEEN ? AND ?').get(gatewayId, lo, hi) as { n: number }).n;
+  }
+
   async items(gatewayId: string, kind?: ItemKind): Promise<StoredItem[]> {
     const rows = (kind
       ? this.d.prepare('SELECT * FROM items WHERE gateway_id = ? AND kind = ? ORDER BY seq').all(gatewayId, kind)

@@ -86,6 +86,8 @@ export interface ConsumerStore {
 
   // Reads: tests, integrity checks, the report.
   seqs(gatewayId: string): Promise<number[]>;
+  /** How many items of the gateway have a seq in [lo, hi] (the report's gap check). */
+  countSeqs(gatewayId: string, lo: number, hi: number): Promise<number>;
   items(gatewayId: string, kind?: ItemKind): Promise<StoredItem[]>;
   lastStatus(gatewayId: string): Promise<StatusMessage | null>;
   configResults(gatewayId: string): Promise<StoredConfigResult[]>;

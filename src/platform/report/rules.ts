@@ -1,0 +1,58 @@
+// Which points the evaluation reads as meals and as cold-chain points, with the range a
+// cold-chain point must hold. The defaults fit the shipped profiles (docs/EVALUATION.md); a
+// platform passes its own with --rules FILE (JSON or YAML), checked here once.
+import fs from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { formatIssues } from '../../config/issues.js';
+
+const ColdRule = z.strictObject({
+  /** A regular expression over the point id. */
+  point: z.string().min(1),
+  /** The unit the point must have (a humidity point named "fridge_rh" is not a temperature). */
+  unit: z.string().default('°C'),
+  min: z.number().nullable().default(null),
+  max: z.number().nullable().default(null),
+  name: z.string().min(1),
+});
+
+export const ReportRules = z.strictObject({
+  /** Counter point ids whose increase is meals served. */
+  meals: z.array(z.string().min(1)).min(1).default(['meal_counter']),
+  /** First matching rule wins. */
+  coldChain: z.array(ColdRule).default([
+    // GB 31654-2021 (food safety of catering services), refrigeration at 0-8 °C and frozen
+    // storage at or below -12 °C; we use -18 °C, the usual frozen-food setting. Check both
+    // against the standard and the site's own procedures: they are defaults.
+    { point: 'freezer', unit: '°C', min: null, max: -18, name: 'frozen storage (<= -18 °C)' },
+    { point: 'fridge|cold', unit: '°C', min: 0, max: 8, name: 'refrigeration (0-8 °C)' },
+  ]),
+});
+export type ReportRules = z.infer<typeof ReportRules>;
+export type ColdRule = z.infer<typeof ColdRule>;
+
+export const DEFAULT_RULES: ReportRules = ReportRules.parse({});
+
+export function loadRules(file: string): ReportRules {
+  let raw: unknown;
+  try {
+    raw = parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`--rules ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const r = ReportRules.safeParse(raw ?? {});
+  if (!r.success) throw new Error(`--rules ${file}: ${formatIssues(r.error).join('; ')}`);
+  for (const [i, c] of r.data.coldChain.entries()) {
+    try {
+      new RegExp(c.point);
+    } catch {
+      throw new Error(`--rules ${file}: coldChain[${i}].point: not a regular expression`);
+    }
+  }
+  return r.data;
+}
+
+/** The cold-chain rule a point falls under, or null. */
+export function coldRule(rules: ReportRules, point: string, unit: string): ColdRule | null {
+  return rules.coldChain.find((c) => c.unit === unit && new RegExp(c.point).test(point)) ?? null;
+}
