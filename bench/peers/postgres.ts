@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { freePort, removeTempDir, tempDir } from './util.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -40,6 +41,18 @@ export class PgCluster {
   /** postgres://postgres@127.0.0.1:<port>/<database> */
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/${this.database}`;
+  }
+
+  /** A new, empty database in this cluster (a test's own: no rows carried over); its URL. */
+  async createDatabase(name = `t${Math.random().toString(16).slice(2, 10)}`): Promise<string> {
+    const admin = new pg.Client(this.url);
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await admin.end();
+    }
+    return this.url.replace(/\/[^/]+$/, `/${name}`);
   }
 
   get dataDir(): string {

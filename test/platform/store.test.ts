@@ -50,13 +50,7 @@ const kinds: [string, () => Promise<ConsumerStore>][] = [
   [
     'PostgreSQL',
     async () => {
-      // A database of its own per test: no rows carried over.
-      const name = `t${Math.random().toString(16).slice(2, 10)}`;
-      const admin = new pg.Client(cluster.url);
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const s = new PostgresStore(cluster.url.replace(/\/cgw$/, `/${name}`));
+      const s = new PostgresStore(await cluster.createDatabase());
       await s.migrate();
       return s;
     },

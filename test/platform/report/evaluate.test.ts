@@ -4,7 +4,6 @@
 // chain, alarms and time to clear, a suppressed personal cell that stays suppressed, and seq
 // gaps against the gateway's shed count. The expected figures are worked out by hand below.
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgCluster } from '../../../bench/peers/postgres.js';
 import { PostgresStore } from '../../../src/platform/store-postgres.js';
@@ -36,14 +35,7 @@ async function load(s: ConsumerStore): Promise<ConsumerStore> {
 const stores: [string, () => Promise<ConsumerStore>][] = [
   [
     'PostgreSQL',
-    async () => {
-      const name = `r${Math.random().toString(16).slice(2, 10)}`;
-      const admin = new pg.Client(cluster.url);
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      return load(new PostgresStore(cluster.url.replace(/\/cgw$/, `/${name}`)));
-    },
+    async () => load(new PostgresStore(await cluster.createDatabase())),
   ],
   ['SQLite', async () => load(new SqliteStore(path.join(tmpDir('cgw-report-'), 'p.db')))],
 ];
