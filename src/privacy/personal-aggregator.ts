@@ -12,7 +12,7 @@
 // spend to the ledger (dp-release.ts, ledger.ts; docs/PRIVACY.md).
 import type { Point, Profile } from '../config/profile-schema.js';
 import { countNoise, cryptoRandom, type RandomSource } from './discrete-laplace.js';
-import { dpMeasure, dpThreshold } from './dp-release.js';
+import { dpMeasure } from './dp-release.js';
 import { milli, type PrivacyLedger } from './ledger.js';
 import type { OutboxItem } from '../store/outbox.js';
 import type { Facility, Reading, ScanDone } from '../types.js';
@@ -195,7 +195,7 @@ export class PersonalAggregator implements WindowContributor {
       suppressed: 0,
       epsilon: this.opts.epsilon,
       delta: this.opts.delta,
-      threshold: dpThreshold(point, params).threshold,
+      threshold: r.threshold,
     };
   }
 
