@@ -4,24 +4,9 @@
 // again on the same port. Its CPU is kept across restarts (each run's process adds its own).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { MOSQUITTO_BIN } from '../peers/mosquitto.js';
-import { cpuSeconds, tempDir, track, waitPort } from '../peers/util.js';
-
-/** A free port below the kernel's ephemeral range (32768–60999 here): a server stopped and
- * started again on it does not find it taken by an outgoing connection meanwhile. */
-export async function restartablePort(): Promise<number> {
-  for (;;) {
-    const port = 20000 + Math.floor(Math.random() * 10000);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
+import { cpuSeconds, restartablePort, tempDir, track, waitPort } from '../peers/util.js';
 
 export class FleetBroker {
   private proc: ChildProcess | null = null;

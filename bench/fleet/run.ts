@@ -26,8 +26,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { mosquittoVersion } from '../peers/mosquitto.js';
 import { PgCluster } from '../peers/postgres.js';
-import { cpuSeconds, fmt, sleep, track, waitFor } from '../peers/util.js';
-import { FleetBroker, restartablePort } from './broker.js';
+import { cpuSeconds, fmt, restartablePort, sleep, track, waitFor } from '../peers/util.js';
+import { FleetBroker } from './broker.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(HERE, '../../src/cli.js');

@@ -45,6 +45,21 @@ export function removeTempDir(d: string): void {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A free port below the kernel's ephemeral range (32768–60999 here), for a server that is
+ * stopped and started again on the same port within a test (a gateway restart, a broker outage): between the
+ * two, a parallel test's freePort() or outgoing connection could take an ephemeral one. */
+export async function restartablePort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
