@@ -17,7 +17,9 @@ import { GpioInput } from './io/gpio/gpio-input.js';
 import type { GpioBackend } from './io/gpio/line.js';
 import { OnoffBackend } from './io/gpio/onoff-backend.js';
 import { gpioProfile, GPIO_POINT } from './config/gpio-profile.js';
-import { profileOrigin, type ProfileSource } from './config/profiles.js';
+import { facilityTypesOf, profileOrigin, type ProfileSource } from './config/profiles.js';
+import { allFacilities, facilityByDevice, type ResolvedFacility } from './config/facilities.js';
+import type { FacilityType } from './config/facility-types.js';
 import { CounterStore } from './store/counter-store.js';
 import { DiskReserve } from './store/disk-reserve.js';
 import type { BusConfig } from './config/site-schema.js';
@@ -40,7 +42,8 @@ import { AlarmMonitor } from './aggregate/alarm-monitor.js';
 import { SqliteAlarmState } from './store/alarm-state.js';
 import { Uplink, type UplinkRemote } from './uplink/uplink.js';
 import type { StatusHealth } from './uplink/contract.js';
-import { inventoryItem } from './uplink/inventory.js';
+import { inventoryItem, type InventoryDevice } from './uplink/inventory.js';
+import { placementFields } from './types.js';
 import { effectiveProfile, uplinked } from './privacy/policy.js';
 import { PersonalAggregator } from './privacy/personal-aggregator.js';
 import { LEDGER_FILE, PrivacyLedger } from './privacy/ledger.js';
@@ -175,11 +178,12 @@ export class Gateway {
       bus.onRound((open) => this.broker.liveRound(open));
       this.buses.set(b.id, bus);
     }
+    const places = facilityByDevice(c);
     for (const d of c.devices) {
       const busCfg = c.buses.find((b) => b.id === d.bus)!;
       this.pollers.push(
         new DevicePoller(
-          { id: d.id, facility: d.facility, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: this.deviceProfiles.get(d.id)! },
+          { id: d.id, facility: places.get(d.id)!.type, unitId: d.unitId, pollMs: d.pollMs, maxGap: d.maxGap ?? busCfg.maxGap, profile: this.deviceProfiles.get(d.id)! },
           this.buses.get(d.bus)!,
           this.pipeline,
           { offlineBackoffMaxMs: busCfg.offlineBackoffMaxMs },
@@ -189,7 +193,7 @@ export class Gateway {
     }
     for (const g of c.gpio) {
       const point = this.deviceProfiles.get(g.id)!.points[0]!;
-      const source = { id: g.id, facility: g.facility };
+      const source = { id: g.id, facility: places.get(g.id)!.type };
       const input = new GpioInput(
         { id: g.id, line: g.line, chip: g.chip, activeLow: g.activeLow, debounceMs: g.debounceMs, pollMs: g.pollMs, reportMs: g.reportMs, kind: g.kind },
         this.gpioBackend,
@@ -247,7 +251,7 @@ export class Gateway {
     this.alarms?.reconfigure(next.alarms, devices);
     this.personal?.reconfigure(devices);
     if (next.log?.level) this.log.level = next.log.level;
-    this.outbox?.append([inventoryItem(devices, Date.now(), this.profileSource)]);
+    this.outbox?.append([this.inventory(devices)]);
     await this.startIo();
     this.log.info({ devices: this.pollers.length, gpio: this.gpio.length, buses: this.buses.size }, 'configuration reloaded');
   }
@@ -256,7 +260,7 @@ export class Gateway {
    * without an uplink. */
   resendInventory(): boolean {
     if (!this.outbox) return false;
-    this.outbox.append([inventoryItem(this.allDevices(), Date.now(), this.profileSource)]);
+    this.outbox.append([this.inventory()]);
     return true;
   }
 
@@ -354,12 +358,17 @@ export class Gateway {
   }
 
   /** A device's effective profile (with the site's privacy overrides). */
+  /** The facility types and the facilities of the running config (the page's names and choices). */
+  facilities(): { types: FacilityType[]; list: ResolvedFacility[]; byDevice: Map<string, ResolvedFacility> } {
+    return { types: facilityTypesOf(this.profiles).all(), list: allFacilities(this.config), byDevice: facilityByDevice(this.config) };
+  }
+
   profileOf(deviceId: string): Profile | undefined {
     return this.deviceProfiles.get(deviceId);
   }
 
   private aggregatedPoints(devices: ReturnType<Gateway['allDevices']>) {
-    return devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, point })));
+    return devices.flatMap((d) => d.profile.points.filter(uplinked).map((point) => ({ device: d.id, facility: d.facility, ...placementFields(d), point })));
   }
 
   private classes(devices: ReturnType<Gateway['allDevices']>) {
@@ -374,8 +383,19 @@ export class Gateway {
   };
 
   /** Modbus devices and GPIO inputs alike, with their effective profiles. */
-  private allDevices(): { id: string; facility: SiteConfig['devices'][number]['facility']; profile: Profile }[] {
-    return [...this.config.devices, ...this.config.gpio].map((d) => ({ id: d.id, facility: d.facility, profile: this.deviceProfiles.get(d.id)! }));
+  /** Each with its facility: the type (topics, items' `facility`), the facility id and the house code. */
+  private allDevices(): InventoryDevice[] {
+    const places = facilityByDevice(this.config);
+    return [...this.config.devices, ...this.config.gpio].map((d) => {
+      const f = places.get(d.id)!;
+      return { id: d.id, facility: f.type, ...placementFields(f), profile: this.deviceProfiles.get(d.id)! };
+    });
+  }
+
+  /** The inventory item of the running config: facilities and devices. */
+  private inventory(devices = this.allDevices()): OutboxItem {
+    const c = this.config;
+    return inventoryItem(devices, Date.now(), this.profileSource, { facilities: allFacilities(c), types: facilityTypesOf(this.profiles), ...(c.site.name !== undefined ? { name: c.site.name } : {}) });
   }
 
   async start(): Promise<void> {
@@ -474,7 +494,7 @@ export class Gateway {
     raw.reclassify(this.classes(devices));
     raw.start();
     agg.start();
-    outbox.append([inventoryItem(devices, Date.now(), this.profileSource)]);
+    outbox.append([this.inventory(devices)]);
   }
 
   /** Producers first; then the uplink says offline, the store is flushed and closed; then

@@ -1,7 +1,24 @@
 // Shared data shapes that flow between the parts (io -> pipeline -> broker / aggregate).
 import type { PrivacyClass, PointKind } from './config/profile-schema.js';
 
-export type Facility = 'health' | 'canteen' | 'security';
+/** A facility type id (drivers/facility-types.yaml): the local topic level and the `facility`
+ * of uplink items. */
+export type Facility = string;
+
+/** Where a device stands: the facility (site config `facilities`) and its building. Uplink
+ * items carry both beside the type (docs/UPLINK.md). */
+export interface Placement {
+  /** The facility's id; the type id for a device whose config names a type, not a facility. */
+  facilityId: string;
+  /** The building's unified house code, when the config gives one. */
+  houseCode?: string;
+}
+
+/** The placement fields of an uplink item body (houseCode left out when there is none). */
+export function placementFields(p: Partial<Placement> | undefined): Partial<Placement> {
+  if (!p?.facilityId) return {};
+  return p.houseCode ? { facilityId: p.facilityId, houseCode: p.houseCode } : { facilityId: p.facilityId };
+}
 
 /** good: decoded and inside the profile's range. out_of_range: decoded but outside the sane
  * range. exception: the device answered with a Modbus exception. timeout: no answer in time.

@@ -18,7 +18,7 @@
 import type { AlarmRule } from '../config/site-schema.js';
 import type { Profile } from '../config/profile-schema.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { seriesKey, type Facility, type Reading } from '../types.js';
+import { placementFields, seriesKey, type Facility, type Placement, type Reading } from '../types.js';
 import type { Logger } from '../log.js';
 import { monoNow, type MonoClock } from '../time/monotonic.js';
 
@@ -72,12 +72,14 @@ export interface AlarmState {
   since: number;
 }
 
-type Devices = { id: string; facility: Facility; profile: Profile }[];
+type Devices = ({ id: string; facility: Facility; profile: Profile } & Partial<Placement>)[];
 
 const keyOf = (r: { id: string; device: string; point: string }) => `${r.id}\u0000${r.device}\u0000${r.point}`;
 
 export class AlarmMonitor {
   private byPoint = new Map<string, Rule[]>();
+  /** Device id -> its facility id and house code, for the alarm items. */
+  private placeOf = new Map<string, Partial<Placement>>();
   raisedCount = 0;
 
   private readonly mono: MonoClock;
@@ -95,6 +97,7 @@ export class AlarmMonitor {
     this.mono = opts.mono ?? monoNow;
     this.now = opts.now ?? Date.now;
     this.byPoint = build(rules, devices);
+    this.placeOf = placements(devices);
     const stored = this.opts.store?.load() ?? [];
     if (stored.length === 0) return;
     const rulesByKey = new Map(this.rules().map((r) => [keyOf(r), r]));
@@ -120,6 +123,7 @@ export class AlarmMonitor {
    * is cleared, so the platform does not show it forever. */
   reconfigure(rules: AlarmRule[], devices: Devices): void {
     const next = build(rules, devices);
+    this.placeOf = placements(devices);
     const old = new Map(this.rules().map((r) => [keyOf(r), r]));
     for (const r of [...next.values()].flat()) {
       const prev = old.get(keyOf(r));
@@ -142,7 +146,7 @@ export class AlarmMonitor {
       gone.map((a) => ({
         kind: 'alarm' as const,
         ts: now,
-        body: JSON.stringify({ ts: now, alarm: a.id, state: 'cleared', severity: a.severity, facility: a.facility, device: a.device, point: a.point, value: null, condition: 'rule removed from the configuration' }),
+        body: JSON.stringify({ ts: now, alarm: a.id, state: 'cleared', severity: a.severity, facility: a.facility, ...placementFields(this.placeOf.get(a.device)), device: a.device, point: a.point, value: null, condition: 'rule removed from the configuration' }),
       })),
     );
   }
@@ -206,6 +210,7 @@ export class AlarmMonitor {
       state,
       severity: rule.severity,
       facility: rule.facility,
+      ...placementFields(this.placeOf.get(rule.device)),
       device: rule.device,
       point: rule.point,
       value: r.value,
@@ -213,6 +218,12 @@ export class AlarmMonitor {
     });
     this.sink([{ kind: 'alarm', ts: r.ts, body }]);
   }
+}
+
+/** A device still configured keeps its placement on a clear sent after its rule was removed;
+ * a device gone from the config leaves the fields out (they are optional in the contract). */
+function placements(devices: Devices): Map<string, Partial<Placement>> {
+  return new Map(devices.map((d) => [d.id, placementFields(d)]));
 }
 
 function build(rules: AlarmRule[], devices: Devices): Map<string, Rule[]> {

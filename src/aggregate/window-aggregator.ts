@@ -10,13 +10,16 @@ import type { Point } from '../config/profile-schema.js';
 import type { Logger } from '../log.js';
 import { monoNow } from '../time/monotonic.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { seriesKey, type DeviceStatus, type Facility, type Reading } from '../types.js';
+import { placementFields, seriesKey, type DeviceStatus, type Facility, type Placement, type Reading } from '../types.js';
 
-export interface AggregatedPoint {
+export interface AggregatedPoint extends Partial<Placement> {
   device: string;
   facility: Facility;
   point: Point;
 }
+
+/** A device as the aggregator places it: its facility type, facility id and house code. */
+export type PlacedDevice = { id: string; facility: Facility } & Partial<Placement>;
 
 /** Every field only ever holds a number, so that V8 keeps it unboxed and updates it in place:
  * a field that may hold null (`last` did) takes a new heap number at every reading, which the
@@ -34,7 +37,7 @@ interface Acc {
   changes: number;
 }
 
-interface DeviceTime {
+interface DeviceTime extends Partial<Placement> {
   facility: Facility;
   /** State at the start of the open window. */
   online: boolean;
@@ -102,21 +105,21 @@ export class WindowAggregator {
   constructor(
     private readonly opts: WindowAggregatorOptions,
     points: AggregatedPoint[],
-    devices: { id: string; facility: Facility }[],
+    devices: PlacedDevice[],
     private readonly sink: WindowSink,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     private readonly contributors: WindowContributor[] = [],
   ) {
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
-    for (const d of devices) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
+    for (const d of devices) this.devices.set(d.id, { ...placed(d), online: false, changes: [] });
     this.closedUpTo = opts.closedUpTo ?? 0;
     this.mono = opts.mono ?? monoNow;
   }
 
   /** Points and devices from a reloaded config. The open window keeps its readings: kept
    * points go on accumulating, new points start at count 0, removed points are not sent. */
-  reconfigure(points: AggregatedPoint[], devices: { id: string; facility: Facility }[]): void {
+  reconfigure(points: AggregatedPoint[], devices: PlacedDevice[]): void {
     this.points.clear();
     for (const p of points) this.points.set(key(p.device, p.point.id), p);
     this.spare = null;
@@ -124,8 +127,11 @@ export class WindowAggregator {
     for (const id of [...this.devices.keys()]) if (!ids.has(id)) this.devices.delete(id);
     for (const d of devices) {
       const known = this.devices.get(d.id);
-      if (!known) this.devices.set(d.id, { facility: d.facility, online: false, changes: [] });
-      else known.facility = d.facility;
+      if (!known) this.devices.set(d.id, { ...placed(d), online: false, changes: [] });
+      else {
+        delete known.houseCode;
+        Object.assign(known, placed(d));
+      }
     }
   }
 
@@ -322,6 +328,7 @@ export class WindowAggregator {
         windowStart: ws,
         windowSeconds: this.opts.windowSeconds,
         facility: p.facility,
+        ...placementFields(p),
         device: p.device,
         point: p.point.id,
         unit: p.point.unit,
@@ -351,7 +358,8 @@ export class WindowAggregator {
     // Facility availability over the part of the window the gateway observed.
     const from = Math.max(ws, this.observedFrom);
     const observed = Math.max(0, we - from);
-    const byFacility = new Map<Facility, { devices: number; onlineMs: number }>();
+    // One item per facility (by id): two canteens of a community are two items.
+    const byFacility = new Map<string, { place: DeviceTime; devices: number; onlineMs: number }>();
     for (const d of this.devices.values()) {
       let state = d.online;
       let cursor = from;
@@ -369,12 +377,13 @@ export class WindowAggregator {
       // The next window starts from the state at this window's end.
       d.online = state;
       d.changes = d.changes.slice(used);
-      const f = byFacility.get(d.facility) ?? { devices: 0, onlineMs: 0 };
+      const id = d.facilityId ?? d.facility;
+      const f = byFacility.get(id) ?? { place: d, devices: 0, onlineMs: 0 };
       f.devices++;
       f.onlineMs += onlineMs;
-      byFacility.set(d.facility, f);
+      byFacility.set(id, f);
     }
-    for (const [facility, f] of byFacility) {
+    for (const f of byFacility.values()) {
       out.push({
         kind: 'agg',
         ts,
@@ -382,7 +391,8 @@ export class WindowAggregator {
           type: 'facility',
           windowStart: ws,
           windowSeconds: this.opts.windowSeconds,
-          facility,
+          facility: f.place.facility,
+          ...placementFields(f.place),
           devices: f.devices,
           availability: observed > 0 && f.devices > 0 ? round(f.onlineMs / (observed * f.devices)) : null,
           observedSeconds: observed / 1000,
@@ -391,6 +401,10 @@ export class WindowAggregator {
     }
     return out;
   }
+}
+
+function placed(d: PlacedDevice): Omit<DeviceTime, 'online' | 'changes'> {
+  return { facility: d.facility, ...placementFields(d) };
 }
 
 /** The counter's increase from prev to cur. A drop is a wrap when prev was in the top half of

@@ -24,9 +24,10 @@ export function fixedFieldChanges(a: SiteConfig, b: SiteConfig): FixedFieldChang
   }));
 }
 
-const HOT = new Set(['buses', 'devices', 'gpio', 'alarms', 'simulator', 'log']);
+// facilities: only the items' facility ids and house codes and the inventory change.
+const HOT = new Set(['buses', 'devices', 'gpio', 'alarms', 'simulator', 'log', 'facilities']);
 
-/** 'reload' when only io-side sections (and site.name) changed, 'restart' for anything else,
+/** 'reload' when only io-side sections, facilities (and site.name, site.houseCodePattern) changed, 'restart' for anything else,
  * 'none' when nothing did. */
 export function applyMode(a: SiteConfig, b: SiteConfig): 'none' | 'reload' | 'restart' {
   let mode: 'none' | 'reload' = 'none';
@@ -34,7 +35,7 @@ export function applyMode(a: SiteConfig, b: SiteConfig): 'none' | 'reload' | 're
   for (const k of keys) {
     if (k === 'site') {
       if (a.site.communityCode !== b.site.communityCode || a.site.gatewayId !== b.site.gatewayId) return 'restart';
-      if (a.site.name !== b.site.name) mode = 'reload';
+      if (a.site.name !== b.site.name || a.site.houseCodePattern !== b.site.houseCodePattern) mode = 'reload';
       continue;
     }
     if (JSON.stringify(a[k]) === JSON.stringify(b[k])) continue;

@@ -1,6 +1,7 @@
 // Device profile schema: one YAML file per real device model in drivers/.
 // A profile is pure data; adding a model must need no code (DESIGN.md, "devices as data").
 import { z } from 'zod';
+import { FACILITY_TYPE_ID } from './facility-types.js';
 
 export const RegisterKind = z.enum(['holding', 'input', 'coil', 'discrete']);
 export type RegisterKind = z.infer<typeof RegisterKind>;
@@ -125,8 +126,9 @@ export const ProfileSchema = z.strictObject({
   name: Label,
   /** Where the register map comes from: a document title and address, or "own" for ours. */
   source: z.string().min(1),
-  /** Which facilities the model is meant for (documentation and inventory only). */
-  facilities: z.array(z.enum(['health', 'canteen', 'security'])).min(1),
+  /** Which facility types the model is meant for (documentation and the page's choices); type
+   * ids of drivers/facility-types.yaml, checked when the profiles load (loadProfileSet). */
+  facilities: z.array(z.string().regex(FACILITY_TYPE_ID, 'must be a facility type id, e.g. "childcare"')).min(1),
   transports: z.array(z.enum(['modbus-tcp', 'modbus-rtu', 'gpio'])).min(1),
   /** Largest registers (or bits) in one read the device accepts; Modbus allows 125 / 2000. */
   maxRegistersPerRead: z.number().int().min(1).max(125).default(125),

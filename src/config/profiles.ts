@@ -8,6 +8,7 @@ import { pointSpan, ProfileSchema, type Profile } from './profile-schema.js';
 import { formatIssues, yamlErrors } from './issues.js';
 import { DRIVERS_DIR } from './paths.js';
 import { GPIO_POINT } from './gpio-profile.js';
+import { FACILITY_TYPES_FILE, loadFacilityTypes, type FacilityTypeSet } from './facility-types.js';
 
 export class ProfileError extends Error {
   constructor(
@@ -103,6 +104,9 @@ export class ProfileSet extends Map<string, Profile> {
   constructor(
     /** The site profile folder looked in (it need not exist); null when there is none. */
     readonly siteDir: string | null,
+    /** The facility types of the same folders (drivers/facility-types.yaml): a profile's
+     * `facilities` and a config's facilities are checked against them. */
+    readonly facilityTypes: FacilityTypeSet,
   ) {
     super();
   }
@@ -110,6 +114,16 @@ export class ProfileSet extends Map<string, Profile> {
   ids(source: ProfileSource): string[] {
     return [...this.origins].filter(([, o]) => o.source === source).map(([id]) => id);
   }
+}
+
+let shippedTypes: FacilityTypeSet | null = null;
+
+/** The facility types that go with `profiles`: those loaded with them (loadProfileSet), else
+ * the shipped ones (a plain Map, as tests build). */
+export function facilityTypesOf(profiles: ReadonlyMap<string, Profile>): FacilityTypeSet {
+  if (profiles instanceof ProfileSet) return profiles.facilityTypes;
+  shippedTypes ??= loadFacilityTypes(DRIVERS_DIR, null);
+  return shippedTypes;
 }
 
 /** Where profile `id` came from, when `profiles` was loaded by loadProfileSet (a plain Map, as
@@ -132,8 +146,15 @@ export function loadProfileSet(opts: { configFile?: string; shippedDir?: string 
   const wanted = opts.configFile === undefined ? null : siteProfileDir(opts.configFile);
   // A config file in the package root would make the shipped folder its own site folder.
   const siteDir = wanted !== null && samePath(wanted, shippedDir) ? null : wanted;
-  const set = new ProfileSet(siteDir);
   const errors: string[] = [];
+  let types: FacilityTypeSet;
+  try {
+    types = loadFacilityTypes(shippedDir, siteDir);
+  } catch (err) {
+    // Profiles cannot be checked without the types they name.
+    throw new Error(`invalid facility types:\n${(err as Error).message}`);
+  }
+  const set = new ProfileSet(siteDir, types);
   for (const { profile, file } of readProfileDir(shippedDir, errors)) {
     set.set(profile.id, profile);
     set.origins.set(profile.id, { source: 'shipped', file });
@@ -149,26 +170,46 @@ export function loadProfileSet(opts: { configFile?: string; shippedDir?: string 
       set.origins.set(profile.id, { source: 'site', file });
     }
   }
+  for (const [id, profile] of set) {
+    const problems = facilityProblems(profile, types);
+    if (problems.length) errors.push(new ProfileError(set.origins.get(id)!.file, problems).message);
+  }
   if (errors.length) throw new Error(`invalid device profiles:\n${errors.join('\n')}`);
   return set;
 }
 
+/** A profile's `facilities` must name known facility types. */
+export function facilityProblems(profile: Profile, types: FacilityTypeSet): string[] {
+  return profile.facilities.flatMap((f, i) => (types.has(f) ? [] : [`facilities[${i}]: no facility type "${f}" (${types.ids().join(', ')})`]));
+}
+
 /** Checks one profile file as loadProfileSet would load it from a site folder, clash with the
  * shipped ids included (the shipped file itself is no clash). Throws a ProfileError. */
-export function checkProfileFile(file: string, shippedDir = DRIVERS_DIR): { profile: Profile; origin: ProfileOrigin } {
+export function checkProfileFile(file: string, shippedDir = DRIVERS_DIR, types?: FacilityTypeSet): { profile: Profile; origin: ProfileOrigin } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ProfileError(file, [`cannot read: ${(err as Error).message}`]);
   }
-  return checkProfileText(text, file, shippedDir);
+  return checkProfileText(text, file, shippedDir, types);
 }
 
 /** Checks a profile's text as if it were stored as `file` (an upload, a remote bundle): what is
  * checked here is what is written there, so the file loads at the next start. Throws a ProfileError. */
-export function checkProfileText(text: string, file: string, shippedDir = DRIVERS_DIR): { profile: Profile; origin: ProfileOrigin } {
+export function checkProfileText(text: string, file: string, shippedDir = DRIVERS_DIR, types?: FacilityTypeSet): { profile: Profile; origin: ProfileOrigin } {
+  if (path.basename(file) === FACILITY_TYPES_FILE) throw new ProfileError(file, [`file name: ${FACILITY_TYPES_FILE} holds the facility types, not a device profile`]);
   const profile = parseProfile(text, file);
+  // The types it will load with: the shipped ones and those of the folder it is stored in.
+  const dir = path.dirname(file);
+  let known = types;
+  try {
+    known ??= loadFacilityTypes(shippedDir, samePath(dir, shippedDir) ? null : dir);
+  } catch (err) {
+    throw new ProfileError(file, [`the facility types beside it cannot be read: ${(err as Error).message}`]);
+  }
+  const unknown = facilityProblems(profile, known);
+  if (unknown.length) throw new ProfileError(file, unknown);
   if (!file.endsWith('.yaml')) throw new ProfileError(file, [`file name: must be "${profile.id}.yaml" (only *.yaml files are loaded)`]);
   const shipped = shippedFileOf(profile.id, shippedDir);
   if (shipped && samePath(shipped, file)) return { profile, origin: { source: 'shipped', file } };
@@ -199,7 +240,7 @@ interface LoadedFile {
 
 function readProfileDir(dir: string, errors: string[], names = fs.readdirSync(dir)): LoadedFile[] {
   const out: LoadedFile[] = [];
-  for (const f of names.filter((n) => n.endsWith('.yaml')).sort()) {
+  for (const f of names.filter((n) => n.endsWith('.yaml') && n !== FACILITY_TYPES_FILE).sort()) {
     const file = path.join(dir, f);
     try {
       out.push({ profile: parseProfile(fs.readFileSync(file, 'utf8'), file), file });

@@ -3,10 +3,12 @@
 // problem is never partly applied.
 import fs from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { GpioSchema, SiteConfigSchema, type SiteConfig } from './site-schema.js';
+import { anchored, DEFAULT_HOUSE_CODE_PATTERN, GpioSchema, SiteConfigSchema, type SiteConfig } from './site-schema.js';
 import { gpioProfile } from './gpio-profile.js';
 import { formatIssues, formatProblem, yamlErrors } from './issues.js';
 import { loosens, PrivacyClass, type Profile } from './profile-schema.js';
+import { facilityTypesOf } from './profiles.js';
+import type { FacilityTypeSet } from './facility-types.js';
 
 export type ConfigResult = { ok: true; config: SiteConfig; warnings: string[] } | { ok: false; errors: string[] };
 
@@ -43,7 +45,7 @@ export function parseSiteConfig(text: string, profiles: ReadonlyMap<string, Prof
   const parsed = SiteConfigSchema.safeParse(raw, { reportInput: true });
   // Cross-references are checked even when the schema fails, so one pass lists everything.
   const cross = crossCheck(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
-  const refs = [...profileRefs(raw, profiles), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw), ...localBrokerFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
+  const refs = [...profileRefs(raw, profiles), ...facilityRefs(raw, facilityTypesOf(profiles)), ...alarmRefs(raw, profiles), ...privacyRefs(raw, profiles), ...uplinkFiles(raw), ...localBrokerFiles(raw)].map(({ path, message }) => formatProblem(path, message, doc, lc));
   const serial = serialPaths(raw).map(({ path, message }) => formatProblem(path, message, doc, lc));
   const strict = opts.serialPaths === 'error';
   const errors = [...(parsed.success ? [] : formatIssues(parsed.error, doc, lc)), ...cross, ...refs, ...(strict ? serial : [])];
@@ -169,6 +171,46 @@ function profileRefs(rawDoc: unknown, profiles: ReadonlyMap<string, Profile>): P
       out.push({ path: ['devices', i, 'profile'], message: `no profile "${p}" in drivers/ (${[...profiles.keys()].sort().join(', ')})` });
     }
   });
+  return out;
+}
+
+/** Facilities name known types, once each; a facility id that is a type id is of that type
+ * (else a device naming it would be ambiguous); house codes match site.houseCodePattern; every
+ * device's `facility` is a listed facility or a type. */
+function facilityRefs(rawDoc: unknown, types: FacilityTypeSet): Problem[] {
+  const out: Problem[] = [];
+  const c = obj(rawDoc) ?? {};
+  const known = types.ids().join(', ');
+  const given = str(obj(c.site)?.houseCodePattern);
+  let pattern: RegExp | null;
+  try {
+    pattern = anchored(given ?? DEFAULT_HOUSE_CODE_PATTERN);
+  } catch {
+    pattern = null; // the schema names the bad pattern
+  }
+  const ids = new Map<string, number>();
+  list(c.facilities).forEach((rf, i) => {
+    const f = obj(rf);
+    const id = str(f?.id);
+    const type = str(f?.type);
+    if (type !== undefined && type !== '' && !types.has(type)) out.push({ path: ['facilities', i, 'type'], message: `no facility type "${type}" (${known})` });
+    if (id !== undefined) {
+      if (ids.has(id)) out.push({ path: ['facilities', i, 'id'], message: `"${id}" is already used by facilities[${ids.get(id)}]` });
+      else ids.set(id, i);
+      if (types.has(id) && type !== undefined && type !== id) out.push({ path: ['facilities', i, 'id'], message: `"${id}" is the id of a facility type: a facility with this id must be of type "${id}" (or give it another id)` });
+    }
+    const house = str(f?.houseCode);
+    if (house !== undefined && house !== '' && pattern && !pattern.test(house)) {
+      out.push({ path: ['facilities', i, 'houseCode'], message: `"${house}" does not match ${given === undefined ? `the default house code pattern ${DEFAULT_HOUSE_CODE_PATTERN} (set site.houseCodePattern to the province's format)` : `site.houseCodePattern ${given}`}` });
+    }
+  });
+  for (const section of ['devices', 'gpio'] as const) {
+    list(c[section]).forEach((rd, i) => {
+      const ref = str(obj(rd)?.facility);
+      if (ref === undefined || ref === '' || ids.has(ref) || types.has(ref)) return;
+      out.push({ path: [section, i, 'facility'], message: `no facility "${ref}": name a facility of facilities (${[...ids.keys()].join(', ') || 'none listed'}) or a facility type (${known})` });
+    });
+  }
   return out;
 }
 

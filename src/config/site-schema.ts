@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { BROKER_DEFAULTS, LIVE_COALESCE_MS, LOGIN_DEFAULTS, MEMORY_DEFAULTS } from '../broker/broker-defaults.js';
 import { PUBLIC_KEY } from '../remote/bundle.js';
+import { divisionCodeProblem } from './division-code.js';
 
 const range = (lo: number, hi: number) => z.number().int(`must be a whole number ${lo}..${hi}`).min(lo, `must be ${lo}..${hi}`).max(hi, `must be ${lo}..${hi}`);
 const ident = z
@@ -22,10 +23,47 @@ function isBrokerUrl(s: string): boolean {
   }
 }
 
+/** A pattern of the config (site.houseCodePattern): a regular expression, matched whole. */
+export function anchored(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`, 'u');
+}
+
 export const SiteSchema = z.strictObject({
-  communityCode: z.string().regex(/^\d{12}$/, 'must be the 12-digit statistical division code of the community, e.g. "330106001001"'),
+  communityCode: z.string().superRefine((c, ctx) => {
+    const problem = divisionCodeProblem(c);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   gatewayId: ident,
   name: z.string().optional(),
+  /** The format of facilities[].houseCode, a regular expression matched against the whole code.
+   * The province's unified house code (全省统一的城乡房屋编码) is not public; set the pattern
+   * its authority gives. Default: 1..64 letters, digits, "-" or "_" (docs/FACILITIES.md). */
+  houseCodePattern: z
+    .string()
+    .min(1)
+    .max(500)
+    .refine((p) => {
+      try {
+        anchored(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a regular expression (JavaScript syntax), e.g. "\\d{19}"')
+    .optional(),
+});
+
+export const DEFAULT_HOUSE_CODE_PATTERN = '[A-Za-z0-9_-]{1,64}';
+
+/** A facility of the community (a health station, a canteen, a childcare room): what the
+ * province's facility database lists. Devices name it in their `facility`. */
+export const FacilityConfigSchema = z.strictObject({
+  id: ident,
+  /** A facility type id of drivers/facility-types.yaml (shipped or the site's own). */
+  type: z.string().min(1, 'must not be empty'),
+  name: z.string().max(200).optional(),
+  /** The building's unified house code; checked against site.houseCodePattern. */
+  houseCode: z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
 });
 
 const topicFilter = z.string().regex(/^(?:[^#+/]*|\+)(?:\/(?:[^#+/]*|\+))*(?:\/#)?$|^#$/, 'must be an MQTT topic filter (+ for one level, # last)');
@@ -262,7 +300,9 @@ export const BusSchema = z.discriminatedUnion('type', [ModbusTcpBusSchema, Modbu
   error: (iss) => (iss.code === 'invalid_union' ? 'type must be "modbus-tcp" or "modbus-rtu"' : undefined),
 });
 
-export const FacilitySchema = z.enum(['health', 'canteen', 'security']);
+/** A device's facility: the id of an entry of `facilities`, or a facility type id (a device of
+ * a facility the config does not list: its facility id is the type id). Resolved in site-config.ts. */
+export const FacilitySchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a facility id of facilities, or a facility type id (e.g. "canteen")');
 const PrivacyClassSchema = z.enum(['public', 'personal', 'identifier']);
 
 export const DeviceSchema = z.strictObject({
@@ -354,6 +394,8 @@ export const RemoteSchema = z.strictObject({
 
 export const SiteConfigSchema = z.strictObject({
   site: SiteSchema,
+  /** The community's facilities with their house codes (the inventory lists them). */
+  facilities: z.array(FacilityConfigSchema).default([]),
   localBroker: LocalBrokerSchema.default(() => LocalBrokerSchema.parse({})),
   web: WebSchema.prefault({}),
   storage: StorageSchema,
@@ -414,6 +456,7 @@ export type DeviceConfig = z.infer<typeof DeviceSchema>;
 export type UplinkConfig = z.infer<typeof UplinkSchema>;
 export type AlarmRule = z.infer<typeof AlarmRuleSchema>;
 export type RemoteConfig = z.infer<typeof RemoteSchema>;
+export type FacilityConfig = z.infer<typeof FacilityConfigSchema>;
 
 /** The window of personal aggregates: as configured, or the first multiple of the uplink
  * window that is at least an hour. */

@@ -15,7 +15,7 @@ import { countNoise, cryptoRandom, type RandomSource } from './discrete-laplace.
 import { dpMeasure } from './dp-release.js';
 import { milli, type PrivacyLedger } from './ledger.js';
 import type { OutboxItem } from '../store/outbox.js';
-import type { Facility, Reading, ScanDone } from '../types.js';
+import { placementFields, type Facility, type Placement, type Reading, type ScanDone } from '../types.js';
 import type { WindowContributor } from '../aggregate/window-aggregator.js';
 
 export interface HealthEvent {
@@ -30,6 +30,7 @@ export interface HealthEvent {
 interface EventDevice {
   id: string;
   facility: Facility;
+  place: Partial<Placement>;
   trigger: string;
   subject?: string;
   values: Point[];
@@ -67,7 +68,7 @@ export class PersonalAggregator implements WindowContributor {
   excludedTotal = 0;
 
   constructor(
-    devices: { id: string; facility: Facility; profile: Profile }[],
+    devices: ({ id: string; facility: Facility; profile: Profile } & Partial<Placement>)[],
     private readonly opts: PersonalOptions,
     private readonly windowMs: number,
   ) {
@@ -76,7 +77,7 @@ export class PersonalAggregator implements WindowContributor {
 
   /** Event devices from a (reloaded) config. Sessions already in the open window stay; a kept
    * device keeps its counter baseline so no session is counted twice. */
-  reconfigure(devices: { id: string; facility: Facility; profile: Profile }[]): void {
+  reconfigure(devices: ({ id: string; facility: Facility; profile: Profile } & Partial<Placement>)[]): void {
     const old = new Map(this.devices);
     this.devices.clear();
     for (const d of devices) {
@@ -84,7 +85,7 @@ export class PersonalAggregator implements WindowContributor {
       if (!ev) continue;
       const values = ev.values.map((v) => d.profile.points.find((p) => p.id === v)!).filter((p) => p.privacy === 'personal');
       const prev = old.get(d.id);
-      this.devices.set(d.id, { id: d.id, facility: d.facility, trigger: ev.trigger, subject: ev.subject, values, latest: prev?.latest ?? new Map(), lastCount: prev?.lastCount ?? null, pendingIncrease: prev?.pendingIncrease ?? false });
+      this.devices.set(d.id, { id: d.id, facility: d.facility, place: placementFields(d), trigger: ev.trigger, subject: ev.subject, values, latest: prev?.latest ?? new Map(), lastCount: prev?.lastCount ?? null, pendingIncrease: prev?.pendingIncrease ?? false });
     }
   }
 
@@ -183,7 +184,7 @@ export class PersonalAggregator implements WindowContributor {
     // Config validation requires a range on every personal value point in dp mode.
     const point = { range: p.range!, resolution: Math.abs(p.scale), ...(p.bands ? { bands: p.bands } : {}) };
     const r = dpMeasure(values, point, params, this.opts.rnd ?? cryptoRandom);
-    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, device: d.id, point: p.id, unit: p.unit, k: this.opts.k };
+    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, ...d.place, device: d.id, point: p.id, unit: p.unit, k: this.opts.k };
     return {
       ...base,
       measurements: r.count,
@@ -230,7 +231,7 @@ export class PersonalAggregator implements WindowContributor {
         if (e.subject) c.residents.add(e.subject);
       }
     }
-    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, device: d.id, point: p.id, unit: p.unit, k };
+    const base = { type: 'personal', windowStart: ws, windowSeconds, facility: d.facility, ...d.place, device: d.id, point: p.id, unit: p.unit, k };
     if (total.residents.size < k) {
       // Nothing about this measure rests on k residents: release only that it was suppressed.
       this.suppressedTotal += total.measurements + bounding;

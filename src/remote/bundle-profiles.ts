@@ -5,7 +5,7 @@
 // bundle adds or replaces site profiles; it never removes one.
 import path from 'node:path';
 import type { Profile } from '../config/profile-schema.js';
-import { checkProfileText, profileOrigin, ProfileError, ProfileSet } from '../config/profiles.js';
+import { checkProfileText, facilityTypesOf, profileOrigin, ProfileError, ProfileSet } from '../config/profiles.js';
 import { DRIVERS_DIR } from '../config/paths.js';
 import { configHash } from './bundle.js';
 import { existingFile, removeProfileFiles, writeProfileFiles } from '../store/profile-files.js';
@@ -34,7 +34,7 @@ export function bundleProfiles(texts: Readonly<Record<string, string>>, running:
     return { ok: false, errors: [{ path: 'profiles', message: 'this gateway runs on a config inside its package folder: it has no site profile folder to install profiles into' }] };
   }
   const errors: { path: string; message: string }[] = [];
-  const set = new ProfileSet(siteDir);
+  const set = new ProfileSet(siteDir, facilityTypesOf(running));
   for (const [id, p] of running) {
     set.set(id, p);
     const o = profileOrigin(running, id);
@@ -47,7 +47,7 @@ export function bundleProfiles(texts: Readonly<Record<string, string>>, running:
     const file = path.join(siteDir, name);
     let profile: Profile;
     try {
-      profile = checkProfileText(text, file, shippedDir).profile;
+      profile = checkProfileText(text, file, shippedDir, set.facilityTypes).profile;
     } catch (err) {
       if (!(err instanceof ProfileError)) throw err;
       for (const m of err.problems) errors.push({ path: `profiles.${name}`, message: m });

@@ -16,8 +16,22 @@ export function uplinkTopic(communityCode: string, gatewayId: string, kind: Upli
 
 const seq = z.number().int().positive().describe('per-gateway monotonic sequence number; (gatewayId, seq) is the de-duplication key');
 const ms = z.number().int().nonnegative().describe('milliseconds since the Unix epoch (UTC)');
-const facility = z.enum(['health', 'canteen', 'security']);
 const ident = z.string().min(1).max(63);
+/** Additive in contract v1: was one of health, canteen, security; now any facility type id. */
+const facility = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/)
+  .describe('facility type id (drivers/facility-types.yaml): party-service, health, childcare, elderly-care, canteen, women-children, security, or a site type (codes 50-99 in the inventory); contract v1 gateways before issue 20 send health, canteen or security only');
+const facilityId = ident
+  .optional()
+  .describe("additive in contract v1: the facility (site config facilities[].id); the type id where the site's config lists no facility for the device");
+const houseCode = z
+  .string()
+  .min(1)
+  .max(64)
+  .optional()
+  .describe("additive in contract v1: the unified house code (全省统一的城乡房屋编码) of the facility's building, as the site config gives it; absent when not configured");
+const placement = { facilityId, houseCode };
 const num = z.number().nullable();
 /** Additive in contract v1: absent when the box's clock was synchronised (or its state unknown). */
 const clockUnsynced = z
@@ -31,6 +45,7 @@ export const PointAggregate = z.strictObject({
   windowStart: ms.describe('start of the wall-clock aligned window'),
   windowSeconds: z.number().int().min(5).max(86400),
   facility,
+  ...placement,
   device: ident,
   point: ident,
   unit: z.string(),
@@ -54,6 +69,7 @@ export const FacilityAvailability = z.strictObject({
   windowStart: ms,
   windowSeconds: z.number().int().min(5).max(86400),
   facility,
+  ...placement,
   devices: z.number().int().nonnegative(),
   availability: z.number().min(0).max(1).nullable().describe('time-weighted share of the facility\'s devices online over the observed part of the window'),
   observedSeconds: z.number().nonnegative().describe('part of the window the gateway was running'),
@@ -70,6 +86,7 @@ export const PersonalAggregate = z.strictObject({
   windowStart: ms,
   windowSeconds: z.number().int().min(5).max(86400),
   facility,
+  ...placement,
   device: ident,
   point: ident,
   unit: z.string(),
@@ -99,6 +116,7 @@ export const AlarmItem = z.strictObject({
   state: z.enum(['raised', 'cleared']),
   severity: z.enum(['warning', 'critical']),
   facility,
+  ...placement,
   device: ident,
   point: ident,
   value: z.union([z.number(), z.boolean()]).nullable(),
@@ -113,6 +131,7 @@ export const InventoryItem = z.strictObject({
     z.strictObject({
       id: ident,
       facility,
+      ...placement,
       profile: z.string(),
       profileSource: z
         .enum(['shipped', 'site'])
@@ -131,6 +150,22 @@ export const InventoryItem = z.strictObject({
       ),
     }),
   ),
+  facilities: z
+    .array(
+      z.strictObject({
+        id: ident.describe("the facility's id on this gateway (site config facilities[].id, or the type id for an unlisted facility)"),
+        type: facility,
+        code: z.string().regex(/^\d{2}$/).describe("the facility type's two-digit code (drivers/facility-types.yaml)"),
+        typeName: z.strictObject({ zh: z.string(), en: z.string() }).describe("the facility type's names"),
+        name: z.string().optional().describe('the site\'s name for the facility'),
+        houseCode,
+        listed: z.boolean().describe('false: not in the config\'s facilities, only named by type on its devices (no house code)'),
+        devices: z.number().int().nonnegative().describe('devices and GPIO inputs of this facility'),
+      }),
+    )
+    .optional()
+    .describe("additive in contract v1: the community's facilities on this gateway, the gateway's part of the province's facility database; sent on start and on every config change"),
+  site: z.strictObject({ name: z.string().optional() }).optional().describe('additive in contract v1: the site config\'s site.name'),
 });
 
 const envelope = {

@@ -593,7 +593,15 @@ export class WebServer {
         /* no folder yet: no site profiles */
       }
       const waiting = files.map((n) => n.replace(/\.yaml$/, '')).filter((id) => !app.profiles.has(id));
-      sendJson(res, 200, { siteDir: dir, profiles, notLoaded: waiting });
+      // The device forms' facility choices: the running config's facilities and every type.
+      const f = app.gateway.facilities();
+      sendJson(res, 200, {
+        siteDir: dir,
+        profiles,
+        notLoaded: waiting,
+        facilityTypes: f.types.map((t) => ({ id: t.id, code: t.code, name: t.name })),
+        facilities: f.list.map((x) => ({ id: x.facilityId, type: x.type, name: x.name ?? null, houseCode: x.houseCode ?? null, listed: x.listed })),
+      });
     });
 
     this.route('POST', '/api/profiles', true, async (req, res, _p, s) => {

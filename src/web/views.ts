@@ -5,8 +5,6 @@ import type { Gateway } from '../main.js';
 import type { DrainState } from './drain-tracker.js';
 import { publicReading } from './public-reading.js';
 
-const FACILITIES = ['health', 'canteen', 'security'] as const;
-
 function points(g: Gateway, device: string): Record<string, unknown> {
   return Object.fromEntries([...(g.state.last.get(device)?.values() ?? [])].map((r) => [r.point, publicReading(r)]));
 }
@@ -27,10 +25,11 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     points: points(g, p.device.id),
     pointNames: Object.fromEntries(p.device.profile.points.map((x) => [x.id, x.name])),
   }));
+  const placed = g.facilities().byDevice;
   const gpio = g.gpio.map(({ cfg, input }) => ({
     id: cfg.id,
     name: cfg.name ?? null,
-    facility: cfg.facility,
+    facility: placed.get(cfg.id)?.type ?? cfg.facility,
     kind: 'gpio',
     profile: `gpio-${cfg.kind}`,
     online: input.stats.mode === 'interrupt' || input.stats.mode === 'polling',
@@ -55,8 +54,30 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     clock: { now: Date.now(), ...g.clockState() },
     alarms: g.alarms?.active() ?? [],
     offline: { count: offline.length, of: devices.length, devices: offline },
-    facilities: FACILITIES.map((f) => ({ id: f, devices: devices.filter((d) => d.facility === f) })).filter((f) => f.devices.length > 0),
+    ...facilityGroups(g, devices),
   };
+}
+
+/** One group per facility (listed ones even without devices: the technician sees what is still
+ * to be wired), with the facility types' names for the page. */
+function facilityGroups<D extends { id: string }>(g: Gateway, devices: D[]) {
+  const f = g.facilities();
+  return {
+    facilityTypes: f.types.map((t) => ({ id: t.id, code: t.code, name: t.name })),
+    facilities: f.list
+      .map((x) => ({
+        id: x.facilityId,
+        type: x.type,
+        name: x.name ?? null,
+        houseCode: x.houseCode ?? null,
+        devices: devices.filter((d) => f.byDevice.get(d.id)?.facilityId === x.facilityId),
+      }))
+      .filter((x) => x.devices.length > 0 || f.list.find((y) => y.facilityId === x.id)?.listed),
+  };
+}
+
+function typeName(g: Gateway, type: string): { zh: string; en: string } | null {
+  return g.facilities().types.find((t) => t.id === type)?.name ?? null;
 }
 
 /** One device's page; null if there is no such device. */
@@ -67,10 +88,13 @@ export function deviceDetail(g: Gateway, id: string): unknown {
   const gpio = g.gpio.find((x) => x.cfg.id === id);
   const cfg = g.config.devices.find((d) => d.id === id);
   const bus = cfg ? g.buses.get(cfg.bus) : undefined;
+  const place = g.facilities().byDevice.get(id);
   return {
     id,
     kind: poller ? 'modbus' : 'gpio',
-    facility: poller?.device.facility ?? gpio!.cfg.facility,
+    facility: place?.type ?? poller?.device.facility ?? null,
+    facilityId: place?.facilityId ?? null,
+    facilityName: place ? typeName(g, place.type) : null,
     name: cfg?.name ?? gpio?.cfg.name ?? null,
     unitId: cfg?.unitId ?? null,
     pollMs: cfg?.pollMs ?? null,

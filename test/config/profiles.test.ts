@@ -8,9 +8,11 @@ import { stringify } from 'yaml';
 import { DRIVERS_DIR } from '../../src/config/paths.js';
 import { checkProfileFile, loadProfiles, loadProfileSet, parseProfile, profileInvariants, ProfileError, profileOrigin } from '../../src/config/profiles.js';
 import { parseSiteConfig } from '../../src/config/site-config.js';
+import { FACILITY_TYPES_FILE, INDICATORS, loadFacilityTypes } from '../../src/config/facility-types.js';
 import { chartablePoint, defaultChartPoint, type Point, type Profile } from '../../src/config/profile-schema.js';
 
-const FILES = fs.readdirSync(DRIVERS_DIR).sort();
+// drivers/facility-types.yaml is the one file there that is not a device profile.
+const FILES = fs.readdirSync(DRIVERS_DIR).filter((f) => f !== FACILITY_TYPES_FILE).sort();
 const CJK = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]/;
 
 function load(file: string): { text: string; profile: Profile } {
@@ -49,6 +51,54 @@ function typeRange(p: Point): { min: number; max: number } | undefined {
 
 const isBinary = (p: Point) => p.type === 'bool' || p.type === 'bit' || p.register === 'coil' || p.register === 'discrete';
 
+describe('drivers/facility-types.yaml: the shipped facility types', () => {
+  const types = loadFacilityTypes(DRIVERS_DIR, null);
+
+  it('ships the seven types of the programme, each with a code, both names and known indicators', () => {
+    expect(types.ids()).toEqual(['party-service', 'health', 'childcare', 'elderly-care', 'canteen', 'women-children', 'security']);
+    const codes = types.all().map((t) => t.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    for (const t of types.all()) {
+      expect(t.source).toBe('shipped');
+      expect(Number(t.code)).toBeLessThan(50);
+      expect(t.name.zh).toMatch(CJK);
+      expect(t.indicators[0], `${t.id}: availability first`).toBe('availability');
+      for (const i of t.indicators) expect(INDICATORS).toContain(i);
+    }
+  });
+
+  it('every type has at least one shipped profile made for it (or only GPIO inputs and availability)', () => {
+    const profiles = [...loadProfiles(DRIVERS_DIR).values()];
+    const served = new Set(profiles.flatMap((p) => p.facilities));
+    // The party-service centre has no device model of its own yet: it counts its GPIO inputs.
+    expect(types.ids().filter((t) => !served.has(t))).toEqual(['party-service']);
+  });
+
+  it('a site file adds types with codes 50-99 and may not take a shipped id or a shipped code range', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgw-types-'));
+    const write = (text: string) => fs.writeFileSync(path.join(dir, FACILITY_TYPES_FILE), text);
+    write(stringify({ types: [{ id: 'library', code: '50', name: { zh: '社区书屋', en: 'Community library' }, indicators: ['availability'] }] }));
+    const set = loadFacilityTypes(DRIVERS_DIR, dir);
+    expect(set.get('library')).toMatchObject({ source: 'site', code: '50' });
+    expect(set.ids()).toHaveLength(8);
+    write(stringify({ types: [{ id: 'gym', code: '07', name: { zh: '健身房', en: 'Gym' }, indicators: ['availability'] }] }));
+    expect(() => loadFacilityTypes(DRIVERS_DIR, dir)).toThrow('types[0].code: "07": a site\'s own types use codes 50-99');
+    write(stringify({ types: [{ id: 'gym', code: '52', name: { zh: '健身房', en: 'Gym' }, indicators: ['availability', 'steps'] }] }));
+    expect(() => loadFacilityTypes(DRIVERS_DIR, dir)).toThrow(/types\[0\]\.indicators\[1\]: must be one of .*availability/);
+    write(stringify({ types: [{ id: 'canteen', code: '51', name: { zh: '食堂', en: 'Canteen' }, indicators: ['meals'] }] }));
+    expect(() => loadFacilityTypes(DRIVERS_DIR, dir)).toThrow('types[0].id: "canteen" is a shipped facility type');
+  });
+
+  it('a profile naming an unknown facility type is refused when the profiles load, naming the file and field', () => {
+    const s = siteDir({ 'acme-x1.yaml': stringify(rawProfile([pt('a')], { id: 'acme-x1', facilities: ['canteen', 'sauna'] })) });
+    expect(loadError({ configFile: s.configFile })).toMatch(/acme-x1\.yaml:\n {2}facilities\[1\]: no facility type "sauna"/);
+    // With the site's own type beside it, the same profile loads.
+    fs.writeFileSync(path.join(s.drivers, FACILITY_TYPES_FILE), stringify({ types: [{ id: 'sauna', code: '60', name: { zh: '浴室', en: 'Bathhouse' }, indicators: ['availability'] }] }));
+    expect(loadProfileSet({ configFile: s.configFile }).facilityTypes.get('sauna')?.source).toBe('site');
+    expect(() => checkProfileFile(path.join(s.drivers, 'acme-x1.yaml'))).not.toThrow();
+  });
+});
+
 describe('drivers/: every shipped profile', () => {
   it('there are at least 6 profiles, every file is *.yaml and loadProfiles loads them all', () => {
     expect(FILES.length).toBeGreaterThanOrEqual(6);
@@ -60,6 +110,10 @@ describe('drivers/: every shipped profile', () => {
 
   it.each(FILES)('%s', (file) => {
     const { text, profile: p } = load(file);
+
+    // Every facility it is meant for is a shipped facility type.
+    const types = loadFacilityTypes(DRIVERS_DIR, null);
+    for (const f of p.facilities) expect(types.has(f), `${file}: facilities names "${f}"`).toBe(true);
 
     // Identity: the id is the file name.
     expect(p.id).toBe(file.replace(/\.yaml$/, ''));

@@ -107,9 +107,9 @@ describe('site config: field errors', () => {
     oneError(edit('unitId: 1,', 'unitId: 1.5,'), 'devices[0].unitId: must be a whole number 1..247');
   });
 
-  it('facility kitchen -> must be one of the three facilities', () => {
-    expect(oneError(edit('facility: health', 'facility: kitchen'), 'devices[0].facility: must be one of "health", "canteen", "security"')).toBe(
-      'devices[0].facility: must be one of "health", "canteen", "security" (line 9)',
+  it('facility kitchen -> no such facility or facility type, naming the choices', () => {
+    expect(oneError(edit('facility: health', 'facility: kitchen'), 'devices[0].facility: no facility "kitchen"')).toBe(
+      'devices[0].facility: no facility "kitchen": name a facility of facilities (none listed) or a facility type (party-service, health, childcare, elderly-care, canteen, women-children, security) (line 9)',
     );
   });
 
@@ -273,7 +273,7 @@ describe('site config: YAML and several errors', () => {
     expect(errs).toEqual(
       expect.arrayContaining([
         'devices[2].unitId: must be 1..247 (line 15)',
-        'devices[0].facility: must be one of "health", "canteen", "security" (line 9)',
+        expect.stringMatching(/^devices\[0\]\.facility: no facility "kitchen".* \(line 9\)$/),
         expect.stringMatching(/^uplink\.windowSeconds: must be 5\.\.86400 \(line 5\)$/),
         expect.stringMatching(/^site\.gatewayId: must be 1\.\.63/),
       ]),
@@ -363,7 +363,7 @@ describe('site config: defaults and the embedded config', () => {
       expect(e.source).toBe(file);
       expect(e.errors).toHaveLength(2);
       expect(e.message).toContain(`${file}: invalid configuration`);
-      expect(e.message).toContain('devices[0].facility: must be one of');
+      expect(e.message).toContain('devices[0].facility: no facility "kitchen"');
       expect(e.message).toContain('devices[1].pollMs: must be 100..86400000');
     }
     const missing = path.join(dir, 'nope.yaml');

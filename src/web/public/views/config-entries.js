@@ -6,8 +6,8 @@
 import { t, label, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, confirmDialog, fmtNumber } from '../dom.js';
+import { facilityOptions, setFacilityTypes } from '../facilities.js';
 
-const FACILITIES = ['health', 'canteen', 'security'];
 const BAUDS = [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200];
 /** Field defaults of a new entry (the schema's defaults, so the form shows what will run). */
 const NEW = {
@@ -21,6 +21,7 @@ const FIELD_OF = { above: 'threshold', below: 'threshold', equals: 'threshold' }
 /** `ctx`: { cfg() (the loaded GET /api/config), reload(), render(), diffView(d) }. */
 export function createEntries(ctx) {
   let profiles = null; // GET /api/profiles
+  let facilities = []; // GET /api/profiles: the config's facilities
   let ports = null; // GET /api/serial-ports
   let editor = null; // { section, index?, draft, errors: {field: msg}, others: [], result, readNow }
   let busy = false;
@@ -30,7 +31,7 @@ export function createEntries(ctx) {
   function loadPickers() {
     if ((profiles && ports) || loading) return;
     loading = Promise.all([api('GET', '/api/profiles'), api('GET', '/api/serial-ports')]).then(
-      ([p, s]) => { profiles = p?.profiles ?? []; ports = s?.ports ?? []; },
+      ([p, s]) => { profiles = p?.profiles ?? []; ports = s?.ports ?? []; facilities = p?.facilities ?? []; setFacilityTypes(p?.facilityTypes); },
       (e) => {
         profiles = profiles ?? [];
         ports = ports ?? [];
@@ -201,7 +202,7 @@ export function createEntries(ctx) {
     return [
       h('div', { class: 'fields' },
         input('id'), input('name'),
-        input('facility', { options: FACILITIES.map((f) => ({ value: f, text: t(`fac.${f}`) })) }),
+        input('facility', { options: facilityOptions(facilities) }),
         input('profile', { options: profileOptions(), rerender: true }),
         input('bus', { options: [{ value: '', text: t('ent.pick') }, ...buses.map((b) => ({ value: b.id, text: `${b.id} (${b.type === 'modbus-tcp' ? `${b.host}:${b.port}` : b.path})` }))], rerender: true }),
         input('unitId', { numeric: true }), input('pollMs', { numeric: true })),

@@ -384,7 +384,7 @@ export function mountDevice(root, id) {
       h('div', { class: 'page-head' },
         h('h1', { text: dev.name ? `${dev.name} (${id})` : id }),
         h('span', { id: 'device-state' }, stateBadge(dev.online)),
-        h('span', { class: 'muted', text: [dev.facility && facilityName(dev.facility), profileText(dev.profile) && `${t('dev.profile')}: ${profileText(dev.profile)}`].filter(Boolean).join(' · ') })),
+        h('span', { class: 'muted', text: [(dev.facilityName ? label(dev.facilityName, dev.facility) : dev.facility && facilityName(dev.facility)), profileText(dev.profile) && `${t('dev.profile')}: ${profileText(dev.profile)}`].filter(Boolean).join(' · ') })),
       card('live.title', liveTable()),
       card('chart.title', h('div', { id: 'chart-card' }, chartSection())),
       writable.length ? card('write.title', writable.map(writeForm)) : null,

@@ -2,10 +2,11 @@
 // Replaced wholesale by `overview` events; single values patched in place by `reading` events.
 import { label, t, tOr, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
+import { facilityName, setFacilityTypes } from '../facilities.js';
 import { h, fmtTime, fmtValue, fmtEta, fmtNumber, stateBadge, liveBadge } from '../dom.js';
 
 export const deviceHref = (id) => `#/device/${encodeURIComponent(id)}`;
-export const facilityName = (id) => tOr(`fac.${id}`, id);
+export { facilityName };
 
 /** The value cell content shared by the overview and the device page: `.value` and `.unit` spans. */
 export function valueNodes(r) {
@@ -141,12 +142,14 @@ export function mountOverview(root) {
       root.replaceChildren(h('p', { class: error ? 'banner error' : 'muted', text: error || t('app.loading') }));
       return;
     }
+    setFacilityTypes(data.facilityTypes);
     root.replaceChildren(h('div', { class: 'overview' },
       uplinkStrip(data),
       offlineList(data),
       alarmList(data.alarms),
-      h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id },
-        h('h2', { text: facilityName(f.id) }),
+      h('div', { class: 'facilities' }, (data.facilities ?? []).map((f) => h('section', { class: 'card facility', 'data-facility': f.id, 'data-type': f.type },
+        h('h2', { text: f.name ? `${f.name} · ${facilityName(f.type)}` : facilityName(f.type) }),
+        f.houseCode ? h('p', { class: 'muted house-code', text: `${t('fac.houseCode')}: ${f.houseCode}` }) : null,
         f.devices?.length ? h('ul', { class: 'devices' }, f.devices.map(deviceItem)) : h('p', { class: 'muted', text: t('dev.noDevices') })))),
       tlsLine(tls)));
     const name = data.site?.name ?? data.site?.gatewayId;

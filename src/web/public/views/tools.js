@@ -6,8 +6,8 @@
 import { t, label, serverText } from '../i18n.js';
 import { api, errText } from '../api.js';
 import { h, table, confirmDialog } from '../dom.js';
+import { facilityOptions, setFacilityTypes } from '../facilities.js';
 
-const FACILITIES = ['canteen', 'health', 'security'];
 const CSV_HEADER = 'id,name,facility,profile,bus,unitId,pollMs';
 const POLL_MS = 1000;
 
@@ -25,6 +25,7 @@ export function mountTools(root) {
   const added = new Map();
   /** The "add as device" form of one found unit: {unitId, draft, errors, result, busy}. */
   let adding = null;
+  let facilities = []; // GET /api/profiles: the config's facilities
   const imp = { text: '', fileName: '', errors: [], result: null, busy: false };
   const up = { text: '', fileName: '', replace: false, result: null, busy: false };
 
@@ -35,6 +36,8 @@ export function mountTools(root) {
       profiles = new Map((p?.profiles ?? []).map((x) => [x.id, x]));
       notLoaded = p?.notLoaded ?? [];
       siteDir = p?.siteDir ?? null;
+      facilities = p?.facilities ?? [];
+      setFacilityTypes(p?.facilityTypes);
       if (!scan.bus && buses.length) scan.bus = buses[0].id;
       if (scan.bus) await pollScan(false);
     } catch (e) {
@@ -152,7 +155,7 @@ export function mountTools(root) {
       draft: {
         id: `${best}-${u.unitId}`.slice(0, 63),
         name: p ? `${label(p.name, p.model)} ${u.unitId}` : '',
-        facility: p?.facilities?.find((f) => FACILITIES.includes(f)) ?? 'canteen',
+        facility: p?.facilities?.[0] ?? 'canteen',
         profile: best,
         pollMs: String(POLL_MS),
       },
@@ -171,7 +174,7 @@ export function mountTools(root) {
       h('h3', { text: t('tools.addTitle', { unit: a.unitId, bus: scan.bus }) }),
       field('id', 'tools.f.id', input('id')),
       field('name', 'tools.f.name', input('name')),
-      field('facility', 'tools.f.facility', select('facility', FACILITIES.map((f) => h('option', { value: f, text: t(`fac.${f}`) })))),
+      field('facility', 'tools.f.facility', select('facility', facilityOptions(facilities).map((o) => h('option', { value: o.value, text: o.text })))),
       field('profile', 'tools.f.profile', select('profile', a.fits.map((id) => h('option', { value: id, text: profileText(id) })))),
       field('pollMs', 'cfg.pollMs', input('pollMs', { inputmode: 'numeric' })),
       a.result ? h('div', { id: 'add-result', class: `banner ${a.result.kind}`, role: 'status', text: a.result.text }) : null,
