@@ -30,7 +30,7 @@ import { LivePublisher, readingTopic, scanTopic } from './broker/live-publisher.
 import { AccessControl } from './broker/access.js';
 import { LiveState } from './state/live-state.js';
 import { publicReading } from './web/public-reading.js';
-import { buildSimulator } from './sim/simulator.js';
+import { buildSimulator, simulatedGpio } from './sim/simulator.js';
 import type { SimServer } from './sim/sim-server.js';
 import { packageVersion } from './config/paths.js';
 import { openDatabase, type Db } from './store/database.js';
@@ -104,7 +104,11 @@ export class Gateway {
   /** Each device's profile with the site's privacy overrides applied. */
   private readonly deviceProfiles = new Map<string, Profile>();
   private counters: CounterStore | null = null;
-  private readonly gpioBackend: GpioBackend;
+  /** The backend GPIO inputs open their lines on: deps.gpioBackend, else the simulator's when
+   * simulator.gpio is on (chosen per config in buildIo), else sysfs. */
+  private gpioBackend: GpioBackend;
+  private readonly injectedGpio?: GpioBackend;
+  private readonly onoff = new OnoffBackend();
   private readonly stateDir: string;
   /** The App's audit chain head, reported in the status message (anchored off the box). */
   private readonly auditHead?: () => { seq: number; head: string };
@@ -124,7 +128,8 @@ export class Gateway {
     deps: { gpioBackend?: GpioBackend; stateDir?: string; auditHead?: () => { seq: number; head: string }; uplinkRemote?: UplinkRemote } = {},
   ) {
     this.config = config;
-    this.gpioBackend = deps.gpioBackend ?? new OnoffBackend();
+    this.injectedGpio = deps.gpioBackend;
+    this.gpioBackend = deps.gpioBackend ?? this.onoff;
     // Without an App (tests, benches) the state folder is the database's.
     this.stateDir = deps.stateDir ?? path.dirname(path.resolve(config.storage.path));
     this.auditHead = deps.auditHead;
@@ -169,6 +174,7 @@ export class Gateway {
     for (const d of c.devices) this.deviceProfiles.set(d.id, effectiveProfile(this.profiles.get(d.profile)!, d.privacy));
     for (const g of c.gpio) this.deviceProfiles.set(g.id, gpioProfile(g));
     this.simulator = buildSimulator(c, this.profiles, log);
+    this.gpioBackend = this.injectedGpio ?? simulatedGpio(c) ?? this.onoff;
     this.buses.clear();
     this.pollers.length = 0;
     this.gpio.length = 0;

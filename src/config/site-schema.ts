@@ -351,6 +351,9 @@ export const SimulatorSchema = z.strictObject({
   port: range(1, 65535).default(5020),
   /** Same seed, same simulated values: reproducible demos and tests. */
   seed: z.number().int().optional(),
+  /** The GPIO inputs are simulated too (a contact as a door, an alarm input as an emergency call
+   * button, a counter as pulses); no header line is read. For demos on a machine without GPIO. */
+  gpio: z.boolean().default(false),
 });
 
 /** A threshold alarm: raised when the condition has held for forSeconds, cleared when it no
@@ -403,7 +406,7 @@ export const SiteConfigSchema = z.strictObject({
   buses: z.array(BusSchema).default([]),
   devices: z.array(DeviceSchema).default([]),
   gpio: z.array(GpioSchema).default([]),
-  simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020 }),
+  simulator: SimulatorSchema.default({ enabled: false, host: '127.0.0.1', port: 5020, gpio: false }),
   alarms: z.array(AlarmRuleSchema).default([]),
   clock: ClockSchema.prefault({}),
   remote: RemoteSchema.optional(),

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { seededRandom } from './random.js';
 import { SimServer } from './sim-server.js';
 import { SimulatedDevice } from './simulated-device.js';
+import { SimulatedGpio, type GpioBehaviour } from './simulated-gpio.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -26,4 +27,16 @@ export function buildSimulator(config: SiteConfig, profiles: ReadonlyMap<string,
   }
   if (units.size === 0) log.warn({ port: sim.port }, 'simulator enabled but no configured device points at it');
   return new SimServer(sim.host, sim.port, units, log);
+}
+
+/** How a simulated input of each kind behaves: a contact is a door, an alarm input an
+ * emergency call button, a counter a pulse output. */
+const GPIO_BEHAVIOUR: Record<SiteConfig['gpio'][number]['kind'], GpioBehaviour> = { contact: { kind: 'door' }, alarm: { kind: 'button' }, counter: { kind: 'pulses', perMinute: 6 } };
+
+/** With simulator.enabled and simulator.gpio, the GPIO inputs' lines are simulated (no header
+ * is read); null otherwise. Same seed, same levels. */
+export function simulatedGpio(config: SiteConfig): SimulatedGpio | null {
+  const sim = config.simulator;
+  if (!sim.enabled || !sim.gpio) return null;
+  return new SimulatedGpio(sim.seed ?? Date.now(), { lines: new Map(config.gpio.map((g) => [g.line, GPIO_BEHAVIOUR[g.kind]])) });
 }
