@@ -99,7 +99,7 @@ describe('cli: check-config, help, unknown commands', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('OK');
     expect(lines[0]).toContain('gw-demo-01');
-    expect(lines[0]).toContain('7 device(s)');
+    expect(lines[0]).toContain('10 device(s), 4 GPIO input(s)');
     expect(r.stderr).toBe('');
   });
 
@@ -128,7 +128,7 @@ describe('cli: check-config, help, unknown commands', () => {
     for (const e of [
       'uplink.url: must be mqtt://host[:port] or mqtts://host[:port] (port 1..65535)',
       'uplink.windowSeconds: must be 5..86400',
-      'devices[0].facility: must be one of "health", "canteen", "security"',
+      'devices[0].facility: no facility "kitchen": name a facility of facilities (none listed) or a facility type (party-service, health, childcare, elderly-care, canteen, women-children, security)',
       'devices[0].unitId: must be 1..247',
     ]) {
       expect(r.stderr).toContain(e);

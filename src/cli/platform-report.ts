@@ -10,6 +10,8 @@ import { parseTime, parseUtcOffset } from '../platform/report/periods.js';
 import { renderCsv } from '../platform/report/render-csv.js';
 import { renderHtml } from '../platform/report/render-html.js';
 import { DEFAULT_RULES, loadRules } from '../platform/report/rules.js';
+import { loadFacilityTypes } from '../config/facility-types.js';
+import { DRIVERS_DIR } from '../config/paths.js';
 import { parseCommand, emitJson, type CommandIo } from './args.js';
 
 const ReportArgs = z
@@ -57,7 +59,8 @@ export async function platformReportCommand(argv: string[], usage: string, io: C
   const store = openStore(a.db);
   try {
     await store.openForReading();
-    const report = await evaluate(store, { from: a.fromMs, to: a.toMs, ...(a.community ? { community: a.community } : {}), period: a.period, utcOffsetMin: a.offset, rules });
+    // The shipped facility types decide each type's figures; a site's own type gets them all.
+    const report = await evaluate(store, { from: a.fromMs, to: a.toMs, ...(a.community ? { community: a.community } : {}), period: a.period, utcOffsetMin: a.offset, rules, types: loadFacilityTypes(DRIVERS_DIR, null) });
     const text = a.format === 'csv' ? renderCsv(report) : a.format === 'html' ? renderHtml(report) : `${JSON.stringify(report, null, 2)}\n`;
     const err = emitJson(text, a.out, io);
     if (err) {

@@ -201,7 +201,8 @@ function facilityRefs(rawDoc: unknown, types: FacilityTypeSet): Problem[] {
     }
     const house = str(f?.houseCode);
     if (house !== undefined && house !== '' && pattern && !pattern.test(house)) {
-      out.push({ path: ['facilities', i, 'houseCode'], message: `"${house}" does not match ${given === undefined ? `the default house code pattern ${DEFAULT_HOUSE_CODE_PATTERN} (set site.houseCodePattern to the province's format)` : `site.houseCodePattern ${given}`}` });
+      const message = given === undefined ? `"${house}" does not match the default house code pattern ${DEFAULT_HOUSE_CODE_PATTERN} (set site.houseCodePattern to the province's format)` : `"${house}" does not match site.houseCodePattern ${given}`;
+      out.push({ path: ['facilities', i, 'houseCode'], message });
     }
   });
   for (const section of ['devices', 'gpio'] as const) {

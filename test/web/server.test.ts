@@ -224,8 +224,11 @@ describe('web API: devices', () => {
     await loggedIn(app, client);
     await waitFor(() => app.gateway.pollers.every((p) => p.stats.online), 5000, 'online');
     const o = (await client.get('/api/overview')).body;
-    expect(o.facilities.map((f: { id: string }) => f.id)).toEqual(['health', 'canteen', 'security']);
-    const kiosk = o.facilities[0].devices[0];
+    // Facilities the config does not list come in the order their devices do, each by its type.
+    expect(o.facilities.map((f: { id: string }) => f.id).sort()).toEqual(['canteen', 'health', 'security']);
+    expect(o.facilities.every((f: { id: string; type: string; houseCode: unknown }) => f.type === f.id && f.houseCode === null)).toBe(true);
+    expect(o.facilityTypes.find((t: { id: string }) => t.id === 'health').name).toEqual({ zh: '智慧健康站', en: 'Smart health station' });
+    const kiosk = o.facilities.find((f: { id: string }) => f.id === 'health').devices[0];
     expect(kiosk.id).toBe('kiosk-1');
     const personal = Object.values(kiosk.points as Record<string, { withheld?: string; value: unknown }>).filter((p) => p.withheld);
     expect(personal.length).toBeGreaterThan(0);

@@ -5,7 +5,8 @@
 // report never holds the items. Each formula is in docs/EVALUATION.md.
 import type { ConsumerStore, StoredItem, StoredStatus } from '../store.js';
 import { periodIndex, periods, type Period, type PeriodKind } from './periods.js';
-import { coldRule, type ReportRules } from './rules.js';
+import { airRule, coldRule, type ColdRule, type ReportRules } from './rules.js';
+import type { FacilityTypeSet, Indicator } from '../../config/facility-types.js';
 
 export interface ReportOptions {
   from: number;
@@ -15,6 +16,9 @@ export interface ReportOptions {
   /** Minutes east of UTC (China time: 480). */
   utcOffsetMin: number;
   rules: ReportRules;
+  /** Facility types (drivers/facility-types.yaml): each type's figures are only those of its
+   * indicators. A type not in the set (a site's own) gets every figure. */
+  types?: FacilityTypeSet;
   now?: () => number;
 }
 
@@ -22,7 +26,8 @@ export interface Availability {
   /** Σ(availability × observedSeconds) / Σ observedSeconds over facility items; null when unobserved. */
   value: number | null;
   observedSeconds: number;
-  /** Σ observedSeconds / (period length × gateways reporting the facility in the period). */
+  /** Σ observedSeconds / (period length × facilities of the type reporting in the period, each
+   * (gatewayId, facilityId) once). */
   observedShare: number | null;
 }
 
@@ -87,6 +92,10 @@ export interface FacilityPeriod {
   meals: Meals | null;
   personal: PersonalFigure[];
   coldChain: ColdChainFigure[];
+  /** Share of observed window-time whose mean met the rule (CO2, PM2.5). */
+  airQuality: ColdChainFigure[];
+  /** Σ increase of UV lamp run-hour counters (same shape as meals: unobserved windows apart). */
+  disinfectionHours: Meals | null;
   alarms: Alarms;
 }
 
@@ -109,7 +118,12 @@ export interface GatewayCompleteness {
 export interface CommunityReport {
   communityCode: string;
   gateways: string[];
-  facilities: { facility: string; periods: FacilityPeriod[] }[];
+  facilities: {
+    facility: string;
+    /** The type's code, names and indicators; null for a type the report does not know. */
+    type: { code: string; name: { zh: string; en: string }; indicators: Indicator[] } | null;
+    periods: FacilityPeriod[];
+  }[];
   completeness: GatewayCompleteness[];
 }
 
@@ -142,6 +156,8 @@ interface PeriodAcc {
   meals: Meals | null;
   personal: Map<string, PersonalAcc>;
   cold: Map<string, ColdChainFigure>;
+  air: Map<string, ColdChainFigure>;
+  runHours: Meals | null;
   alarms: { raised: number; critical: number; warning: number; cleared: number; durations: number[]; open: number };
 }
 
@@ -184,7 +200,7 @@ export async function evaluate(store: ConsumerStore, o: ReportOptions): Promise<
   const acc = (c: Community, facility: string, i: number): PeriodAcc => {
     let list = c.facilities.get(facility);
     if (!list) {
-      list = ps.map(() => ({ availWeighted: 0, observed: 0, gateways: new Set<string>(), meals: null, personal: new Map(), cold: new Map(), alarms: { raised: 0, critical: 0, warning: 0, cleared: 0, durations: [], open: 0 } }));
+      list = ps.map(() => ({ availWeighted: 0, observed: 0, gateways: new Set<string>(), meals: null, personal: new Map(), cold: new Map(), air: new Map(), runHours: null, alarms: { raised: 0, critical: 0, warning: 0, cleared: 0, durations: [], open: 0 } }));
       c.facilities.set(facility, list);
     }
     return list[i]!;
@@ -223,7 +239,11 @@ export async function evaluate(store: ConsumerStore, o: ReportOptions): Promise<
     out.push({
       communityCode: c.code,
       gateways: [...c.gateways].sort(),
-      facilities: [...c.facilities.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([facility, list]) => ({ facility, periods: list.map((a, i) => finish(a, ps[i]!)) })),
+      facilities: [...c.facilities.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([facility, list]) => {
+        const t = o.types?.get(facility);
+        const keep = t ? new Set<Indicator>(t.indicators) : null;
+        return { facility, type: t ? { code: t.code, name: t.name, indicators: t.indicators } : null, periods: list.map((a, i) => finish(a, ps[i]!, keep)) };
+      }),
       completeness,
     });
   }
@@ -245,7 +265,8 @@ function add(c: Community, it: StoredItem, i: number, acc: (c: Community, f: str
   const ws = Number(b.windowSeconds);
   if (b.type === 'facility') {
     const obs = Number(b.observedSeconds);
-    a.gateways.add(it.gatewayId);
+    // One facility item per facility and window: a gateway with two canteens observes twice.
+    a.gateways.add(`${it.gatewayId}\u0000${String(b.facilityId ?? b.facility)}`);
     if (b.availability !== null && obs > 0) {
       a.availWeighted += Number(b.availability) * obs;
       a.observed += obs;
@@ -274,27 +295,44 @@ function add(c: Community, it: StoredItem, i: number, acc: (c: Community, f: str
   }
   // type: point
   if (b.kind === 'counter' && o.rules.meals.includes(String(b.point))) {
-    a.meals ??= { value: null, observedWindows: 0, unobservedWindows: 0 };
-    const inc = b.increase as number | null | undefined;
-    if (inc === null || inc === undefined || Number(b.count) === 0) a.meals.unobservedWindows++;
-    else {
-      a.meals.value = (a.meals.value ?? 0) + inc;
-      a.meals.observedWindows++;
-    }
+    a.meals = addIncrease(a.meals, b);
+    return;
+  }
+  if (b.kind === 'counter' && b.unit === 'h' && o.rules.runHours.includes(String(b.point))) {
+    a.runHours = addIncrease(a.runHours, b);
     return;
   }
   if (b.kind === 'gauge') {
-    const rule = coldRule(o.rules, String(b.point), String(b.unit));
-    if (!rule) return;
-    const key = `${String(b.device)}\u0000${String(b.point)}`;
-    let f = a.cold.get(key);
-    if (!f) a.cold.set(key, (f = { device: String(b.device), point: String(b.point), rule: rule.name, min: rule.min, max: rule.max, observedSeconds: 0, inRangeSeconds: 0, value: null }));
-    if (Number(b.count) === 0 || b.min === null || b.max === null) return; // unobserved: excluded
-    f.observedSeconds += ws;
+    const cold = coldRule(o.rules, String(b.point), String(b.unit));
     // Window-level and conservative: only min and max are uplinked, so a window counts as in
     // range only when its whole span was.
-    if ((rule.min === null || Number(b.min) >= rule.min) && (rule.max === null || Number(b.max) <= rule.max)) f.inRangeSeconds += ws;
+    if (cold) return addInRange(a.cold, cold, b, ws, Number(b.min), Number(b.max));
+    const air = airRule(o.rules, String(b.point), String(b.unit));
+    // Indoor-air limits are means (GB/T 18883): the window's mean is judged.
+    if (air) addInRange(a.air, air, b, ws, Number(b.mean), Number(b.mean));
   }
+}
+
+/** A counter's window into a sum of increases; a window without a reading is unobserved, never 0. */
+function addIncrease(m: Meals | null, b: Record<string, unknown>): Meals {
+  const out = m ?? { value: null, observedWindows: 0, unobservedWindows: 0 };
+  const inc = b.increase as number | null | undefined;
+  if (inc === null || inc === undefined || Number(b.count) === 0) out.unobservedWindows++;
+  else {
+    out.value = (out.value ?? 0) + inc;
+    out.observedWindows++;
+  }
+  return out;
+}
+
+/** A gauge's window into the share of observed time in range: in range when lo and hi are. */
+function addInRange(into: Map<string, ColdChainFigure>, rule: ColdRule, b: Record<string, unknown>, ws: number, lo: number, hi: number): void {
+  const key = `${String(b.device)}\u0000${String(b.point)}`;
+  let f = into.get(key);
+  if (!f) into.set(key, (f = { device: String(b.device), point: String(b.point), rule: rule.name, min: rule.min, max: rule.max, observedSeconds: 0, inRangeSeconds: 0, value: null }));
+  if (Number(b.count) === 0 || b.min === null || b.max === null || b.mean === null) return; // unobserved: excluded
+  f.observedSeconds += ws;
+  if ((rule.min === null || lo >= rule.min) && (rule.max === null || hi <= rule.max)) f.inRangeSeconds += ws;
 }
 
 function statusSeen(c: Community, s: StoredStatus, from: number): void {
@@ -351,7 +389,10 @@ function pairAlarms(c: Community, ps: Period[], to: number, acc: (c: Community, 
   }
 }
 
-function finish(a: PeriodAcc, p: Period): FacilityPeriod {
+/** `keep`: the type's indicators (null: all). Availability and alarms are always reported. */
+function finish(a: PeriodAcc, p: Period, keep: Set<Indicator> | null): FacilityPeriod {
+  const has = (i: Indicator) => keep === null || keep.has(i);
+  const share = (m: Map<string, ColdChainFigure>) => [...m.values()].map((f) => ({ ...f, value: f.observedSeconds > 0 ? round(f.inRangeSeconds / f.observedSeconds, 4) : null }));
   const len = (p.end - p.start) / 1000;
   const d = [...a.alarms.durations].sort((x, y) => x - y);
   const median = d.length ? (d.length % 2 ? d[(d.length - 1) / 2]! : (d[d.length / 2 - 1]! + d[d.length / 2]!) / 2) : null;
@@ -364,13 +405,15 @@ function finish(a: PeriodAcc, p: Period): FacilityPeriod {
       observedSeconds: a.observed,
       observedShare: a.gateways.size ? round(a.observed / (len * a.gateways.size), 4) : null,
     },
-    meals: a.meals,
-    personal: [...a.personal.entries()].map(([key, x]) => {
+    meals: has('meals') ? a.meals : null,
+    personal: !has('personal-measures') ? [] : [...a.personal.entries()].map(([key, x]) => {
       const [device, point] = key.split('\u0000') as [string, string];
       const bands = x.bands ? Object.fromEntries([...x.bands].map(([id, c]) => [id, { ...c, suppressedWindows: c.suppressedWindows + x.withheld }])) : null;
       return { device, point, unit: x.unit, measurements: x.m, residentWindows: x.r, bands, noisy: x.noisy };
     }),
-    coldChain: [...a.cold.values()].map((f) => ({ ...f, value: f.observedSeconds > 0 ? round(f.inRangeSeconds / f.observedSeconds, 4) : null })),
+    coldChain: has('cold-chain') ? share(a.cold) : [],
+    airQuality: has('air-quality') ? share(a.air) : [],
+    disinfectionHours: has('disinfection-hours') ? a.runHours : null,
     alarms: { raised: a.alarms.raised, critical: a.alarms.critical, warning: a.alarms.warning, cleared: a.alarms.cleared, clearSecondsMedian: median, clearSecondsMax: d.length ? d[d.length - 1]! : null, open: a.alarms.open },
   };
 }

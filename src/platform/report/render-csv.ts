@@ -37,6 +37,8 @@ export function renderCsv(r: OperationReport): string {
           for (const [band, b] of Object.entries(x.bands ?? {})) row(`personal_band:${band}`, x.device, x.point, cellValue(b), cellDetail(b) + noisy);
         }
         for (const x of p.coldChain) row('cold_chain_in_range', x.device, x.point, x.value, `${x.rule}; observed ${x.observedSeconds} s, in range ${x.inRangeSeconds} s`);
+        for (const x of p.airQuality) row('air_quality_in_range', x.device, x.point, x.value, `${x.rule}; observed ${x.observedSeconds} s, in range ${x.inRangeSeconds} s (window means)`);
+        if (p.disinfectionHours) row('disinfection_hours', null, null, p.disinfectionHours.value, `observed ${p.disinfectionHours.observedWindows} windows, unobserved ${p.disinfectionHours.unobservedWindows}`);
         const a = p.alarms;
         row('alarms_raised', null, null, a.raised, `critical ${a.critical}, warning ${a.warning}`);
         row('alarms_cleared', null, null, a.cleared);

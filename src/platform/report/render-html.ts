@@ -38,9 +38,10 @@ function facilityTable(periods: FacilityPeriod[]): string {
     const personal = p.personal.map((x) => `${esc(x.device)}.${esc(x.point)}: ${cell(x.measurements)} measurements, ${cell(x.residentWindows)} resident-windows${x.noisy ? ' (noisy)' : ''}`).join('<br>') || '—';
     const a = p.alarms;
     const alarms = `${a.raised} raised (${a.critical} critical), ${a.cleared} cleared${a.clearSecondsMedian !== null ? `, median ${Math.round(a.clearSecondsMedian)} s to clear` : ''}${a.open ? `, <b>${a.open} open</b>` : ''}`;
-    return `<tr><td>${esc(p.period)}</td><td>${pct(p.availability.value)}</td><td>${pct(p.availability.observedShare)}</td><td>${p.meals ? num(p.meals.value) : '—'}</td><td>${cold}</td><td>${personal}</td><td>${alarms}</td></tr>`;
+    const air = p.airQuality.map((c) => `${esc(c.device)}.${esc(c.point)}: ${pct(c.value)}`).join('<br>') || '—';
+    return `<tr><td>${esc(p.period)}</td><td>${pct(p.availability.value)}</td><td>${pct(p.availability.observedShare)}</td><td>${p.meals ? num(p.meals.value) : '—'}</td><td>${cold}</td><td>${air}</td><td>${p.disinfectionHours ? num(p.disinfectionHours.value) : '—'}</td><td>${personal}</td><td>${alarms}</td></tr>`;
   });
-  return `<table><thead><tr><th>Period</th><th>Availability</th><th>Observed</th><th>Meals</th><th>Cold chain in range</th><th>Health station (released figures)</th><th>Alarms</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<table><thead><tr><th>Period</th><th>Availability</th><th>Observed</th><th>Meals</th><th>Cold chain in range</th><th>Indoor air in range</th><th>UV lamp hours</th><th>Health station (released figures)</th><th>Alarms</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 export function renderHtml(r: OperationReport): string {
@@ -54,7 +55,8 @@ export function renderHtml(r: OperationReport): string {
         const meals = f.periods.map((p) => p.meals?.value ?? null);
         charts.push(bars(`Meals, ${f.facility}`, labels, meals, Math.max(0, ...meals.map((v) => v ?? 0)), (v) => String(v)));
       }
-      return `<h3>${esc(f.facility)}</h3>${charts.join('')}${facilityTable(f.periods)}`;
+      const title = f.type ? `${esc(f.type.name.zh)} · ${esc(f.type.name.en)} <small>(${esc(f.facility)}, ${esc(f.type.code)})</small>` : esc(f.facility);
+      return `<h3>${title}</h3>${charts.join('')}${facilityTable(f.periods)}`;
     });
     const comp = c.completeness
       .map((g) => `<tr><td>${esc(g.gatewayId)}</td><td>${g.received}</td><td>${g.firstSeq ?? '—'}..${g.lastSeq ?? '—'}</td><td>${g.missing}${g.gaps.length ? ` <small>(${g.gaps.map(([a, b]) => esc(a === b ? `${a}` : `${a}-${b}`)).join(', ')})</small>` : ''}</td><td>${g.shedInRange ? `${g.shedInRange.rows} rows` : '<span class="na">unknown</span>'}</td></tr>`)

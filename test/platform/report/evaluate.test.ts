@@ -15,6 +15,10 @@ import { renderCsv } from '../../../src/platform/report/render-csv.js';
 import { renderHtml } from '../../../src/platform/report/render-html.js';
 import { CC, CC2, DAY1, DAY3, fixture } from '../../fixtures/report/site.js';
 import { tmpDir } from '../../helpers/peers.js';
+import { AggItem } from '../../../src/uplink/contract.js';
+import type { AnyItem } from '../../../src/platform/store.js';
+import { loadFacilityTypes } from '../../../src/config/facility-types.js';
+import { DRIVERS_DIR } from '../../../src/config/paths.js';
 
 let cluster: PgCluster;
 beforeAll(async () => {
@@ -137,4 +141,60 @@ describe.each(stores)('operation evaluation: %s', (_name, open) => {
       await store.close();
     }
   }, 60_000);
+});
+
+// The facility types decide each type's figures (drivers/facility-types.yaml), and the two
+// figures the new types read: indoor air in range (window means against GB/T 18883-2022) and
+// UV lamp run hours. Two canteens of one gateway: one observed share, not two.
+describe('operation evaluation: facility types and their indicators (SQLite file)', () => {
+  const H = 3_600_000;
+  it('childcare gets air quality and UV hours, a canteen not; two facilities of a type share one observed share', async () => {
+    const store = new SqliteStore(path.join(tmpDir('cgw-report-types-'), 'p.db'));
+    await store.migrate();
+    try {
+      let seq = 0;
+      const items: Record<string, unknown>[] = [];
+      const point = (ws: number, facility: string, facilityId: string, device: string, pt: string, unit: string, kind: 'gauge' | 'counter', mean: number | null, increase?: number | null) =>
+        items.push({ seq: ++seq, type: 'point', windowStart: ws, windowSeconds: 3600, facility, facilityId, device, point: pt, unit, kind, count: mean === null ? 0 : 60, bad: 0, mean, min: mean, max: mean === null ? null : mean + 400, sum: null, last: mean, ...(kind === 'counter' ? { increase: increase ?? null } : {}) });
+      for (let h = 0; h < 4; h++) {
+        const ws = DAY1 + h * H;
+        // CO2 window means 800, 900, 1100 (over the limit), unread: 2 of 3 observed hours in range
+        // (max is 400 above the mean: a span rule would have failed every hour).
+        point(ws, 'childcare', 'nursery', 'air-1', 'co2', 'ppm', 'gauge', [800, 900, 1100, null][h]!);
+        point(ws, 'childcare', 'nursery', 'air-1', 'pm2_5', 'ug/m3', 'gauge', 12);
+        point(ws, 'childcare', 'nursery', 'uv-1', 'run_hours', 'h', 'counter', 100 + h, [0.5, 1, null, 0.25][h]!);
+        // A canteen's meter also has run hours and its kitchen a CO2 sensor: not canteen indicators.
+        point(ws, 'canteen', 'canteen-north', 'meter-1', 'run_hours', 'h', 'counter', 5, 1);
+        point(ws, 'canteen', 'canteen-north', 'kitchen-air', 'co2', 'ppm', 'gauge', 700);
+        for (const id of ['canteen-north', 'canteen-south']) items.push({ seq: ++seq, type: 'facility', windowStart: ws, windowSeconds: 3600, facility: 'canteen', facilityId: id, houseCode: `H-${id}`, devices: 2, availability: id === 'canteen-north' ? 1 : 0.5, observedSeconds: 3600 });
+      }
+      const parsed = items.map((i) => AggItem.parse(i) as unknown as AnyItem);
+      await store.storeItems('gw-t', CC, 'agg', parsed, DAY1);
+      const r = await evaluate(store, { ...opts, to: DAY1 + 24 * H, types: loadFacilityTypes(DRIVERS_DIR, null) });
+      const c = r.communities[0]!;
+      const child = c.facilities.find((f) => f.facility === 'childcare')!;
+      expect(child.type).toMatchObject({ code: '03', name: { zh: '托育服务设施' } });
+      const day = child.periods[0]!;
+      const co2 = day.airQuality.find((x) => x.point === 'co2')!;
+      expect(co2).toMatchObject({ observedSeconds: 3 * 3600, inRangeSeconds: 2 * 3600, value: 0.6667, max: 1000 });
+      expect(day.airQuality.find((x) => x.point === 'pm2_5')!.value).toBe(1);
+      expect(day.disinfectionHours).toEqual({ value: 1.75, observedWindows: 3, unobservedWindows: 1 });
+      expect(day.meals).toBeNull();
+      const canteen = c.facilities.find((f) => f.facility === 'canteen')!.periods[0]!;
+      expect(canteen.airQuality).toEqual([]);
+      expect(canteen.disinfectionHours).toBeNull();
+      // Two canteens, 4 h each observed of a 24 h day: (1 + 0.5) / 2 availability, 8 h / 48 h observed.
+      expect(canteen.availability).toEqual({ value: 0.75, observedSeconds: 8 * 3600, observedShare: Number((8 / 48).toFixed(4)) });
+      // Without types every figure is computed (a site's own type): the canteen's CO2 shows.
+      const all = await evaluate(store, { ...opts, to: DAY1 + 24 * H });
+      expect(all.communities[0]!.facilities.find((f) => f.facility === 'canteen')!.periods[0]!.airQuality[0]!.value).toBe(1);
+      const csv = renderCsv(r);
+      expect(csv).toContain(`${CC},childcare,2026-11-02,`);
+      expect(csv).toMatch(/,air_quality_in_range,air-1,co2,0\.6667,/);
+      expect(csv).toMatch(/,disinfection_hours,,,1\.75,/);
+      expect(renderHtml(r)).toContain('托育服务设施 · Childcare facility');
+    } finally {
+      await store.close();
+    }
+  });
 });
