@@ -15,8 +15,8 @@
 import pg from 'pg';
 import type { ConfigResultMessage, StatusMessage } from '../uplink/contract.js';
 import { canonical, configHash } from '../remote/bundle.js';
-import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
-import { fromDeviceRow, registerRows, type DeviceRow } from './register.js';
+import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type RegisterFacility, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
+import { facilityRows, fromDeviceRow, fromFacilityRow, registerRows, type DeviceRow, type FacilityRow } from './register.js';
 
 /** Advisory lock keys (any fixed 64-bit numbers, ours alone in the database). */
 const LOCK_MIGRATE = 7_340_001;
@@ -58,6 +58,21 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         PRIMARY KEY (gateway_id, device_id)
       );
       CREATE INDEX register_by_community ON register_devices (community_code);`,
+  },
+  {
+    version: 2,
+    name: 'facilities: facility id and house code of each device, the facilities of each gateway',
+    sql: `
+      ALTER TABLE register_devices ADD COLUMN facility_id text, ADD COLUMN house_code text;
+      CREATE TABLE register_facilities (
+        gateway_id text NOT NULL REFERENCES gateways ON DELETE CASCADE, facility_id text NOT NULL, community_code char(12) NOT NULL,
+        type text NOT NULL, code text NOT NULL, name text, house_code text, listed boolean NOT NULL, devices integer NOT NULL,
+        inventory_seq bigint NOT NULL, inventory_ts timestamptz NOT NULL,
+        PRIMARY KEY (gateway_id, facility_id)
+      );
+      CREATE INDEX register_facilities_by_community ON register_facilities (community_code);
+      -- The house code joins a facility to the province's building register.
+      CREATE INDEX register_facilities_by_house ON register_facilities (house_code);`,
   },
 ];
 
@@ -223,12 +238,34 @@ export class PostgresStore implements ConsumerStore {
     );
     if (up.rowCount !== 1) return;
     await c.query('DELETE FROM register_devices WHERE gateway_id = $1', [gatewayId]);
+    await c.query('DELETE FROM register_facilities WHERE gateway_id = $1', [gatewayId]);
+    const facilities = facilityRows(gatewayId, communityCode, newest);
+    if (facilities.length) {
+      await c.query(
+        `INSERT INTO register_facilities (gateway_id, facility_id, community_code, type, code, name, house_code, listed, devices, inventory_seq, inventory_ts)
+         SELECT $1, u.id, $2, u.type, u.code, u.name, u.house, u.listed, u.devices, $3, to_timestamp($4 / 1000.0)
+         FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::int[]) AS u(id, type, code, name, house, listed, devices)`,
+        [
+          gatewayId,
+          communityCode,
+          newest.seq,
+          itemTime('inventory', newest),
+          facilities.map((f) => f.facilityId),
+          facilities.map((f) => f.type),
+          facilities.map((f) => f.code),
+          facilities.map((f) => f.name),
+          facilities.map((f) => f.houseCode),
+          facilities.map((f) => f.listed),
+          facilities.map((f) => f.devices),
+        ],
+      );
+    }
     const rows = registerRows(gatewayId, communityCode, newest);
     if (rows.length === 0) return;
     await c.query(
-      `INSERT INTO register_devices (gateway_id, device_id, community_code, facility, profile, profile_source, manufacturer, model, points, inventory_seq, inventory_ts)
-       SELECT $1, u.id, $2, u.facility, u.profile, u.source, u.manufacturer, u.model, u.points, $3, to_timestamp($4 / 1000.0)
-       FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[]) AS u(id, facility, profile, source, manufacturer, model, points)`,
+      `INSERT INTO register_devices (gateway_id, device_id, community_code, facility, facility_id, house_code, profile, profile_source, manufacturer, model, points, inventory_seq, inventory_ts)
+       SELECT $1, u.id, $2, u.facility, u.facility_id, u.house, u.profile, u.source, u.manufacturer, u.model, u.points, $3, to_timestamp($4 / 1000.0)
+       FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int[]) AS u(id, facility, facility_id, house, profile, source, manufacturer, model, points)`,
       [
         gatewayId,
         communityCode,
@@ -236,6 +273,8 @@ export class PostgresStore implements ConsumerStore {
         itemTime('inventory', newest),
         rows.map((r) => r.deviceId),
         rows.map((r) => r.facility),
+        rows.map((r) => r.facilityId),
+        rows.map((r) => r.houseCode),
         rows.map((r) => r.profile),
         rows.map((r) => r.profileSource),
         rows.map((r) => r.manufacturer),
@@ -350,6 +389,11 @@ export class PostgresStore implements ConsumerStore {
       const last = r.rows[r.rows.length - 1]!;
       after = [last.gateway_id, last.ts];
     }
+  }
+
+  async facilities(community?: string): Promise<RegisterFacility[]> {
+    const r = await this.p.query<FacilityRow>('SELECT * FROM register_facilities WHERE ($1::text IS NULL OR community_code = $1) ORDER BY gateway_id, facility_id', [community ?? null]);
+    return r.rows.map(fromFacilityRow);
   }
 
   async register(community?: string): Promise<RegisterDevice[]> {

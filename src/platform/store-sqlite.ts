@@ -6,8 +6,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ConfigResultMessage, StatusMessage } from '../uplink/contract.js';
 import { canonical } from '../remote/bundle.js';
-import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
-import { fromDeviceRow, registerRows, type DeviceRow } from './register.js';
+import { itemTime, type AnyItem, type ConsumerStore, type ItemKind, type ItemQuery, type RegisterDevice, type RegisterFacility, type StoredConfigResult, type StoredItem, type StoredStatus, type StoreResult } from './store.js';
+import { facilityRows, fromDeviceRow, fromFacilityRow, registerRows, type DeviceRow, type FacilityRow } from './register.js';
 
 /** Schema steps; the index + 1 is the user_version after it. Never edit a step: add one. */
 const STEPS: string[] = [
@@ -34,13 +34,21 @@ const STEPS: string[] = [
      gateway_id TEXT NOT NULL, device_id TEXT NOT NULL, community_code TEXT NOT NULL, facility TEXT NOT NULL,
      profile TEXT NOT NULL, profile_source TEXT, manufacturer TEXT NOT NULL, model TEXT NOT NULL, points INTEGER NOT NULL,
      inventory_seq INTEGER NOT NULL, inventory_ts INTEGER NOT NULL, PRIMARY KEY (gateway_id, device_id));`,
+  // 3: facilities (issue 20): each device's facility id and house code, the facilities table.
+  `ALTER TABLE register_devices ADD COLUMN facility_id TEXT;
+   ALTER TABLE register_devices ADD COLUMN house_code TEXT;
+   CREATE TABLE register_facilities (
+     gateway_id TEXT NOT NULL, facility_id TEXT NOT NULL, community_code TEXT NOT NULL, type TEXT NOT NULL, code TEXT NOT NULL,
+     name TEXT, house_code TEXT, listed INTEGER NOT NULL, devices INTEGER NOT NULL,
+     inventory_seq INTEGER NOT NULL, inventory_ts INTEGER NOT NULL, PRIMARY KEY (gateway_id, facility_id));
+   CREATE INDEX register_facilities_by_house ON register_facilities (house_code);`,
 ];
 
 const PAGE = 2000;
 
 export class SqliteStore implements ConsumerStore {
   private db: Database.Database | null = null;
-  private st!: Record<'insert' | 'existing' | 'status' | 'statusLog' | 'reject' | 'configResult' | 'gateway' | 'dropDevices' | 'device', Database.Statement>;
+  private st!: Record<'insert' | 'existing' | 'status' | 'statusLog' | 'reject' | 'configResult' | 'gateway' | 'dropDevices' | 'device' | 'dropFacilities' | 'facility', Database.Statement>;
 
   constructor(private readonly file: string) {}
 
@@ -89,8 +97,13 @@ export class SqliteStore implements ConsumerStore {
       ),
       dropDevices: db.prepare('DELETE FROM register_devices WHERE gateway_id = ?'),
       device: db.prepare(
-        `INSERT INTO register_devices (gateway_id, device_id, community_code, facility, profile, profile_source, manufacturer, model, points, inventory_seq, inventory_ts)
-         VALUES (@gatewayId, @deviceId, @communityCode, @facility, @profile, @profileSource, @manufacturer, @model, @points, @inventorySeq, @inventoryTs)`,
+        `INSERT INTO register_devices (gateway_id, device_id, community_code, facility, facility_id, house_code, profile, profile_source, manufacturer, model, points, inventory_seq, inventory_ts)
+         VALUES (@gatewayId, @deviceId, @communityCode, @facility, @facilityId, @houseCode, @profile, @profileSource, @manufacturer, @model, @points, @inventorySeq, @inventoryTs)`,
+      ),
+      dropFacilities: db.prepare('DELETE FROM register_facilities WHERE gateway_id = ?'),
+      facility: db.prepare(
+        `INSERT INTO register_facilities (gateway_id, facility_id, community_code, type, code, name, house_code, listed, devices, inventory_seq, inventory_ts)
+         VALUES (@gatewayId, @facilityId, @communityCode, @type, @code, @name, @houseCode, @listed, @devices, @inventorySeq, @inventoryTs)`,
       ),
     };
   }
@@ -116,6 +129,8 @@ export class SqliteStore implements ConsumerStore {
         if (this.st.gateway.run(gatewayId, communityCode, newest.seq, itemTime(kind, newest), receivedAt).changes === 1) {
           this.st.dropDevices.run(gatewayId);
           for (const row of rows) this.st.device.run(row);
+          this.st.dropFacilities.run(gatewayId);
+          for (const f of facilityRows(gatewayId, communityCode, newest)) this.st.facility.run({ ...f, listed: f.listed ? 1 : 0 });
         }
       }
     })();
@@ -196,6 +211,13 @@ export class SqliteStore implements ConsumerStore {
       ? this.d.prepare('SELECT * FROM register_devices WHERE community_code = ? ORDER BY gateway_id, device_id').all(community)
       : this.d.prepare('SELECT * FROM register_devices ORDER BY gateway_id, device_id').all()) as DeviceRow[];
     return rows.map(fromDeviceRow);
+  }
+
+  async facilities(community?: string): Promise<RegisterFacility[]> {
+    const rows = (community
+      ? this.d.prepare('SELECT * FROM register_facilities WHERE community_code = ? ORDER BY gateway_id, facility_id').all(community)
+      : this.d.prepare('SELECT * FROM register_facilities ORDER BY gateway_id, facility_id').all()) as FacilityRow[];
+    return rows.map(fromFacilityRow);
   }
 }
 

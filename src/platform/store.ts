@@ -43,12 +43,31 @@ export interface RegisterDevice {
   communityCode: string;
   deviceId: string;
   facility: string;
+  /** The facility on the gateway and its building's house code (null from older gateways). */
+  facilityId: string | null;
+  houseCode: string | null;
   profile: string;
   profileSource: 'shipped' | 'site' | null;
   manufacturer: string;
   model: string;
   points: number;
   /** seq and ts of the inventory item it comes from. */
+  inventorySeq: number;
+  inventoryTs: number;
+}
+
+/** A facility of the register: the `facilities` of each gateway's newest inventory (older
+ * gateways send none). (gatewayId, facilityId) is its key; houseCode joins it to the buildings. */
+export interface RegisterFacility {
+  gatewayId: string;
+  communityCode: string;
+  facilityId: string;
+  type: string;
+  code: string;
+  name: string | null;
+  houseCode: string | null;
+  listed: boolean;
+  devices: number;
   inventorySeq: number;
   inventoryTs: number;
 }
@@ -96,6 +115,8 @@ export interface ConsumerStore {
   /** Every status message whose ts is in [from, to), and per gateway the last one before `from`. */
   scanStatuses(q: { from: number; to: number; community?: string }): AsyncIterable<StoredStatus>;
   register(community?: string): Promise<RegisterDevice[]>;
+  /** The facilities of the register, ordered by (gatewayId, facilityId). */
+  facilities(community?: string): Promise<RegisterFacility[]>;
 }
 
 /** The item's own time (the partition key in PostgreSQL). */

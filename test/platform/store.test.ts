@@ -104,6 +104,38 @@ describe.each(kinds)('consumer store: %s', (_name, open) => {
     ]);
     expect(reg[0]).toMatchObject({ facility: 'canteen', profile: 'r4dcb08', profileSource: 'shipped', model: 'R4DCB08', points: 1, inventoryTs: DEC + 60_000 });
     expect((await s.register('330106001002')).map((d) => d.deviceId)).toEqual(['kiosk-1']);
+    // An inventory of an older gateway has no facilities and no facility ids.
+    expect(reg[0]).toMatchObject({ facilityId: null, houseCode: null });
+    expect(await s.facilities()).toEqual([]);
+    await s.close();
+  });
+
+  it('the register keeps the facilities of the newest inventory, with each device\'s facility id and house code', async () => {
+    const s = await open();
+    const withFacilities = (seq: number, ts: number, houses: string[]): AnyItem => {
+      const base = inventory(seq, ts, ['fridge-1', 'air-1']) as unknown as { devices: Record<string, unknown>[] };
+      const devices = base.devices.map((d, i) => ({ ...d, facility: i === 0 ? 'canteen' : 'childcare', facilityId: i === 0 ? 'canteen-north' : 'nursery', ...(houses[i] ? { houseCode: houses[i] } : {}) }));
+      const facilities = [
+        { id: 'canteen-north', type: 'canteen', code: '05', typeName: { zh: '老年食堂', en: 'Elderly canteen' }, name: '北区食堂', ...(houses[0] ? { houseCode: houses[0] } : {}), listed: true, devices: 1 },
+        { id: 'nursery', type: 'childcare', code: '03', typeName: { zh: '托育服务设施', en: 'Childcare facility' }, ...(houses[1] ? { houseCode: houses[1] } : {}), listed: true, devices: 1 },
+      ];
+      return InventoryItem.parse({ ...base, devices, facilities, site: { name: '测试' } }) as unknown as AnyItem;
+    };
+    await s.storeItems('gw-a', CC, 'inventory', [withFacilities(3, DEC, ['H-1', 'H-2'])], DEC);
+    await s.storeItems('gw-a', CC, 'inventory', [withFacilities(4, DEC + 60_000, ['H-9', ''])], DEC + 60_000);
+    // Delivered late: changes nothing.
+    await s.storeItems('gw-a', CC, 'inventory', [withFacilities(2, DEC - 60_000, ['H-0', 'H-0'])], DEC + 90_000);
+    const f = await s.facilities(CC);
+    expect(f).toEqual([
+      { gatewayId: 'gw-a', communityCode: CC, facilityId: 'canteen-north', type: 'canteen', code: '05', name: '北区食堂', houseCode: 'H-9', listed: true, devices: 1, inventorySeq: 4, inventoryTs: DEC + 60_000 },
+      { gatewayId: 'gw-a', communityCode: CC, facilityId: 'nursery', type: 'childcare', code: '03', name: null, houseCode: null, listed: true, devices: 1, inventorySeq: 4, inventoryTs: DEC + 60_000 },
+    ]);
+    const reg = await s.register(CC);
+    expect(reg.map((d) => [d.deviceId, d.facility, d.facilityId, d.houseCode])).toEqual([
+      ['air-1', 'childcare', 'nursery', null],
+      ['fridge-1', 'canteen', 'canteen-north', 'H-9'],
+    ]);
+    expect(await s.facilities('330106001002')).toEqual([]);
     await s.close();
   });
 
@@ -200,7 +232,7 @@ describe('opening for reading (a report)', () => {
     const old = new Database(path.join(dir, 'old.db'));
     old.pragma('user_version = 1');
     old.close();
-    await expect(new SqliteStore(path.join(dir, 'old.db')).openForReading()).rejects.toThrow(/schema version 1, this version reads 2: run community-gateway platform migrate/);
+    await expect(new SqliteStore(path.join(dir, 'old.db')).openForReading()).rejects.toThrow(/schema version 1, this version reads 3: run community-gateway platform migrate/);
   });
 });
 
@@ -239,7 +271,7 @@ describe('consumer store: SQLite only', () => {
     expect((await all(s.scanStatuses({ from: DEC, to: DEC + 1 }))).map((x) => x.ts)).toEqual([DEC]);
     expect(await s.storeItems('gw-a', CC, 'agg', [point(1, DEC)], DEC)).toEqual({ inserted: 0, duplicates: 1, conflicts: 0 });
     await s.close();
-    expect(new Database(file, { readonly: true }).pragma('user_version', { simple: true })).toBe(2);
+    expect(new Database(file, { readonly: true }).pragma('user_version', { simple: true })).toBe(3);
     expect(fs.existsSync(file)).toBe(true);
   });
 });

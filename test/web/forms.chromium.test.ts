@@ -32,7 +32,8 @@ beforeAll(async () => {
         { id: 'lan', type: 'modbus-tcp', host: '127.0.0.1', port: simPort, timeoutMs: 300 },
         { id: 'field', type: 'modbus-tcp', host: '127.0.0.1', port: field.port, timeoutMs: 300 },
       ],
-      devices: [{ id: 'fridge-1', facility: 'canteen', profile: 'r4dcb08', bus: 'lan', unitId: 2, pollMs: 1000 }],
+      facilities: [{ id: 'north-canteen', type: 'canteen', name: '北区食堂', houseCode: 'H-0001' }],
+      devices: [{ id: 'fridge-1', facility: 'north-canteen', profile: 'r4dcb08', bus: 'lan', unitId: 2, pollMs: 1000 }],
       simulator: { enabled: true, host: '127.0.0.1', port: simPort, seed: 5 },
     }),
   ));
@@ -79,7 +80,14 @@ describe.skipIf(!haveChromium)('entry forms in Chromium (390 x 844, zh-CN)', () 
     await expect.poll(() => form.locator('select[name=profile] option[value="xy-md02"]').count(), { timeout: 5000 }).toBe(1);
     await form.locator('input[name=id]').fill('cold-room');
     await form.locator('input[name=name]').fill('冷库温湿度');
-    await form.locator('select[name=facility]').selectOption('canteen');
+    // The facility picker: the config's facilities (name, type, house code), then every type,
+    // with the names the server gives (drivers/facility-types.yaml), none from the page itself.
+    const facilityOptions = await form.locator('select[name=facility] option').evaluateAll((os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent]));
+    expect(facilityOptions[0]).toEqual(['north-canteen', '北区食堂 · 老年食堂 · H-0001']);
+    expect(facilityOptions).toContainEqual(['childcare', '托育服务设施']);
+    expect(facilityOptions).toContainEqual(['women-children', '妇儿服务驿站']);
+    expect(facilityOptions).toHaveLength(8);
+    await form.locator('select[name=facility]').selectOption('north-canteen');
     await form.locator('select[name=profile]').selectOption('xy-md02');
     await form.locator('#profile-card').waitFor();
     expect(await form.locator('#profile-card').textContent()).toMatch(/XY-MD02.*2 个测点.*温度、湿度/s);
@@ -108,13 +116,18 @@ describe.skipIf(!haveChromium)('entry forms in Chromium (390 x 844, zh-CN)', () 
     expect(await dialog.locator('#config-diff').textContent()).toContain('cold-room');
     await dialog.locator('[data-action=confirm]').click();
     await expect.poll(async () => (await page.locator('#config-result').textContent()) ?? '', { timeout: 10_000 }).toContain('已应用（已重新加载）');
-    expect(app.config.devices[1]).toMatchObject({ id: 'cold-room', profile: 'xy-md02', bus: 'field', unitId: 7, name: '冷库温湿度' });
+    expect(app.config.devices[1]).toMatchObject({ id: 'cold-room', facility: 'north-canteen', profile: 'xy-md02', bus: 'field', unitId: 7, name: '冷库温湿度' });
     await page.locator('[data-entries=devices] [data-entry="cold-room"]').waitFor();
     // 4. Online on the overview, with its values.
     await page.goto(`${base}/#/`);
     const item = page.locator('li.device[data-device="cold-room"]');
     await expect.poll(async () => item.locator('.badge').first().getAttribute('data-state'), { timeout: 10_000 }).toBe('ok');
     await expect.poll(async () => (await item.locator('[data-point=temperature]').textContent()) ?? '', { timeout: 10_000 }).toContain('4.5');
+    // It sits in its facility's card, headed by the facility's name and type, with the house code.
+    const card = page.locator('section.facility[data-facility="north-canteen"]');
+    expect(await card.locator('h2').textContent()).toBe('北区食堂 · 老年食堂');
+    expect(await card.locator('.house-code').textContent()).toBe('房屋编码: H-0001');
+    expect(await card.locator('li.device[data-device="cold-room"]').count()).toBe(1);
     await shot(page, '32-overview-new-device');
 
     // Buses tab: an RTU bus on a port the box does not have is refused at the path field.
