@@ -436,3 +436,19 @@ describe('AlarmMonitor across a restart (raised alarms in the counters table)', 
   });
 
 });
+
+describe('AlarmMonitor: facility id and house code', () => {
+  it('alarm items carry the device\'s facility id and house code, also the clear of a removed rule', () => {
+    const placed = [{ ...DEVICES[0]!, facilityId: 'canteen-north', houseCode: 'H-7' }, { ...DEVICES[1]!, facilityId: 'security' }];
+    const m = mk(RULES, placed);
+    m.onReading(rd('fridge-1', 'temperature', T0, -3));
+    m.onReading(rd('panel-1', 'smoke', T0 + 1000, true));
+    expect(emitted().map((e) => [e.alarm, e.facility, e.facilityId, e.houseCode])).toEqual([
+      ['fridge-frozen', 'canteen', 'canteen-north', 'H-7'],
+      ['smoke', 'security', 'security', undefined],
+    ]);
+    // The rule goes, the device stays: the clear names where the device is now.
+    m.reconfigure(RULES.filter((r) => r.id !== 'fridge-frozen'), [{ ...placed[0]!, houseCode: 'H-8' }, placed[1]!]);
+    expect(emitted()[2]).toMatchObject({ alarm: 'fridge-frozen', state: 'cleared', facilityId: 'canteen-north', houseCode: 'H-8' });
+  });
+});

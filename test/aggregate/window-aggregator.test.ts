@@ -719,3 +719,35 @@ describe('window aggregator memory', () => {
     expect(perRound / n).toBeLessThan(20);
   });
 });
+
+describe('WindowAggregator facilities', () => {
+  it('sends one availability item per facility id (two canteens: two items), with its house code; point items carry theirs', () => {
+    vi.setSystemTime(T0 + 1000);
+    const devices = [
+      { id: 'fridge-1', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1' },
+      { id: 'fridge-2', facility: 'canteen', facilityId: 'canteen-south' },
+      { id: 'kiosk-1', facility: 'health', facilityId: 'health' },
+    ];
+    const a = make([{ device: 'fridge-1', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1', point: temperature }, { device: 'fridge-2', facility: 'canteen', facilityId: 'canteen-south', point: temperature }], devices);
+    a.start();
+    a.onStatus({ device: 'fridge-1', facility: 'canteen', online: true });
+    a.onReading(reading('fridge-1', temperature, T0 + 2000, 4.5));
+    advanceTo(T0 + WMS + DELAY);
+    const items = bodies(batches[0]!);
+    const fac = items.filter((b) => b.type === 'facility');
+    expect(fac.map((b) => [b.facility, b.facilityId, b.houseCode, b.devices])).toEqual([
+      ['canteen', 'canteen-north', 'H-1', 1],
+      ['canteen', 'canteen-south', undefined, 1],
+      ['health', 'health', undefined, 1],
+    ]);
+    expect(fac.find((b) => b.facilityId === 'canteen-north')!.availability).toBeGreaterThan(0.9);
+    expect(fac.find((b) => b.facilityId === 'canteen-south')!.availability).toBe(0);
+    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).toMatchObject({ facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1' });
+    expect(pointBody(batches[0]!, 'fridge-2', 'temperature')).not.toHaveProperty('houseCode');
+    // A reload that moves fridge-2 to the north canteen: one canteen item from then on.
+    a.reconfigure([{ device: 'fridge-2', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1', point: temperature }], [{ ...devices[0]!, houseCode: 'H-2' }, { id: 'fridge-2', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-2' }]);
+    advanceTo(T0 + 2 * WMS + DELAY);
+    const next = bodies(batches[1]!).filter((b) => b.type === 'facility');
+    expect(next.map((b) => [b.facilityId, b.houseCode, b.devices])).toEqual([['canteen-north', 'H-2', 2]]);
+  });
+});

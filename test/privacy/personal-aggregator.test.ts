@@ -729,3 +729,13 @@ describe('dp mode: noisy threshold, bounded contributions, the per-resident ledg
     expect(s.spent.at(-1)).toEqual({ from: 1, to: 1, residents: 1 });
   });
 });
+
+describe('PersonalAggregator: facility id and house code', () => {
+  it('every personal item carries the device\'s facility id and house code', () => {
+    const a = agg({ k: 2 }, [{ ...DEVICE, facilityId: 'station-east', houseCode: 'H-3' } as typeof DEVICE]);
+    addSys(a, [[R(1), 120], [R(2), 130], [R(3), 140]]);
+    const items = a.items(T0, 60).map((i) => JSON.parse(i.body) as Record<string, unknown>);
+    expect(items.length).toBeGreaterThan(0);
+    for (const it of items) expect(it).toMatchObject({ facility: 'health', facilityId: 'station-east', houseCode: 'H-3' });
+  });
+});
