@@ -12,7 +12,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
 import { ConfigResultMessage, DiagnosticsMessage, StatusMessage, UplinkMessage } from '../uplink/contract.js';
 import { formatIssues } from '../config/issues.js';
-import type { ConsumerStore, ItemKind, StoredConfigResult, StoredItem } from './store.js';
+import type { ConsumerStore, ItemKind, RegisterFacility, StoredConfigResult, StoredItem } from './store.js';
 import { SqliteStore } from './store-sqlite.js';
 import { isTransient, PostgresStore } from './store-postgres.js';
 
@@ -265,5 +265,10 @@ export class PlatformConsumer {
 
   lastStatus(gatewayId: string): Promise<StatusMessage | null> {
     return this.store.lastStatus(gatewayId);
+  }
+
+  /** The facility register's facilities (each gateway's newest inventory). */
+  facilities(community?: string): Promise<RegisterFacility[]> {
+    return this.store.facilities(community);
   }
 }

@@ -6,7 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { loadProfiles } from '../../src/config/profiles.js';
+import { parseSiteConfig } from '../../src/config/site-config.js';
+import { DRIVERS_DIR } from '../../src/config/paths.js';
 import { Mosquitto, stopAll } from '../helpers/mosquitto.js';
 import { freePort, sleep, tmpDir, waitFor } from '../helpers/peers.js';
 import { makeGateway } from '../helpers/gateway.js';
@@ -104,5 +107,24 @@ describe('every facility type on the simulator, to the platform', () => {
       expect(AlarmItem.safeParse(a).success).toBe(true);
       expect(typeOf.has(a.facilityId as string), `alarm ${String(a.alarm)} names a configured facility`).toBe(true);
     }
+
+    // A config change applied in place (the page's reload): a new inventory goes at once, with
+    // the childcare room's new house code and a facility added.
+    const next = structuredClone(cfg);
+    next.facilities.find((f: Cfg) => f.id === 'childcare').houseCode = '330106001001-0099';
+    next.facilities.push({ id: 'library', type: 'party-service', name: '社区书屋' });
+    const parsed = parseSiteConfig(stringify(next), loadProfiles(DRIVERS_DIR));
+    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    const before = (await platform.items('gw-demo-01', 'inventory')).length;
+    await g.reloadIo(parsed.config);
+    const inv2 = await waitFor(async () => {
+      const all = await platform.items('gw-demo-01', 'inventory');
+      return all.length > before ? all.at(-1)!.body : null;
+    }, 10000, 'the inventory after the reload');
+    const f2 = inv2.facilities as Cfg[];
+    expect(f2.find((f) => f.id === 'childcare')!.houseCode).toBe('330106001001-0099');
+    expect(f2.find((f) => f.id === 'library')).toMatchObject({ type: 'party-service', code: '01', listed: true, devices: 0 });
+    expect((inv2.devices as Cfg[]).find((d) => d.id === 'nursery-air')!.houseCode).toBe('330106001001-0099');
+    expect((await platform.facilities()).find((f) => f.facilityId === 'childcare')!.houseCode).toBe('330106001001-0099');
   }, 60000);
 });
