@@ -363,12 +363,12 @@ export class Gateway {
     return this.aggregator?.stalled(mono) ?? true;
   }
 
-  /** A device's effective profile (with the site's privacy overrides). */
   /** The facility types and the facilities of the running config (the page's names and choices). */
   facilities(): { types: FacilityType[]; list: ResolvedFacility[]; byDevice: Map<string, ResolvedFacility> } {
     return { types: facilityTypesOf(this.profiles).all(), list: allFacilities(this.config), byDevice: facilityByDevice(this.config) };
   }
 
+  /** A device's effective profile (with the site's privacy overrides). */
   profileOf(deviceId: string): Profile | undefined {
     return this.deviceProfiles.get(deviceId);
   }
@@ -388,8 +388,8 @@ export class Gateway {
     return d ? profileOrigin(this.profiles, d.profile)?.source : undefined;
   };
 
-  /** Modbus devices and GPIO inputs alike, with their effective profiles. */
-  /** Each with its facility: the type (topics, items' `facility`), the facility id and the house code. */
+  /** Modbus devices and GPIO inputs alike, with their effective profiles and their facility:
+   * the type (topics, items' `facility`), the facility id and the house code. */
   private allDevices(): InventoryDevice[] {
     const places = facilityByDevice(this.config);
     return [...this.config.devices, ...this.config.gpio].map((d) => {

@@ -28,6 +28,9 @@ export function anchored(pattern: string): RegExp {
   return new RegExp(`^(?:${pattern})$`, 'u');
 }
 
+/** A group with a quantifier inside, itself quantified: (a+)+, (a|b*){2,}, (?:x+)*. */
+export const NESTED_REPEAT = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
+
 export const SiteSchema = z.strictObject({
   communityCode: z.string().superRefine((c, ctx) => {
     const problem = divisionCodeProblem(c);
@@ -50,6 +53,9 @@ export const SiteSchema = z.strictObject({
         return false;
       }
     }, 'must be a regular expression (JavaScript syntax), e.g. "\\d{19}"')
+    // A repeated group that itself repeats ((a+)+) can take exponential time on a code that
+    // almost matches: every check of the config would hang on it.
+    .refine((p) => !NESTED_REPEAT.test(p), 'must not repeat a group that itself repeats, e.g. (\\d+)+: write \\d+ instead')
     .optional(),
 });
 

@@ -33,6 +33,7 @@ export const MESSAGES = {
   'config.division-township': { en: 'digits 7-9 ("{digits}") must be a township: 001-099 街道, 100-199 镇, 200-399 乡, 400-599 政企合一单位', zh: '第 7–9 位（"{digits}"）必须是乡级代码：001–099 街道，100–199 镇，200–399 乡，400–599 政企合一单位' },
   'config.division-community': { en: 'digits 10-12 ("000") must name the community or village (001-999): a township code is not a community', zh: '第 10–12 位（"000"）必须是社区或村的代码（001–999）：乡级代码不是社区' },
   'config.house-code-pattern': { en: 'must be a regular expression (JavaScript syntax), e.g. "\\d{19}"', zh: '必须是正则表达式（JavaScript 语法），例如 "\\d{19}"' },
+  'config.house-code-nested': { en: 'must not repeat a group that itself repeats, e.g. (\\d+)+: write \\d+ instead', zh: '不能重复一个本身带重复的分组，例如 (\\d+)+：请写成 \\d+' },
   'config.house-code-default': { en: '"{code}" does not match the default house code pattern {pattern} (set site.houseCodePattern to the province\'s format)', zh: '“{code}”不符合默认的房屋编码格式 {pattern}（请把 site.houseCodePattern 设为省里规定的格式）' },
   'config.house-code': { en: '"{code}" does not match site.houseCodePattern {pattern}', zh: '“{code}”不符合 site.houseCodePattern {pattern}' },
   'config.facility-ref': { en: 'must be a facility id of facilities, or a facility type id (e.g. "canteen")', zh: '必须是 facilities 中的设施 id，或设施类型 id（例如 "canteen"）' },

@@ -92,6 +92,11 @@ describe('facilities and house codes', () => {
     const longer = config({ facilities: [{ id: 'canteen-north', type: 'canteen', houseCode: '3301060010010001X' }, { id: 'canteen-south', type: 'canteen' }, { id: 'nursery', type: 'childcare' }] }, { houseCodePattern: pattern });
     expect(errors(longer)).toEqual([expect.stringContaining('facilities[0].houseCode: "3301060010010001X" does not match site.houseCodePattern')]);
     expect(errors(config({}, { houseCodePattern: '([' }))).toEqual([expect.stringMatching(/^site\.houseCodePattern: must be a regular expression/)]);
+    // A pattern that could take exponential time on a near-miss is refused; a plain repeat is fine.
+    for (const slow of ['(\\d+)+', '(?:[A-Z]*-)*\\d', '(a|b{1,})+', '(\\d{2,})*']) {
+      expect(errors(config({}, { houseCodePattern: slow })), slow).toEqual([expect.stringMatching(/^site\.houseCodePattern: must not repeat a group that itself repeats/)]);
+    }
+    for (const ok of ['\\d{16}', '(3301\\d{2})\\d{10}', '([0-9]{4})+']) expect(errors(config({}, { houseCodePattern: ok })), ok).toEqual([]);
   });
 
   it('refuses an unknown type, a facility id used twice, a type id of another type and a dangling device facility, each by name', () => {
