@@ -14,6 +14,13 @@ export interface Placement {
   houseCode?: string;
 }
 
+/** The placement of a point or personal item, the bulk of what the box writes and sends: the
+ * facility id only where it is not the type id (absent means the type id, as from gateways
+ * before facilities), no house code (the facility items, alarms and the inventory carry it). */
+export function pointPlacement(facility: Facility, p: Partial<Placement> | undefined): { facilityId?: string } {
+  return p?.facilityId && p.facilityId !== facility ? { facilityId: p.facilityId } : {};
+}
+
 /** The placement fields of an uplink item body (houseCode left out when there is none). */
 export function placementFields(p: Partial<Placement> | undefined): Partial<Placement> {
   if (!p?.facilityId) return {};

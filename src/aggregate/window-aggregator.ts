@@ -10,7 +10,7 @@ import type { Point } from '../config/profile-schema.js';
 import type { Logger } from '../log.js';
 import { monoNow } from '../time/monotonic.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { placementFields, seriesKey, type DeviceStatus, type Facility, type Placement, type Reading } from '../types.js';
+import { placementFields, pointPlacement, seriesKey, type DeviceStatus, type Facility, type Placement, type Reading } from '../types.js';
 
 export interface AggregatedPoint extends Partial<Placement> {
   device: string;
@@ -328,7 +328,7 @@ export class WindowAggregator {
         windowStart: ws,
         windowSeconds: this.opts.windowSeconds,
         facility: p.facility,
-        ...placementFields(p),
+        ...pointPlacement(p.facility, p),
         device: p.device,
         point: p.point.id,
         unit: p.point.unit,

@@ -15,7 +15,7 @@ import { countNoise, cryptoRandom, type RandomSource } from './discrete-laplace.
 import { dpMeasure } from './dp-release.js';
 import { milli, type PrivacyLedger } from './ledger.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { placementFields, type Facility, type Placement, type Reading, type ScanDone } from '../types.js';
+import { pointPlacement, type Facility, type Placement, type Reading, type ScanDone } from '../types.js';
 import type { WindowContributor } from '../aggregate/window-aggregator.js';
 
 export interface HealthEvent {
@@ -30,7 +30,7 @@ export interface HealthEvent {
 interface EventDevice {
   id: string;
   facility: Facility;
-  place: Partial<Placement>;
+  place: { facilityId?: string };
   trigger: string;
   subject?: string;
   values: Point[];
@@ -85,7 +85,7 @@ export class PersonalAggregator implements WindowContributor {
       if (!ev) continue;
       const values = ev.values.map((v) => d.profile.points.find((p) => p.id === v)!).filter((p) => p.privacy === 'personal');
       const prev = old.get(d.id);
-      this.devices.set(d.id, { id: d.id, facility: d.facility, place: placementFields(d), trigger: ev.trigger, subject: ev.subject, values, latest: prev?.latest ?? new Map(), lastCount: prev?.lastCount ?? null, pendingIncrease: prev?.pendingIncrease ?? false });
+      this.devices.set(d.id, { id: d.id, facility: d.facility, place: pointPlacement(d.facility, d), trigger: ev.trigger, subject: ev.subject, values, latest: prev?.latest ?? new Map(), lastCount: prev?.lastCount ?? null, pendingIncrease: prev?.pendingIncrease ?? false });
     }
   }
 

@@ -32,6 +32,13 @@ const houseCode = z
   .optional()
   .describe("additive in contract v1: the unified house code (全省统一的城乡房屋编码) of the facility's building, as the site config gives it; absent when not configured");
 const placement = { facilityId, houseCode };
+/** Point and personal items, the bulk of the traffic: the facility id only where it is not the
+ * type id, and no house code (the facility items and the inventory carry it). */
+const pointPlacement = {
+  facilityId: ident
+    .optional()
+    .describe('additive in contract v1: the facility (site config facilities[].id), present only where it is not the type id; absent: the facility id is the type id (as from gateways before facilities). The house code is on the facility item of the same window and in the inventory'),
+};
 const num = z.number().nullable();
 /** Additive in contract v1: absent when the box's clock was synchronised (or its state unknown). */
 const clockUnsynced = z
@@ -45,7 +52,7 @@ export const PointAggregate = z.strictObject({
   windowStart: ms.describe('start of the wall-clock aligned window'),
   windowSeconds: z.number().int().min(5).max(86400),
   facility,
-  ...placement,
+  ...pointPlacement,
   device: ident,
   point: ident,
   unit: z.string(),
@@ -86,7 +93,7 @@ export const PersonalAggregate = z.strictObject({
   windowStart: ms,
   windowSeconds: z.number().int().min(5).max(86400),
   facility,
-  ...placement,
+  ...pointPlacement,
   device: ident,
   point: ident,
   unit: z.string(),

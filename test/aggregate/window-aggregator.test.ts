@@ -721,7 +721,7 @@ describe('window aggregator memory', () => {
 });
 
 describe('WindowAggregator facilities', () => {
-  it('sends one availability item per facility id (two canteens: two items), with its house code; point items carry theirs', () => {
+  it('sends one availability item per facility id (two canteens: two items), with its house code; point items carry the facility id', () => {
     vi.setSystemTime(T0 + 1000);
     const devices = [
       { id: 'fridge-1', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1' },
@@ -742,8 +742,10 @@ describe('WindowAggregator facilities', () => {
     ]);
     expect(fac.find((b) => b.facilityId === 'canteen-north')!.availability).toBeGreaterThan(0.9);
     expect(fac.find((b) => b.facilityId === 'canteen-south')!.availability).toBe(0);
-    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).toMatchObject({ facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1' });
-    expect(pointBody(batches[0]!, 'fridge-2', 'temperature')).not.toHaveProperty('houseCode');
+    // Point items: the facility id where it is not the type id, no house code (bytes per reading).
+    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).toMatchObject({ facility: 'canteen', facilityId: 'canteen-north' });
+    expect(pointBody(batches[0]!, 'fridge-1', 'temperature')).not.toHaveProperty('houseCode');
+    expect(pointBody(batches[0]!, 'fridge-2', 'temperature')).toMatchObject({ facilityId: 'canteen-south' });
     // A reload that moves fridge-2 to the north canteen: one canteen item from then on.
     a.reconfigure([{ device: 'fridge-2', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-1', point: temperature }], [{ ...devices[0]!, houseCode: 'H-2' }, { id: 'fridge-2', facility: 'canteen', facilityId: 'canteen-north', houseCode: 'H-2' }]);
     advanceTo(T0 + 2 * WMS + DELAY);

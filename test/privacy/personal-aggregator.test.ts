@@ -731,11 +731,17 @@ describe('dp mode: noisy threshold, bounded contributions, the per-resident ledg
 });
 
 describe('PersonalAggregator: facility id and house code', () => {
-  it('every personal item carries the device\'s facility id and house code', () => {
+  it('every personal item carries the device\'s facility id where it is not the type id, never the house code', () => {
     const a = agg({ k: 2 }, [{ ...DEVICE, facilityId: 'station-east', houseCode: 'H-3' } as typeof DEVICE]);
     addSys(a, [[R(1), 120], [R(2), 130], [R(3), 140]]);
     const items = a.items(T0, 60).map((i) => JSON.parse(i.body) as Record<string, unknown>);
     expect(items.length).toBeGreaterThan(0);
-    for (const it of items) expect(it).toMatchObject({ facility: 'health', facilityId: 'station-east', houseCode: 'H-3' });
+    for (const it of items) {
+      expect(it).toMatchObject({ facility: 'health', facilityId: 'station-east' });
+      expect(it).not.toHaveProperty('houseCode');
+    }
+    const unlisted = agg({ k: 2 }, [{ ...DEVICE, facilityId: 'health' } as typeof DEVICE]);
+    addSys(unlisted, [[R(1), 120], [R(2), 130]]);
+    for (const it of unlisted.items(T0, 60).map((i) => JSON.parse(i.body) as Record<string, unknown>)) expect(it).not.toHaveProperty('facilityId');
   });
 });
