@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Bundle, canonical, keyIdOf, publicKeyText, signBundle, verifySignature } from '../../src/remote/bundle.js';
-import { ConfigResultMessage, REMOTE_REFUSALS } from '../../src/uplink/contract.js';
+import { ConfigResultMessage, REMOTE_REFUSALS, UplinkMessage } from '../../src/uplink/contract.js';
 
 const doc = fs.readFileSync('docs/UPLINK.md', 'utf8');
 
@@ -56,5 +56,28 @@ describe('docs/UPLINK.md remote configuration for integrators', () => {
     expect(ConfigResultMessage.safeParse(JSON.parse(json)).success).toBe(true);
     const documented = [...results.matchAll(/^\| `([a-z-]+)` \| the bundle was refused|^\| `([a-z-]+)` \|/gm)].map((m) => m[1] ?? m[2]);
     for (const r of REMOTE_REFUSALS) expect(documented, r).toContain(r);
+  });
+});
+
+describe('docs/UPLINK.md message examples', () => {
+  it('every agg, alarm, inventory and status example of "## Messages" validates against the contract', () => {
+    const messages = section('## Messages');
+    const found = blocks(messages)
+      .map((t) => {
+        try {
+          return JSON.parse(t) as { kind?: string };
+        } catch {
+          return null; // a fragment (a status's health part) shown on its own
+        }
+      })
+      .filter((m): m is { kind: string } => m !== null && ['agg', 'alarm', 'inventory', 'status'].includes(m.kind ?? ''));
+    expect(found.map((m) => m.kind).sort()).toEqual(['agg', 'alarm', 'inventory', 'status']);
+    for (const m of found) {
+      const r = UplinkMessage.safeParse(m);
+      expect(r.success, `${m.kind}: ${r.success ? '' : JSON.stringify(r.error.issues[0])}`).toBe(true);
+    }
+    // The facility example shows the fields issue 20 added.
+    const agg = found.find((m) => m.kind === 'agg') as unknown as { items: Record<string, unknown>[] };
+    expect(agg.items.find((i) => i.type === 'facility')).toMatchObject({ facilityId: expect.any(String), houseCode: expect.any(String) });
   });
 });
