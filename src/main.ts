@@ -110,6 +110,8 @@ export class Gateway {
   private readonly injectedGpio?: GpioBackend;
   private readonly onoff = new OnoffBackend();
   private readonly stateDir: string;
+  /** The running config's facilities and each device's, resolved in buildIo (per config). */
+  private placement: { list: ResolvedFacility[]; byDevice: Map<string, ResolvedFacility> } = { list: [], byDevice: new Map() };
   /** The App's audit chain head, reported in the status message (anchored off the box). */
   private readonly auditHead?: () => { seq: number; head: string };
   /** The App's remote configuration hooks for the uplink (src/remote/). */
@@ -184,7 +186,8 @@ export class Gateway {
       bus.onRound((open) => this.broker.liveRound(open));
       this.buses.set(b.id, bus);
     }
-    const places = facilityByDevice(c);
+    this.placement = { list: allFacilities(c), byDevice: facilityByDevice(c) };
+    const places = this.placement.byDevice;
     for (const d of c.devices) {
       const busCfg = c.buses.find((b) => b.id === d.bus)!;
       this.pollers.push(
@@ -365,7 +368,7 @@ export class Gateway {
 
   /** The facility types and the facilities of the running config (the page's names and choices). */
   facilities(): { types: FacilityType[]; list: ResolvedFacility[]; byDevice: Map<string, ResolvedFacility> } {
-    return { types: facilityTypesOf(this.profiles).all(), list: allFacilities(this.config), byDevice: facilityByDevice(this.config) };
+    return { types: facilityTypesOf(this.profiles).all(), ...this.placement };
   }
 
   /** A device's effective profile (with the site's privacy overrides). */
@@ -391,7 +394,7 @@ export class Gateway {
   /** Modbus devices and GPIO inputs alike, with their effective profiles and their facility:
    * the type (topics, items' `facility`), the facility id and the house code. */
   private allDevices(): InventoryDevice[] {
-    const places = facilityByDevice(this.config);
+    const places = this.placement.byDevice;
     return [...this.config.devices, ...this.config.gpio].map((d) => {
       const f = places.get(d.id)!;
       return { id: d.id, facility: f.type, ...placementFields(f), profile: this.deviceProfiles.get(d.id)! };
@@ -401,7 +404,7 @@ export class Gateway {
   /** The inventory item of the running config: facilities and devices. */
   private inventory(devices = this.allDevices()): OutboxItem {
     const c = this.config;
-    return inventoryItem(devices, Date.now(), this.profileSource, { facilities: allFacilities(c), types: facilityTypesOf(this.profiles), ...(c.site.name !== undefined ? { name: c.site.name } : {}) });
+    return inventoryItem(devices, Date.now(), this.profileSource, { facilities: this.placement.list, types: facilityTypesOf(this.profiles), ...(c.site.name !== undefined ? { name: c.site.name } : {}) });
   }
 
   async start(): Promise<void> {

@@ -127,11 +127,7 @@ export class WindowAggregator {
     for (const id of [...this.devices.keys()]) if (!ids.has(id)) this.devices.delete(id);
     for (const d of devices) {
       const known = this.devices.get(d.id);
-      if (!known) this.devices.set(d.id, { ...placed(d), online: false, changes: [] });
-      else {
-        delete known.houseCode;
-        Object.assign(known, placed(d));
-      }
+      this.devices.set(d.id, { ...placed(d), online: known?.online ?? false, changes: known?.changes ?? [] });
     }
   }
 

@@ -15,17 +15,14 @@ export interface ResolvedFacility extends Placement {
 
 type Facilities = Pick<SiteConfig, 'facilities' | 'devices' | 'gpio'>;
 
-/** The facility a device's `facility` names; undefined for a name that is neither a listed
- * facility nor a type (site-config.ts refuses such a config). */
-export function resolveFacility(facilities: readonly FacilityConfig[], ref: string, isType: (id: string) => boolean): ResolvedFacility | undefined {
-  const f = facilities.find((x) => x.id === ref);
-  if (f) return { facilityId: f.id, type: f.type, listed: true, ...(f.name !== undefined ? { name: f.name } : {}), ...(f.houseCode !== undefined ? { houseCode: f.houseCode } : {}) };
-  return isType(ref) ? { facilityId: ref, type: ref, listed: false } : undefined;
+function listedFacility(f: FacilityConfig): ResolvedFacility {
+  return { facilityId: f.id, type: f.type, listed: true, ...(f.name !== undefined ? { name: f.name } : {}), ...(f.houseCode !== undefined ? { houseCode: f.houseCode } : {}) };
 }
 
-/** Every facility of a config: the listed ones in order, then the unlisted types its devices name. */
+/** Every facility of a config: the listed ones in order, then the unlisted types its devices
+ * name (site-config.ts has checked that every other name is a type). */
 export function allFacilities(c: Facilities): ResolvedFacility[] {
-  const listed = c.facilities.map((f) => resolveFacility(c.facilities, f.id, () => false)!);
+  const listed = c.facilities.map(listedFacility);
   const ids = new Set(listed.map((f) => f.facilityId));
   const unlisted: ResolvedFacility[] = [];
   for (const d of [...c.devices, ...c.gpio]) {

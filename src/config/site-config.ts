@@ -3,7 +3,7 @@
 // problem is never partly applied.
 import fs from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
-import { anchored, DEFAULT_HOUSE_CODE_PATTERN, GpioSchema, NESTED_REPEAT, SiteConfigSchema, type SiteConfig } from './site-schema.js';
+import { DEFAULT_HOUSE_CODE_PATTERN, GpioSchema, houseCodeMatcher, SiteConfigSchema, type SiteConfig } from './site-schema.js';
 import { gpioProfile } from './gpio-profile.js';
 import { formatIssues, formatProblem, yamlErrors } from './issues.js';
 import { loosens, PrivacyClass, type Profile } from './profile-schema.js';
@@ -183,12 +183,7 @@ function facilityRefs(rawDoc: unknown, types: FacilityTypeSet): Problem[] {
   const known = types.ids().join(', ');
   const given = str(obj(c.site)?.houseCodePattern);
   // A pattern the schema refuses (not a regular expression, or a slow one) checks nothing here.
-  let pattern: RegExp | null;
-  try {
-    pattern = given !== undefined && NESTED_REPEAT.test(given) ? null : anchored(given ?? DEFAULT_HOUSE_CODE_PATTERN);
-  } catch {
-    pattern = null;
-  }
+  const pattern = houseCodeMatcher(given);
   const ids = new Map<string, number>();
   list(c.facilities).forEach((rf, i) => {
     const f = obj(rf);

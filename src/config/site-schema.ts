@@ -29,7 +29,7 @@ export function anchored(pattern: string): RegExp {
 }
 
 /** A group with a quantifier inside, itself quantified: (a+)+, (a|b*){2,}, (?:x+)*. */
-export const NESTED_REPEAT = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
+const NESTED_REPEAT = /\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
 
 export const SiteSchema = z.strictObject({
   communityCode: z.string().superRefine((c, ctx) => {
@@ -60,6 +60,17 @@ export const SiteSchema = z.strictObject({
 });
 
 export const DEFAULT_HOUSE_CODE_PATTERN = '[A-Za-z0-9_-]{1,64}';
+
+/** The matcher of facilities[].houseCode: site.houseCodePattern or the default; null for a
+ * pattern the schema refuses (not a regular expression, or a nested repeat). */
+export function houseCodeMatcher(given: string | undefined): RegExp | null {
+  if (given !== undefined && NESTED_REPEAT.test(given)) return null;
+  try {
+    return anchored(given ?? DEFAULT_HOUSE_CODE_PATTERN);
+  } catch {
+    return null;
+  }
+}
 
 /** A facility of the community (a health station, a canteen, a childcare room): what the
  * province's facility database lists. Devices name it in their `facility`. */

@@ -25,7 +25,8 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     points: points(g, p.device.id),
     pointNames: Object.fromEntries(p.device.profile.points.map((x) => [x.id, x.name])),
   }));
-  const placed = g.facilities().byDevice;
+  const facilities = g.facilities();
+  const placed = facilities.byDevice;
   const gpio = g.gpio.map(({ cfg, input }) => ({
     id: cfg.id,
     name: cfg.name ?? null,
@@ -54,14 +55,13 @@ export function overview(g: Gateway, drain: DrainState): unknown {
     clock: { now: Date.now(), ...g.clockState() },
     alarms: g.alarms?.active() ?? [],
     offline: { count: offline.length, of: devices.length, devices: offline },
-    ...facilityGroups(g, devices),
+    ...facilityGroups(facilities, devices),
   };
 }
 
 /** One group per facility (listed ones even without devices: the technician sees what is still
  * to be wired), with the facility types' names for the page. */
-function facilityGroups<D extends { id: string }>(g: Gateway, devices: D[]) {
-  const f = g.facilities();
+function facilityGroups<D extends { id: string }>(f: ReturnType<Gateway['facilities']>, devices: D[]) {
   return {
     facilityTypes: f.types.map((t) => ({ id: t.id, code: t.code, name: t.name })),
     facilities: f.list
@@ -70,14 +70,12 @@ function facilityGroups<D extends { id: string }>(g: Gateway, devices: D[]) {
         type: x.type,
         name: x.name ?? null,
         houseCode: x.houseCode ?? null,
+        listed: x.listed,
         devices: devices.filter((d) => f.byDevice.get(d.id)?.facilityId === x.facilityId),
       }))
-      .filter((x) => x.devices.length > 0 || f.list.find((y) => y.facilityId === x.id)?.listed),
+      .filter((x) => x.devices.length > 0 || x.listed)
+      .map(({ listed: _listed, ...x }) => x),
   };
-}
-
-function typeName(g: Gateway, type: string): { zh: string; en: string } | null {
-  return g.facilities().types.find((t) => t.id === type)?.name ?? null;
 }
 
 /** One device's page; null if there is no such device. */
@@ -88,13 +86,14 @@ export function deviceDetail(g: Gateway, id: string): unknown {
   const gpio = g.gpio.find((x) => x.cfg.id === id);
   const cfg = g.config.devices.find((d) => d.id === id);
   const bus = cfg ? g.buses.get(cfg.bus) : undefined;
-  const place = g.facilities().byDevice.get(id);
+  const facilities = g.facilities();
+  const place = facilities.byDevice.get(id);
   return {
     id,
     kind: poller ? 'modbus' : 'gpio',
     facility: place?.type ?? poller?.device.facility ?? null,
     facilityId: place?.facilityId ?? null,
-    facilityName: place ? typeName(g, place.type) : null,
+    facilityName: (place && facilities.types.find((t) => t.id === place.type)?.name) ?? null,
     name: cfg?.name ?? gpio?.cfg.name ?? null,
     unitId: cfg?.unitId ?? null,
     pollMs: cfg?.pollMs ?? null,
